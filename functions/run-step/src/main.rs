@@ -1,0 +1,21 @@
+//! run-step: driven by the saga table's stream; claims sagas and runs their steps.
+
+use aws_lambda_events::event::dynamodb::Event;
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use saga::api::stream;
+use saga::worker::Worker;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    saga::telemetry::init();
+    let worker = Arc::new(Worker::from_env().await?);
+    let worker = &worker;
+    run(service_fn(move |event: LambdaEvent<Event>| async move {
+        let deadline = event.context.deadline as i64;
+        let response =
+            stream::handle(worker.clone(), event.payload, &event.context.request_id, deadline).await;
+        Ok::<_, Error>(response)
+    }))
+    .await
+}

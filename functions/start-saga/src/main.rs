@@ -1,0 +1,15 @@
+//! start-saga: `POST /sagas/{type}` and the seed's `POST /saga`.
+
+use lambda_http::{Error, Request, run, service_fn};
+use saga::api::start::{self, StartDeps};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    saga::telemetry::init();
+    let deps = StartDeps::from_env().await?;
+    let deps = &deps;
+    run(service_fn(move |request: Request| async move {
+        Ok::<_, Error>(start::handle(deps, request).await)
+    }))
+    .await
+}

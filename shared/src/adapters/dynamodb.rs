@@ -1,0 +1,158 @@
+//! The saga table in DynamoDB: one item per saga, written with conditional puts.
+
+use crate::ports::{SagaStore, StoreError, WriteReceipt};
+use crate::record::SagaRecord;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ReturnConsumedCapacity, ScalarAttributeType, StreamSpecification, StreamViewType,
+};
+
+/// Saga records in one DynamoDB table.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// A store over an existing client and table.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Builds the client from the environment (`AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local)
+    /// and takes the table name from `SAGA_TABLE` (default `sagas`).
+    pub async fn from_env() -> Self {
+        let config = aws_config::load_from_env().await;
+        let table = std::env::var("SAGA_TABLE").unwrap_or_else(|_| "sagas".into());
+        Self::new(Client::new(&config), table)
+    }
+
+    /// The DynamoDB client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table with its stream, as `template.yaml` declares it (for local stacks).
+    pub async fn create_table(&self) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("complete attribute definition"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .expect("complete key schema"),
+            )
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewImage)
+                    .build()
+                    .expect("complete stream specification"),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {
+                Ok(())
+            }
+            Err(e) => Err(StoreError::Unavailable(DisplayErrorContext(e).to_string())),
+        }
+    }
+
+    async fn put(
+        &self,
+        record: &SagaRecord,
+        condition: &str,
+        expected_version: Option<u64>,
+    ) -> Result<WriteReceipt, StoreError> {
+        let item = serde_dynamo::to_item(record)
+            .map_err(|e| StoreError::Unavailable(format!("record does not map to an item: {e}")))?;
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        if let Some(version) = expected_version {
+            request = request.expression_attribute_values(":v", AttributeValue::N(version.to_string()));
+        }
+        match request.send().await {
+            Ok(output) => Ok(WriteReceipt {
+                capacity_units: output
+                    .consumed_capacity()
+                    .and_then(|c| c.capacity_units())
+                    .unwrap_or(0.0),
+            }),
+            Err(e) => Err(put_error(e)),
+        }
+    }
+}
+
+fn put_error(error: SdkError<PutItemError>) -> StoreError {
+    if error
+        .as_service_error()
+        .is_some_and(|e| e.is_conditional_check_failed_exception())
+    {
+        StoreError::Conflict
+    } else {
+        StoreError::Unavailable(DisplayErrorContext(error).to_string())
+    }
+}
+
+impl SagaStore for DynamoStore {
+    async fn create(&self, record: &SagaRecord) -> Result<WriteReceipt, StoreError> {
+        self.put(record, "attribute_not_exists(id)", None).await
+    }
+
+    async fn replace(
+        &self,
+        record: &SagaRecord,
+        expected_version: u64,
+    ) -> Result<WriteReceipt, StoreError> {
+        self.put(record, "version = :v", Some(expected_version)).await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        output
+            .item
+            .map(|item| {
+                serde_dynamo::from_item(item)
+                    .map_err(|e| StoreError::Unavailable(format!("unreadable saga record {id}: {e}")))
+            })
+            .transpose()
+    }
+}

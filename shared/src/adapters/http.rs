@@ -1,0 +1,102 @@
+//! HTTP participants over reqwest.
+
+use crate::definition::FailureClass;
+use crate::engine::Outcome;
+use crate::ports::{HttpParticipant, HttpRequest};
+use serde_json::Value;
+
+/// Calls participants with a shared connection pool.
+#[derive(Clone, Debug)]
+pub struct ReqwestParticipant {
+    client: reqwest::Client,
+}
+
+impl ReqwestParticipant {
+    /// Builds the client once per process.
+    pub fn new() -> Self {
+        let client = reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(50))
+            .build()
+            .expect("the TLS backend initialises");
+        Self { client }
+    }
+}
+
+impl Default for ReqwestParticipant {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn failed(class: FailureClass, error: impl Into<String>) -> Outcome {
+    Outcome::Failed {
+        class,
+        error: error.into(),
+    }
+}
+
+impl HttpParticipant for ReqwestParticipant {
+    async fn call(&self, request: HttpRequest<'_>) -> Outcome {
+        let Ok(method) = reqwest::Method::from_bytes(request.method.as_bytes()) else {
+            return failed(FailureClass::InvalidResponse, "invalid HTTP method");
+        };
+        let mut builder = self
+            .client
+            .request(method, request.url)
+            .timeout(request.timeout)
+            .header("content-type", "application/json")
+            .header("idempotency-key", request.idempotency_key)
+            .body(request.body.to_string());
+        for (name, value) in request.headers {
+            builder = builder.header(name, value);
+        }
+        let response = match builder.send().await {
+            Ok(response) => response,
+            Err(e) => return failed(classify_error(&e), describe(request.url, &e)),
+        };
+        let status = response.status();
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            Err(e) => return failed(classify_error(&e), describe(request.url, &e)),
+        };
+        if !status.is_success() {
+            let class = match status.as_u16() {
+                429 => FailureClass::Throttled,
+                500..=599 => FailureClass::ServerError,
+                _ => FailureClass::ClientError,
+            };
+            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+            return failed(class, format!("{} answered {status}: {text}", request.url));
+        }
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Outcome::Succeeded(Value::Null);
+        }
+        match serde_json::from_slice(&body) {
+            Ok(output) => Outcome::Succeeded(output),
+            Err(e) => failed(
+                FailureClass::InvalidResponse,
+                format!("{} answered {status} with a body that is not JSON: {e}", request.url),
+            ),
+        }
+    }
+}
+
+fn classify_error(error: &reqwest::Error) -> FailureClass {
+    if error.is_timeout() {
+        FailureClass::Timeout
+    } else if error.is_builder() {
+        FailureClass::InvalidResponse
+    } else {
+        FailureClass::Connection
+    }
+}
+
+fn describe(url: &str, error: &reqwest::Error) -> String {
+    let mut text = format!("{url}: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,133 @@
+//! In-memory adapters for unit tests: a store, scripted participants and a settable clock.
+
+use crate::engine::Outcome;
+use crate::ports::{
+    Clock, HttpParticipant, HttpRequest, Message, Publisher, SagaStore, StoreError, WriteReceipt,
+};
+use crate::record::{Millis, SagaRecord};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// Records in a map, with the same conditional-write rules as the table.
+#[derive(Default, Debug)]
+pub struct MemoryStore {
+    records: Mutex<HashMap<String, SagaRecord>>,
+    writes: Mutex<Vec<SagaRecord>>,
+}
+
+impl MemoryStore {
+    /// Every record written, in order.
+    pub fn writes(&self) -> Vec<SagaRecord> {
+        self.writes.lock().unwrap().clone()
+    }
+}
+
+impl SagaStore for MemoryStore {
+    async fn create(&self, record: &SagaRecord) -> Result<WriteReceipt, StoreError> {
+        let mut records = self.records.lock().unwrap();
+        if records.contains_key(&record.id) {
+            return Err(StoreError::Conflict);
+        }
+        records.insert(record.id.clone(), record.clone());
+        self.writes.lock().unwrap().push(record.clone());
+        Ok(WriteReceipt { capacity_units: 1.0 })
+    }
+
+    async fn replace(
+        &self,
+        record: &SagaRecord,
+        expected_version: u64,
+    ) -> Result<WriteReceipt, StoreError> {
+        let mut records = self.records.lock().unwrap();
+        match records.get(&record.id) {
+            Some(stored) if stored.version == expected_version => {}
+            _ => return Err(StoreError::Conflict),
+        }
+        records.insert(record.id.clone(), record.clone());
+        self.writes.lock().unwrap().push(record.clone());
+        Ok(WriteReceipt { capacity_units: 1.0 })
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
+        Ok(self.records.lock().unwrap().get(id).cloned())
+    }
+}
+
+/// One call a scripted participant received.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReceivedCall {
+    /// URL or topic.
+    pub target: String,
+    /// The idempotency key it carried.
+    pub idempotency_key: String,
+}
+
+/// Answers HTTP calls and publishes from a script keyed by URL or topic; success otherwise.
+pub struct ScriptedParticipant {
+    script: Box<dyn Fn(&str, u32) -> Outcome + Send + Sync>,
+    received: Mutex<Vec<ReceivedCall>>,
+}
+
+impl ScriptedParticipant {
+    /// `script(target, nth call to that target from 1)` gives each outcome.
+    pub fn new(script: impl Fn(&str, u32) -> Outcome + Send + Sync + 'static) -> Self {
+        Self {
+            script: Box::new(script),
+            received: Mutex::default(),
+        }
+    }
+
+    /// Every call received, in order.
+    pub fn received(&self) -> Vec<ReceivedCall> {
+        self.received.lock().unwrap().clone()
+    }
+
+    fn answer(&self, target: &str, key: &str) -> Outcome {
+        let mut received = self.received.lock().unwrap();
+        received.push(ReceivedCall {
+            target: target.into(),
+            idempotency_key: key.into(),
+        });
+        let nth = received.iter().filter(|c| c.target == target).count() as u32;
+        (self.script)(target, nth)
+    }
+}
+
+impl HttpParticipant for ScriptedParticipant {
+    async fn call(&self, request: HttpRequest<'_>) -> Outcome {
+        self.answer(request.url, request.idempotency_key)
+    }
+}
+
+impl Publisher for ScriptedParticipant {
+    async fn publish(&self, message: Message<'_>) -> Outcome {
+        self.answer(message.topic, message.idempotency_key)
+    }
+}
+
+/// A clock tests set by hand.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// A clock at `now`.
+    pub fn at(now: Millis) -> Self {
+        Self(AtomicI64::new(now))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Millis) {
+        self.0.fetch_add(by, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Millis {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    async fn sleep(&self, ms: u64) {
+        self.advance(ms as Millis);
+    }
+}

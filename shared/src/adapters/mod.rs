@@ -1,0 +1,6 @@
+//! Adapters for the ports: the real ones used by the functions and in-memory ones for tests.
+
+pub mod dynamodb;
+pub mod http;
+pub mod memory;
+pub mod pulsar;

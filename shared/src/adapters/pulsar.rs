@@ -1,0 +1,83 @@
+//! Publishing to Apache Pulsar with the `pulsar` crate.
+
+use crate::definition::FailureClass;
+use crate::engine::Outcome;
+use crate::ports::{Message, Publisher};
+use pulsar::{Authentication, Pulsar, TokioExecutor, producer};
+use serde_json::json;
+use tokio::sync::OnceCell;
+
+/// A Pulsar client, connected on first use and shared by every publish of the process.
+pub struct PulsarPublisher {
+    url: String,
+    token: Option<String>,
+    client: OnceCell<Pulsar<TokioExecutor>>,
+}
+
+impl PulsarPublisher {
+    /// A publisher for `url` (`pulsar://host:6650`), with an optional auth token.
+    pub fn new(url: impl Into<String>, token: Option<String>) -> Self {
+        Self {
+            url: url.into(),
+            token,
+            client: OnceCell::new(),
+        }
+    }
+
+    /// From `PULSAR_URL` (default `pulsar://127.0.0.1:6650`) and `PULSAR_TOKEN`.
+    pub fn from_env() -> Self {
+        let url = std::env::var("PULSAR_URL").unwrap_or_else(|_| "pulsar://127.0.0.1:6650".into());
+        let token = std::env::var("PULSAR_TOKEN").ok().filter(|t| !t.is_empty());
+        Self::new(url, token)
+    }
+
+    async fn client(&self) -> Result<&Pulsar<TokioExecutor>, pulsar::Error> {
+        self.client
+            .get_or_try_init(|| async {
+                let mut builder = Pulsar::builder(&self.url, TokioExecutor);
+                if let Some(token) = &self.token {
+                    builder = builder.with_auth(Authentication {
+                        name: "token".into(),
+                        data: token.clone().into_bytes(),
+                    });
+                }
+                builder.build().await
+            })
+            .await
+    }
+
+    async fn send(&self, message: Message<'_>) -> Result<String, pulsar::Error> {
+        let client = self.client().await?;
+        let mut properties: std::collections::HashMap<String, String> =
+            message.properties.iter().cloned().collect();
+        properties.insert("idempotency_key".into(), message.idempotency_key.into());
+        let payload = producer::Message {
+            payload: message.payload.to_string().into_bytes(),
+            properties,
+            partition_key: Some(message.idempotency_key.into()),
+            ..Default::default()
+        };
+        let receipt = client.send(message.topic, payload).await?.await?;
+        Ok(receipt
+            .message_id
+            .map(|id| format!("{}:{}", id.ledger_id, id.entry_id))
+            .unwrap_or_default())
+    }
+}
+
+impl Publisher for PulsarPublisher {
+    async fn publish(&self, message: Message<'_>) -> Outcome {
+        let topic = message.topic.to_string();
+        match tokio::time::timeout(message.timeout, self.send(message)).await {
+            Ok(Ok(message_id)) => Outcome::Succeeded(json!({ "topic": topic, "message_id": message_id })),
+            Ok(Err(e)) => Outcome::Failed {
+                class: FailureClass::PublishError,
+                error: format!("publish to {topic} failed: {e}"),
+            },
+            Err(_) => Outcome::Failed {
+                class: FailureClass::Timeout,
+                error: format!("publish to {topic} timed out"),
+            },
+        }
+    }
+}

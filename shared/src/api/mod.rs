@@ -1,0 +1,84 @@
+//! HTTP mapping shared by the functions: routes, request parsing, responses and problems.
+
+pub mod problem;
+pub mod seed;
+pub mod start;
+pub mod status;
+pub mod stream;
+
+pub use problem::Problem;
+
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+
+/// Largest request body accepted, in bytes; keeps the record far below DynamoDB's 400 KB limit.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON response.
+pub fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(
+            serde_json::to_string(body).expect("API views serialize"),
+        ))
+        .expect("static response parts are valid")
+}
+
+/// The path's segments, without empty ones: `/sagas/x/` gives `["sagas", "x"]`.
+pub fn segments(request: &Request) -> Vec<String> {
+    request
+        .uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The body as a JSON object; 413 past [`MAX_BODY_BYTES`], 400 when not a JSON object.
+pub fn json_object_body(request: &Request) -> Result<serde_json::Value, Problem> {
+    let bytes: &[u8] = match request.body() {
+        Body::Empty => b"",
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => b"",
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Problem::new(
+            413,
+            "Payload too large",
+            format!(
+                "the body has {} bytes; the limit is {MAX_BODY_BYTES}",
+                bytes.len()
+            ),
+        ));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Problem::bad_request(
+            "the body is empty; send the saga input as a JSON object",
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Problem::bad_request(format!("the body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(Problem::bad_request(
+            "the body must be a JSON object (the saga input)",
+        ));
+    }
+    Ok(value)
+}
+
+/// Checks that a saga id is a UUID, as start generates them.
+pub fn parse_saga_id(id: &str) -> Result<String, Problem> {
+    uuid::Uuid::parse_str(id)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| Problem::bad_request(format!("{id:?} is not a saga id (a UUID)")))
+}
+
+/// RFC 3339 text for a timestamp in milliseconds.
+pub fn rfc3339(millis: crate::record::Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,157 @@
+//! `GET /sagas/{id}` and the seed's `GET /saga/{saga_id}`: read a saga and render it.
+
+use super::{Problem, json_response, parse_saga_id, rfc3339, segments, seed};
+use crate::engine::{self, Phase};
+use crate::ports::SagaStore;
+use crate::record::{CallState, SagaRecord};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Routes a request of the status function.
+pub async fn handle<S: SagaStore>(store: &S, request: Request) -> Response<Body> {
+    route(store, &request)
+        .await
+        .unwrap_or_else(Problem::into_response)
+}
+
+async fn route<S: SagaStore>(store: &S, request: &Request) -> Result<Response<Body>, Problem> {
+    let segments = segments(request);
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let method = request.method().as_str();
+    match (method, segments.as_slice()) {
+        ("GET", ["sagas", id]) => {
+            let id = parse_saga_id(id)?;
+            let record = store
+                .get(&id)
+                .await?
+                .ok_or_else(|| Problem::not_found(format!("no saga with id {id}")))?;
+            Ok(json_response(200, &SagaView::from(&record)))
+        }
+        ("GET", ["saga", id]) => {
+            let found = match uuid::Uuid::parse_str(id) {
+                Ok(_) => store.get(id).await?,
+                Err(_) => None,
+            };
+            Ok(seed::status_response(found.as_ref()))
+        }
+        (_, ["sagas", _] | ["saga", _]) => {
+            Err(Problem::method_not_allowed(method, request.uri().path()))
+        }
+        _ => Err(Problem::not_found(format!(
+            "no route for {method} {}",
+            request.uri().path()
+        ))),
+    }
+}
+
+/// A saga as `GET /sagas/{id}` shows it.
+#[derive(Serialize, Debug)]
+pub struct SagaView {
+    id: String,
+    #[serde(rename = "type")]
+    saga_type: String,
+    status: &'static str,
+    version: u64,
+    input: Value,
+    created_at: String,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ended_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: Option<crate::record::Failure>,
+    steps: Vec<StepView>,
+    dynamodb: CostView,
+}
+
+/// One step in [`SagaView`].
+#[derive(Serialize, Debug)]
+struct StepView {
+    name: String,
+    #[serde(flatten)]
+    action: CallView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compensation: Option<CallView>,
+}
+
+/// One call (action or compensation) in [`StepView`].
+#[derive(Serialize, Debug)]
+struct CallView {
+    status: crate::record::StepStatus,
+    attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ended_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_at: Option<String>,
+    idempotency_key: String,
+}
+
+/// What the saga cost in DynamoDB.
+#[derive(Serialize, Debug)]
+struct CostView {
+    writes: u32,
+    write_capacity_units: f64,
+}
+
+impl CallView {
+    fn new(state: &CallState, idempotency_key: String) -> Self {
+        Self {
+            status: state.status,
+            attempts: state.attempts,
+            started_at: state.started_at.map(rfc3339),
+            ended_at: state.ended_at.map(rfc3339),
+            duration_ms: state.started_at.zip(state.ended_at).map(|(s, e)| e - s),
+            error: state.error.clone(),
+            retry_at: state.retry_at.map(rfc3339),
+            idempotency_key,
+        }
+    }
+}
+
+impl From<&SagaRecord> for SagaView {
+    fn from(record: &SagaRecord) -> Self {
+        let key = |step: &str, phase| engine::idempotency_key(&record.id, step, phase);
+        Self {
+            id: record.id.clone(),
+            saga_type: record.saga_type.clone(),
+            status: record.status.as_str(),
+            version: record.version,
+            input: record.input.clone(),
+            created_at: rfc3339(record.created_at),
+            updated_at: rfc3339(record.updated_at),
+            ended_at: record.ended_at.map(rfc3339),
+            correlation_id: record.correlation_id.clone(),
+            task_id: record.task_id.clone(),
+            failure: record.failure.clone(),
+            steps: record
+                .steps
+                .iter()
+                .map(|s| StepView {
+                    name: s.name.clone(),
+                    action: CallView::new(&s.action, key(&s.name, Phase::Action)),
+                    output: s.output.clone(),
+                    compensation: s
+                        .compensation
+                        .as_ref()
+                        .map(|c| CallView::new(c, key(&s.name, Phase::Compensation))),
+                })
+                .collect(),
+            dynamodb: CostView {
+                writes: record.writes,
+                write_capacity_units: record.capacity_units,
+            },
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The DynamoDB stream event of run-step: decode the images, run each saga, report failures.
+
+use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore};
+use crate::record::{Millis, SagaRecord};
+use crate::worker::Worker;
+use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tracing::{error, warn};
+
+/// Runs every saga of a stream batch concurrently, from the newest image of each.
+///
+/// Records whose saga could not be run because the store failed are returned as batch item
+/// failures, so the event source mapping retries from them.
+pub async fn handle<S, H, P, C>(
+    worker: Arc<Worker<S, H, P, C>>,
+    event: Event,
+    invocation_id: &str,
+    deadline: Millis,
+) -> DynamoDbEventResponse
+where
+    S: SagaStore + 'static,
+    H: HttpParticipant + 'static,
+    P: Publisher + 'static,
+    C: Clock + 'static,
+{
+    let mut newest: HashMap<String, (SagaRecord, String)> = HashMap::new();
+    for record in event.records {
+        if record.change.new_image.is_empty() {
+            continue;
+        }
+        let sequence = record.change.sequence_number.clone().unwrap_or_default();
+        match serde_dynamo::from_item::<_, SagaRecord>(record.change.new_image) {
+            Ok(image) => {
+                let keep = newest
+                    .get(&image.id)
+                    .is_none_or(|(held, _)| held.version <= image.version);
+                if keep {
+                    newest.insert(image.id.clone(), (image, sequence));
+                }
+            }
+            Err(e) => warn!(event_id = %record.event_id, error = %e, "stream image is not a saga record; skipped"),
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (image, sequence) in newest.into_values() {
+        let worker = worker.clone();
+        let owner = format!("{invocation_id}/{}", image.id);
+        tasks.spawn(async move {
+            let id = image.id.clone();
+            match worker.run(image, &owner, deadline).await {
+                Ok(_) => None,
+                Err(e) => {
+                    error!(saga_id = %id, error = %e, "saga run failed; the batch will be retried");
+                    Some(sequence)
+                }
+            }
+        });
+    }
+    let mut response = DynamoDbEventResponse::default();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(Some(sequence)) = joined {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(sequence);
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}

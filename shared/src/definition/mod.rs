@@ -1,0 +1,255 @@
+//! Saga definitions: the data the engine runs. Loaded from JSON files, validated at load.
+
+mod load;
+pub mod template;
+
+pub use load::{Definitions, LoadError};
+
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// One saga type: ordered steps, each an action with an optional compensation.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SagaDefinition {
+    /// The saga type, as used in `POST /sagas/{type}`.
+    #[serde(rename = "type")]
+    pub saga_type: String,
+    /// What the saga does, for people.
+    #[serde(default)]
+    pub description: String,
+    /// Defaults applied to every step that does not set its own.
+    #[serde(default)]
+    pub defaults: StepDefaults,
+    /// Steps, run in order.
+    pub steps: Vec<StepDefinition>,
+}
+
+/// Per-definition defaults for steps.
+#[derive(Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StepDefaults {
+    /// Retry policy for actions and compensations.
+    pub retry: Option<RetryPolicy>,
+    /// Timeout of one attempt, in milliseconds.
+    pub timeout_ms: Option<u64>,
+}
+
+/// How a step behaves around the point of no return.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// Can be undone by its compensation (the default).
+    #[default]
+    Compensatable,
+    /// The point of no return: once it succeeds the saga only goes forward.
+    Pivot,
+    /// After the pivot: retried until it succeeds or its retries run out.
+    Retriable,
+}
+
+/// One step of a saga.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StepDefinition {
+    /// Unique within the definition; used in references and idempotency keys.
+    pub name: String,
+    /// Compensatable, pivot or retriable.
+    #[serde(default)]
+    pub kind: StepKind,
+    /// The forward call.
+    pub action: CallSpec,
+    /// The call that undoes the action, if any.
+    #[serde(default)]
+    pub compensation: Option<CallSpec>,
+    /// Retry policy for this step's calls (falls back to the defaults).
+    #[serde(default)]
+    pub retry: Option<RetryPolicy>,
+    /// Timeout of one attempt in milliseconds (falls back to the defaults).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Failure classes retried for this step (falls back to [`FailureClass::DEFAULT_RETRYABLE`]).
+    #[serde(default)]
+    pub retry_on: Option<Vec<FailureClass>>,
+}
+
+/// A call to a participant: an HTTP request or a Pulsar publish.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CallSpec {
+    /// An HTTP request; a 2xx answer is success.
+    Http(HttpCall),
+    /// A message published to a Pulsar topic; the broker's receipt is success.
+    Publish(PublishCall),
+}
+
+/// An HTTP request template.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCall {
+    /// Full endpoint URL; `${env:NAME}` is replaced at load time.
+    pub url: String,
+    /// HTTP method.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Extra headers; values may hold references.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Body template (default: the saga input).
+    #[serde(default = "input_reference")]
+    pub body: Value,
+}
+
+/// A Pulsar publish template.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PublishCall {
+    /// Topic; `${env:NAME}` is replaced at load time.
+    pub topic: String,
+    /// Payload template (default: the saga input).
+    #[serde(default = "input_reference")]
+    pub payload: Value,
+    /// Extra message properties; values may hold references.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Retry policy of a call.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// Wait before the second attempt, in milliseconds.
+    pub initial_interval_ms: u64,
+    /// Each wait is this many times the previous one.
+    #[serde(default = "default_backoff_rate")]
+    pub backoff_rate: f64,
+    /// Upper bound of one wait, in milliseconds.
+    #[serde(default = "default_max_interval")]
+    pub max_interval_ms: u64,
+    /// Full jitter: each wait is drawn uniformly from zero to the computed wait.
+    #[serde(default = "default_true")]
+    pub jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_interval_ms: 200,
+            backoff_rate: 2.0,
+            max_interval_ms: default_max_interval(),
+            jitter: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `failed_attempts + 1`, given a jitter draw in `[0, 1)`.
+    pub fn delay_ms(&self, failed_attempts: u32, jitter_draw: f64) -> u64 {
+        let exponent = failed_attempts.saturating_sub(1).min(64) as i32;
+        let computed = self.initial_interval_ms as f64 * self.backoff_rate.powi(exponent);
+        let capped = computed.min(self.max_interval_ms as f64);
+        let waited = if self.jitter {
+            capped * jitter_draw
+        } else {
+            capped
+        };
+        waited as u64
+    }
+}
+
+/// The classes a failed call falls into; a step lists the ones it retries.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// The attempt ran past its timeout.
+    Timeout,
+    /// The participant could not be reached.
+    Connection,
+    /// The participant answered 5xx.
+    ServerError,
+    /// The participant answered 429.
+    Throttled,
+    /// Any other 4xx.
+    ClientError,
+    /// A 2xx whose body was not JSON, or a request that could not be built.
+    InvalidResponse,
+    /// The Pulsar broker did not accept the message.
+    PublishError,
+}
+
+impl FailureClass {
+    /// Retried unless a step says otherwise.
+    pub const DEFAULT_RETRYABLE: &'static [FailureClass] = &[
+        Self::Timeout,
+        Self::Connection,
+        Self::ServerError,
+        Self::Throttled,
+        Self::PublishError,
+    ];
+}
+
+/// Default per-attempt timeout, in milliseconds.
+pub const DEFAULT_TIMEOUT_MS: u64 = 3_000;
+
+impl SagaDefinition {
+    /// Retry policy in force for a step.
+    pub fn retry_policy(&self, step: usize) -> RetryPolicy {
+        self.steps[step]
+            .retry
+            .or(self.defaults.retry)
+            .unwrap_or_default()
+    }
+
+    /// Per-attempt timeout for a step, in milliseconds.
+    pub fn timeout_ms(&self, step: usize) -> u64 {
+        self.steps[step]
+            .timeout_ms
+            .or(self.defaults.timeout_ms)
+            .unwrap_or(DEFAULT_TIMEOUT_MS)
+    }
+
+    /// Whether a failure of this class is retried for a step.
+    pub fn is_retryable(&self, step: usize, class: FailureClass) -> bool {
+        match &self.steps[step].retry_on {
+            Some(classes) => classes.contains(&class),
+            None => FailureClass::DEFAULT_RETRYABLE.contains(&class),
+        }
+    }
+
+    /// The longest per-attempt timeout of any step, in milliseconds.
+    pub fn max_timeout_ms(&self) -> u64 {
+        (0..self.steps.len())
+            .map(|i| self.timeout_ms(i))
+            .max()
+            .unwrap_or(DEFAULT_TIMEOUT_MS)
+    }
+
+    /// Index of the pivot step, if the saga has one.
+    pub fn pivot(&self) -> Option<usize> {
+        self.steps.iter().position(|s| s.kind == StepKind::Pivot)
+    }
+}
+
+fn default_method() -> String {
+    "POST".into()
+}
+
+fn input_reference() -> Value {
+    Value::String("${/input}".into())
+}
+
+fn default_backoff_rate() -> f64 {
+    2.0
+}
+
+fn default_max_interval() -> u64 {
+    30_000
+}
+
+fn default_true() -> bool {
+    true
+}

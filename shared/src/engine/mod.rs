@@ -1,0 +1,361 @@
+//! The pure saga state machine: what to run next, and how an outcome changes the record.
+//!
+//! No I/O and no clock here: callers pass `now` and a jitter draw, so every transition is a
+//! plain function of its inputs and can be tested exhaustively.
+
+use crate::definition::{CallSpec, FailureClass, SagaDefinition, StepKind, template};
+use crate::record::{CallState, Failure, Millis, SagaRecord, SagaStatus, StepState, StepStatus};
+use serde_json::{Map, Value, json};
+
+/// Largest step output kept in the record, in bytes of JSON text; larger ones are summarised.
+pub const MAX_OUTPUT_BYTES: usize = 16 * 1024;
+
+/// Which of a step's two calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// The forward action.
+    Action,
+    /// The compensation that undoes it.
+    Compensation,
+}
+
+impl Phase {
+    /// Name used in idempotency keys and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Action => "action",
+            Phase::Compensation => "compensation",
+        }
+    }
+}
+
+/// A request to a participant, rendered from a definition's template.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    /// An HTTP request.
+    Http {
+        /// HTTP method.
+        method: String,
+        /// Full URL.
+        url: String,
+        /// Extra headers (the idempotency key is added by the adapter).
+        headers: Vec<(String, String)>,
+        /// JSON body.
+        body: Value,
+    },
+    /// A Pulsar message.
+    Publish {
+        /// Topic.
+        topic: String,
+        /// JSON payload.
+        payload: Value,
+        /// Extra message properties.
+        properties: Vec<(String, String)>,
+    },
+}
+
+/// One attempt of one call, ready to execute.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    /// Index of the step in the definition.
+    pub step: usize,
+    /// Action or compensation.
+    pub phase: Phase,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// Same for every attempt of this call: `{saga id}:{step}:{phase}`.
+    pub idempotency_key: String,
+    /// The rendered request, or the reference that could not be resolved.
+    pub request: Result<Request, template::MissingReference>,
+    /// Timeout of this attempt, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// What a participant did with a call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The call succeeded with this output (the response body, or the message id).
+    Succeeded(Value),
+    /// The call failed.
+    Failed {
+        /// Which kind of failure, to decide on retries.
+        class: FailureClass,
+        /// A readable description.
+        error: String,
+    },
+}
+
+/// What the saga needs next.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Next {
+    /// Run this call now.
+    Run(Call),
+    /// A retry is due at this instant.
+    WaitUntil(Millis),
+    /// The saga is in a terminal status.
+    Done,
+}
+
+/// The key every attempt of one call carries: `{saga id}:{step}:{phase}`.
+pub fn idempotency_key(saga_id: &str, step: &str, phase: Phase) -> String {
+    format!("{saga_id}:{step}:{}", phase.as_str())
+}
+
+/// A new saga record, PENDING and runnable.
+pub fn new_record(def: &SagaDefinition, id: String, input: Value, now: Millis) -> SagaRecord {
+    SagaRecord {
+        id,
+        saga_type: def.saga_type.clone(),
+        status: SagaStatus::Pending,
+        version: 1,
+        input,
+        steps: def
+            .steps
+            .iter()
+            .map(|s| StepState {
+                name: s.name.clone(),
+                action: CallState::pending(),
+                output: None,
+                compensation: None,
+            })
+            .collect(),
+        failure: None,
+        lease: None,
+        runnable: true,
+        wake_at: None,
+        created_at: now,
+        updated_at: now,
+        ended_at: None,
+        correlation_id: None,
+        task_id: None,
+        writes: 1,
+        capacity_units: 0.0,
+    }
+}
+
+/// Decides what the saga needs next.
+pub fn next(def: &SagaDefinition, record: &SagaRecord, now: Millis) -> Next {
+    let (step, phase) = match record.status {
+        SagaStatus::Pending | SagaStatus::Running => {
+            match record
+                .steps
+                .iter()
+                .position(|s| s.action.status != StepStatus::Completed)
+            {
+                Some(step) => (step, Phase::Action),
+                None => return Next::Done,
+            }
+        }
+        SagaStatus::Compensating => match pending_compensation(record) {
+            Some(step) => (step, Phase::Compensation),
+            None => return Next::Done,
+        },
+        _ => return Next::Done,
+    };
+    let state = call_state(record, step, phase);
+    if let Some(retry_at) = state.retry_at
+        && retry_at > now
+    {
+        return Next::WaitUntil(retry_at);
+    }
+    let spec = match phase {
+        Phase::Action => &def.steps[step].action,
+        Phase::Compensation => def.steps[step]
+            .compensation
+            .as_ref()
+            .expect("pending compensations exist only for steps that have one"),
+    };
+    Next::Run(Call {
+        step,
+        phase,
+        attempt: state.attempts + 1,
+        idempotency_key: idempotency_key(&record.id, &def.steps[step].name, phase),
+        request: render(spec, &context(record)),
+        timeout_ms: def.timeout_ms(step),
+    })
+}
+
+/// Marks the call as started; persisted with the write that precedes the call.
+pub fn begin(record: &mut SagaRecord, call: &Call, now: Millis) {
+    if record.status == SagaStatus::Pending {
+        record.status = SagaStatus::Running;
+    }
+    let state = call_state_mut(record, call.step, call.phase);
+    state.status = StepStatus::Running;
+    state.attempts = call.attempt;
+    state.started_at.get_or_insert(now);
+    state.retry_at = None;
+}
+
+/// Applies an outcome to the record. `jitter_draw` is uniform in `[0, 1)`.
+pub fn record_outcome(
+    def: &SagaDefinition,
+    record: &mut SagaRecord,
+    call: &Call,
+    outcome: Outcome,
+    now: Millis,
+    jitter_draw: f64,
+) {
+    match outcome {
+        Outcome::Succeeded(output) => {
+            let state = call_state_mut(record, call.step, call.phase);
+            state.status = StepStatus::Completed;
+            state.ended_at = Some(now);
+            state.error = None;
+            state.retry_at = None;
+            match call.phase {
+                Phase::Action => {
+                    record.steps[call.step].output = Some(bounded(output));
+                    if call.step + 1 == def.steps.len() {
+                        finish(record, SagaStatus::Completed, now);
+                    }
+                }
+                Phase::Compensation => {
+                    if pending_compensation(record).is_none() {
+                        finish(record, SagaStatus::Compensated, now);
+                    }
+                }
+            }
+        }
+        Outcome::Failed { class, error } => {
+            let policy = def.retry_policy(call.step);
+            let state = call_state_mut(record, call.step, call.phase);
+            state.error = Some(error.clone());
+            if def.is_retryable(call.step, class) && state.attempts < policy.max_attempts {
+                state.retry_at = Some(now + policy.delay_ms(state.attempts, jitter_draw) as i64);
+                return;
+            }
+            state.status = StepStatus::Failed;
+            state.ended_at = Some(now);
+            state.retry_at = None;
+            let step_name = def.steps[call.step].name.clone();
+            match call.phase {
+                Phase::Action => {
+                    record.failure = Some(Failure {
+                        step: step_name,
+                        error,
+                    });
+                    if def.steps[call.step].kind == StepKind::Retriable {
+                        finish(record, SagaStatus::Failed, now);
+                    } else {
+                        start_compensation(def, record, now);
+                    }
+                }
+                Phase::Compensation => {
+                    record.failure = Some(Failure {
+                        step: step_name,
+                        error: format!("compensation gave up: {error}"),
+                    });
+                    finish(record, SagaStatus::Failed, now);
+                }
+            }
+        }
+    }
+}
+
+/// Queues the compensations of every completed step, newest first; steps without one are skipped.
+fn start_compensation(def: &SagaDefinition, record: &mut SagaRecord, now: Millis) {
+    for (state, step_def) in record.steps.iter_mut().zip(&def.steps) {
+        if state.action.status == StepStatus::Completed {
+            let mut compensation = CallState::pending();
+            if step_def.compensation.is_none() {
+                compensation.status = StepStatus::Skipped;
+            }
+            state.compensation = Some(compensation);
+        }
+    }
+    if pending_compensation(record).is_some() {
+        record.status = SagaStatus::Compensating;
+    } else {
+        finish(record, SagaStatus::Compensated, now);
+    }
+}
+
+/// The newest step whose compensation is still to run.
+fn pending_compensation(record: &SagaRecord) -> Option<usize> {
+    record.steps.iter().rposition(|s| {
+        s.compensation
+            .as_ref()
+            .is_some_and(|c| matches!(c.status, StepStatus::Pending | StepStatus::Running))
+    })
+}
+
+fn finish(record: &mut SagaRecord, status: SagaStatus, now: Millis) {
+    record.status = status;
+    record.ended_at = Some(now);
+}
+
+fn call_state(record: &SagaRecord, step: usize, phase: Phase) -> &CallState {
+    let step = &record.steps[step];
+    match phase {
+        Phase::Action => &step.action,
+        Phase::Compensation => step
+            .compensation
+            .as_ref()
+            .expect("compensation state exists once compensation started"),
+    }
+}
+
+fn call_state_mut(record: &mut SagaRecord, step: usize, phase: Phase) -> &mut CallState {
+    let step = &mut record.steps[step];
+    match phase {
+        Phase::Action => &mut step.action,
+        Phase::Compensation => step
+            .compensation
+            .get_or_insert_with(CallState::pending),
+    }
+}
+
+/// The template context: input, saga identity, and the outputs of completed steps.
+fn context(record: &SagaRecord) -> Value {
+    let steps: Map<String, Value> = record
+        .steps
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), json!({ "output": s.output.clone()? }))))
+        .collect();
+    json!({
+        "input": record.input,
+        "saga": {
+            "id": record.id,
+            "type": record.saga_type,
+            "correlation_id": record.correlation_id,
+            "task_id": record.task_id,
+        },
+        "steps": steps,
+    })
+}
+
+fn render(spec: &CallSpec, context: &Value) -> Result<Request, template::MissingReference> {
+    let render_pairs = |pairs: &std::collections::BTreeMap<String, String>| {
+        pairs
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), template::render_text(v, context)?)))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(match spec {
+        CallSpec::Http(http) => Request::Http {
+            method: http.method.clone(),
+            url: http.url.clone(),
+            headers: render_pairs(&http.headers)?,
+            body: template::render(&http.body, context)?,
+        },
+        CallSpec::Publish(publish) => Request::Publish {
+            topic: publish.topic.clone(),
+            payload: template::render(&publish.payload, context)?,
+            properties: render_pairs(&publish.properties)?,
+        },
+    })
+}
+
+/// Keeps outputs under [`MAX_OUTPUT_BYTES`] so the record stays far below DynamoDB's item limit.
+fn bounded(output: Value) -> Value {
+    let size = output.to_string().len();
+    if size <= MAX_OUTPUT_BYTES {
+        output
+    } else {
+        json!({ "truncated": true, "bytes": size })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+use super::*;
+use crate::definition::Definitions;
+
+fn image() -> SagaDefinition {
+    let text = include_str!("../../../definitions/image.json");
+    let defs = Definitions::from_files([("image.json", text)], |_| {
+        Some("http://127.0.0.1:1/p".into())
+    })
+    .unwrap();
+    (**defs.get("image").unwrap()).clone()
+}
+
+fn fail(class: FailureClass) -> Outcome {
+    Outcome::Failed {
+        class,
+        error: format!("{class:?}"),
+    }
+}
+
+/// Drives a saga to its end, answering each call with the scripted outcome for (step, phase),
+/// success otherwise. Returns the record and the calls made, in order.
+fn drive(
+    def: &SagaDefinition,
+    script: impl Fn(&str, Phase, u32) -> Outcome,
+) -> (SagaRecord, Vec<(String, Phase, u32, String)>) {
+    let mut record = new_record(def, "s-1".into(), json!({"image_id": "img"}), 0);
+    let mut now = 0;
+    let mut calls = Vec::new();
+    for _ in 0..100 {
+        match next(def, &record, now) {
+            Next::Done => return (record, calls),
+            Next::WaitUntil(t) => now = t,
+            Next::Run(call) => {
+                begin(&mut record, &call, now);
+                let name = def.steps[call.step].name.clone();
+                let outcome = script(&name, call.phase, call.attempt);
+                calls.push((name, call.phase, call.attempt, call.idempotency_key.clone()));
+                now += 1;
+                record_outcome(def, &mut record, &call, outcome, now, 0.5);
+            }
+        }
+    }
+    panic!("saga did not finish");
+}
+
+#[test]
+fn happy_path_completes_every_step_in_order() {
+    let def = image();
+    let (record, calls) = drive(&def, |_, _, _| Outcome::Succeeded(json!({"ok": true})));
+    assert_eq!(record.status, SagaStatus::Completed);
+    let names: Vec<&str> = calls.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(names, ["anonymize", "tokenize", "process"]);
+    assert!(record.steps.iter().all(|s| s.action.status == StepStatus::Completed));
+    assert_eq!(record.steps[0].output, Some(json!({"ok": true})));
+    assert!(record.ended_at.is_some());
+}
+
+#[test]
+fn final_failure_at_step_one_compensates_nothing() {
+    let def = image();
+    let (record, calls) = drive(&def, |name, _, _| match name {
+        "anonymize" => fail(FailureClass::ClientError),
+        _ => Outcome::Succeeded(json!(null)),
+    });
+    assert_eq!(record.status, SagaStatus::Compensated);
+    assert_eq!(calls.len(), 1, "no later step and no compensation: {calls:?}");
+    assert_eq!(record.failure.as_ref().unwrap().step, "anonymize");
+    assert_eq!(record.steps[0].action.status, StepStatus::Failed);
+}
+
+#[test]
+fn failure_at_step_three_runs_the_tokenizer_compensation_only() {
+    let def = image();
+    let (record, calls) = drive(&def, |name, phase, _| match (name, phase) {
+        ("process", Phase::Action) => fail(FailureClass::ServerError),
+        _ => Outcome::Succeeded(json!(null)),
+    });
+    assert_eq!(record.status, SagaStatus::Compensated);
+    let compensations: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.1 == Phase::Compensation)
+        .map(|c| c.0.as_str())
+        .collect();
+    assert_eq!(compensations, ["tokenize"]);
+    // Server errors are retried up to max_attempts (3) before giving up.
+    let process_attempts = calls.iter().filter(|c| c.0 == "process").count();
+    assert_eq!(process_attempts, 3);
+    assert_eq!(
+        record.steps[0].compensation.as_ref().unwrap().status,
+        StepStatus::Skipped
+    );
+}
+
+#[test]
+fn retries_keep_the_same_idempotency_key_and_back_off() {
+    let def = image();
+    let (record, calls) = drive(&def, |name, _, attempt| match (name, attempt) {
+        ("anonymize", 1 | 2) => fail(FailureClass::Timeout),
+        _ => Outcome::Succeeded(json!(null)),
+    });
+    assert_eq!(record.status, SagaStatus::Completed);
+    let keys: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.0 == "anonymize")
+        .map(|c| c.3.as_str())
+        .collect();
+    assert_eq!(keys, ["s-1:anonymize:action"; 3]);
+    assert_eq!(record.steps[0].action.attempts, 3);
+}
+
+#[test]
+fn a_retry_waits_for_its_backoff() {
+    let def = image();
+    let mut record = new_record(&def, "s".into(), json!({}), 1_000);
+    let Next::Run(call) = next(&def, &record, 1_000) else {
+        panic!()
+    };
+    begin(&mut record, &call, 1_000);
+    record_outcome(&def, &mut record, &call, fail(FailureClass::Connection), 1_010, 0.5);
+    // First wait: 100 ms initial interval, full jitter at 0.5 -> 50 ms.
+    assert_eq!(next(&def, &record, 1_020), Next::WaitUntil(1_060));
+    assert!(matches!(next(&def, &record, 1_060), Next::Run(c) if c.attempt == 2));
+}
+
+#[test]
+fn bodies_are_rendered_from_the_input() {
+    let def = image();
+    let record = new_record(&def, "s-9".into(), json!({"image_id": "i"}), 0);
+    let Next::Run(call) = next(&def, &record, 0) else {
+        panic!()
+    };
+    let Ok(Request::Http { body, .. }) = call.request else {
+        panic!()
+    };
+    assert_eq!(body, json!({"image_id": "i"}));
+}
+
+#[test]
+fn large_outputs_are_summarised() {
+    let big = json!("x".repeat(MAX_OUTPUT_BYTES + 1));
+    assert_eq!(bounded(big)["truncated"], json!(true));
+}

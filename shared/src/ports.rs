@@ -1,0 +1,119 @@
+//! The I/O edges of the engine: small traits with real adapters (DynamoDB, reqwest, Pulsar)
+//! and in-memory ones for unit tests, side by side in `adapters/`.
+
+use crate::engine::Outcome;
+use crate::record::{Millis, SagaRecord};
+use serde_json::Value;
+use std::future::Future;
+use std::time::Duration;
+
+/// What a write to the store cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WriteReceipt {
+    /// Write capacity units the store reported.
+    pub capacity_units: f64,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The conditional write lost: the record exists already, or its version moved on.
+    #[error("the saga record changed under us (conditional write failed)")]
+    Conflict,
+    /// The store could not be reached or refused the request.
+    #[error("saga store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where saga records live.
+pub trait SagaStore: Send + Sync {
+    /// Writes a new record; `Conflict` if one with this id exists.
+    fn create(&self, record: &SagaRecord)
+    -> impl Future<Output = Result<WriteReceipt, StoreError>> + Send;
+    /// Replaces a record whose stored version is `expected_version`; `Conflict` otherwise.
+    fn replace(
+        &self,
+        record: &SagaRecord,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<WriteReceipt, StoreError>> + Send;
+    /// Reads a record by id.
+    fn get(&self, id: &str) -> impl Future<Output = Result<Option<SagaRecord>, StoreError>> + Send;
+}
+
+/// An HTTP request to a participant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpRequest<'a> {
+    /// Method.
+    pub method: &'a str,
+    /// Full URL.
+    pub url: &'a str,
+    /// Extra headers.
+    pub headers: &'a [(String, String)],
+    /// JSON body.
+    pub body: &'a Value,
+    /// Sent as the `Idempotency-Key` header; stable across retries.
+    pub idempotency_key: &'a str,
+    /// Attempt timeout.
+    pub timeout: Duration,
+}
+
+/// Calls participants over HTTP.
+pub trait HttpParticipant: Send + Sync {
+    /// Sends the request and classifies the answer.
+    fn call(&self, request: HttpRequest<'_>) -> impl Future<Output = Outcome> + Send;
+}
+
+/// A message to publish.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message<'a> {
+    /// Topic.
+    pub topic: &'a str,
+    /// JSON payload.
+    pub payload: &'a Value,
+    /// Message key and `idempotency_key` property; stable across retries.
+    pub idempotency_key: &'a str,
+    /// Extra properties.
+    pub properties: &'a [(String, String)],
+    /// Attempt timeout.
+    pub timeout: Duration,
+}
+
+/// Publishes messages to participants' topics.
+pub trait Publisher: Send + Sync {
+    /// Publishes and waits for the broker's receipt.
+    fn publish(&self, message: Message<'_>) -> impl Future<Output = Outcome> + Send;
+}
+
+/// The time, in milliseconds since the Unix epoch, and waiting for it to pass.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> Millis;
+    /// Waits `ms` milliseconds.
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()> + Send;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Millis {
+        chrono::Utc::now().timestamp_millis()
+    }
+
+    async fn sleep(&self, ms: u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await
+    }
+}
+
+impl<T: HttpParticipant> HttpParticipant for std::sync::Arc<T> {
+    fn call(&self, request: HttpRequest<'_>) -> impl Future<Output = Outcome> + Send {
+        (**self).call(request)
+    }
+}
+
+impl<T: Publisher> Publisher for std::sync::Arc<T> {
+    fn publish(&self, message: Message<'_>) -> impl Future<Output = Outcome> + Send {
+        (**self).publish(message)
+    }
+}

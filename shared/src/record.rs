@@ -1,0 +1,230 @@
+//! The saga record: one DynamoDB item per saga, and the only channel between the functions.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// Overall status of a saga.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SagaStatus {
+    /// Written by start, no step has run yet.
+    Pending,
+    /// Forward steps are running.
+    Running,
+    /// Every step succeeded.
+    Completed,
+    /// A step failed for good; compensations are running, newest first.
+    Compensating,
+    /// A step failed and every finished step was rolled back.
+    Compensated,
+    /// Needs an operator: a compensation, or a forward step after the pivot, gave up.
+    Failed,
+    /// Stopped on request and rolled back.
+    Cancelled,
+}
+
+impl SagaStatus {
+    /// True when nothing more will happen to the saga without an operator.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::Compensated | Self::Failed | Self::Cancelled
+        )
+    }
+
+    /// The name used in the API and in the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Running => "RUNNING",
+            Self::Completed => "COMPLETED",
+            Self::Compensating => "COMPENSATING",
+            Self::Compensated => "COMPENSATED",
+            Self::Failed => "FAILED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+/// Status of one step's action or compensation.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StepStatus {
+    /// Not started.
+    Pending,
+    /// An attempt is under way, or a retry is due.
+    Running,
+    /// Succeeded.
+    Completed,
+    /// Gave up: final error or retries exhausted.
+    Failed,
+    /// Not needed (a compensation of a step that never completed, or a step without one).
+    Skipped,
+}
+
+/// Progress of one call (a step's action or its compensation).
+#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
+pub struct CallState {
+    /// Where the call stands.
+    pub status: StepStatus,
+    /// Attempts made so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// When the first attempt started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Millis>,
+    /// When the call succeeded or gave up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Millis>,
+    /// The last error seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When the next attempt is due, after a retryable failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<Millis>,
+}
+
+impl CallState {
+    /// A call that has not started.
+    pub fn pending() -> Self {
+        Self {
+            status: StepStatus::Pending,
+            attempts: 0,
+            started_at: None,
+            ended_at: None,
+            error: None,
+            retry_at: None,
+        }
+    }
+}
+
+/// State of one step of a saga.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
+pub struct StepState {
+    /// Step name, from the definition.
+    pub name: String,
+    /// The forward action.
+    pub action: CallState,
+    /// The action's response body (JSON, size-bounded), stored as JSON text.
+    #[serde(default, with = "json_text", skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// The compensation, once the saga needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensation: Option<CallState>,
+}
+
+/// Who holds the saga and until when.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
+pub struct Lease {
+    /// The invocation holding the saga.
+    pub owner: String,
+    /// After this instant the lease is stale and anyone may take the saga over.
+    pub expires_at: Millis,
+}
+
+/// Why the saga left the happy path.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
+pub struct Failure {
+    /// The step whose action or compensation gave up.
+    pub step: String,
+    /// The error it gave up with.
+    pub error: String,
+}
+
+/// The saga record, stored as one DynamoDB item.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
+pub struct SagaRecord {
+    /// Saga id (a UUID), the table's partition key.
+    pub id: String,
+    /// The definition this saga runs.
+    pub saga_type: String,
+    /// Overall status.
+    pub status: SagaStatus,
+    /// Incremented by every write; writes are conditional on it.
+    pub version: u64,
+    /// The input the saga was started with, stored as JSON text.
+    #[serde(with = "json_text_required")]
+    pub input: Value,
+    /// Per-step state, in definition order.
+    pub steps: Vec<StepState>,
+    /// The failure that sent the saga to compensation or to FAILED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// Set when an invocation holds the saga.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+    /// True when the write asks run-step to pick the saga up (the stream filter matches it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub runnable: bool,
+    /// A parked saga sleeps until this instant; the sweeper wakes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_at: Option<Millis>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Time of the last write.
+    pub updated_at: Millis,
+    /// When the saga reached a terminal status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Millis>,
+    /// Caller's correlation id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// Caller's task id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// DynamoDB writes made for this saga, this one included.
+    #[serde(default)]
+    pub writes: u32,
+    /// Write capacity units consumed by this saga's writes before this one.
+    #[serde(default)]
+    pub capacity_units: f64,
+}
+
+impl SagaRecord {
+    /// True when an unexpired lease is held at `now`.
+    pub fn is_leased(&self, now: Millis) -> bool {
+        self.lease.as_ref().is_some_and(|l| l.expires_at > now)
+    }
+
+    /// The step with this name.
+    pub fn step(&self, name: &str) -> Option<&StepState> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+}
+
+/// Stores an optional JSON value as JSON text (robust against DynamoDB's nesting and number limits).
+mod json_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_json::Value;
+
+    pub fn serialize<S: Serializer>(value: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => s.serialize_str(&v.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| serde_json::from_str(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// Stores a JSON value as JSON text.
+mod json_text_required {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_json::Value;
+
+    pub fn serialize<S: Serializer>(value: &Value, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&value.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        let text = String::deserialize(d)?;
+        serde_json::from_str(&text).map_err(serde::de::Error::custom)
+    }
+}

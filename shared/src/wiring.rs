@@ -1,0 +1,42 @@
+//! Builds the functions' dependencies from the environment, once per cold start.
+
+use crate::adapters::{dynamodb::DynamoStore, http::ReqwestParticipant, pulsar::PulsarPublisher};
+use crate::api::start::StartDeps;
+use crate::definition::{Definitions, LoadError};
+use crate::ports::SystemClock;
+use crate::worker::{Worker, WorkerConfig};
+use std::time::Duration;
+
+/// The worker as deployed: DynamoDB, reqwest, Pulsar and the system clock.
+pub type LambdaWorker = Worker<DynamoStore, ReqwestParticipant, PulsarPublisher, SystemClock>;
+
+impl LambdaWorker {
+    /// Reads `SAGA_TABLE`, `PULSAR_URL`, `PULSAR_TOKEN`, the definitions' `${env:...}` names and
+    /// the worker tunables.
+    pub async fn from_env() -> Result<Self, LoadError> {
+        Ok(Worker {
+            definitions: Definitions::load()?,
+            store: DynamoStore::from_env().await,
+            http: ReqwestParticipant::new(),
+            publisher: PulsarPublisher::from_env(),
+            clock: SystemClock,
+            config: WorkerConfig::from_env(),
+        })
+    }
+}
+
+impl StartDeps<DynamoStore, SystemClock> {
+    /// Reads `SAGA_TABLE`, the definitions, and `SEED_WAIT_SECONDS` (default 25).
+    pub async fn from_env() -> Result<Self, LoadError> {
+        let seed_wait = std::env::var("SEED_WAIT_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(25);
+        Ok(StartDeps {
+            definitions: Definitions::load()?,
+            store: DynamoStore::from_env().await,
+            clock: SystemClock,
+            seed_wait: Duration::from_secs(seed_wait),
+        })
+    }
+}

@@ -1,0 +1,314 @@
+//! Where steps are executed: claim a saga, run its calls through the ports, record each outcome.
+//!
+//! Every write is conditional on the record's version, and a lease with an expiry marks the
+//! saga as taken, so duplicate or racing deliveries of one stream record never run a call
+//! twice under two owners. All of it is safe to repeat: a call that may have run is retried
+//! with the same idempotency key.
+
+use crate::definition::{Definitions, FailureClass, SagaDefinition};
+use crate::engine::{self, Call, Next, Outcome, Request};
+use crate::ports::{Clock, HttpParticipant, HttpRequest, Message, Publisher, SagaStore, StoreError};
+use crate::record::{Failure, Lease, Millis, SagaRecord, SagaStatus};
+use std::time::Duration;
+use tracing::{Instrument, info, info_span, warn};
+
+/// Tunables of run-step.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkerConfig {
+    /// Added to a call's timeout to form the lease held while it runs.
+    pub lease_margin_ms: i64,
+    /// Retries due within this wait are awaited in the invocation; longer ones park the saga.
+    pub max_inline_wait_ms: i64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            lease_margin_ms: 5_000,
+            max_inline_wait_ms: 2_000,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// Defaults, overridden by `LEASE_MARGIN_MS` and `MAX_INLINE_WAIT_MS`.
+    pub fn from_env() -> Self {
+        let read = |name: &str, default: i64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let defaults = Self::default();
+        Self {
+            lease_margin_ms: read("LEASE_MARGIN_MS", defaults.lease_margin_ms),
+            max_inline_wait_ms: read("MAX_INLINE_WAIT_MS", defaults.max_inline_wait_ms),
+        }
+    }
+}
+
+/// How one run of a saga ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunResult {
+    /// Nothing to do with this image (not runnable, terminal, or leased by a live invocation).
+    Skipped(&'static str),
+    /// Another invocation changed the record first; this one stopped without side effects
+    /// after the lost write.
+    LostRace,
+    /// The saga reached this terminal status.
+    Finished(SagaStatus),
+    /// Out of invocation time: released with the next call still to run.
+    Released,
+    /// A long retry wait: parked until this instant for the sweeper to wake.
+    Parked(Millis),
+}
+
+/// Runs sagas through the ports.
+pub struct Worker<S, H, P, C> {
+    /// The saga table.
+    pub store: S,
+    /// HTTP participants.
+    pub http: H,
+    /// Pulsar publisher.
+    pub publisher: P,
+    /// Time source.
+    pub clock: C,
+    /// Deployed definitions.
+    pub definitions: Definitions,
+    /// Tunables.
+    pub config: WorkerConfig,
+}
+
+enum Continue {
+    Yes,
+    Stop(RunResult),
+}
+
+impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C> {
+    /// Drives a saga from a stream image until it ends, parks, or `deadline` draws near.
+    pub async fn run(
+        &self,
+        image: SagaRecord,
+        owner: &str,
+        deadline: Millis,
+    ) -> Result<RunResult, StoreError> {
+        let span = info_span!("saga", saga_id = %image.id, saga_type = %image.saga_type);
+        self.run_inner(image, owner, deadline).instrument(span).await
+    }
+
+    async fn run_inner(
+        &self,
+        image: SagaRecord,
+        owner: &str,
+        deadline: Millis,
+    ) -> Result<RunResult, StoreError> {
+        let now = self.clock.now();
+        if !image.runnable {
+            return Ok(RunResult::Skipped("not runnable"));
+        }
+        if image.status.is_terminal() {
+            return Ok(RunResult::Skipped("terminal"));
+        }
+        if image.is_leased(now) {
+            return Ok(RunResult::Skipped("leased"));
+        }
+        let mut record = image;
+        let Some(def) = self.definitions.get(&record.saga_type).cloned() else {
+            record.failure = Some(Failure {
+                step: String::new(),
+                error: format!("saga type {} is not deployed", record.saga_type),
+            });
+            record.status = SagaStatus::Failed;
+            record.ended_at = Some(now);
+            record.runnable = false;
+            record.lease = None;
+            return self.write(&mut record, now).await.map(|done| match done {
+                Continue::Yes => RunResult::Finished(SagaStatus::Failed),
+                Continue::Stop(r) => r,
+            });
+        };
+        let mut next = engine::next(&def, &record, now);
+        record.runnable = false;
+        record.wake_at = None;
+        if let Continue::Stop(result) = self.plan_continuation(&def, &mut record, &next, (owner, now, deadline)) {
+            // Nothing to run now (a retry not yet due): park without claiming.
+            self.write(&mut record, now).await?;
+            return Ok(result);
+        }
+        if let Continue::Stop(result) = self.write(&mut record, now).await? {
+            return Ok(result);
+        }
+        info!(version = record.version, "claimed");
+        loop {
+            let call = match next {
+                Next::Run(call) => call,
+                Next::WaitUntil(until) => {
+                    let wait = (until - self.clock.now()).max(0) as u64;
+                    self.clock.sleep(wait).await;
+                    let now = self.clock.now();
+                    next = engine::next(&def, &record, now);
+                    if let Next::Run(call) = &next {
+                        engine::begin(&mut record, call, now);
+                    }
+                    continue;
+                }
+                Next::Done => return Ok(RunResult::Finished(record.status)),
+            };
+            let started = self.clock.now();
+            let outcome = self.execute(&def, &record, &call).await;
+            let now = self.clock.now();
+            log_outcome(&def, &call, &outcome, now - started);
+            engine::record_outcome(&def, &mut record, &call, outcome, now, fastrand::f64());
+            next = engine::next(&def, &record, now);
+            let plan = self.plan_continuation(&def, &mut record, &next, (owner, now, deadline));
+            if let Continue::Stop(result) = self.write(&mut record, now).await? {
+                return Ok(result);
+            }
+            if let Continue::Stop(result) = plan {
+                info!(status = record.status.as_str(), result = ?result, "stopped");
+                return Ok(result);
+            }
+        }
+    }
+
+    /// Sets lease, runnable and wake-up for what comes next; `Stop` when this invocation ends.
+    fn plan_continuation(
+        &self,
+        def: &SagaDefinition,
+        record: &mut SagaRecord,
+        next: &Next,
+        (owner, now, deadline): (&str, Millis, Millis),
+    ) -> Continue {
+        let margin = self.config.lease_margin_ms;
+        let hold = |record: &mut SagaRecord, until: Millis| {
+            record.lease = Some(Lease {
+                owner: owner.to_string(),
+                expires_at: until + margin,
+            });
+        };
+        match next {
+            Next::Done => {
+                record.lease = None;
+                Continue::Stop(RunResult::Finished(record.status))
+            }
+            Next::Run(call) if now + call.timeout_ms as i64 + margin < deadline => {
+                engine::begin(record, call, now);
+                hold(record, now + call.timeout_ms as i64);
+                Continue::Yes
+            }
+            Next::Run(_) => {
+                record.lease = None;
+                record.runnable = true;
+                Continue::Stop(RunResult::Released)
+            }
+            Next::WaitUntil(until)
+                if until - now <= self.config.max_inline_wait_ms
+                    && until + def.max_timeout_ms() as i64 + margin < deadline =>
+            {
+                hold(record, until + def.max_timeout_ms() as i64);
+                Continue::Yes
+            }
+            Next::WaitUntil(until) => {
+                record.lease = None;
+                record.wake_at = Some(*until);
+                Continue::Stop(RunResult::Parked(*until))
+            }
+        }
+    }
+
+    /// Conditional write of the record; bumps version and write count.
+    async fn write(&self, record: &mut SagaRecord, now: Millis) -> Result<Continue, StoreError> {
+        let expected = record.version;
+        record.version += 1;
+        record.writes += 1;
+        record.updated_at = now;
+        match self.store.replace(record, expected).await {
+            Ok(receipt) => {
+                record.capacity_units += receipt.capacity_units;
+                Ok(Continue::Yes)
+            }
+            Err(StoreError::Conflict) => {
+                warn!(expected_version = expected, "lost the saga to another invocation");
+                Ok(Continue::Stop(RunResult::LostRace))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn execute(&self, def: &SagaDefinition, record: &SagaRecord, call: &Call) -> Outcome {
+        let timeout = Duration::from_millis(call.timeout_ms);
+        match &call.request {
+            Err(missing) => Outcome::Failed {
+                class: FailureClass::InvalidResponse,
+                error: missing.to_string(),
+            },
+            Ok(Request::Http {
+                method,
+                url,
+                headers,
+                body,
+            }) => {
+                self.http
+                    .call(HttpRequest {
+                        method,
+                        url,
+                        headers,
+                        body,
+                        idempotency_key: &call.idempotency_key,
+                        timeout,
+                    })
+                    .await
+            }
+            Ok(Request::Publish {
+                topic,
+                payload,
+                properties,
+            }) => {
+                let mut properties = properties.clone();
+                properties.extend([
+                    ("saga_id".to_string(), record.id.clone()),
+                    ("saga_type".to_string(), record.saga_type.clone()),
+                    ("step".to_string(), def.steps[call.step].name.clone()),
+                    ("phase".to_string(), call.phase.as_str().to_string()),
+                ]);
+                self.publisher
+                    .publish(Message {
+                        topic,
+                        payload,
+                        idempotency_key: &call.idempotency_key,
+                        properties: &properties,
+                        timeout,
+                    })
+                    .await
+            }
+        }
+    }
+}
+
+fn log_outcome(def: &SagaDefinition, call: &Call, outcome: &Outcome, duration_ms: i64) {
+    let step = def.steps[call.step].name.as_str();
+    let phase = call.phase.as_str();
+    match outcome {
+        Outcome::Succeeded(_) => info!(
+            step,
+            phase,
+            attempt = call.attempt,
+            outcome = "succeeded",
+            duration_ms,
+            "call finished"
+        ),
+        Outcome::Failed { class, error } => warn!(
+            step,
+            phase,
+            attempt = call.attempt,
+            outcome = "failed",
+            failure = ?class,
+            error = error.as_str(),
+            duration_ms,
+            "call failed"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

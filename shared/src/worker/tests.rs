@@ -1,0 +1,113 @@
+use super::*;
+use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
+use crate::engine::new_record;
+use serde_json::json;
+use std::sync::Arc;
+
+type TestWorker = Worker<MemoryStore, Arc<ScriptedParticipant>, Arc<ScriptedParticipant>, ManualClock>;
+
+fn worker(script: impl Fn(&str, u32) -> Outcome + Send + Sync + 'static) -> (TestWorker, Arc<ScriptedParticipant>) {
+    let definitions = Definitions::from_files(
+        [("image.json", include_str!("../../../definitions/image.json"))],
+        |name| Some(format!("http://participant/{name}")),
+    )
+    .unwrap();
+    let participant = Arc::new(ScriptedParticipant::new(script));
+    let worker = Worker {
+        store: MemoryStore::default(),
+        http: participant.clone(),
+        publisher: participant.clone(),
+        clock: ManualClock::at(1_000),
+        definitions,
+        config: WorkerConfig::default(),
+    };
+    (worker, participant)
+}
+
+async fn started(worker: &TestWorker) -> SagaRecord {
+    let def = worker.definitions.get("image").unwrap();
+    let record = new_record(def, "saga-1".into(), json!({"image_id": "i"}), 1_000);
+    worker.store.create(&record).await.unwrap();
+    record
+}
+
+const FAR: Millis = 1_000_000_000;
+
+#[tokio::test]
+async fn happy_path_runs_every_step_in_n_plus_one_writes() {
+    let (worker, participant) = worker(|_, _| Outcome::Succeeded(json!({"ok": 1})));
+    let image = started(&worker).await;
+    let result = worker.run(image, "inv-1", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Completed));
+    // One create plus one claim plus one write per step: N + 2 for N = 3.
+    let writes = worker.store.writes();
+    assert_eq!(writes.len(), 5);
+    let last = writes.last().unwrap();
+    assert_eq!(last.status, SagaStatus::Completed);
+    assert_eq!(last.writes, 5);
+    assert!(last.lease.is_none() && !last.runnable);
+    let targets: Vec<String> = participant.received().into_iter().map(|c| c.target).collect();
+    assert_eq!(
+        targets,
+        [
+            "http://participant/ANONYMIZER_URL",
+            "persistent://public/default/tokenizer_event",
+            "http://participant/AI_MODEL_URL"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_of_the_same_image_runs_nothing() {
+    let (worker, participant) = worker(|_, _| Outcome::Succeeded(json!(null)));
+    let image = started(&worker).await;
+    worker.run(image.clone(), "inv-1", FAR).await.unwrap();
+    let calls = participant.received().len();
+    assert_eq!(worker.run(image, "inv-2", FAR).await.unwrap(), RunResult::LostRace);
+    assert_eq!(participant.received().len(), calls);
+}
+
+#[tokio::test]
+async fn a_leased_image_is_skipped() {
+    let (worker, participant) = worker(|_, _| Outcome::Succeeded(json!(null)));
+    let mut image = started(&worker).await;
+    image.lease = Some(Lease { owner: "other".into(), expires_at: 5_000 });
+    assert_eq!(worker.run(image, "inv", FAR).await.unwrap(), RunResult::Skipped("leased"));
+    assert!(participant.received().is_empty());
+}
+
+#[tokio::test]
+async fn failure_at_the_last_step_publishes_the_compensation_with_the_same_key_on_retries() {
+    let (worker, participant) = worker(|target, _| {
+        if target.ends_with("AI_MODEL_URL") {
+            Outcome::Failed { class: FailureClass::ServerError, error: "boom".into() }
+        } else {
+            Outcome::Succeeded(json!(null))
+        }
+    });
+    let image = started(&worker).await;
+    let result = worker.run(image, "inv", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Compensated));
+    let received = participant.received();
+    let ai_keys: Vec<&str> = received
+        .iter()
+        .filter(|c| c.target.ends_with("AI_MODEL_URL"))
+        .map(|c| c.idempotency_key.as_str())
+        .collect();
+    assert_eq!(ai_keys, ["saga-1:process:action"; 3]);
+    let last = received.last().unwrap();
+    assert_eq!(last.target, "persistent://public/default/tokenizer_compensation");
+    assert_eq!(last.idempotency_key, "saga-1:tokenize:compensation");
+}
+
+#[tokio::test]
+async fn near_the_deadline_the_saga_is_released_for_another_invocation() {
+    let (worker, participant) = worker(|_, _| Outcome::Succeeded(json!(null)));
+    let image = started(&worker).await;
+    // Enough time for the claim but not for one call of 3 s plus the lease margin.
+    let result = worker.run(image, "inv", 1_000 + 4_000).await.unwrap();
+    assert_eq!(result, RunResult::Released);
+    assert!(participant.received().is_empty());
+    let last = worker.store.writes().last().cloned().unwrap();
+    assert!(last.runnable && last.lease.is_none());
+}
