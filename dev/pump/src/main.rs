@@ -1,1 +1,235 @@
-fn main() {}
+//! devstack: plays the AWS parts that `cargo lambda watch` does not, against DynamoDB Local.
+//!
+//! - `devstack create-table` creates the saga table with its stream (as template.yaml does).
+//! - `devstack pump` polls the table's stream and invokes run-step through the watch server,
+//!   as Lambda's event source mapping does in AWS: the same filter (only records written
+//!   `runnable`), batches, and in-order delivery per saga with a parallelization factor.
+
+use aws_sdk_dynamodbstreams::Client as StreamsClient;
+use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
+use saga::adapters::dynamodb::DynamoStore;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Most records in one run-step invocation, as the event source mapping's batch size.
+const BATCH_SIZE: usize = 100;
+/// Invocation attempts per batch before it is dropped (the mapping's bounded retries).
+const MAX_INVOKE_ATTEMPTS: u32 = 3;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let command = std::env::args().nth(1).unwrap_or_default();
+    match command.as_str() {
+        "create-table" => {
+            let store = DynamoStore::from_env().await;
+            store.create_table().await?;
+            println!("table {} ready", store.table());
+            Ok(())
+        }
+        "pump" => pump().await,
+        _ => {
+            eprintln!("usage: devstack create-table | pump");
+            std::process::exit(2)
+        }
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+async fn pump() -> Result<(), Error> {
+    let store = DynamoStore::from_env().await;
+    let config = aws_config::load_from_env().await;
+    let mut streams_config = aws_sdk_dynamodbstreams::config::Builder::from(&config);
+    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        streams_config = streams_config.endpoint_url(endpoint);
+    }
+    let streams = StreamsClient::from_conf(streams_config.build());
+    let invoke_url = format!(
+        "{}/2015-03-31/functions/{}/invocations",
+        env_or("INVOKE_URL", "http://127.0.0.1:9000"),
+        env_or("RUN_STEP_FUNCTION", "run-step")
+    );
+    let parallelism: usize = env_or("PUMP_PARALLELISM", "8").parse()?;
+    let stream_arn = store
+        .client()
+        .describe_table()
+        .table_name(store.table())
+        .send()
+        .await?
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .ok_or("the saga table has no stream")?;
+    println!("pump: {stream_arn} -> {invoke_url} (parallelization {parallelism})");
+
+    let http = reqwest::Client::new();
+    let lanes: Vec<mpsc::UnboundedSender<Value>> = (0..parallelism)
+        .map(|lane| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(deliver(lane, rx, http.clone(), invoke_url.clone()));
+            tx
+        })
+        .collect();
+
+    let mut iterators: HashMap<String, Option<String>> = HashMap::new();
+    let mut since_describe = Duration::MAX;
+    loop {
+        if since_describe > Duration::from_secs(1) {
+            discover_shards(&streams, &stream_arn, &mut iterators).await?;
+            since_describe = Duration::ZERO;
+        }
+        let mut delivered = 0;
+        for (shard, iterator) in iterators.iter_mut() {
+            let Some(current) = iterator.clone() else {
+                continue;
+            };
+            let page = match streams.get_records().shard_iterator(current).limit(1000).send().await {
+                Ok(page) => page,
+                Err(e) => {
+                    eprintln!("pump: get_records on {shard}: {e}");
+                    *iterator = None;
+                    continue;
+                }
+            };
+            *iterator = page.next_shard_iterator;
+            for record in page.records.unwrap_or_default() {
+                if let Some((key, event_record)) = lambda_record(&record, &stream_arn) {
+                    let lane = lane_of(&key, lanes.len());
+                    lanes[lane].send(event_record)?;
+                    delivered += 1;
+                }
+            }
+        }
+        let pause = if delivered == 0 { 20 } else { 2 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        since_describe += Duration::from_millis(pause);
+    }
+}
+
+/// Adds iterators for shards not seen yet, reading them from their start.
+async fn discover_shards(
+    streams: &StreamsClient,
+    stream_arn: &str,
+    iterators: &mut HashMap<String, Option<String>>,
+) -> Result<(), Error> {
+    let mut start = None;
+    loop {
+        let description = streams
+            .describe_stream()
+            .stream_arn(stream_arn)
+            .set_exclusive_start_shard_id(start.take())
+            .send()
+            .await?
+            .stream_description
+            .ok_or("no stream description")?;
+        for shard in description.shards.unwrap_or_default() {
+            let Some(id) = shard.shard_id else { continue };
+            if iterators.contains_key(&id) {
+                continue;
+            }
+            let iterator = streams
+                .get_shard_iterator()
+                .stream_arn(stream_arn)
+                .shard_id(&id)
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await?
+                .shard_iterator;
+            iterators.insert(id, iterator);
+        }
+        match description.last_evaluated_shard_id {
+            Some(last) => start = Some(last),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// The record as Lambda delivers it, if the mapping's filter lets it through: an insert or
+/// modify whose new image is marked `runnable`. Returns the saga id with it.
+fn lambda_record(record: &Record, stream_arn: &str) -> Option<(String, Value)> {
+    let change = record.dynamodb.as_ref()?;
+    let image = change.new_image.clone()?;
+    if !matches!(image.get("runnable"), Some(aws_sdk_dynamodbstreams::types::AttributeValue::Bool(true))) {
+        return None;
+    }
+    let key = match image.get("id") {
+        Some(aws_sdk_dynamodbstreams::types::AttributeValue::S(id)) => id.clone(),
+        _ => return None,
+    };
+    let keys = serde_dynamo::Item::from(change.keys.clone().unwrap_or_default());
+    let new_image = serde_dynamo::Item::from(image);
+    Some((
+        key,
+        json!({
+            "eventID": record.event_id,
+            "eventName": record.event_name.as_ref().map(|n| n.as_str()),
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": record.aws_region,
+            "eventSourceARN": stream_arn,
+            "dynamodb": {
+                "ApproximateCreationDateTime": change.approximate_creation_date_time.map(|t| t.secs()),
+                "Keys": keys,
+                "NewImage": new_image,
+                "SequenceNumber": change.sequence_number,
+                "SizeBytes": change.size_bytes,
+                "StreamViewType": "NEW_IMAGE",
+            },
+        }),
+    ))
+}
+
+fn lane_of(key: &str, lanes: usize) -> usize {
+    let mut hasher = DefaultHasher::new();
+    key.hash(&mut hasher);
+    (hasher.finish() % lanes as u64) as usize
+}
+
+/// One lane: invokes run-step with batches of its records, in arrival order.
+async fn deliver(
+    lane: usize,
+    mut records: mpsc::UnboundedReceiver<Value>,
+    http: reqwest::Client,
+    invoke_url: String,
+) {
+    let mut batch = Vec::with_capacity(BATCH_SIZE);
+    while records.recv_many(&mut batch, BATCH_SIZE).await > 0 {
+        let event = json!({ "Records": batch });
+        for attempt in 1..=MAX_INVOKE_ATTEMPTS {
+            match invoke(&http, &invoke_url, &event).await {
+                Ok(()) => break,
+                Err(e) if attempt < MAX_INVOKE_ATTEMPTS => {
+                    eprintln!("pump lane {lane}: invoke attempt {attempt} failed: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+                Err(e) => eprintln!("pump lane {lane}: batch dropped after {attempt} attempts: {e}"),
+            }
+        }
+        batch.clear();
+    }
+}
+
+async fn invoke(http: &reqwest::Client, url: &str, event: &Value) -> Result<(), Error> {
+    let response = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(event.to_string())
+        .send()
+        .await?;
+    let status = response.status();
+    let body: Value = serde_json::from_slice(&response.bytes().await?).unwrap_or(Value::Null);
+    if !status.is_success() {
+        return Err(format!("run-step answered {status}: {body}").into());
+    }
+    let failures = body["batchItemFailures"].as_array().map_or(0, Vec::len);
+    if failures > 0 {
+        return Err(format!("run-step reported {failures} failed records").into());
+    }
+    Ok(())
+}

@@ -9,6 +9,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tracing::{error, warn};
 
+/// Time budget assumed when the runtime's deadline is not a real instant (`cargo lambda watch`
+/// sends a relative 600000 ms).
+const FALLBACK_BUDGET_MS: Millis = 60_000;
+
 /// Runs every saga of a stream batch concurrently, from the newest image of each.
 ///
 /// Records whose saga could not be run because the store failed are returned as batch item
@@ -25,6 +29,12 @@ where
     P: Publisher + 'static,
     C: Clock + 'static,
 {
+    let now = worker.clock.now();
+    let deadline = if deadline > now {
+        deadline
+    } else {
+        now + FALLBACK_BUDGET_MS
+    };
     let mut newest: HashMap<String, (SagaRecord, String)> = HashMap::new();
     for record in event.records {
         if record.change.new_image.is_empty() {

@@ -130,7 +130,10 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         let mut next = engine::next(&def, &record, now);
         record.runnable = false;
         record.wake_at = None;
-        if let Continue::Stop(result) = self.plan_continuation(&def, &mut record, &next, (owner, now, deadline)) {
+        // The first call always runs, however close the deadline: releasing before any
+        // progress would only hand the saga around in a loop.
+        let claim_deadline = Millis::MAX;
+        if let Continue::Stop(result) = self.plan_continuation(&def, &mut record, &next, (owner, now, claim_deadline)) {
             // Nothing to run now (a retry not yet due): park without claiming.
             self.write(&mut record, now).await?;
             return Ok(result);
