@@ -16,8 +16,15 @@ fn main() {
         println!("cargo:rerun-if-changed={}", file.display());
         let name = file.file_name().unwrap().to_string_lossy().to_string();
         let path = fs::canonicalize(&file).unwrap();
-        out.push_str(&format!("    ({name:?}, include_str!({:?})),\n", path.display().to_string()));
+        out.push_str(&format!(
+            "    ({name:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
     }
     out.push(']');
-    fs::write(PathBuf::from(env::var("OUT_DIR").unwrap()).join("bundled_definitions.rs"), out).unwrap();
+    fs::write(
+        PathBuf::from(env::var("OUT_DIR").unwrap()).join("bundled_definitions.rs"),
+        out,
+    )
+    .unwrap();
 }

@@ -28,8 +28,10 @@ pub enum StoreError {
 /// Where saga records live.
 pub trait SagaStore: Send + Sync {
     /// Writes a new record; `Conflict` if one with this id exists.
-    fn create(&self, record: &SagaRecord)
-    -> impl Future<Output = Result<WriteReceipt, StoreError>> + Send;
+    fn create(
+        &self,
+        record: &SagaRecord,
+    ) -> impl Future<Output = Result<WriteReceipt, StoreError>> + Send;
     /// Replaces a record whose stored version is `expected_version`; `Conflict` otherwise.
     fn replace(
         &self,

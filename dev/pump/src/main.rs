@@ -89,7 +89,13 @@ async fn pump() -> Result<(), Error> {
             let Some(current) = iterator.clone() else {
                 continue;
             };
-            let page = match streams.get_records().shard_iterator(current).limit(1000).send().await {
+            let page = match streams
+                .get_records()
+                .shard_iterator(current)
+                .limit(1000)
+                .send()
+                .await
+            {
                 Ok(page) => page,
                 Err(e) => {
                     eprintln!("pump: get_records on {shard}: {e}");
@@ -155,7 +161,10 @@ async fn discover_shards(
 fn lambda_record(record: &Record, stream_arn: &str) -> Option<(String, Value)> {
     let change = record.dynamodb.as_ref()?;
     let image = change.new_image.clone()?;
-    if !matches!(image.get("runnable"), Some(aws_sdk_dynamodbstreams::types::AttributeValue::Bool(true))) {
+    if !matches!(
+        image.get("runnable"),
+        Some(aws_sdk_dynamodbstreams::types::AttributeValue::Bool(true))
+    ) {
         return None;
     }
     let key = match image.get("id") {
@@ -208,7 +217,9 @@ async fn deliver(
                     eprintln!("pump lane {lane}: invoke attempt {attempt} failed: {e}; retrying");
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
                 }
-                Err(e) => eprintln!("pump lane {lane}: batch dropped after {attempt} attempts: {e}"),
+                Err(e) => {
+                    eprintln!("pump lane {lane}: batch dropped after {attempt} attempts: {e}")
+                }
             }
         }
         batch.clear();

@@ -13,8 +13,13 @@ async fn main() -> Result<(), Error> {
     let worker = &worker;
     run(service_fn(move |event: LambdaEvent<Event>| async move {
         let deadline = event.context.deadline as i64;
-        let response =
-            stream::handle(worker.clone(), event.payload, &event.context.request_id, deadline).await;
+        let response = stream::handle(
+            worker.clone(),
+            event.payload,
+            &event.context.request_id,
+            deadline,
+        )
+        .await;
         Ok::<_, Error>(response)
     }))
     .await

@@ -76,7 +76,10 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
+            {
                 Ok(())
             }
             Err(e) => Err(StoreError::Unavailable(DisplayErrorContext(e).to_string())),
@@ -99,7 +102,8 @@ impl DynamoStore {
             .condition_expression(condition)
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
         if let Some(version) = expected_version {
-            request = request.expression_attribute_values(":v", AttributeValue::N(version.to_string()));
+            request =
+                request.expression_attribute_values(":v", AttributeValue::N(version.to_string()));
         }
         match request.send().await {
             Ok(output) => Ok(WriteReceipt {
@@ -134,7 +138,8 @@ impl SagaStore for DynamoStore {
         record: &SagaRecord,
         expected_version: u64,
     ) -> Result<WriteReceipt, StoreError> {
-        self.put(record, "version = :v", Some(expected_version)).await
+        self.put(record, "version = :v", Some(expected_version))
+            .await
     }
 
     async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
@@ -150,8 +155,9 @@ impl SagaStore for DynamoStore {
         output
             .item
             .map(|item| {
-                serde_dynamo::from_item(item)
-                    .map_err(|e| StoreError::Unavailable(format!("unreadable saga record {id}: {e}")))
+                serde_dynamo::from_item(item).map_err(|e| {
+                    StoreError::Unavailable(format!("unreadable saga record {id}: {e}"))
+                })
             })
             .transpose()
     }

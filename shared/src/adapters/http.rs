@@ -75,7 +75,10 @@ impl HttpParticipant for ReqwestParticipant {
             Ok(output) => Outcome::Succeeded(output),
             Err(e) => failed(
                 FailureClass::InvalidResponse,
-                format!("{} answered {status} with a body that is not JSON: {e}", request.url),
+                format!(
+                    "{} answered {status} with a body that is not JSON: {e}",
+                    request.url
+                ),
             ),
         }
     }

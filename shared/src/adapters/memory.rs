@@ -31,7 +31,9 @@ impl SagaStore for MemoryStore {
         }
         records.insert(record.id.clone(), record.clone());
         self.writes.lock().unwrap().push(record.clone());
-        Ok(WriteReceipt { capacity_units: 1.0 })
+        Ok(WriteReceipt {
+            capacity_units: 1.0,
+        })
     }
 
     async fn replace(
@@ -46,7 +48,9 @@ impl SagaStore for MemoryStore {
         }
         records.insert(record.id.clone(), record.clone());
         self.writes.lock().unwrap().push(record.clone());
-        Ok(WriteReceipt { capacity_units: 1.0 })
+        Ok(WriteReceipt {
+            capacity_units: 1.0,
+        })
     }
 
     async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
@@ -63,9 +67,12 @@ pub struct ReceivedCall {
     pub idempotency_key: String,
 }
 
-/// Answers HTTP calls and publishes from a script keyed by URL or topic; success otherwise.
+/// Gives the outcome of the nth call (from 1) to a target (URL or topic).
+type Script = Box<dyn Fn(&str, u32) -> Outcome + Send + Sync>;
+
+/// Answers HTTP calls and publishes from a script keyed by URL or topic.
 pub struct ScriptedParticipant {
-    script: Box<dyn Fn(&str, u32) -> Outcome + Send + Sync>,
+    script: Script,
     received: Mutex<Vec<ReceivedCall>>,
 }
 

@@ -69,7 +69,9 @@ impl Publisher for PulsarPublisher {
     async fn publish(&self, message: Message<'_>) -> Outcome {
         let topic = message.topic.to_string();
         match tokio::time::timeout(message.timeout, self.send(message)).await {
-            Ok(Ok(message_id)) => Outcome::Succeeded(json!({ "topic": topic, "message_id": message_id })),
+            Ok(Ok(message_id)) => {
+                Outcome::Succeeded(json!({ "topic": topic, "message_id": message_id }))
+            }
             Ok(Err(e)) => Outcome::Failed {
                 class: FailureClass::PublishError,
                 error: format!("publish to {topic} failed: {e}"),

@@ -37,7 +37,10 @@ pub fn start_response(record: &SagaRecord) -> Response<Body> {
                 }
                 None => format!("Saga {}", status.as_str()),
             };
-            json_response(400, &json!({ "detail": { "id": record.id, "error": error } }))
+            json_response(
+                400,
+                &json!({ "detail": { "id": record.id, "error": error } }),
+            )
         }
         status => json_response(202, &json!({ "id": record.id, "status": status.as_str() })),
     }

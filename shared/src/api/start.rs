@@ -1,6 +1,6 @@
 //! `POST /sagas/{type}` and the seed's `POST /saga`: validate, write the new record, answer.
 
-use super::{Problem, json_object_body, json_response, segments, seed};
+use super::{Problem, json_object_body, json_response, seed, segments};
 use crate::definition::Definitions;
 use crate::engine;
 use crate::ports::{Clock, SagaStore, StoreError};
@@ -22,7 +22,10 @@ pub struct StartDeps<S, C> {
 }
 
 /// Routes a request of the start function.
-pub async fn handle<S: SagaStore, C: Clock>(deps: &StartDeps<S, C>, request: Request) -> Response<Body> {
+pub async fn handle<S: SagaStore, C: Clock>(
+    deps: &StartDeps<S, C>,
+    request: Request,
+) -> Response<Body> {
     route(deps, &request)
         .await
         .unwrap_or_else(Problem::into_response)
@@ -55,8 +58,13 @@ async fn route<S: SagaStore, C: Clock>(
             let record = wait_until_terminal(deps, record).await?;
             Ok(seed::start_response(&record))
         }
-        (_, ["sagas", _] | ["saga"]) => Err(Problem::method_not_allowed(method, request.uri().path())),
-        _ => Err(Problem::not_found(format!("no route for {method} {}", request.uri().path()))),
+        (_, ["sagas", _] | ["saga"]) => {
+            Err(Problem::method_not_allowed(method, request.uri().path()))
+        }
+        _ => Err(Problem::not_found(format!(
+            "no route for {method} {}",
+            request.uri().path()
+        ))),
     }
 }
 

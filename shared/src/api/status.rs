@@ -1,6 +1,6 @@
 //! `GET /sagas/{id}` and the seed's `GET /saga/{saga_id}`: read a saga and render it.
 
-use super::{Problem, json_response, parse_saga_id, rfc3339, segments, seed};
+use super::{Problem, json_response, parse_saga_id, rfc3339, seed, segments};
 use crate::engine::{self, Phase};
 use crate::ports::SagaStore;
 use crate::record::{CallState, SagaRecord};

@@ -50,7 +50,9 @@ where
                     newest.insert(image.id.clone(), (image, sequence));
                 }
             }
-            Err(e) => warn!(event_id = %record.event_id, error = %e, "stream image is not a saga record; skipped"),
+            Err(e) => {
+                warn!(event_id = %record.event_id, error = %e, "stream image is not a saga record; skipped")
+            }
         }
     }
     let mut tasks = tokio::task::JoinSet::new();

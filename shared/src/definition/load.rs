@@ -223,11 +223,7 @@ fn validate(file: &str, def: &SagaDefinition) -> Result<(), LoadError> {
     Ok(())
 }
 
-fn validate_retry(
-    file: &str,
-    field: &str,
-    policy: &super::RetryPolicy,
-) -> Result<(), LoadError> {
+fn validate_retry(file: &str, field: &str, policy: &super::RetryPolicy) -> Result<(), LoadError> {
     if policy.max_attempts == 0 || policy.max_attempts > 100 {
         return Err(error(
             file,
@@ -338,8 +334,9 @@ mod tests {
 
     #[test]
     fn env_placeholders_are_resolved() {
-        let defs = load(r#"{"type":"t","steps":[{"name":"a","action":{"http":{"url":"${env:URL}"}}}]}"#)
-            .unwrap();
+        let defs =
+            load(r#"{"type":"t","steps":[{"name":"a","action":{"http":{"url":"${env:URL}"}}}]}"#)
+                .unwrap();
         let CallSpec::Http(http) = &defs.get("t").unwrap().steps[0].action else {
             panic!("not http")
         };
@@ -348,15 +345,25 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_and_field() {
-        let err = load(r#"{"type":"t","steps":[{"name":"a","action":{"http":{"url":"${env:NOPE}"}}}]}"#)
-            .unwrap_err();
-        assert_eq!(err.to_string(), "t.json: steps[0].action.http.url: environment variable NOPE is not set");
+        let err =
+            load(r#"{"type":"t","steps":[{"name":"a","action":{"http":{"url":"${env:NOPE}"}}}]}"#)
+                .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.json: steps[0].action.http.url: environment variable NOPE is not set"
+        );
         let err = load(r#"{"type":"t","steps":[{"name":"a","action":{"http":{"ur":"x"}}}]}"#)
             .unwrap_err();
-        assert!(err.to_string().starts_with("t.json: steps[0].action.http"), "{err}");
+        assert!(
+            err.to_string().starts_with("t.json: steps[0].action.http"),
+            "{err}"
+        );
         let err = load(r#"{"type":"t","steps":[{"name":"a","action":{"http":{"url":"${env:URL}"}}},{"name":"a","action":{"http":{"url":"${env:URL}"}}}]}"#)
             .unwrap_err();
-        assert_eq!(err.to_string(), "t.json: steps[1].name: duplicate step name");
+        assert_eq!(
+            err.to_string(),
+            "t.json: steps[1].name: duplicate step name"
+        );
     }
 
     #[test]
@@ -370,6 +377,9 @@ mod tests {
     fn steps_after_the_pivot_must_be_retriable() {
         let err = load(r#"{"type":"t","steps":[{"name":"a","kind":"pivot","action":{"http":{"url":"${env:URL}"}}},{"name":"b","action":{"http":{"url":"${env:URL}"}}}]}"#)
             .unwrap_err();
-        assert_eq!(err.to_string(), "t.json: steps[1].kind: steps after the pivot must be retriable");
+        assert_eq!(
+            err.to_string(),
+            "t.json: steps[1].kind: steps after the pivot must be retriable"
+        );
     }
 }

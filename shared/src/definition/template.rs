@@ -128,7 +128,8 @@ mod tests {
 
     #[test]
     fn references_lists_every_pointer() {
-        let refs = references(&json!({"a": "${/input}", "b": ["x ${/steps/a/output} ${/saga/id}"]}));
+        let refs =
+            references(&json!({"a": "${/input}", "b": ["x ${/steps/a/output} ${/saga/id}"]}));
         assert_eq!(refs, vec!["/input", "/steps/a/output", "/saga/id"]);
     }
 }

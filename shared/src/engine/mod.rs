@@ -300,9 +300,7 @@ fn call_state_mut(record: &mut SagaRecord, step: usize, phase: Phase) -> &mut Ca
     let step = &mut record.steps[step];
     match phase {
         Phase::Action => &mut step.action,
-        Phase::Compensation => step
-            .compensation
-            .get_or_insert_with(CallState::pending),
+        Phase::Compensation => step.compensation.get_or_insert_with(CallState::pending),
     }
 }
 

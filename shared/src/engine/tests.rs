@@ -50,7 +50,12 @@ fn happy_path_completes_every_step_in_order() {
     assert_eq!(record.status, SagaStatus::Completed);
     let names: Vec<&str> = calls.iter().map(|c| c.0.as_str()).collect();
     assert_eq!(names, ["anonymize", "tokenize", "process"]);
-    assert!(record.steps.iter().all(|s| s.action.status == StepStatus::Completed));
+    assert!(
+        record
+            .steps
+            .iter()
+            .all(|s| s.action.status == StepStatus::Completed)
+    );
     assert_eq!(record.steps[0].output, Some(json!({"ok": true})));
     assert!(record.ended_at.is_some());
 }
@@ -63,7 +68,11 @@ fn final_failure_at_step_one_compensates_nothing() {
         _ => Outcome::Succeeded(json!(null)),
     });
     assert_eq!(record.status, SagaStatus::Compensated);
-    assert_eq!(calls.len(), 1, "no later step and no compensation: {calls:?}");
+    assert_eq!(
+        calls.len(),
+        1,
+        "no later step and no compensation: {calls:?}"
+    );
     assert_eq!(record.failure.as_ref().unwrap().step, "anonymize");
     assert_eq!(record.steps[0].action.status, StepStatus::Failed);
 }
@@ -116,7 +125,14 @@ fn a_retry_waits_for_its_backoff() {
         panic!()
     };
     begin(&mut record, &call, 1_000);
-    record_outcome(&def, &mut record, &call, fail(FailureClass::Connection), 1_010, 0.5);
+    record_outcome(
+        &def,
+        &mut record,
+        &call,
+        fail(FailureClass::Connection),
+        1_010,
+        0.5,
+    );
     // First wait: 100 ms initial interval, full jitter at 0.5 -> 50 ms.
     assert_eq!(next(&def, &record, 1_020), Next::WaitUntil(1_060));
     assert!(matches!(next(&def, &record, 1_060), Next::Run(c) if c.attempt == 2));

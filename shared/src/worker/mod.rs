@@ -7,7 +7,9 @@
 
 use crate::definition::{Definitions, FailureClass, SagaDefinition};
 use crate::engine::{self, Call, Next, Outcome, Request};
-use crate::ports::{Clock, HttpParticipant, HttpRequest, Message, Publisher, SagaStore, StoreError};
+use crate::ports::{
+    Clock, HttpParticipant, HttpRequest, Message, Publisher, SagaStore, StoreError,
+};
 use crate::record::{Failure, Lease, Millis, SagaRecord, SagaStatus};
 use std::time::Duration;
 use tracing::{Instrument, info, info_span, warn};
@@ -93,7 +95,9 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         deadline: Millis,
     ) -> Result<RunResult, StoreError> {
         let span = info_span!("saga", saga_id = %image.id, saga_type = %image.saga_type);
-        self.run_inner(image, owner, deadline).instrument(span).await
+        self.run_inner(image, owner, deadline)
+            .instrument(span)
+            .await
     }
 
     async fn run_inner(
@@ -133,7 +137,9 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         // The first call always runs, however close the deadline: releasing before any
         // progress would only hand the saga around in a loop.
         let claim_deadline = Millis::MAX;
-        if let Continue::Stop(result) = self.plan_continuation(&def, &mut record, &next, (owner, now, claim_deadline)) {
+        if let Continue::Stop(result) =
+            self.plan_continuation(&def, &mut record, &next, (owner, now, claim_deadline))
+        {
             // Nothing to run now (a retry not yet due): park without claiming.
             self.write(&mut record, now).await?;
             return Ok(result);
@@ -231,7 +237,10 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 Ok(Continue::Yes)
             }
             Err(StoreError::Conflict) => {
-                warn!(expected_version = expected, "lost the saga to another invocation");
+                warn!(
+                    expected_version = expected,
+                    "lost the saga to another invocation"
+                );
                 Ok(Continue::Stop(RunResult::LostRace))
             }
             Err(e) => Err(e),

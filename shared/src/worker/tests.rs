@@ -4,11 +4,17 @@ use crate::engine::new_record;
 use serde_json::json;
 use std::sync::Arc;
 
-type TestWorker = Worker<MemoryStore, Arc<ScriptedParticipant>, Arc<ScriptedParticipant>, ManualClock>;
+type TestWorker =
+    Worker<MemoryStore, Arc<ScriptedParticipant>, Arc<ScriptedParticipant>, ManualClock>;
 
-fn worker(script: impl Fn(&str, u32) -> Outcome + Send + Sync + 'static) -> (TestWorker, Arc<ScriptedParticipant>) {
+fn worker(
+    script: impl Fn(&str, u32) -> Outcome + Send + Sync + 'static,
+) -> (TestWorker, Arc<ScriptedParticipant>) {
     let definitions = Definitions::from_files(
-        [("image.json", include_str!("../../../definitions/image.json"))],
+        [(
+            "image.json",
+            include_str!("../../../definitions/image.json"),
+        )],
         |name| Some(format!("http://participant/{name}")),
     )
     .unwrap();
@@ -46,7 +52,11 @@ async fn happy_path_runs_every_step_in_n_plus_one_writes() {
     assert_eq!(last.status, SagaStatus::Completed);
     assert_eq!(last.writes, 5);
     assert!(last.lease.is_none() && !last.runnable);
-    let targets: Vec<String> = participant.received().into_iter().map(|c| c.target).collect();
+    let targets: Vec<String> = participant
+        .received()
+        .into_iter()
+        .map(|c| c.target)
+        .collect();
     assert_eq!(
         targets,
         [
@@ -63,7 +73,10 @@ async fn a_duplicate_delivery_of_the_same_image_runs_nothing() {
     let image = started(&worker).await;
     worker.run(image.clone(), "inv-1", FAR).await.unwrap();
     let calls = participant.received().len();
-    assert_eq!(worker.run(image, "inv-2", FAR).await.unwrap(), RunResult::LostRace);
+    assert_eq!(
+        worker.run(image, "inv-2", FAR).await.unwrap(),
+        RunResult::LostRace
+    );
     assert_eq!(participant.received().len(), calls);
 }
 
@@ -71,8 +84,14 @@ async fn a_duplicate_delivery_of_the_same_image_runs_nothing() {
 async fn a_leased_image_is_skipped() {
     let (worker, participant) = worker(|_, _| Outcome::Succeeded(json!(null)));
     let mut image = started(&worker).await;
-    image.lease = Some(Lease { owner: "other".into(), expires_at: 5_000 });
-    assert_eq!(worker.run(image, "inv", FAR).await.unwrap(), RunResult::Skipped("leased"));
+    image.lease = Some(Lease {
+        owner: "other".into(),
+        expires_at: 5_000,
+    });
+    assert_eq!(
+        worker.run(image, "inv", FAR).await.unwrap(),
+        RunResult::Skipped("leased")
+    );
     assert!(participant.received().is_empty());
 }
 
@@ -80,7 +99,10 @@ async fn a_leased_image_is_skipped() {
 async fn failure_at_the_last_step_publishes_the_compensation_with_the_same_key_on_retries() {
     let (worker, participant) = worker(|target, _| {
         if target.ends_with("AI_MODEL_URL") {
-            Outcome::Failed { class: FailureClass::ServerError, error: "boom".into() }
+            Outcome::Failed {
+                class: FailureClass::ServerError,
+                error: "boom".into(),
+            }
         } else {
             Outcome::Succeeded(json!(null))
         }
@@ -96,7 +118,10 @@ async fn failure_at_the_last_step_publishes_the_compensation_with_the_same_key_o
         .collect();
     assert_eq!(ai_keys, ["saga-1:process:action"; 3]);
     let last = received.last().unwrap();
-    assert_eq!(last.target, "persistent://public/default/tokenizer_compensation");
+    assert_eq!(
+        last.target,
+        "persistent://public/default/tokenizer_compensation"
+    );
     assert_eq!(last.idempotency_key, "saga-1:tokenize:compensation");
 }
 
@@ -110,6 +135,12 @@ async fn near_the_deadline_the_saga_is_released_after_one_call() {
     assert_eq!(participant.received().len(), 1);
     let last = worker.store.writes().last().cloned().unwrap();
     assert!(last.runnable && last.lease.is_none());
-    assert_eq!(last.steps[0].action.status, crate::record::StepStatus::Completed);
-    assert_eq!(last.steps[1].action.attempts, 0, "the released step was not begun");
+    assert_eq!(
+        last.steps[0].action.status,
+        crate::record::StepStatus::Completed
+    );
+    assert_eq!(
+        last.steps[1].action.attempts, 0,
+        "the released step was not begun"
+    );
 }

@@ -1,0 +1,31 @@
+# The two commands of the README: `make run` and `make test`.
+SHELL := /bin/bash
+VENV := .tools/venv/bin
+export PATH := $(CURDIR)/$(VENV):$(PATH)
+
+.PHONY: run test setup unit e2e lint bench
+
+## Install local tools into .tools/ (Java if missing, cargo-lambda, pulsar-lite, DynamoDB Local, protoc).
+setup:
+	@bash dev/setup.sh
+
+## Start the whole local stack and serve the API until Ctrl-C.
+run: setup
+	@$(VENV)/python dev/stack.py run
+
+## The whole suite: formatting, lints, unit tests, then end-to-end tests on the local stack.
+test: setup lint unit e2e
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+unit:
+	cargo nextest run --workspace
+
+e2e:
+	$(VENV)/python -m pytest tests/e2e -q
+
+## Time 100 happy-path image sagas on the local stack (sagas/s, p50, p99).
+bench: setup
+	$(VENV)/python dev/bench.py --sagas 100 --concurrency 8

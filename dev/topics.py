@@ -1,0 +1,87 @@
+"""Reads Pulsar topics with the official client (the Rust crate's consumer cannot decode
+pulsar-lite's frames). `python dev/topics.py [PULSAR_URL] [TOPIC...]` prints every message of
+the image saga's Tokenizer topics; the tests use `TopicRecorder`.
+"""
+
+import json
+import sys
+import threading
+
+import pulsar
+
+IMAGE_TOPICS = [
+    "persistent://public/default/tokenizer_event",
+    "persistent://public/default/tokenizer_compensation",
+]
+
+
+class TopicRecorder:
+    """Subscribes to topics from their earliest message and keeps every message received."""
+
+    def __init__(self, url, topics, subscription="saga-tests"):
+        self.client = pulsar.Client(url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))
+        self.messages = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = []
+        for topic in topics:
+            consumer = self.client.subscribe(topic, subscription,
+                                             initial_position=pulsar.InitialPosition.Earliest)
+            thread = threading.Thread(target=self._read, args=(topic, consumer), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _read(self, topic, consumer):
+        while not self.stopping.is_set():
+            try:
+                message = consumer.receive(timeout_millis=200)
+            except pulsar.Timeout:
+                continue
+            except Exception:
+                if self.stopping.is_set():
+                    return
+                raise
+            entry = {
+                "topic": topic,
+                "key": message.partition_key(),
+                "properties": message.properties(),
+                "payload": json.loads(message.data() or b"null"),
+            }
+            with self.lock:
+                self.messages.append(entry)
+            consumer.acknowledge(message)
+
+    def for_saga(self, saga_id, topic=None):
+        with self.lock:
+            return [m for m in self.messages
+                    if m["properties"].get("saga_id") == saga_id and (topic is None or m["topic"] == topic)]
+
+    def close(self):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(2)
+        self.client.close()
+
+
+def main():
+    url = sys.argv[1] if len(sys.argv) > 1 else "pulsar://127.0.0.1:6650"
+    topics = sys.argv[2:] or IMAGE_TOPICS
+    recorder = TopicRecorder(url, topics, subscription=f"topics-cli-{threading.get_ident()}")
+    print(f"reading {', '.join(topics)} from {url}; Ctrl-C to stop", flush=True)
+    seen = 0
+    try:
+        while True:
+            with recorder.lock:
+                fresh = recorder.messages[seen:]
+            for m in fresh:
+                print(json.dumps(m), flush=True)
+            seen += len(fresh)
+            recorder.stopping.wait(0.3)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        recorder.close()
+
+
+if __name__ == "__main__":
+    main()
