@@ -15,6 +15,7 @@ DELETE /_calls forgets them. Tests use these to see what the orchestrator sent.
 import json
 import os
 import random
+import socket
 import sys
 import threading
 import time
@@ -51,6 +52,12 @@ lock = threading.Lock()
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        # Headers and body go out in two writes; without this, Nagle's algorithm holds the body
+        # until the client's delayed ACK, adding tens of milliseconds to every call.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, *args):
         pass
@@ -106,6 +113,7 @@ class Handler(BaseHTTPRequestHandler):
                 {"participant": step, "idempotency_key": key, "attempt": attempt, "body": body, "status": status}
             )
         self.answer(status, payload if status < 400 else {"error": payload})
+
 
 def decide(step, body, attempt):
     """The injected failure for this call, or the participant's normal answer."""

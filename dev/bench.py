@@ -1,0 +1,113 @@
+"""End-to-end benchmark on the local stack: starts it (own ports), runs N happy-path image
+sagas at a given concurrency, and reports sagas/s, p50/p99 latency (POST to COMPLETED as seen
+by polling GET /sagas/{id} every 100 ms, and from the record's own created_at and ended_at),
+and DynamoDB writes and capacity per saga.
+
+    .tools/venv/bin/python dev/bench.py --sagas 100 --concurrency 8
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stack import ROOT, Stack  # noqa: E402
+
+TERMINAL = {"COMPLETED", "COMPENSATED", "FAILED", "CANCELLED"}
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def iso_ms(text):
+    from datetime import datetime
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
+
+
+def run_one(session, api, index):
+    started = time.perf_counter()
+    response = session.post(f"{api}/sagas/image", json={"image_id": f"bench-{index}", "data": "x"}, timeout=30)
+    response.raise_for_status()
+    saga_id = response.json()["id"]
+    while True:
+        saga = session.get(f"{api}/sagas/{saga_id}", timeout=30).json()
+        if saga["status"] in TERMINAL:
+            return time.perf_counter() - started, saga
+        if time.perf_counter() - started > 60:
+            raise RuntimeError(f"saga {saga_id} not finished after 60 s")
+        time.sleep(0.1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sagas", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=16)
+    args = parser.parse_args()
+
+    stack = Stack(api_port=9500, dynamodb_port=8500, pulsar_port=6850, participants_port=9601,
+                  run_dir=ROOT / ".run" / "bench", quiet=True, extra_env={"RUST_LOG": "warn"})
+    stack.start()
+    local = threading.local()
+
+    def session():
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        return local.session
+
+    try:
+        print(f"warming up with {args.warmup} sagas", flush=True)
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            list(pool.map(lambda i: run_one(session(), stack.api_url, -i), range(args.warmup)))
+        print(f"running {args.sagas} sagas at concurrency {args.concurrency}", flush=True)
+        done = 0
+        lock = threading.Lock()
+
+        def timed(i):
+            nonlocal done
+            result = run_one(session(), stack.api_url, i)
+            with lock:
+                done += 1
+                if done % 25 == 0:
+                    print(f"  {done}/{args.sagas}", flush=True)
+            return result
+
+        began = time.perf_counter()
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            results = list(pool.map(timed, range(args.sagas)))
+        elapsed = time.perf_counter() - began
+    finally:
+        stack.stop()
+
+    latencies = [r[0] * 1000 for r in results]
+    sagas = [r[1] for r in results]
+    statuses = {s["status"] for s in sagas}
+    # Start to end as the record itself says (created_at to ended_at), free of polling delay.
+    server = [iso_ms(s["ended_at"]) - iso_ms(s["created_at"]) for s in sagas]
+    report = {
+        "sagas": args.sagas,
+        "concurrency": args.concurrency,
+        "statuses": sorted(statuses),
+        "sagas_per_second": round(args.sagas / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1),
+        "server_p50_ms": round(statistics.median(server), 1),
+        "server_p99_ms": round(percentile(server, 0.99), 1),
+        "dynamodb_writes_per_saga": statistics.mean(s["dynamodb"]["writes"] for s in sagas),
+        "write_capacity_units_per_saga": round(statistics.mean(s["dynamodb"]["write_capacity_units"] for s in sagas), 2),
+    }
+    print(json.dumps(report, indent=2))
+    return 0 if statuses == {"COMPLETED"} else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
