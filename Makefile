@@ -19,12 +19,13 @@ test: setup lint unit e2e
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	$(VENV)/cfn-lint template.yaml
 
 unit:
 	cargo nextest run --workspace
 
 e2e:
-	$(VENV)/python -m pytest tests/e2e -q
+	$(VENV)/python -m pytest tests -q
 
 ## Time 100 happy-path image sagas on the local stack (sagas/s, p50, p99).
 bench: setup

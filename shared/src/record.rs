@@ -175,6 +175,9 @@ pub struct SagaRecord {
     /// Caller's task id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_id: Option<String>,
+    /// When DynamoDB may delete the record (TTL, epoch seconds); set once the saga is terminal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
     /// DynamoDB writes made for this saga, this one included.
     #[serde(default)]
     pub writes: u32,

@@ -80,3 +80,49 @@ where
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
+    use crate::definition::Definitions;
+    use crate::engine::Outcome;
+    use crate::record::SagaStatus;
+    use crate::worker::WorkerConfig;
+
+    fn sample() -> Event {
+        serde_json::from_str(include_str!("../../../events/run-step.json")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_run_step_sample_drives_its_saga_to_completion() {
+        let image: SagaRecord =
+            serde_dynamo::from_item(sample().records[0].change.new_image.clone()).unwrap();
+        assert_eq!(image.saga_type, "image");
+        assert!(image.runnable);
+        let participant = Arc::new(ScriptedParticipant::new(|_, _| {
+            Outcome::Succeeded(serde_json::json!({}))
+        }));
+        let worker = Arc::new(Worker {
+            store: MemoryStore::default(),
+            http: participant.clone(),
+            publisher: participant.clone(),
+            clock: ManualClock::at(image.created_at + 10),
+            definitions: Definitions::from_files(
+                [(
+                    "image.json",
+                    include_str!("../../../definitions/image.json"),
+                )],
+                |_| Some("http://participant/".into()),
+            )
+            .unwrap(),
+            config: WorkerConfig::default(),
+        });
+        worker.store.create(&image).await.unwrap();
+        let response = handle(worker.clone(), sample(), "test", 0).await;
+        assert!(response.batch_item_failures.is_empty());
+        let stored = worker.store.get(&image.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, SagaStatus::Completed);
+        assert_eq!(participant.received().len(), 3);
+    }
+}

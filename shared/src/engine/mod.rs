@@ -128,6 +128,7 @@ pub fn new_record(def: &SagaDefinition, id: String, input: Value, now: Millis) -
         ended_at: None,
         correlation_id: None,
         task_id: None,
+        expires_at: None,
         writes: 1,
         capacity_units: 0.0,
     }

@@ -21,6 +21,8 @@ pub struct WorkerConfig {
     pub lease_margin_ms: i64,
     /// Retries due within this wait are awaited in the invocation; longer ones park the saga.
     pub max_inline_wait_ms: i64,
+    /// Days a terminal saga is kept before DynamoDB's TTL deletes it; 0 keeps it forever.
+    pub retention_days: i64,
 }
 
 impl Default for WorkerConfig {
@@ -28,12 +30,13 @@ impl Default for WorkerConfig {
         Self {
             lease_margin_ms: 5_000,
             max_inline_wait_ms: 2_000,
+            retention_days: 30,
         }
     }
 }
 
 impl WorkerConfig {
-    /// Defaults, overridden by `LEASE_MARGIN_MS` and `MAX_INLINE_WAIT_MS`.
+    /// Defaults, overridden by `LEASE_MARGIN_MS`, `MAX_INLINE_WAIT_MS` and `RETENTION_DAYS`.
     pub fn from_env() -> Self {
         let read = |name: &str, default: i64| {
             std::env::var(name)
@@ -45,6 +48,7 @@ impl WorkerConfig {
         Self {
             lease_margin_ms: read("LEASE_MARGIN_MS", defaults.lease_margin_ms),
             max_inline_wait_ms: read("MAX_INLINE_WAIT_MS", defaults.max_inline_wait_ms),
+            retention_days: read("RETENTION_DAYS", defaults.retention_days),
         }
     }
 }
@@ -231,6 +235,11 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         record.version += 1;
         record.writes += 1;
         record.updated_at = now;
+        if record.status.is_terminal() && self.config.retention_days > 0 {
+            record
+                .expires_at
+                .get_or_insert(now / 1000 + self.config.retention_days * 86_400);
+        }
         match self.store.replace(record, expected).await {
             Ok(receipt) => {
                 record.capacity_units += receipt.capacity_units;

@@ -52,6 +52,11 @@ async fn happy_path_runs_every_step_in_n_plus_one_writes() {
     assert_eq!(last.status, SagaStatus::Completed);
     assert_eq!(last.writes, 5);
     assert!(last.lease.is_none() && !last.runnable);
+    assert_eq!(
+        last.expires_at,
+        Some(1 + 30 * 86_400),
+        "terminal sagas get a TTL"
+    );
     let targets: Vec<String> = participant
         .received()
         .into_iter()

@@ -1,0 +1,61 @@
+"""The HTTP routes are declared twice, for API Gateway (template.yaml) and for the local watch
+server (CargoLambda.toml); this keeps the two the same."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Ref, !Sub, ...) as plain values."""
+
+
+CloudFormationLoader.add_multi_constructor(
+    "!", lambda loader, suffix, node: loader.construct_scalar(node)
+    if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node)
+    if isinstance(node, yaml.SequenceNode) else loader.construct_mapping(node))
+
+
+def normalise(path):
+    """Path parameter names differ between the two routers; compare the shapes."""
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+def template_routes():
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=CloudFormationLoader)
+    routes = set()
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        function = resource["Metadata"]["BuildProperties"]["Binary"]
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] == "HttpApi":
+                props = event["Properties"]
+                routes.add((props["Method"], normalise(props["Path"]), function))
+    return routes
+
+
+def watch_routes():
+    config = tomllib.loads((ROOT / "CargoLambda.toml").read_text())
+    routes = set()
+    for path, targets in config["watch"]["router"].items():
+        for target in targets:
+            routes.add((target["method"], normalise(path), target["function"]))
+    return routes
+
+
+def test_template_and_watch_router_declare_the_same_routes():
+    assert template_routes() == watch_routes()
+    assert ("POST", "/sagas/{}", "start-saga") in template_routes()
+
+
+def test_every_function_has_a_crate():
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=CloudFormationLoader)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            assert (ROOT / "functions" / binary / "Cargo.toml").exists(), binary
