@@ -55,7 +55,7 @@ def main():
     args = parser.parse_args()
 
     stack = Stack(api_port=9500, dynamodb_port=8500, pulsar_port=6850, participants_port=9601,
-                  run_dir=ROOT / ".run" / "bench", quiet=True, extra_env={"RUST_LOG": "warn"})
+                  run_dir=ROOT / ".run" / "bench", quiet=True, extra_env={"RUST_LOG": "warn", "CAMPAIGN_FAILURE_RATES": "0"})
     stack.start()
     local = threading.local()
 

@@ -1,15 +1,23 @@
-"""Demo saga participants for the local stack: the image saga's Anonymizer and AI Model.
+"""Demo saga participants for the local stack, one HTTP server on one port:
 
-One HTTP server, one path per participant. Failure injection, from the request:
+- image saga (seed 001): the Anonymizer at /anonymize and the AI Model at /process;
+- order saga (seed 003): a café under /cafeteria (products, inventory reservations, orders);
+- campaign saga (seed 004): influencer, brand and tracking services under /campaign.
+
+Every participant honours the Idempotency-Key header: a repeated call with the same key gets the
+first answer again without acting twice.
+
+Failure injection, from the request body:
   "fail_at": "<step>"            the participant of that step answers 500 every time (retryable,
                                  so the step gives up once its retries run out);
   "fail_at": "<step>", "fail_mode": "final"   it answers 422 (final: no retries);
-  "fail_times": {"<step>": N}    it answers 503 to the first N attempts of each idempotency key.
-and from the environment: PARTICIPANT_FAILURE_RATE (0..1, random 500s) and
-PARTICIPANT_LATENCY_MS (added to every answer).
+  "fail_times": {"<step>": N}    it answers 503 to the first N attempts of each idempotency key;
+and from the environment: PARTICIPANT_FAILURE_RATE (0..1, random 500s on every participant),
+PARTICIPANT_LATENCY_MS (added to every answer), and CAMPAIGN_FAILURE_RATES (seed 004's rates,
+"influencer=0.05,marca=0.10,tracking=0.15" by default; "0" turns them off).
 
-GET /_calls lists every call received (participant, idempotency key, body, answer status);
-DELETE /_calls forgets them. Tests use these to see what the orchestrator sent.
+GET /_calls lists every call received (participant, idempotency key, attempt, body, answer
+status); DELETE /_calls forgets them. Tests use these to see what the orchestrator sent.
 """
 
 import json
@@ -19,35 +27,164 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-# path -> (step name the participant serves, function building its answer)
-PARTICIPANTS = {
-    "/anonymize": (
-        "anonymize",
-        lambda body: {
-            "image_id": body.get("image_id"),
-            "anonymized": True,
-            "data": "<redacted>",
-        },
-    ),
-    "/process": (
-        "process",
-        lambda body: {
-            "image_id": body.get("image_id"),
-            "model": "demo-classifier-1",
-            "label": "no-finding",
-            "score": 0.97,
-        },
-    ),
-}
 
 FAILURE_RATE = float(os.environ.get("PARTICIPANT_FAILURE_RATE", "0"))
 LATENCY_MS = float(os.environ.get("PARTICIPANT_LATENCY_MS", "0"))
 
+
+def parse_rates(text):
+    if text.strip() in ("", "0"):
+        return {}
+    return {name: float(rate) for name, rate in (pair.split("=") for pair in text.split(","))}
+
+
+CAMPAIGN_FAILURE_RATES = parse_rates(os.environ.get("CAMPAIGN_FAILURE_RATES",
+                                                    "influencer=0.05,marca=0.10,tracking=0.15"))
+CAMPAIGN_ERRORS = {
+    "influencer": "Error de red",
+    "marca": "Error en sistema de notificaciones",
+    "tracking": "Error en base de datos",
+}
+
+lock = threading.Lock()
 calls = []
 attempts_by_key = {}
-lock = threading.Lock()
+answers_by_key = {}
+
+
+class Failure(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+# -- seed 001: image saga -----------------------------------------------------------------------
+
+def anonymize(body):
+    return {"image_id": body.get("image_id"), "anonymized": True, "data": "<redacted>"}
+
+
+def process(body):
+    return {"image_id": body.get("image_id"), "model": "demo-classifier-1", "label": "no-finding",
+            "score": 0.97}
+
+
+# -- seed 003: café orders ----------------------------------------------------------------------
+
+PRODUCTS = {
+    1: ("Café Americano", 2.50),
+    2: ("Capuchino", 3.00),
+    3: ("Latte", 4.00),
+    4: ("Té", 2.00),
+    5: ("Croissant", 2.75),
+}
+stock = {product: 100 for product in PRODUCTS}
+reservations = {}
+orders = {}
+
+
+def validate_products(body):
+    priced = []
+    for item in body.get("items") or []:
+        product = PRODUCTS.get(item.get("producto_id"))
+        if product is None:
+            raise Failure(422, f"Producto {item.get('producto_id')} no existe")
+        quantity = int(item.get("cantidad", 1))
+        if quantity <= 0:
+            raise Failure(422, f"Cantidad inválida para el producto {item['producto_id']}")
+        name, price = product
+        priced.append({"producto_id": item["producto_id"], "nombre": name, "cantidad": quantity,
+                       "precio_unitario": price, "subtotal": round(price * quantity, 2)})
+    if not priced:
+        raise Failure(422, "El pedido no tiene productos")
+    return {"items": priced, "total": round(sum(i["subtotal"] for i in priced), 2)}
+
+
+def reserve_inventory(body):
+    items = body.get("items") or []
+    for item in items:
+        if stock[item["producto_id"]] < item["cantidad"]:
+            raise Failure(409, f"Stock insuficiente para el producto {item['producto_id']}")
+    for item in items:
+        stock[item["producto_id"]] -= item["cantidad"]
+    reservation_id = str(uuid.uuid4())
+    reservations[reservation_id] = items
+    return {"reserva_id": reservation_id, "items": len(items)}
+
+
+def release_inventory(body):
+    items = reservations.pop(body.get("reserva_id"), [])
+    for item in items:
+        stock[item["producto_id"]] += item["cantidad"]
+    return {"reserva_id": body.get("reserva_id"), "liberada": True}
+
+
+def create_order(body):
+    order_id = len(orders) + 1
+    orders[order_id] = {"id": order_id, "cliente": body.get("cliente"), "items": body.get("items"),
+                        "total": body.get("total"), "estado": "creado"}
+    return orders[order_id]
+
+
+def delete_order(body):
+    orders.pop(body.get("pedido_id"), None)
+    return {"pedido_id": body.get("pedido_id"), "eliminado": True}
+
+
+def set_order_state(state):
+    def change(body):
+        order = orders.get(body.get("pedido_id"))
+        if order is None:
+            raise Failure(404, f"Pedido {body.get('pedido_id')} no existe")
+        order["estado"] = state
+        return order
+    return change
+
+
+# -- seed 004: campaign -------------------------------------------------------------------------
+
+def campaign_service(service, action):
+    def handle(body):
+        rate = CAMPAIGN_FAILURE_RATES.get(service, 0) if action != "revertir" else 0
+        if rate and random.random() < rate:
+            raise Failure(500, f"{CAMPAIGN_ERRORS[service]} (tasa de fallo {rate:.0%})")
+        return {"servicio": service, "accion": action, "campana": body.get("nombre"), "ok": True}
+    return handle
+
+
+# (method, path) -> (step name used by failure injection, handler)
+ROUTES = {
+    ("POST", "/anonymize"): ("anonymize", anonymize),
+    ("POST", "/process"): ("process", process),
+    ("POST", "/cafeteria/productos/validar"): ("ValidarProductos", validate_products),
+    ("POST", "/cafeteria/inventario/reservas"): ("ReservarInventario", reserve_inventory),
+    ("POST", "/cafeteria/inventario/reservas/liberar"): ("ReservarInventario:compensation", release_inventory),
+    ("POST", "/cafeteria/pedidos"): ("CrearPedido", create_order),
+    ("POST", "/cafeteria/pedidos/eliminar"): ("CrearPedido:compensation", delete_order),
+    ("POST", "/cafeteria/pedidos/confirmar"): ("ConfirmarPedido", set_order_state("confirmado")),
+    ("POST", "/cafeteria/pedidos/cancelar"): ("ConfirmarPedido:compensation", set_order_state("cancelado")),
+}
+for _service in ("influencer", "marca", "tracking"):
+    _action = "inicializar" if _service == "tracking" else "notificar"
+    ROUTES[("POST", f"/campaign/{_service}/{_action}")] = (_service, campaign_service(_service, _action))
+    ROUTES[("POST", f"/campaign/{_service}/revertir")] = (f"{_service}:compensation",
+                                                          campaign_service(_service, "revertir"))
+
+
+def injected_failure(step, body, attempt):
+    """The failure the request asks for at this step, if any."""
+    if body.get("fail_at") == step:
+        if body.get("fail_mode") == "final":
+            return Failure(422, f"{step} rejected the request (injected final failure)")
+        return Failure(500, f"{step} failed (injected failure)")
+    fail_times = body.get("fail_times") or {}
+    if isinstance(fail_times, dict) and attempt <= int(fail_times.get(step) or 0):
+        return Failure(503, f"{step} unavailable (injected, attempt {attempt})")
+    if FAILURE_RATE and random.random() < FAILURE_RATE:
+        return Failure(500, f"{step} failed (random failure rate {FAILURE_RATE})")
+    return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -71,71 +208,65 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
-        if self.path == "/_calls":
-            with lock:
-                self.answer(200, list(calls))
-        elif self.path == "/health":
-            self.answer(200, {"status": "ok"})
-        else:
-            self.answer(404, {"error": "not found"})
+        with lock:
+            views = {
+                "/_calls": lambda: list(calls),
+                "/health": lambda: {"status": "ok"},
+                "/cafeteria/inventario/reservas": lambda: {"reservas": reservations, "stock": stock},
+                "/cafeteria/pedidos": lambda: list(orders.values()),
+            }
+            view = views.get(self.path)
+            self.answer(200, view()) if view else self.answer(404, {"error": "not found"})
 
     def do_DELETE(self):
-        if self.path == "/_calls":
-            with lock:
-                calls.clear()
-                attempts_by_key.clear()
-            self.answer(200, {"cleared": True})
-        else:
+        if self.path != "/_calls":
             self.answer(404, {"error": "not found"})
+            return
+        with lock:
+            calls.clear()
+            attempts_by_key.clear()
+        self.answer(200, {"cleared": True})
 
     def do_POST(self):
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length)
-        participant = PARTICIPANTS.get(self.path)
-        if participant is None:
+        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        route = ROUTES.get(("POST", self.path))
+        if route is None:
             self.answer(404, {"error": f"no participant at {self.path}"})
             return
-        step, build = participant
+        step, handler = route
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
             self.answer(400, {"error": "body is not JSON"})
             return
+        if not isinstance(body, dict):
+            body = {"value": body}
         key = self.headers.get("idempotency-key")
+        if LATENCY_MS:
+            time.sleep(LATENCY_MS / 1000)
         with lock:
             attempt = attempts_by_key.get((step, key), 0) + 1
             attempts_by_key[(step, key)] = attempt
-        if LATENCY_MS:
-            time.sleep(LATENCY_MS / 1000)
-        status, payload = decide(step, body, attempt)
-        with lock:
-            calls.append(
-                {"participant": step, "idempotency_key": key, "attempt": attempt, "body": body, "status": status}
-            )
-        self.answer(status, payload if status < 400 else {"error": payload})
+            status, payload = self.act(step, handler, body, key, attempt)
+            calls.append({"participant": step, "path": self.path, "idempotency_key": key,
+                          "attempt": attempt, "body": body, "status": status})
+        self.answer(status, payload)
 
-
-def decide(step, body, attempt):
-    """The injected failure for this call, or the participant's normal answer."""
-    if not isinstance(body, dict):
-        return 200, build_default(step, {})
-    if body.get("fail_at") == step:
-        if body.get("fail_mode") == "final":
-            return 422, f"{step} rejected the request (injected final failure)"
-        return 500, f"{step} failed (injected failure)"
-    fail_times = body.get("fail_times") or {}
-    if isinstance(fail_times, dict) and attempt <= int(fail_times.get(step, 0)):
-        return 503, f"{step} unavailable (injected, attempt {attempt})"
-    if FAILURE_RATE and random.random() < FAILURE_RATE:
-        return 500, f"{step} failed (random failure rate {FAILURE_RATE})"
-    return 200, build_default(step, body)
-
-
-def build_default(step, body):
-    for _, (name, build) in PARTICIPANTS.items():
-        if name == step:
-            return build(body)
-    return {}
+    @staticmethod
+    def act(step, handler, body, key, attempt):
+        """Runs the participant once per idempotency key; a repeat gets the first answer."""
+        if key is not None and (step, key) in answers_by_key:
+            return answers_by_key[(step, key)]
+        failure = injected_failure(step, body, attempt)
+        try:
+            if failure:
+                raise failure
+            result = (200, handler(body))
+        except Failure as e:
+            return e.status, {"error": str(e)}
+        if key is not None:
+            answers_by_key[(step, key)] = result
+        return result
 
 
 def main():

@@ -5,8 +5,9 @@ table, `cargo lambda watch` serving the functions, and devstack's stream pump.
 with example requests, serves until Ctrl-C, then stops all it started. The tests use the
 `Stack` class to do the same on their own ports.
 
-Environment overrides: ANONYMIZER_URL, AI_MODEL_URL, PULSAR_URL (an external broker; then no
-pulsar-lite is started), DYNAMODB_PORT, API_PORT, PARTICIPANTS_PORT.
+Environment overrides: ANONYMIZER_URL, AI_MODEL_URL, CAFETERIA_URL, CAMPAIGN_URL, PULSAR_URL (an
+external broker; then no pulsar-lite is started), DYNAMODB_PORT, API_PORT, PARTICIPANTS_PORT, and
+CAMPAIGN_FAILURE_RATES for the demo campaign participants.
 """
 
 import json
@@ -73,6 +74,8 @@ class Stack:
         participants = f"http://127.0.0.1:{self.participants_port}"
         self.anonymizer_url = env.get("ANONYMIZER_URL", f"{participants}/anonymize")
         self.ai_model_url = env.get("AI_MODEL_URL", f"{participants}/process")
+        self.cafeteria_url = env.get("CAFETERIA_URL", f"{participants}/cafeteria")
+        self.campaign_url = env.get("CAMPAIGN_URL", f"{participants}/campaign")
         self.participants_url = participants
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.run_dir = Path(run_dir or ROOT / ".run")
@@ -94,6 +97,8 @@ class Stack:
             "SAGA_TABLE": "sagas",
             "ANONYMIZER_URL": self.anonymizer_url,
             "AI_MODEL_URL": self.ai_model_url,
+            "CAFETERIA_URL": self.cafeteria_url,
+            "CAMPAIGN_URL": self.campaign_url,
             "PULSAR_URL": self.pulsar_url,
             "INVOKE_URL": self.api_url,
             "RUST_LOG": env.get("RUST_LOG", "info"),
@@ -199,6 +204,7 @@ class Stack:
             ("GET", f"{self.api_url}/sagas/00000000-0000-0000-0000-000000000000", None, 404),
             ("POST", f"{self.api_url}/sagas/warm-up-check", {}, 404),
             ("POST", f"{self.api_url}/2015-03-31/functions/run-step/invocations", {"Records": []}, 200),
+            ("POST", f"{self.api_url}/2015-03-31/functions/sweeper/invocations", {}, 200),
         ]
         for method, url, body, expected in checks:
             while True:
@@ -232,6 +238,13 @@ ready: API at {api}   (DynamoDB Local :{stack.dynamodb_port}, Pulsar {stack.puls
   # the seed's own routes: synchronous start, seed-shaped status
   curl -s -X POST {api}/saga -H 'content-type: application/json' -d '{{"image_id": "img_123", "data": "datos de prueba"}}'
   curl -s {api}/saga/<id>
+
+  # seed 003: a café order; a missing product fails validation, fail_at fails any step
+  curl -s -X POST {api}/sagas/order -H 'content-type: application/json' -d '{{"cliente": "Juan", "items": [{{"producto_id": 1, "cantidad": 2}}, {{"producto_id": 3, "cantidad": 1}}]}}'
+  curl -s -X POST {api}/sagas/order -H 'content-type: application/json' -d '{{"cliente": "Ana", "items": [{{"producto_id": 1, "cantidad": 1}}], "fail_at": "ConfirmarPedido"}}'
+
+  # seed 004: a campaign (the demo services fail 5%, 10%, 15% of calls, as in the seed)
+  curl -s -X POST {api}/sagas/campaign -H 'content-type: application/json' -d '{{"nombre": "Campaña Demo", "presupuesto": 50000}}'
 
   # watch the Tokenizer topics: .tools/venv/bin/python dev/topics.py {stack.pulsar_url}
 

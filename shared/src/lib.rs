@@ -7,6 +7,7 @@ pub mod definition;
 pub mod engine;
 pub mod ports;
 pub mod record;
+pub mod sweeper;
 pub mod telemetry;
 pub mod wiring;
 pub mod worker;

@@ -40,6 +40,13 @@ pub trait SagaStore: Send + Sync {
     ) -> impl Future<Output = Result<WriteReceipt, StoreError>> + Send;
     /// Reads a record by id.
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<SagaRecord>, StoreError>> + Send;
+    /// Active sagas of one sweeper shard that are due at `now`, at most `limit`.
+    fn due(
+        &self,
+        shard: u32,
+        now: Millis,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<SagaRecord>, StoreError>> + Send;
 }
 
 /// An HTTP request to a participant.

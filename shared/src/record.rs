@@ -175,6 +175,13 @@ pub struct SagaRecord {
     /// Caller's task id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_id: Option<String>,
+    /// Partition of the sweeper's index (`sweep`); present only while the saga is active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_shard: Option<u32>,
+    /// When the sweeper should look at the saga if nothing else happens to it: the lease's
+    /// expiry, the parked retry's wake-up, or a stale runnable write. Absent once terminal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<Millis>,
     /// When DynamoDB may delete the record (TTL, epoch seconds); set once the saga is terminal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
@@ -196,6 +203,35 @@ impl SagaRecord {
     pub fn step(&self, name: &str) -> Option<&StepState> {
         self.steps.iter().find(|s| s.name == name)
     }
+
+    /// Sets the sweeper's index fields for the record about to be written at `now`.
+    ///
+    /// A leased saga is due when its lease expires, a parked one when it wakes, and a runnable
+    /// one `stale_after_ms` after this write (its stream delivery was lost if nobody claimed it
+    /// by then). Terminal sagas leave the index.
+    pub fn schedule_sweep(&mut self, now: Millis, stale_after_ms: Millis, shards: u32) {
+        if self.status.is_terminal() {
+            self.sweep_shard = None;
+            self.due_at = None;
+            return;
+        }
+        let due = match (&self.lease, self.wake_at) {
+            (Some(lease), _) => lease.expires_at,
+            (None, Some(wake_at)) if !self.runnable => wake_at,
+            _ => now + stale_after_ms,
+        };
+        self.due_at = Some(due);
+        self.sweep_shard = Some(sweep_shard(&self.id, shards));
+    }
+}
+
+/// The sweeper index partition of a saga: a stable hash of its id, so active sagas spread over
+/// `shards` partition key values instead of one.
+pub fn sweep_shard(id: &str, shards: u32) -> u32 {
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    (hash % u64::from(shards.max(1))) as u32
 }
 
 /// Stores an optional JSON value as JSON text (robust against DynamoDB's nesting and number limits).

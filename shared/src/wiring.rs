@@ -4,6 +4,7 @@ use crate::adapters::{dynamodb::DynamoStore, http::ReqwestParticipant, pulsar::P
 use crate::api::start::StartDeps;
 use crate::definition::{Definitions, LoadError};
 use crate::ports::SystemClock;
+use crate::sweeper::{SweepConfig, Sweeper};
 use crate::worker::{Worker, WorkerConfig};
 use std::time::Duration;
 
@@ -37,6 +38,18 @@ impl StartDeps<DynamoStore, SystemClock> {
             store: DynamoStore::from_env().await,
             clock: SystemClock,
             seed_wait: Duration::from_secs(seed_wait),
+            sweep: SweepConfig::from_env(),
         })
+    }
+}
+
+impl Sweeper<DynamoStore, SystemClock> {
+    /// Reads `SAGA_TABLE`, `SWEEP_STALE_MS` and `SWEEP_SHARDS`.
+    pub async fn from_env() -> Self {
+        Sweeper {
+            store: DynamoStore::from_env().await,
+            clock: SystemClock,
+            config: SweepConfig::from_env(),
+        }
     }
 }

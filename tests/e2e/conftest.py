@@ -20,7 +20,8 @@ TERMINAL = {"COMPLETED", "COMPENSATED", "FAILED", "CANCELLED"}
 @pytest.fixture(scope="session")
 def stack():
     stack = Stack(api_port=9300, dynamodb_port=8300, pulsar_port=6750, participants_port=9401,
-                  run_dir=ROOT / ".run" / "e2e", quiet=True)
+                  run_dir=ROOT / ".run" / "e2e", quiet=True,
+                  extra_env={"CAMPAIGN_FAILURE_RATES": "0"})
     stack.start()
     yield stack
     stack.stop()

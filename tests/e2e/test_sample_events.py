@@ -46,3 +46,8 @@ def test_run_step_sample_is_accepted(stack):
     # reports no failed records: nothing is run for a record the table does not hold.
     response = invoke(stack, "run-step", "run-step.json")
     assert response == {"batchItemFailures": []}
+
+
+def test_sweeper_sample_runs_a_sweep(stack):
+    report = invoke(stack, "sweeper", "sweeper.json")
+    assert set(report) == {"due", "nudged", "skipped"}

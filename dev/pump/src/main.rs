@@ -3,7 +3,8 @@
 //! - `devstack create-table` creates the saga table with its stream (as template.yaml does).
 //! - `devstack pump` polls the table's stream and invokes run-step through the watch server,
 //!   as Lambda's event source mapping does in AWS: the same filter (only records written
-//!   `runnable`), batches, and in-order delivery per saga with a parallelization factor.
+//!   `runnable`), batches, and in-order delivery per saga with a parallelization factor. It
+//!   also invokes the sweeper every `SWEEP_INTERVAL_MS` (1000), as the EventBridge schedule does.
 
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
@@ -69,6 +70,13 @@ async fn pump() -> Result<(), Error> {
     println!("pump: {stream_arn} -> {invoke_url} (parallelization {parallelism})");
 
     let http = reqwest::Client::new();
+    let invoke_base = env_or("INVOKE_URL", "http://127.0.0.1:9000");
+    let sweep_every = Duration::from_millis(env_or("SWEEP_INTERVAL_MS", "1000").parse()?);
+    tokio::spawn(tick_sweeper(
+        http.clone(),
+        format!("{invoke_base}/2015-03-31/functions/sweeper/invocations"),
+        sweep_every,
+    ));
     let lanes: Vec<mpsc::UnboundedSender<Value>> = (0..parallelism)
         .map(|lane| {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -223,6 +231,23 @@ async fn deliver(
             }
         }
         batch.clear();
+    }
+}
+
+/// Invokes the sweeper with a scheduled event, forever.
+async fn tick_sweeper(http: reqwest::Client, url: String, every: Duration) {
+    let event = json!({
+        "version": "0",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "detail": {},
+    });
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = invoke(&http, &url, &event).await {
+            eprintln!("pump: sweeper invocation failed: {e}");
+        }
     }
 }
 

@@ -1,13 +1,17 @@
 //! The saga table in DynamoDB: one item per saga, written with conditional puts.
 
 use crate::ports::{SagaStore, StoreError, WriteReceipt};
-use crate::record::SagaRecord;
+use crate::record::{Millis, SagaRecord};
+
+/// The sweeper's sparse index: active sagas by shard, ordered by when they are due.
+pub const SWEEP_INDEX: &str = "sweep";
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ReturnConsumedCapacity, ScalarAttributeType, StreamSpecification, StreamViewType,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ReturnConsumedCapacity, ScalarAttributeType,
+    StreamSpecification, StreamViewType,
 };
 
 /// Saga records in one DynamoDB table.
@@ -51,19 +55,22 @@ impl DynamoStore {
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("id")
-                    .attribute_type(ScalarAttributeType::S)
+            .attribute_definitions(attribute("id", ScalarAttributeType::S))
+            .attribute_definitions(attribute("sweep_shard", ScalarAttributeType::N))
+            .attribute_definitions(attribute("due_at", ScalarAttributeType::N))
+            .key_schema(key("id", KeyType::Hash))
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(SWEEP_INDEX)
+                    .key_schema(key("sweep_shard", KeyType::Hash))
+                    .key_schema(key("due_at", KeyType::Range))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
                     .build()
-                    .expect("complete attribute definition"),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("id")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .expect("complete key schema"),
+                    .expect("complete index definition"),
             )
             .stream_specification(
                 StreamSpecification::builder()
@@ -117,6 +124,22 @@ impl DynamoStore {
     }
 }
 
+fn attribute(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(kind)
+        .build()
+        .expect("complete attribute definition")
+}
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("complete key schema")
+}
+
 fn put_error(error: SdkError<PutItemError>) -> StoreError {
     if error
         .as_service_error()
@@ -140,6 +163,35 @@ impl SagaStore for DynamoStore {
     ) -> Result<WriteReceipt, StoreError> {
         self.put(record, "version = :v", Some(expected_version))
             .await
+    }
+
+    async fn due(
+        &self,
+        shard: u32,
+        now: Millis,
+        limit: i32,
+    ) -> Result<Vec<SagaRecord>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(SWEEP_INDEX)
+            .key_condition_expression("sweep_shard = :shard AND due_at <= :now")
+            .expression_attribute_values(":shard", AttributeValue::N(shard.to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item(item)
+                    .map_err(|e| StoreError::Unavailable(format!("unreadable saga record: {e}")))
+            })
+            .collect()
     }
 
     async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {

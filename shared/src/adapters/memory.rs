@@ -56,6 +56,23 @@ impl SagaStore for MemoryStore {
     async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
         Ok(self.records.lock().unwrap().get(id).cloned())
     }
+
+    async fn due(
+        &self,
+        shard: u32,
+        now: Millis,
+        limit: i32,
+    ) -> Result<Vec<SagaRecord>, StoreError> {
+        let records = self.records.lock().unwrap();
+        let mut due: Vec<SagaRecord> = records
+            .values()
+            .filter(|r| r.sweep_shard == Some(shard) && r.due_at.is_some_and(|d| d <= now))
+            .cloned()
+            .collect();
+        due.sort_by_key(|r| r.due_at);
+        due.truncate(limit.max(0) as usize);
+        Ok(due)
+    }
 }
 
 /// One call a scripted participant received.

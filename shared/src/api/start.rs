@@ -5,6 +5,7 @@ use crate::definition::Definitions;
 use crate::engine;
 use crate::ports::{Clock, SagaStore, StoreError};
 use crate::record::SagaRecord;
+use crate::sweeper::SweepConfig;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -19,6 +20,8 @@ pub struct StartDeps<S, C> {
     pub definitions: Definitions,
     /// How long the seed's synchronous `POST /saga` waits for the saga to finish.
     pub seed_wait: Duration,
+    /// The sweeper's index settings, for the new record.
+    pub sweep: SweepConfig,
 }
 
 /// Routes a request of the start function.
@@ -81,7 +84,9 @@ async fn create<S: SagaStore, C: Clock>(
         ))
     })?;
     let id = uuid::Uuid::new_v4().to_string();
-    let record = engine::new_record(def, id, input, deps.clock.now());
+    let now = deps.clock.now();
+    let mut record = engine::new_record(def, id, input, now);
+    record.schedule_sweep(now, deps.sweep.stale_after_ms, deps.sweep.shards);
     match deps.store.create(&record).await {
         Ok(_) => {
             tracing::info!(saga_id = %record.id, saga_type, "saga started");

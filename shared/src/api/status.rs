@@ -3,7 +3,7 @@
 use super::{Problem, json_response, parse_saga_id, rfc3339, seed, segments};
 use crate::engine::{self, Phase};
 use crate::ports::SagaStore;
-use crate::record::{CallState, SagaRecord};
+use crate::record::{CallState, SagaRecord, StepStatus};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde_json::Value;
@@ -64,14 +64,34 @@ pub struct SagaView {
     task_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<crate::record::Failure>,
+    summary: SummaryView,
     steps: Vec<StepView>,
     dynamodb: CostView,
+}
+
+/// The saga at a glance, as seeds 003 and 004 report it.
+#[derive(Serialize, Debug)]
+struct SummaryView {
+    /// Steps whose action completed, in order.
+    steps_executed: Vec<String>,
+    /// The step whose action or compensation gave up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed_step: Option<String>,
+    /// Steps whose compensation ran, in the order they ran (newest step first).
+    compensations: Vec<String>,
+    /// From creation to the terminal status, once there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_time_ms: Option<i64>,
 }
 
 /// One step in [`SagaView`].
 #[derive(Serialize, Debug)]
 struct StepView {
     name: String,
+    /// The action completed (seed 003's `ejecutado`).
+    executed: bool,
+    /// The compensation completed (seed 003's `compensado`).
+    compensated: bool,
     #[serde(flatten)]
     action: CallView,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,11 +155,17 @@ impl From<&SagaRecord> for SagaView {
             correlation_id: record.correlation_id.clone(),
             task_id: record.task_id.clone(),
             failure: record.failure.clone(),
+            summary: SummaryView::from(record),
             steps: record
                 .steps
                 .iter()
                 .map(|s| StepView {
                     name: s.name.clone(),
+                    executed: s.action.status == StepStatus::Completed,
+                    compensated: s
+                        .compensation
+                        .as_ref()
+                        .is_some_and(|c| c.status == StepStatus::Completed),
                     action: CallView::new(&s.action, key(&s.name, Phase::Action)),
                     output: s.output.clone(),
                     compensation: s
@@ -152,6 +178,31 @@ impl From<&SagaRecord> for SagaView {
                 writes: record.writes,
                 write_capacity_units: record.capacity_units,
             },
+        }
+    }
+}
+
+impl From<&SagaRecord> for SummaryView {
+    fn from(record: &SagaRecord) -> Self {
+        let mut compensated: Vec<(i64, String)> = record
+            .steps
+            .iter()
+            .filter_map(|s| {
+                let c = s.compensation.as_ref()?;
+                (c.attempts > 0).then(|| (c.started_at.unwrap_or_default(), s.name.clone()))
+            })
+            .collect();
+        compensated.sort();
+        Self {
+            steps_executed: record
+                .steps
+                .iter()
+                .filter(|s| s.action.status == StepStatus::Completed)
+                .map(|s| s.name.clone())
+                .collect(),
+            failed_step: record.failure.as_ref().map(|f| f.step.clone()),
+            compensations: compensated.into_iter().map(|(_, name)| name).collect(),
+            total_time_ms: record.ended_at.map(|end| end - record.created_at),
         }
     }
 }

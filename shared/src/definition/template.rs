@@ -3,7 +3,8 @@
 //! The context is `{"input": ..., "saga": {"id", "type", "correlation_id", "task_id"},
 //! "steps": {"<name>": {"output": ...}}}`. A string that is exactly one reference is replaced by
 //! the referenced value, whatever its JSON type; references inside longer strings are replaced by
-//! their text.
+//! their text. A reference ending in `?` is optional: when it matches nothing it renders as
+//! `null` (or as nothing inside a longer string) instead of failing the call.
 
 use serde_json::Value;
 
@@ -47,7 +48,8 @@ pub fn references(template: &Value) -> Vec<String> {
 
 fn collect_references(template: &Value, found: &mut Vec<String>) {
     match template {
-        Value::String(text) => found.extend(pointers_in(text).map(|(_, p)| p.to_string())),
+        Value::String(text) => found
+            .extend(pointers_in(text).map(|(_, p)| p.strip_suffix('?').unwrap_or(p).to_string())),
         Value::Array(items) => items.iter().for_each(|i| collect_references(i, found)),
         Value::Object(fields) => fields.values().for_each(|v| collect_references(v, found)),
         _ => {}
@@ -66,10 +68,11 @@ fn pointers_in(text: &str) -> impl Iterator<Item = (std::ops::Range<usize>, &str
 }
 
 fn render_string(text: &str, context: &Value) -> Result<Value, MissingReference> {
-    let lookup = |pointer: &str| {
-        context
+    let lookup = |pointer: &str| match pointer.strip_suffix('?') {
+        Some(optional) => Ok(context.pointer(optional).unwrap_or(&Value::Null)),
+        None => context
             .pointer(pointer)
-            .ok_or_else(|| MissingReference(pointer.to_string()))
+            .ok_or_else(|| MissingReference(pointer.to_string())),
     };
     let mut pieces = pointers_in(text).peekable();
     let Some((first_range, first_pointer)) = pieces.peek().cloned() else {
@@ -84,6 +87,7 @@ fn render_string(text: &str, context: &Value) -> Result<Value, MissingReference>
         out.push_str(&text[copied..range.start]);
         match lookup(pointer)? {
             Value::String(s) => out.push_str(s),
+            Value::Null if pointer.ends_with('?') => {}
             other => out.push_str(&other.to_string()),
         }
         copied = range.end;
@@ -124,6 +128,17 @@ mod tests {
     fn a_missing_reference_is_an_error_naming_it() {
         let err = render(&json!({"x": "${/input/nope}"}), &context()).unwrap_err();
         assert_eq!(err, MissingReference("/input/nope".into()));
+    }
+
+    #[test]
+    fn optional_references_render_null_or_nothing() {
+        let out = render(
+            &json!({"f": "${/input/fail_at?}", "t": "x${/input/nope?}y"}),
+            &context(),
+        );
+        assert_eq!(out.unwrap(), json!({"f": null, "t": "xy"}));
+        let out = render(&json!("${/input/n?}"), &context()).unwrap();
+        assert_eq!(out, json!(3));
     }
 
     #[test]

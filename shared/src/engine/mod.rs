@@ -128,6 +128,8 @@ pub fn new_record(def: &SagaDefinition, id: String, input: Value, now: Millis) -
         ended_at: None,
         correlation_id: None,
         task_id: None,
+        sweep_shard: None,
+        due_at: None,
         expires_at: None,
         writes: 1,
         capacity_units: 0.0,
@@ -356,5 +358,7 @@ fn bounded(output: Value) -> Value {
     }
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ use crate::ports::{
     Clock, HttpParticipant, HttpRequest, Message, Publisher, SagaStore, StoreError,
 };
 use crate::record::{Failure, Lease, Millis, SagaRecord, SagaStatus};
+use crate::sweeper::SweepConfig;
 use std::time::Duration;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -23,6 +24,8 @@ pub struct WorkerConfig {
     pub max_inline_wait_ms: i64,
     /// Days a terminal saga is kept before DynamoDB's TTL deletes it; 0 keeps it forever.
     pub retention_days: i64,
+    /// The sweeper's index settings, kept current on every write.
+    pub sweep: SweepConfig,
 }
 
 impl Default for WorkerConfig {
@@ -31,6 +34,7 @@ impl Default for WorkerConfig {
             lease_margin_ms: 5_000,
             max_inline_wait_ms: 2_000,
             retention_days: 30,
+            sweep: SweepConfig::default(),
         }
     }
 }
@@ -49,6 +53,7 @@ impl WorkerConfig {
             lease_margin_ms: read("LEASE_MARGIN_MS", defaults.lease_margin_ms),
             max_inline_wait_ms: read("MAX_INLINE_WAIT_MS", defaults.max_inline_wait_ms),
             retention_days: read("RETENTION_DAYS", defaults.retention_days),
+            sweep: SweepConfig::from_env(),
         }
     }
 }
@@ -235,6 +240,11 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         record.version += 1;
         record.writes += 1;
         record.updated_at = now;
+        record.schedule_sweep(
+            now,
+            self.config.sweep.stale_after_ms,
+            self.config.sweep.shards,
+        );
         if record.status.is_terminal() && self.config.retention_days > 0 {
             record
                 .expires_at

@@ -1,0 +1,165 @@
+//! Property tests: for any definition shape and any sequence of call outcomes, compensations
+//! run exactly for the completed steps that have one, newest first, once each, never past the
+//! pivot, and the final status follows from the outcomes.
+
+use super::*;
+use crate::definition::{HttpCall, RetryPolicy, StepDefinition, StepKind};
+use proptest::prelude::*;
+
+#[derive(Clone, Copy, Debug)]
+enum Scripted {
+    Succeed,
+    Retryable,
+    Final,
+}
+
+fn call(url: &str) -> CallSpec {
+    CallSpec::Http(HttpCall {
+        url: url.into(),
+        method: "POST".into(),
+        headers: Default::default(),
+        body: json!("${/input}"),
+    })
+}
+
+/// A definition: `n` steps, some with compensations, an optional pivot followed by retriable steps.
+fn definition(
+    has_compensation: &[bool],
+    pivot: Option<usize>,
+    max_attempts: u32,
+) -> SagaDefinition {
+    let steps = has_compensation
+        .iter()
+        .enumerate()
+        .map(|(i, &compensated)| {
+            let kind = match pivot {
+                Some(p) if i == p => StepKind::Pivot,
+                Some(p) if i > p => StepKind::Retriable,
+                _ => StepKind::Compensatable,
+            };
+            StepDefinition {
+                name: format!("s{i}"),
+                kind,
+                action: call(&format!("http://p/{i}")),
+                compensation: (compensated && kind == StepKind::Compensatable)
+                    .then(|| call(&format!("http://p/{i}/undo"))),
+                retry: Some(RetryPolicy {
+                    max_attempts,
+                    initial_interval_ms: 10,
+                    backoff_rate: 2.0,
+                    max_interval_ms: 100,
+                    jitter: true,
+                }),
+                timeout_ms: None,
+                retry_on: None,
+            }
+        })
+        .collect();
+    SagaDefinition {
+        saga_type: "prop".into(),
+        description: String::new(),
+        defaults: Default::default(),
+        steps,
+    }
+}
+
+fn shape() -> impl Strategy<Value = (Vec<bool>, Option<usize>, u32, Vec<Scripted>)> {
+    (1usize..7).prop_flat_map(|n| {
+        (
+            proptest::collection::vec(any::<bool>(), n),
+            proptest::option::of(0..n),
+            1u32..4,
+            proptest::collection::vec(
+                prop_oneof![
+                    3 => Just(Scripted::Succeed),
+                    1 => Just(Scripted::Retryable),
+                    1 => Just(Scripted::Final),
+                ],
+                0..30,
+            ),
+        )
+    })
+}
+
+proptest! {
+    #[test]
+    fn compensation_follows_the_saga_rules((has_comp, pivot, max_attempts, script) in shape(), jitter in 0.0f64..1.0) {
+        let def = definition(&has_comp, pivot, max_attempts);
+        let mut record = new_record(&def, "p".into(), json!({}), 0);
+        let mut outcomes = script.into_iter();
+        let mut now = 0;
+        let mut ran: Vec<(usize, Phase, bool)> = Vec::new();
+        for _ in 0..1_000 {
+            match next(&def, &record, now) {
+                Next::Done => break,
+                Next::WaitUntil(t) => { prop_assert!(t > now); now = t; }
+                Next::Run(call) => {
+                    begin(&mut record, &call, now);
+                    let outcome = match outcomes.next().unwrap_or(Scripted::Succeed) {
+                        Scripted::Succeed => Outcome::Succeeded(json!(null)),
+                        Scripted::Retryable => Outcome::Failed { class: FailureClass::ServerError, error: "5xx".into() },
+                        Scripted::Final => Outcome::Failed { class: FailureClass::ClientError, error: "4xx".into() },
+                    };
+                    ran.push((call.step, call.phase, matches!(outcome, Outcome::Succeeded(_))));
+                    now += 1;
+                    record_outcome(&def, &mut record, &call, outcome, now, jitter);
+                }
+            }
+        }
+        prop_assert!(record.status.is_terminal(), "saga did not finish: {:?}", record.status);
+
+        let completed: Vec<usize> = (0..def.steps.len())
+            .filter(|&i| record.steps[i].action.status == StepStatus::Completed)
+            .collect();
+        let compensated: Vec<usize> = ran.iter()
+            .filter(|(_, phase, ok)| *phase == Phase::Compensation && *ok)
+            .map(|(step, _, _)| *step)
+            .collect();
+        let compensation_calls: Vec<usize> = ran.iter()
+            .filter(|(_, phase, _)| *phase == Phase::Compensation)
+            .map(|(step, _, _)| *step)
+            .collect();
+
+        // Compensations run newest first, and each step's compensation succeeds at most once.
+        let mut order = compensation_calls.clone();
+        order.dedup();
+        prop_assert!(order.windows(2).all(|w| w[0] > w[1]), "not newest first: {:?}", order);
+        let mut once = compensated.clone();
+        once.dedup();
+        prop_assert_eq!(&once, &compensated);
+        // Never past the pivot: only compensatable steps before it are ever compensated.
+        for &step in &compensation_calls {
+            prop_assert!(def.steps[step].compensation.is_some());
+            prop_assert!(pivot.is_none_or(|p| step < p));
+            prop_assert!(completed.contains(&step));
+        }
+
+        let failed_forward = record.steps.iter().position(|s| s.action.status == StepStatus::Failed);
+        match record.status {
+            SagaStatus::Completed => {
+                prop_assert_eq!(completed.len(), def.steps.len());
+                prop_assert!(compensation_calls.is_empty());
+            }
+            SagaStatus::Compensated => {
+                let failed = failed_forward.expect("a compensated saga has a failed step");
+                prop_assert!(def.steps[failed].kind != StepKind::Retriable);
+                // Exactly the completed steps that have a compensation, newest first.
+                let expected: Vec<usize> = completed.iter().rev().copied()
+                    .filter(|&i| def.steps[i].compensation.is_some())
+                    .collect();
+                prop_assert_eq!(&compensated, &expected);
+            }
+            SagaStatus::Failed => {
+                let retriable_gave_up = failed_forward.is_some_and(|i| def.steps[i].kind == StepKind::Retriable);
+                let compensation_gave_up = record.steps.iter().any(|s| {
+                    s.compensation.as_ref().is_some_and(|c| c.status == StepStatus::Failed)
+                });
+                prop_assert!(retriable_gave_up != compensation_gave_up);
+                if retriable_gave_up {
+                    prop_assert!(compensation_calls.is_empty(), "compensated past the pivot");
+                }
+            }
+            other => prop_assert!(false, "unexpected status {:?}", other),
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The sweeper: finds active sagas that nothing is driving and nudges them so the stream fires.
+//!
+//! A saga is due when its lease expired (the invocation holding it died), when its parked retry
+//! is due, or when a runnable write went unclaimed (its stream delivery was lost). The nudge is
+//! a write conditional on the version the sweeper read: it drops the stale lease and marks the
+//! record runnable, and the stream brings it to run-step, which claims it as usual.
+
+use crate::ports::{Clock, SagaStore, StoreError};
+use crate::record::SagaRecord;
+use serde::Serialize;
+use tracing::info;
+
+/// Tunables shared by every writer of the sweeper's index fields.
+#[derive(Clone, Copy, Debug)]
+pub struct SweepConfig {
+    /// A runnable write nobody claimed within this time is nudged again.
+    pub stale_after_ms: i64,
+    /// Partitions of the sweeper's index.
+    pub shards: u32,
+    /// Most sagas nudged per shard and sweep.
+    pub batch: i32,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self {
+            stale_after_ms: 60_000,
+            shards: 8,
+            batch: 100,
+        }
+    }
+}
+
+impl SweepConfig {
+    /// Defaults, overridden by `SWEEP_STALE_MS` and `SWEEP_SHARDS`.
+    pub fn from_env() -> Self {
+        let defaults = Self::default();
+        let read = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+        Self {
+            stale_after_ms: read("SWEEP_STALE_MS").unwrap_or(defaults.stale_after_ms),
+            shards: read("SWEEP_SHARDS")
+                .map(|s: i64| s.clamp(1, 1_000) as u32)
+                .unwrap_or(defaults.shards),
+            batch: defaults.batch,
+        }
+    }
+}
+
+/// What one sweep did.
+#[derive(Serialize, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Due sagas found.
+    pub due: usize,
+    /// Sagas nudged.
+    pub nudged: usize,
+    /// Sagas that changed between the read and the nudge (someone else is driving them).
+    pub skipped: usize,
+}
+
+/// Nudges due sagas.
+pub struct Sweeper<S, C> {
+    /// The saga table.
+    pub store: S,
+    /// Time source.
+    pub clock: C,
+    /// Tunables.
+    pub config: SweepConfig,
+}
+
+impl<S: SagaStore, C: Clock> Sweeper<S, C> {
+    /// One pass over every shard of the sweeper's index.
+    pub async fn sweep(&self) -> Result<SweepReport, StoreError> {
+        let mut report = SweepReport::default();
+        let now = self.clock.now();
+        for shard in 0..self.config.shards {
+            for record in self.store.due(shard, now, self.config.batch).await? {
+                report.due += 1;
+                if record.status.is_terminal() {
+                    continue;
+                }
+                match self.nudge(record, now).await {
+                    Ok(()) => report.nudged += 1,
+                    Err(StoreError::Conflict) => report.skipped += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if report.due > 0 {
+            info!(
+                due = report.due,
+                nudged = report.nudged,
+                skipped = report.skipped,
+                "sweep"
+            );
+        }
+        Ok(report)
+    }
+
+    async fn nudge(&self, mut record: SagaRecord, now: i64) -> Result<(), StoreError> {
+        let expected = record.version;
+        info!(saga_id = %record.id, lease = ?record.lease, wake_at = ?record.wake_at, "nudging saga");
+        record.version += 1;
+        record.writes += 1;
+        record.updated_at = now;
+        record.lease = None;
+        record.wake_at = None;
+        record.runnable = true;
+        record.schedule_sweep(now, self.config.stale_after_ms, self.config.shards);
+        self.store.replace(&record, expected).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{ManualClock, MemoryStore};
+    use crate::definition::Definitions;
+    use crate::engine::new_record;
+    use crate::record::Lease;
+    use serde_json::json;
+
+    fn sweeper() -> Sweeper<MemoryStore, ManualClock> {
+        Sweeper {
+            store: MemoryStore::default(),
+            clock: ManualClock::at(10_000),
+            config: SweepConfig {
+                stale_after_ms: 1_000,
+                shards: 4,
+                batch: 10,
+            },
+        }
+    }
+
+    async fn stored(
+        sweeper: &Sweeper<MemoryStore, ManualClock>,
+        edit: impl FnOnce(&mut SagaRecord),
+    ) -> SagaRecord {
+        let defs = Definitions::from_files(
+            [("image.json", include_str!("../../definitions/image.json"))],
+            |_| Some("http://p/".into()),
+        )
+        .unwrap();
+        let mut record = new_record(
+            defs.get("image").unwrap(),
+            uuid::Uuid::new_v4().to_string(),
+            json!({}),
+            10_000,
+        );
+        edit(&mut record);
+        record.schedule_sweep(10_000, sweeper.config.stale_after_ms, sweeper.config.shards);
+        sweeper.store.create(&record).await.unwrap();
+        record
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_is_dropped_and_the_saga_made_runnable() {
+        let sweeper = sweeper();
+        let record = stored(&sweeper, |r| {
+            r.runnable = false;
+            r.lease = Some(Lease {
+                owner: "dead".into(),
+                expires_at: 12_000,
+            });
+        })
+        .await;
+        assert_eq!(
+            sweeper.sweep().await.unwrap().nudged,
+            0,
+            "the lease is still live"
+        );
+        sweeper.clock.advance(2_000);
+        assert_eq!(
+            sweeper.sweep().await.unwrap(),
+            SweepReport {
+                due: 1,
+                nudged: 1,
+                skipped: 0
+            }
+        );
+        let nudged = sweeper.store.get(&record.id).await.unwrap().unwrap();
+        assert!(nudged.runnable && nudged.lease.is_none());
+        assert_eq!(nudged.version, record.version + 1);
+        assert_eq!(
+            nudged.due_at,
+            Some(12_000 + 1_000),
+            "due again if the nudge goes unclaimed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_parked_saga_is_woken_when_its_retry_is_due() {
+        let sweeper = sweeper();
+        let record = stored(&sweeper, |r| {
+            r.runnable = false;
+            r.wake_at = Some(15_000);
+        })
+        .await;
+        sweeper.clock.advance(4_000);
+        assert_eq!(sweeper.sweep().await.unwrap().due, 0);
+        sweeper.clock.advance(1_000);
+        assert_eq!(sweeper.sweep().await.unwrap().nudged, 1);
+        assert!(
+            sweeper
+                .store
+                .get(&record.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .runnable
+        );
+    }
+
+    #[tokio::test]
+    async fn terminal_sagas_leave_the_index() {
+        let sweeper = sweeper();
+        let record = stored(&sweeper, |r| {
+            r.status = crate::record::SagaStatus::Completed
+        })
+        .await;
+        assert_eq!(record.due_at, None);
+        sweeper.clock.advance(100_000);
+        assert_eq!(sweeper.sweep().await.unwrap().due, 0);
+    }
+}

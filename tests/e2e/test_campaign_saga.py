@@ -1,0 +1,32 @@
+"""Seed 004's campaign saga on the local stack: influencers, brand, tracking, each with a
+compensation; the status reports steps executed, the failed step, compensations and time."""
+
+import pytest
+
+STEPS = ["influencer", "marca", "tracking"]
+CAMPAIGN = {"nombre": "Campaña Demo", "tipo": "influencer_marketing", "presupuesto": 50000,
+            "marca": {"id_marca": "m-1", "nombre_marca": "Alpes"},
+            "influencers": [{"nombre": "Tech", "plataforma": "Instagram"}]}
+
+
+def test_a_campaign_completes_and_reports_its_steps_and_time(api):
+    saga = api.run_to_end("campaign", CAMPAIGN)
+    assert saga["status"] == "COMPLETED"
+    summary = saga["summary"]
+    assert summary["steps_executed"] == STEPS
+    assert "failed_step" not in summary
+    assert summary["compensations"] == []
+    assert summary["total_time_ms"] >= 0
+
+
+@pytest.mark.parametrize("failing", STEPS)
+def test_a_failure_at_any_step_reverts_the_earlier_steps_in_reverse_order(api, failing):
+    saga = api.run_to_end("campaign", {**CAMPAIGN, "fail_at": failing, "fail_mode": "final"})
+    assert saga["status"] == "COMPENSATED"
+    finished = STEPS[:STEPS.index(failing)]
+    summary = saga["summary"]
+    assert summary["failed_step"] == failing
+    assert summary["steps_executed"] == finished
+    assert summary["compensations"] == list(reversed(finished))
+    reverted = [c["participant"] for c in api.calls(saga["id"]) if c["path"].endswith("/revertir")]
+    assert reverted == [f"{name}:compensation" for name in reversed(finished)]
