@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .tools/venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 
-.PHONY: run test setup unit e2e lint bench
+.PHONY: run test setup unit e2e faults lint bench
 
 ## Install local tools into .tools/ (Java if missing, cargo-lambda, pulsar-lite, DynamoDB Local, protoc).
 setup:
@@ -13,8 +13,8 @@ setup:
 run: setup
 	@$(VENV)/python dev/stack.py run
 
-## The whole suite: formatting, lints, unit tests, then end-to-end tests on the local stack.
-test: setup lint unit e2e
+## The whole suite: formatting, lints, unit tests, end-to-end and fault tests on the local stack.
+test: setup lint unit e2e faults
 
 lint:
 	cargo fmt --all --check
@@ -25,7 +25,11 @@ unit:
 	cargo nextest run --workspace
 
 e2e:
-	$(VENV)/python -m pytest tests -q
+	$(VENV)/python -m pytest tests/e2e tests/test_routes.py -q
+
+## Crashes, duplicate deliveries, races, a stack restart and 1,000 sagas (a few minutes).
+faults:
+	$(VENV)/python -m pytest tests/faults -q -s
 
 ## Time 100 happy-path image sagas on the local stack (sagas/s, p50, p99).
 bench: setup

@@ -63,7 +63,7 @@ class Stack:
     """Starts and stops the local stack. Ports default to the environment, then to `make run`'s."""
 
     def __init__(self, api_port=None, dynamodb_port=None, pulsar_port=None, participants_port=None,
-                 run_dir=None, hot_reload=False, extra_env=None, quiet=False):
+                 run_dir=None, hot_reload=False, extra_env=None, quiet=False, persistent=False):
         env = os.environ
         self.api_port = api_port or int(env.get("API_PORT", 9000))
         self.dynamodb_port = dynamodb_port or int(env.get("DYNAMODB_PORT", 8000))
@@ -82,6 +82,7 @@ class Stack:
         self.hot_reload = hot_reload
         self.extra_env = extra_env or {}
         self.quiet = quiet
+        self.persistent = persistent
         self.processes = []
 
     # -- environment -------------------------------------------------------------------------
@@ -134,8 +135,16 @@ class Stack:
             self.stop_process(process)
         self.processes.clear()
 
-    def start(self):
+    def restart(self):
+        """Stops every process and starts the stack again; with `persistent`, data survives."""
+        self.stop()
+        self.start(fresh=False)
+
+    def start(self, fresh=True):
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if fresh:
+            shutil.rmtree(self.run_dir / "dynamodb-data", ignore_errors=True)
+            shutil.rmtree(self.run_dir / f"pulsar-{self.pulsar_port}", ignore_errors=True)
         ports = [self.api_port, self.dynamodb_port, self.participants_port]
         if not self.external_pulsar:
             ports.append(self.pulsar_port)
@@ -157,13 +166,18 @@ class Stack:
         if jar is None:
             raise RuntimeError("DynamoDB Local is not installed; run dev/setup.sh")
         say(f"starting DynamoDB Local on port {self.dynamodb_port}")
+        if self.persistent:
+            storage = self.run_dir / "dynamodb-data"
+            storage.mkdir(exist_ok=True)
+            storage_args = ["-dbPath", str(storage)]
+        else:
+            storage_args = ["-inMemory"]
         ddb = self.spawn("dynamodb", ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-                                      "-jar", str(jar), "-inMemory", "-port", str(self.dynamodb_port)])
+                                      "-jar", str(jar), *storage_args, "-port", str(self.dynamodb_port)])
 
         if not self.external_pulsar:
             say(f"starting pulsar-lite on port {self.pulsar_port}")
             data = self.run_dir / f"pulsar-{self.pulsar_port}"
-            shutil.rmtree(data, ignore_errors=True)
             config = self.run_dir / "pulsar-lite.toml"
             config.write_text("[metrics]\nenabled = false\n")
             binary = next(TOOLS.glob("venv/lib/python*/site-packages/pulsar_lite/bin/pulsar-lite"))

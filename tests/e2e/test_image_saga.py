@@ -5,7 +5,7 @@ import time
 
 import requests
 
-from conftest import eventually
+from helpers import eventually
 
 TOKENIZER_EVENT = "persistent://public/default/tokenizer_event"
 TOKENIZER_COMPENSATION = "persistent://public/default/tokenizer_compensation"

@@ -4,7 +4,7 @@ server, as the README tells users to run them."""
 import json
 import subprocess
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def invoke(stack, function, sample):

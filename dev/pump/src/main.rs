@@ -5,6 +5,7 @@
 //!   as Lambda's event source mapping does in AWS: the same filter (only records written
 //!   `runnable`), batches, and in-order delivery per saga with a parallelization factor. It
 //!   also invokes the sweeper every `SWEEP_INTERVAL_MS` (1000), as the EventBridge schedule does.
+//!   An invocation unanswered after `INVOKE_TIMEOUT_MS` (60000) counts as failed.
 
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
@@ -58,6 +59,8 @@ async fn pump() -> Result<(), Error> {
         env_or("RUN_STEP_FUNCTION", "run-step")
     );
     let parallelism: usize = env_or("PUMP_PARALLELISM", "8").parse()?;
+    // Fault testing: deliver every record a second time, on another lane, concurrently.
+    let duplicate = env_or("PUMP_DUPLICATE_DELIVERY", "0") == "1";
     let stream_arn = store
         .client()
         .describe_table()
@@ -67,9 +70,19 @@ async fn pump() -> Result<(), Error> {
         .table
         .and_then(|t| t.latest_stream_arn)
         .ok_or("the saga table has no stream")?;
-    println!("pump: {stream_arn} -> {invoke_url} (parallelization {parallelism})");
+    println!(
+        "pump: {stream_arn} -> {invoke_url} (parallelization {parallelism}{})",
+        if duplicate {
+            ", every record delivered twice"
+        } else {
+            ""
+        }
+    );
 
-    let http = reqwest::Client::new();
+    // An invocation whose function process died never answers through the watch server; give
+    // up on it as Lambda reports a crashed invocation, and let the lane retry the batch.
+    let invoke_timeout = Duration::from_millis(env_or("INVOKE_TIMEOUT_MS", "60000").parse()?);
+    let http = reqwest::Client::builder().timeout(invoke_timeout).build()?;
     let invoke_base = env_or("INVOKE_URL", "http://127.0.0.1:9000");
     let sweep_every = Duration::from_millis(env_or("SWEEP_INTERVAL_MS", "1000").parse()?);
     tokio::spawn(tick_sweeper(
@@ -115,6 +128,9 @@ async fn pump() -> Result<(), Error> {
             for record in page.records.unwrap_or_default() {
                 if let Some((key, event_record)) = lambda_record(&record, &stream_arn) {
                     let lane = lane_of(&key, lanes.len());
+                    if duplicate {
+                        lanes[(lane + 1) % lanes.len()].send(event_record.clone())?;
+                    }
                     lanes[lane].send(event_record)?;
                     delivered += 1;
                 }

@@ -1,6 +1,7 @@
 //! run-step: driven by the saga table's stream; claims sagas and runs their steps.
 
 use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use saga::api::stream;
 use saga::worker::Worker;
@@ -13,13 +14,9 @@ async fn main() -> Result<(), Error> {
     let worker = &worker;
     run(service_fn(move |event: LambdaEvent<Event>| async move {
         let deadline = event.context.deadline as i64;
-        let response = stream::handle(
-            worker.clone(),
-            event.payload,
-            &event.context.request_id,
-            deadline,
-        )
-        .await;
+        let invocation = event.context.request_id;
+        let response: DynamoDbEventResponse =
+            stream::handle(worker.clone(), event.payload, &invocation, deadline).await?;
         Ok::<_, Error>(response)
     }))
     .await

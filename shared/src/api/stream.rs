@@ -13,16 +13,22 @@ use tracing::{error, warn};
 /// sends a relative 600000 ms).
 const FALLBACK_BUDGET_MS: Millis = 60_000;
 
+/// A saga task panicked: the invocation is abandoned as a crashed process would be.
+#[derive(Debug, thiserror::Error)]
+#[error("a saga run panicked; the invocation was abandoned: {0}")]
+pub struct InvocationCrashed(String);
+
 /// Runs every saga of a stream batch concurrently, from the newest image of each.
 ///
 /// Records whose saga could not be run because the store failed are returned as batch item
-/// failures, so the event source mapping retries from them.
+/// failures, so the event source mapping retries from them. If any saga's run panics, the
+/// others are dropped where they stand and the whole invocation fails, like a crashed process.
 pub async fn handle<S, H, P, C>(
     worker: Arc<Worker<S, H, P, C>>,
     event: Event,
     invocation_id: &str,
     deadline: Millis,
-) -> DynamoDbEventResponse
+) -> Result<DynamoDbEventResponse, InvocationCrashed>
 where
     S: SagaStore + 'static,
     H: HttpParticipant + 'static,
@@ -72,13 +78,20 @@ where
     }
     let mut response = DynamoDbEventResponse::default();
     while let Some(joined) = tasks.join_next().await {
-        if let Ok(Some(sequence)) = joined {
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = Some(sequence);
-            response.batch_item_failures.push(failure);
+        match joined {
+            Ok(Some(sequence)) => {
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = Some(sequence);
+                response.batch_item_failures.push(failure);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tasks.shutdown().await;
+                return Err(InvocationCrashed(e.to_string()));
+            }
         }
     }
-    response
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -119,7 +132,7 @@ mod tests {
             config: WorkerConfig::default(),
         });
         worker.store.create(&image).await.unwrap();
-        let response = handle(worker.clone(), sample(), "test", 0).await;
+        let response = handle(worker.clone(), sample(), "test", 0).await.unwrap();
         assert!(response.batch_item_failures.is_empty());
         let stored = worker.store.get(&image.id).await.unwrap().unwrap();
         assert_eq!(stored.status, SagaStatus::Completed);

@@ -12,6 +12,9 @@ use crate::ports::{
 };
 use crate::record::{Failure, Lease, Millis, SagaRecord, SagaStatus};
 use crate::sweeper::SweepConfig;
+use failpoints::{Failpoint, Failpoints};
+
+pub mod failpoints;
 use std::time::Duration;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -26,6 +29,8 @@ pub struct WorkerConfig {
     pub retention_days: i64,
     /// The sweeper's index settings, kept current on every write.
     pub sweep: SweepConfig,
+    /// Crash injection for fault tests (off unless `SAGA_FAILPOINTS` is set).
+    pub failpoints: Failpoints,
 }
 
 impl Default for WorkerConfig {
@@ -35,6 +40,7 @@ impl Default for WorkerConfig {
             max_inline_wait_ms: 2_000,
             retention_days: 30,
             sweep: SweepConfig::default(),
+            failpoints: Failpoints::default(),
         }
     }
 }
@@ -54,6 +60,7 @@ impl WorkerConfig {
             max_inline_wait_ms: read("MAX_INLINE_WAIT_MS", defaults.max_inline_wait_ms),
             retention_days: read("RETENTION_DAYS", defaults.retention_days),
             sweep: SweepConfig::from_env(),
+            failpoints: Failpoints::from_env(),
         }
     }
 }
@@ -173,7 +180,9 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 Next::Done => return Ok(RunResult::Finished(record.status)),
             };
             let started = self.clock.now();
+            self.config.failpoints.hit(Failpoint::BeforeCall);
             let outcome = self.execute(&def, &record, &call).await;
+            self.config.failpoints.hit(Failpoint::AfterCall);
             let now = self.clock.now();
             log_outcome(&def, &call, &outcome, now - started);
             engine::record_outcome(&def, &mut record, &call, outcome, now, fastrand::f64());
@@ -253,6 +262,13 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         match self.store.replace(record, expected).await {
             Ok(receipt) => {
                 record.capacity_units += receipt.capacity_units;
+                if record.status.is_terminal() {
+                    info!(
+                        status = record.status.as_str(),
+                        writes = record.writes,
+                        "saga finished"
+                    );
+                }
                 Ok(Continue::Yes)
             }
             Err(StoreError::Conflict) => {

@@ -1,0 +1,73 @@
+"""Shared helpers of the end-to-end and fault tests: a client for the API and the demo
+participants, and a Pulsar recorder. Each test folder's conftest starts its own stack."""
+
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+from stack import Stack  # noqa: E402,F401
+from topics import IMAGE_TOPICS, TopicRecorder  # noqa: E402,F401
+
+TERMINAL = {"COMPLETED", "COMPENSATED", "FAILED", "CANCELLED"}
+
+
+class Api:
+    def __init__(self, stack):
+        self.url = stack.api_url
+        self.participants = stack.participants_url
+
+    def start(self, saga_type, body, **kwargs):
+        return requests.post(f"{self.url}/sagas/{saga_type}", json=body, timeout=30, **kwargs)
+
+    def get(self, saga_id):
+        return requests.get(f"{self.url}/sagas/{saga_id}", timeout=30)
+
+    def run_to_end(self, saga_type, body, timeout=30):
+        response = self.start(saga_type, body)
+        assert response.status_code == 202, response.text
+        return self.wait(response.json()["id"], timeout)
+
+    def wait(self, saga_id, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            saga = self.get(saga_id).json()
+            if saga["status"] in TERMINAL:
+                return saga
+            time.sleep(0.05)
+        raise AssertionError(f"saga {saga_id} not finished after {timeout}s: {saga}")
+
+    def wait_all(self, saga_ids, timeout=180):
+        """Waits until every saga is terminal; returns them by id."""
+        deadline = time.time() + timeout
+        done = {}
+        while time.time() < deadline and len(done) < len(saga_ids):
+            for saga_id in saga_ids:
+                if saga_id not in done:
+                    saga = self.get(saga_id).json()
+                    if saga["status"] in TERMINAL:
+                        done[saga_id] = saga
+            time.sleep(0.2)
+        stuck = [i for i in saga_ids if i not in done]
+        assert not stuck, f"{len(stuck)} sagas not terminal after {timeout}s, e.g. {self.get(stuck[0]).json()}"
+        return done
+
+    def all_calls(self):
+        return requests.get(f"{self.participants}/_calls", timeout=30).json()
+
+    def calls(self, saga_id):
+        """The participant calls made for this saga, in order."""
+        calls = requests.get(f"{self.participants}/_calls", timeout=10).json()
+        return [c for c in calls if (c["idempotency_key"] or "").startswith(saga_id)]
+
+
+def eventually(check, timeout=10):
+    """Retries `check` until it returns a truthy value, or fails with its last value."""
+    deadline = time.time() + timeout
+    while True:
+        value = check()
+        if value or time.time() > deadline:
+            return value
+        time.sleep(0.1)
