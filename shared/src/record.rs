@@ -175,6 +175,9 @@ pub struct SagaRecord {
     /// Caller's task id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_id: Option<String>,
+    /// The `Idempotency-Key` the saga was started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
     /// Partition of the sweeper's index (`sweep`); present only while the saga is active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep_shard: Option<u32>,

@@ -63,6 +63,8 @@ pub struct SagaView {
     #[serde(skip_serializing_if = "Option::is_none")]
     task_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    idempotency_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<crate::record::Failure>,
     summary: SummaryView,
     steps: Vec<StepView>,
@@ -154,6 +156,7 @@ impl From<&SagaRecord> for SagaView {
             ended_at: record.ended_at.map(rfc3339),
             correlation_id: record.correlation_id.clone(),
             task_id: record.task_id.clone(),
+            idempotency_key: record.idempotency_key.clone(),
             failure: record.failure.clone(),
             summary: SummaryView::from(record),
             steps: record

@@ -128,6 +128,7 @@ pub fn new_record(def: &SagaDefinition, id: String, input: Value, now: Millis) -
         ended_at: None,
         correlation_id: None,
         task_id: None,
+        idempotency_key: None,
         sweep_shard: None,
         due_at: None,
         expires_at: None,

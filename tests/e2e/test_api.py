@@ -1,0 +1,54 @@
+"""The start API on the local stack: idempotent start, Prefer: wait, correlation and task ids."""
+
+import uuid
+
+import requests
+
+BODY = {"image_id": "img_idem", "data": "x"}
+
+
+def test_the_same_idempotency_key_and_body_return_the_same_saga(api):
+    key = str(uuid.uuid4())
+    first = api.start("image", BODY, headers={"Idempotency-Key": key})
+    assert first.status_code == 202
+    second = api.start("image", BODY, headers={"Idempotency-Key": key})
+    assert second.status_code == 202
+    assert second.json()["id"] == first.json()["id"]
+    assert second.headers["idempotent-replayed"] == "true"
+    saga = api.wait(first.json()["id"])
+    assert saga["status"] == "COMPLETED"
+    assert saga["idempotency_key"] == key
+    # The replay started nothing: each participant was called once.
+    assert [c["participant"] for c in api.calls(saga["id"])] == ["anonymize", "process"]
+
+
+def test_the_same_key_with_a_different_body_is_a_conflict(api):
+    key = str(uuid.uuid4())
+    first = api.start("image", BODY, headers={"Idempotency-Key": key})
+    conflict = api.start("image", {**BODY, "data": "other"}, headers={"Idempotency-Key": key})
+    assert conflict.status_code == 409
+    assert conflict.headers["content-type"] == "application/problem+json"
+    assert first.json()["id"] in conflict.json()["detail"]
+    assert api.get(first.json()["id"]).json()["input"] == BODY, "the first saga is untouched"
+
+
+def test_prefer_wait_answers_with_the_finished_saga(api):
+    response = api.start("image", BODY, headers={"Prefer": "wait=10"})
+    assert response.status_code == 200
+    assert response.headers["preference-applied"] == "wait=10"
+    saga = response.json()
+    assert saga["status"] == "COMPLETED"
+    assert response.headers["location"] == f"/sagas/{saga['id']}"
+    bad = api.start("image", BODY, headers={"Prefer": "wait=soon"})
+    assert bad.status_code == 400
+
+
+def test_correlation_and_task_ids_come_from_headers_or_the_input(api):
+    from_headers = api.start("image", BODY, headers={"X-Correlation-Id": "corr-1", "X-Task-Id": "task-1"})
+    saga = api.wait(from_headers.json()["id"])
+    assert (saga["correlation_id"], saga["task_id"]) == ("corr-1", "task-1")
+    from_input = api.start("image", {**BODY, "correlation_id": "corr-2", "task_id": "task-2"})
+    saga = api.wait(from_input.json()["id"])
+    assert (saga["correlation_id"], saga["task_id"]) == ("corr-2", "task-2")
+    bad = requests.post(f"{api.url}/sagas/image", json={**BODY, "task_id": 7}, timeout=10)
+    assert bad.status_code == 400
