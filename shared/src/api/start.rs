@@ -243,7 +243,7 @@ async fn wait_until_terminal<S: SagaStore, C: Clock>(
     let mut pause = 10;
     while !record.status.is_terminal() && deps.clock.now() < deadline {
         deps.clock.sleep(pause).await;
-        pause = (pause * 2).min(100);
+        pause = (pause * 3 / 2).min(50);
         if let Some(latest) = deps.store.get(&record.id).await? {
             record = latest;
         }

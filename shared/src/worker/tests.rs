@@ -149,3 +149,72 @@ async fn near_the_deadline_the_saga_is_released_after_one_call() {
         "the released step was not begun"
     );
 }
+
+#[tokio::test]
+async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
+    use crate::sweeper::{SweepConfig, Sweeper};
+    let definitions = Definitions::from_files(
+        [(
+            "slow.json",
+            r#"{"type": "slow", "steps": [{"name": "a", "action": {"http": {"url": "http://p/a"}},
+                "retry": {"max_attempts": 2, "initial_interval_ms": 60000, "max_interval_ms": 60000, "jitter": false}}]}"#,
+        )],
+        |_| None,
+    )
+    .unwrap();
+    let participant = Arc::new(ScriptedParticipant::new(|_, nth| match nth {
+        1 => Outcome::Failed {
+            class: FailureClass::ServerError,
+            error: "busy".into(),
+        },
+        _ => Outcome::Succeeded(json!({"ok": true})),
+    }));
+    let worker = Worker {
+        store: MemoryStore::default(),
+        http: participant.clone(),
+        publisher: participant.clone(),
+        clock: ManualClock::at(1_000),
+        definitions,
+        config: WorkerConfig::default(),
+    };
+    let mut record = new_record(
+        worker.definitions.get("slow").unwrap(),
+        "s".into(),
+        json!({}),
+        1_000,
+    );
+    record.schedule_sweep(1_000, 60_000, 8);
+    worker.store.create(&record).await.unwrap();
+
+    // The retry is due in 60 s, far beyond the inline wait: the saga is parked, not slept on.
+    assert_eq!(
+        worker.run(record, "inv", FAR).await.unwrap(),
+        RunResult::Parked(61_000)
+    );
+    let parked = worker.store.get("s").await.unwrap().unwrap();
+    assert!(parked.lease.is_none() && !parked.runnable);
+    assert_eq!(
+        (parked.wake_at, parked.due_at),
+        (Some(61_000), Some(61_000))
+    );
+
+    let sweeper = Sweeper {
+        store: worker.store,
+        clock: ManualClock::at(61_000),
+        config: SweepConfig::default(),
+    };
+    assert_eq!(sweeper.sweep().await.unwrap().nudged, 1);
+    let woken = sweeper.store.get("s").await.unwrap().unwrap();
+    assert!(woken.runnable);
+
+    let worker = Worker {
+        store: sweeper.store,
+        clock: ManualClock::at(61_000),
+        ..worker
+    };
+    assert_eq!(
+        worker.run(woken, "inv-2", FAR).await.unwrap(),
+        RunResult::Finished(SagaStatus::Completed)
+    );
+    assert_eq!(participant.received().len(), 2);
+}
