@@ -31,6 +31,6 @@ e2e:
 faults:
 	$(VENV)/python -m pytest tests/faults -q -s
 
-## Time 100 happy-path image sagas on the local stack (sagas/s, p50, p99).
+## Time 800 happy-path image sagas on the local stack after a warm-up (sagas/s, p50, p99, writes).
 bench: setup
-	$(VENV)/python dev/bench.py --sagas 100 --concurrency 8
+	$(VENV)/python dev/bench.py --sagas 800 --concurrency 8

@@ -52,7 +52,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sagas", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--warmup", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=500,
+                        help="sagas run first and not measured (DynamoDB Local's JIT needs a few hundred)")
     args = parser.parse_args()
 
     stack = Stack(api_port=9500, dynamodb_port=8500, pulsar_port=6850, participants_port=9601,

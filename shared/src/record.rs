@@ -209,22 +209,26 @@ impl SagaRecord {
 
     /// Sets the sweeper's index fields for the record about to be written at `now`.
     ///
-    /// A leased saga is due when its lease expires, a parked one when it wakes, and a runnable
-    /// one `stale_after_ms` after this write (its stream delivery was lost if nobody claimed it
-    /// by then). Terminal sagas leave the index.
+    /// A leased saga is due when its lease expires (or earlier, at a due time set before the
+    /// claim), a parked one when it wakes, and a runnable one `stale_after_ms` after this write
+    /// (its stream delivery was lost if nobody claimed it by then). Terminal sagas leave the
+    /// index.
     pub fn schedule_sweep(&mut self, now: Millis, stale_after_ms: Millis, shards: u32) {
         if self.status.is_terminal() {
             self.sweep_shard = None;
             self.due_at = None;
             return;
         }
+        self.sweep_shard = Some(sweep_shard(&self.id, shards));
         let due = match (&self.lease, self.wake_at) {
+            // While a lease is held, a due time still ahead is kept: the sweeper checks the
+            // lease when it comes, and progress writes leave the index untouched.
+            (Some(_), _) if self.due_at.is_some_and(|due| due > now) => return,
             (Some(lease), _) => lease.expires_at,
             (None, Some(wake_at)) if !self.runnable => wake_at,
             _ => now + stale_after_ms,
         };
         self.due_at = Some(due);
-        self.sweep_shard = Some(sweep_shard(&self.id, shards));
     }
 }
 

@@ -55,6 +55,8 @@ pub struct SweepReport {
     pub nudged: usize,
     /// Sagas that changed between the read and the nudge (someone else is driving them).
     pub skipped: usize,
+    /// Due sagas whose lease is still live (an invocation is driving them).
+    pub live: usize,
 }
 
 /// Nudges due sagas.
@@ -76,6 +78,10 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
             for record in self.store.due(shard, now, self.config.batch).await? {
                 report.due += 1;
                 if record.status.is_terminal() {
+                    continue;
+                }
+                if record.is_leased(now) {
+                    report.live += 1;
                     continue;
                 }
                 match self.nudge(record, now).await {
@@ -174,7 +180,8 @@ mod tests {
             SweepReport {
                 due: 1,
                 nudged: 1,
-                skipped: 0
+                skipped: 0,
+                live: 0
             }
         );
         let nudged = sweeper.store.get(&record.id).await.unwrap().unwrap();
@@ -207,6 +214,39 @@ mod tests {
                 .unwrap()
                 .unwrap()
                 .runnable
+        );
+    }
+
+    #[tokio::test]
+    async fn a_due_saga_with_a_live_lease_is_left_alone() {
+        let sweeper = sweeper();
+        // Due since before the claim; the lease taken since then is still live.
+        let record = stored(&sweeper, |r| {
+            r.runnable = false;
+            r.due_at = Some(10_500);
+            r.lease = Some(Lease {
+                owner: "alive".into(),
+                expires_at: 20_000,
+            });
+        })
+        .await;
+        assert_eq!(
+            record.due_at,
+            Some(10_500),
+            "a due time ahead is kept while leased"
+        );
+        sweeper.clock.advance(1_000);
+        let report = sweeper.sweep().await.unwrap();
+        assert_eq!((report.due, report.live, report.nudged), (1, 1, 0));
+        assert_eq!(
+            sweeper
+                .store
+                .get(&record.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            record.version
         );
     }
 

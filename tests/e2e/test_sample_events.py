@@ -50,4 +50,4 @@ def test_run_step_sample_is_accepted(stack):
 
 def test_sweeper_sample_runs_a_sweep(stack):
     report = invoke(stack, "sweeper", "sweeper.json")
-    assert set(report) == {"due", "nudged", "skipped"}
+    assert set(report) == {"due", "nudged", "skipped", "live"}

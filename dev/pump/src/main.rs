@@ -137,7 +137,7 @@ async fn pump() -> Result<(), Error> {
             }
         }
         // Under load, short pauses let each poll gather a batch instead of a record or two.
-        let pause = if delivered == 0 { 20 } else { 5 };
+        let pause = if delivered == 0 { 20 } else { 10 };
         tokio::time::sleep(Duration::from_millis(pause)).await;
         since_describe += Duration::from_millis(pause);
     }

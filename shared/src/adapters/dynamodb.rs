@@ -66,7 +66,7 @@ impl DynamoStore {
                     .key_schema(key("due_at", KeyType::Range))
                     .projection(
                         Projection::builder()
-                            .projection_type(ProjectionType::All)
+                            .projection_type(ProjectionType::KeysOnly)
                             .build(),
                     )
                     .build()
@@ -183,15 +183,16 @@ impl SagaStore for DynamoStore {
             .send()
             .await
             .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
-        output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| {
-                serde_dynamo::from_item(item)
-                    .map_err(|e| StoreError::Unavailable(format!("unreadable saga record: {e}")))
-            })
-            .collect()
+        // The index holds keys only (so progress writes do not rewrite it): read each record.
+        let mut due = Vec::new();
+        for key in output.items.unwrap_or_default() {
+            if let Some(AttributeValue::S(id)) = key.get("id")
+                && let Some(record) = self.get(id).await?
+            {
+                due.push(record);
+            }
+        }
+        Ok(due)
     }
 
     async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {

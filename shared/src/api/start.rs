@@ -240,10 +240,10 @@ async fn wait_until_terminal<S: SagaStore, C: Clock>(
     wait: Duration,
 ) -> Result<SagaRecord, Problem> {
     let deadline = deps.clock.now() + wait.as_millis() as i64;
-    let mut pause = 10;
+    // Each poll is a read of the table: one every 25 ms bounds both the added latency and the
+    // reads a waiting request costs.
     while !record.status.is_terminal() && deps.clock.now() < deadline {
-        deps.clock.sleep(pause).await;
-        pause = (pause * 3 / 2).min(50);
+        deps.clock.sleep(25).await;
         if let Some(latest) = deps.store.get(&record.id).await? {
             record = latest;
         }
