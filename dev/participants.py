@@ -12,6 +12,7 @@ Failure injection, from the request body:
                                  so the step gives up once its retries run out);
   "fail_at": "<step>", "fail_mode": "final"   it answers 422 (final: no retries);
   "fail_times": {"<step>": N}    it answers 503 to the first N attempts of each idempotency key;
+  "delay_ms": {"<step>": N}      it waits N ms before answering (to catch a saga mid-step);
 and from the environment: PARTICIPANT_FAILURE_RATE (0..1, random 500s on every participant),
 PARTICIPANT_LATENCY_MS (added to every answer), and CAMPAIGN_FAILURE_RATES (seed 004's rates,
 "influencer=0.05,marca=0.10,tracking=0.15" by default; "0" turns them off).
@@ -242,8 +243,9 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             body = {"value": body}
         key = self.headers.get("idempotency-key")
-        if LATENCY_MS:
-            time.sleep(LATENCY_MS / 1000)
+        delay = body.get("delay_ms") if isinstance(body.get("delay_ms"), dict) else {}
+        if LATENCY_MS or delay.get(step):
+            time.sleep((LATENCY_MS + float(delay.get(step) or 0)) / 1000)
         with lock:
             attempt = attempts_by_key.get((step, key), 0) + 1
             attempts_by_key[(step, key)] = attempt

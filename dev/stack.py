@@ -217,6 +217,7 @@ class Stack:
         checks = [
             ("GET", f"{self.api_url}/sagas/00000000-0000-0000-0000-000000000000", None, 404),
             ("POST", f"{self.api_url}/sagas/warm-up-check", {}, 404),
+            ("POST", f"{self.api_url}/sagas/00000000-0000-0000-0000-000000000000/cancel", None, 404),
             ("POST", f"{self.api_url}/2015-03-31/functions/run-step/invocations", {"Records": []}, 200),
             ("POST", f"{self.api_url}/2015-03-31/functions/sweeper/invocations", {}, 200),
         ]

@@ -85,6 +85,13 @@ pub struct CallState {
     /// When the next attempt is due, after a retryable failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<Millis>,
+    /// Attempts made before the saga was last redriven (history; not counted against retries).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub previous_attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl CallState {
@@ -97,6 +104,7 @@ impl CallState {
             ended_at: None,
             error: None,
             retry_at: None,
+            previous_attempts: 0,
         }
     }
 }
@@ -156,6 +164,9 @@ pub struct SagaRecord {
     /// Set when an invocation holds the saga.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Lease>,
+    /// Cancel was requested: forward steps stop and completed ones are compensated.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel_requested: bool,
     /// True when the write asks run-step to pick the saga up (the stream filter matches it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub runnable: bool,

@@ -1,6 +1,7 @@
 //! Builds the functions' dependencies from the environment, once per cold start.
 
 use crate::adapters::{dynamodb::DynamoStore, http::ReqwestParticipant, pulsar::PulsarPublisher};
+use crate::api::command::CommandDeps;
 use crate::api::start::StartDeps;
 use crate::definition::{Definitions, LoadError};
 use crate::ports::SystemClock;
@@ -51,5 +52,17 @@ impl Sweeper<DynamoStore, SystemClock> {
             clock: SystemClock,
             config: SweepConfig::from_env(),
         }
+    }
+}
+
+impl CommandDeps<DynamoStore, SystemClock> {
+    /// Reads `SAGA_TABLE`, the definitions and the sweeper settings.
+    pub async fn from_env() -> Result<Self, LoadError> {
+        Ok(CommandDeps {
+            definitions: Definitions::load()?,
+            store: DynamoStore::from_env().await,
+            clock: SystemClock,
+            sweep: SweepConfig::from_env(),
+        })
     }
 }

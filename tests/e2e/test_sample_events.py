@@ -51,3 +51,10 @@ def test_run_step_sample_is_accepted(stack):
 def test_sweeper_sample_runs_a_sweep(stack):
     report = invoke(stack, "sweeper", "sweeper.json")
     assert set(report) == {"due", "nudged", "skipped", "live"}
+
+
+def test_command_samples_answer_for_their_saga_id(stack):
+    for sample in ("saga-command-cancel.json", "saga-command-redrive.json"):
+        response = invoke(stack, "saga-command", sample)
+        assert response["statusCode"] == 404, response
+        assert "no saga with id" in json.loads(response["body"])["detail"]

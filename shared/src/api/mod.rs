@@ -1,5 +1,6 @@
 //! HTTP mapping shared by the functions: routes, request parsing, responses and problems.
 
+pub mod command;
 pub mod problem;
 pub mod seed;
 pub mod start;

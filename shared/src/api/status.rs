@@ -64,6 +64,8 @@ pub struct SagaView {
     task_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     idempotency_key: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cancel_requested: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<crate::record::Failure>,
     summary: SummaryView,
@@ -117,7 +119,13 @@ struct CallView {
     error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_at: Option<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    previous_attempts: u32,
     idempotency_key: String,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What the saga cost in DynamoDB.
@@ -137,6 +145,7 @@ impl CallView {
             duration_ms: state.started_at.zip(state.ended_at).map(|(s, e)| e - s),
             error: state.error.clone(),
             retry_at: state.retry_at.map(rfc3339),
+            previous_attempts: state.previous_attempts,
             idempotency_key,
         }
     }
@@ -157,6 +166,7 @@ impl From<&SagaRecord> for SagaView {
             correlation_id: record.correlation_id.clone(),
             task_id: record.task_id.clone(),
             idempotency_key: record.idempotency_key.clone(),
+            cancel_requested: record.cancel_requested,
             failure: record.failure.clone(),
             summary: SummaryView::from(record),
             steps: record

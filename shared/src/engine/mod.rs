@@ -121,6 +121,7 @@ pub fn new_record(def: &SagaDefinition, id: String, input: Value, now: Millis) -
             .collect(),
         failure: None,
         lease: None,
+        cancel_requested: false,
         runnable: true,
         wake_at: None,
         created_at: now,
@@ -285,8 +286,101 @@ fn pending_compensation(record: &SagaRecord) -> Option<usize> {
 }
 
 fn finish(record: &mut SagaRecord, status: SagaStatus, now: Millis) {
-    record.status = status;
+    record.status = match status {
+        SagaStatus::Compensated if record.cancel_requested => SagaStatus::Cancelled,
+        other => other,
+    };
     record.ended_at = Some(now);
+}
+
+/// Why a cancel or redrive request cannot be honoured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The saga already reached a terminal status.
+    #[error("the saga already ended {0}")]
+    Finished(&'static str),
+    /// The pivot completed: the saga can only go forward.
+    #[error("the pivot step {0} completed; the saga can only go forward")]
+    PastPivot(String),
+    /// Redrive applies to FAILED sagas only.
+    #[error("only FAILED sagas can be redriven; this one is {0}")]
+    NotFailed(&'static str),
+    /// Nothing gave up that a redrive could retry.
+    #[error("nothing to redrive: no compensation or forward step gave up")]
+    NothingToRedrive,
+}
+
+/// Checks that a cancel can still be honoured: the saga is active and no pivot completed.
+pub fn check_cancel(def: &SagaDefinition, record: &SagaRecord) -> Result<(), Refused> {
+    if record.status.is_terminal() {
+        return Err(Refused::Finished(record.status.as_str()));
+    }
+    if let Some(pivot) = def.pivot()
+        && record.steps[pivot].action.status == StepStatus::Completed
+    {
+        return Err(Refused::PastPivot(def.steps[pivot].name.clone()));
+    }
+    Ok(())
+}
+
+/// Acts on a cancel request: an action in flight is abandoned (its outcome is unknown, so it
+/// is not compensated), and the completed steps are compensated, newest first; the saga ends
+/// CANCELLED. Does nothing without a request, once compensating, or past the pivot.
+pub fn apply_cancel(def: &SagaDefinition, record: &mut SagaRecord, now: Millis) {
+    let active = matches!(record.status, SagaStatus::Pending | SagaStatus::Running);
+    if !record.cancel_requested || !active || check_cancel(def, record).is_err() {
+        return;
+    }
+    for step in &mut record.steps {
+        if step.action.status == StepStatus::Running {
+            step.action.status = StepStatus::Failed;
+            step.action.error = Some("abandoned: the saga was cancelled".into());
+            step.action.ended_at = Some(now);
+            step.action.retry_at = None;
+        }
+    }
+    record.failure = Some(Failure {
+        step: String::new(),
+        error: "cancelled on request".into(),
+    });
+    start_compensation(def, record, now);
+}
+
+/// Resumes a FAILED saga where it gave up: the failed compensation, or the forward step after
+/// the pivot. Attempts made so far move to `previous_attempts`; errors stay as history.
+pub fn redrive(record: &mut SagaRecord) -> Result<(), Refused> {
+    if record.status != SagaStatus::Failed {
+        return Err(Refused::NotFailed(record.status.as_str()));
+    }
+    let reset = |state: &mut CallState| {
+        state.status = StepStatus::Pending;
+        state.previous_attempts += state.attempts;
+        state.attempts = 0;
+        state.ended_at = None;
+        state.retry_at = None;
+    };
+    if let Some(step) = record.steps.iter_mut().find(|s| {
+        s.compensation
+            .as_ref()
+            .is_some_and(|c| c.status == StepStatus::Failed)
+    }) {
+        reset(step.compensation.as_mut().expect("found above"));
+        record.status = SagaStatus::Compensating;
+    } else if let Some(step) = record
+        .steps
+        .iter_mut()
+        .find(|s| s.action.status == StepStatus::Failed)
+        .filter(|_| record.failure.is_some())
+    {
+        reset(&mut step.action);
+        record.status = SagaStatus::Running;
+    } else {
+        return Err(Refused::NothingToRedrive);
+    }
+    record.failure = None;
+    record.ended_at = None;
+    record.expires_at = None;
+    Ok(())
 }
 
 fn call_state(record: &SagaRecord, step: usize, phase: Phase) -> &CallState {

@@ -156,3 +156,88 @@ fn large_outputs_are_summarised() {
     let big = json!("x".repeat(MAX_OUTPUT_BYTES + 1));
     assert_eq!(bounded(big)["truncated"], json!(true));
 }
+
+fn order() -> SagaDefinition {
+    let defs = Definitions::from_files(
+        [(
+            "order.json",
+            include_str!("../../../definitions/order.json"),
+        )],
+        |_| Some("http://127.0.0.1:1".into()),
+    )
+    .unwrap();
+    (**defs.get("order").unwrap()).clone()
+}
+
+fn run_one(def: &SagaDefinition, record: &mut SagaRecord, outcome: Outcome, now: Millis) -> Call {
+    let Next::Run(call) = next(def, record, now) else {
+        panic!("nothing to run")
+    };
+    begin(record, &call, now);
+    record_outcome(def, record, &call, outcome, now + 1, 0.5);
+    call
+}
+
+#[test]
+fn cancel_abandons_the_step_in_flight_and_compensates_the_finished_ones() {
+    let def = order();
+    let mut record = new_record(&def, "c".into(), json!({"items": []}), 0);
+    for _ in 0..2 {
+        run_one(
+            &def,
+            &mut record,
+            Outcome::Succeeded(json!({"reserva_id": "r", "items": []})),
+            1,
+        );
+    }
+    // The third step has begun when the cancel is applied.
+    let Next::Run(call) = next(&def, &record, 5) else {
+        panic!()
+    };
+    begin(&mut record, &call, 5);
+    record.cancel_requested = true;
+    apply_cancel(&def, &mut record, 6);
+    assert_eq!(record.status, SagaStatus::Compensating);
+    assert_eq!(record.steps[2].action.status, StepStatus::Failed);
+    let compensation = run_one(&def, &mut record, Outcome::Succeeded(json!(null)), 7);
+    assert_eq!(
+        (compensation.step, compensation.phase),
+        (1, Phase::Compensation)
+    );
+    assert_eq!(record.status, SagaStatus::Cancelled);
+    assert_eq!(next(&def, &record, 9), Next::Done);
+}
+
+#[test]
+fn cancel_is_refused_once_finished() {
+    let def = image();
+    let (record, _) = drive(&def, |_, _, _| Outcome::Succeeded(json!(null)));
+    assert_eq!(
+        check_cancel(&def, &record),
+        Err(Refused::Finished("COMPLETED"))
+    );
+}
+
+#[test]
+fn redrive_retries_the_compensation_that_gave_up_with_a_fresh_budget() {
+    let def = image();
+    let (mut record, _) = drive(&def, |name, phase, _| match (name, phase) {
+        ("process", Phase::Action) => fail(FailureClass::ClientError),
+        ("tokenize", Phase::Compensation) => fail(FailureClass::ServerError),
+        _ => Outcome::Succeeded(json!(null)),
+    });
+    assert_eq!(record.status, SagaStatus::Failed);
+    assert_eq!(redrive(&mut record.clone()), Ok(()));
+    redrive(&mut record).unwrap();
+    assert_eq!(record.status, SagaStatus::Compensating);
+    let compensation = record.steps[1].compensation.clone().unwrap();
+    assert_eq!(
+        (compensation.attempts, compensation.previous_attempts),
+        (0, 3)
+    );
+    assert!(compensation.error.is_some(), "history is kept");
+    let call = run_one(&def, &mut record, Outcome::Succeeded(json!(null)), 100);
+    assert_eq!(call.attempt, 1);
+    assert_eq!(record.status, SagaStatus::Compensated);
+    assert_eq!(redrive(&mut record), Err(Refused::NotFailed("COMPENSATED")));
+}

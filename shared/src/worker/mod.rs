@@ -147,6 +147,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 Continue::Stop(r) => r,
             });
         };
+        engine::apply_cancel(&def, &mut record, now);
         let mut next = engine::next(&def, &record, now);
         record.runnable = false;
         record.wake_at = None;

@@ -1,0 +1,15 @@
+//! saga-command: `POST /sagas/{id}/cancel` and `POST /sagas/{id}/redrive`.
+
+use lambda_http::{Error, Request, run, service_fn};
+use saga::api::command::{self, CommandDeps};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    saga::telemetry::init();
+    let deps = CommandDeps::from_env().await?;
+    let deps = &deps;
+    run(service_fn(move |request: Request| async move {
+        Ok::<_, Error>(command::handle(deps, request).await)
+    }))
+    .await
+}

@@ -1,0 +1,52 @@
+"""Operator commands on the local stack: cancel a running saga, redrive a failed one."""
+
+import time
+
+import requests
+
+ORDER = {"cliente": "Op", "items": [{"producto_id": 2, "cantidad": 1}]}
+
+
+def post(api, saga_id, command):
+    return requests.post(f"{api.url}/sagas/{saga_id}/{command}", timeout=30)
+
+
+def test_cancel_stops_a_running_saga_and_compensates_it(api):
+    # CrearPedido answers slowly, so the cancel lands while its call is in flight.
+    saga_id = api.start("order", {**ORDER, "delay_ms": {"CrearPedido": 2500}}).json()["id"]
+    deadline = time.time() + 20
+    while api.get(saga_id).json()["steps"][2]["status"] != "RUNNING":
+        assert time.time() < deadline, "CrearPedido never started"
+        time.sleep(0.05)
+    response = post(api, saga_id, "cancel")
+    assert response.status_code == 202, response.text
+    assert response.json()["cancel_requested"] is True
+    saga = api.wait(saga_id, timeout=40)
+    assert saga["status"] == "CANCELLED"
+    validate, reserve, create, confirm = saga["steps"]
+    assert reserve["compensated"] is True
+    assert create["status"] == "FAILED" and "cancelled" in create["error"]
+    assert confirm["attempts"] == 0, "nothing ran after the cancel"
+    assert saga["summary"]["compensations"] == ["ReservarInventario"]
+    assert post(api, saga_id, "cancel").status_code == 409
+
+
+def test_redrive_resumes_the_compensation_that_gave_up(api):
+    saga = api.run_to_end("order", {**ORDER, "fail_at": "CrearPedido",
+                                    "fail_times": {"ReservarInventario:compensation": 3}})
+    assert saga["status"] == "FAILED"
+    response = post(api, saga["id"], "redrive")
+    assert response.status_code == 202, response.text
+    saga = api.wait(saga["id"])
+    assert saga["status"] == "COMPENSATED"
+    compensation = saga["steps"][1]["compensation"]
+    assert (compensation["status"], compensation["attempts"], compensation["previous_attempts"]) == (
+        "COMPLETED", 1, 3)
+    assert post(api, saga["id"], "redrive").status_code == 409
+
+
+def test_commands_answer_problems_for_bad_ids(api):
+    assert post(api, "nope", "cancel").status_code == 400
+    missing = post(api, "00000000-0000-0000-0000-000000000000", "redrive")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
