@@ -25,6 +25,30 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// A listing index partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListPartition {
+    /// One shard of one saga type (`{type}#{shard}`).
+    TypeShard(String),
+    /// Every saga with this correlation id.
+    Correlation(String),
+    /// Every saga with this task id.
+    Task(String),
+}
+
+/// A page of one listing partition, newest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListQuery {
+    /// Which partition.
+    pub partition: ListPartition,
+    /// Created at or after this instant.
+    pub created_from: Option<Millis>,
+    /// Created at or before this instant.
+    pub created_to: Option<Millis>,
+    /// Most keys returned.
+    pub limit: i32,
+}
+
 /// Where saga records live.
 pub trait SagaStore: Send + Sync {
     /// Writes a new record; `Conflict` if one with this id exists.
@@ -40,6 +64,16 @@ pub trait SagaStore: Send + Sync {
     ) -> impl Future<Output = Result<WriteReceipt, StoreError>> + Send;
     /// Reads a record by id.
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<SagaRecord>, StoreError>> + Send;
+    /// `(created_at, id)` of a partition's sagas in the time range, newest first.
+    fn list(
+        &self,
+        query: &ListQuery,
+    ) -> impl Future<Output = Result<Vec<(Millis, String)>, StoreError>> + Send;
+    /// Reads several records by id (missing ones are left out).
+    fn get_many(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<SagaRecord>, StoreError>> + Send;
     /// Active sagas of one sweeper shard that are due at `now`, at most `limit`.
     fn due(
         &self,

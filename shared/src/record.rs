@@ -189,6 +189,10 @@ pub struct SagaRecord {
     /// The `Idempotency-Key` the saga was started with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// Partition of the listing index by type (`by_type`): `{type}#{shard}`, so one busy type
+    /// spreads over [`LIST_SHARDS`] partition key values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_shard: Option<String>,
     /// Partition of the sweeper's index (`sweep`); present only while the saga is active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep_shard: Option<u32>,
@@ -241,6 +245,14 @@ impl SagaRecord {
         };
         self.due_at = Some(due);
     }
+}
+
+/// Partitions of the listing index by type.
+pub const LIST_SHARDS: u32 = 8;
+
+/// The listing index partition of a saga of this type and id.
+pub fn type_shard(saga_type: &str, id: &str) -> String {
+    format!("{saga_type}#{}", sweep_shard(id, LIST_SHARDS))
 }
 
 /// The sweeper index partition of a saga: a stable hash of its id, so active sagas spread over

@@ -1,16 +1,21 @@
-//! saga-status: `GET /sagas/{id}` and the seed's `GET /saga/{saga_id}`.
+//! saga-status: `GET /sagas/{id}`, the listings (`GET /sagas`, by correlation, by task),
+//! `GET /health`, and the seed's `GET /saga/{saga_id}`.
 
 use lambda_http::{Error, Request, run, service_fn};
 use saga::adapters::dynamodb::DynamoStore;
-use saga::api::status;
+use saga::api::status::{self, StatusDeps};
+use saga::definition::Definitions;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     saga::telemetry::init();
-    let store = DynamoStore::from_env().await;
-    let store = &store;
+    let deps = StatusDeps {
+        store: DynamoStore::from_env().await,
+        saga_types: Definitions::deployed_types(),
+    };
+    let deps = &deps;
     run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(status::handle(store, request).await)
+        Ok::<_, Error>(status::handle(deps, request).await)
     }))
     .await
 }

@@ -1,18 +1,26 @@
 //! The saga table in DynamoDB: one item per saga, written with conditional puts.
 
-use crate::ports::{SagaStore, StoreError, WriteReceipt};
+use crate::ports::{ListPartition, ListQuery, SagaStore, StoreError, WriteReceipt};
 use crate::record::{Millis, SagaRecord};
 
 /// The sweeper's sparse index: active sagas by shard, ordered by when they are due.
 pub const SWEEP_INDEX: &str = "sweep";
+
+/// Listing indexes (keys only), each ordered by creation time: (name, partition key attribute).
+pub const LIST_INDEXES: [(&str, &str); 3] = [
+    ("by_type", "type_shard"),
+    ("by_correlation", "correlation_id"),
+    ("by_task", "task_id"),
+];
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ReturnConsumedCapacity, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, ReturnConsumedCapacity,
+    ScalarAttributeType, StreamSpecification, StreamViewType,
 };
+use std::collections::HashMap;
 
 /// Saga records in one DynamoDB table.
 #[derive(Clone, Debug)]
@@ -59,19 +67,26 @@ impl DynamoStore {
             .attribute_definitions(attribute("sweep_shard", ScalarAttributeType::N))
             .attribute_definitions(attribute("due_at", ScalarAttributeType::N))
             .key_schema(key("id", KeyType::Hash))
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(SWEEP_INDEX)
-                    .key_schema(key("sweep_shard", KeyType::Hash))
-                    .key_schema(key("due_at", KeyType::Range))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::KeysOnly)
-                            .build(),
-                    )
-                    .build()
-                    .expect("complete index definition"),
-            )
+            .attribute_definitions(attribute("created_at", ScalarAttributeType::N))
+            .attribute_definitions(attribute("type_shard", ScalarAttributeType::S))
+            .attribute_definitions(attribute("correlation_id", ScalarAttributeType::S))
+            .attribute_definitions(attribute("task_id", ScalarAttributeType::S))
+            .global_secondary_indexes(keys_only_index(SWEEP_INDEX, "sweep_shard", "due_at"))
+            .global_secondary_indexes(keys_only_index(
+                LIST_INDEXES[0].0,
+                LIST_INDEXES[0].1,
+                "created_at",
+            ))
+            .global_secondary_indexes(keys_only_index(
+                LIST_INDEXES[1].0,
+                LIST_INDEXES[1].1,
+                "created_at",
+            ))
+            .global_secondary_indexes(keys_only_index(
+                LIST_INDEXES[2].0,
+                LIST_INDEXES[2].1,
+                "created_at",
+            ))
             .stream_specification(
                 StreamSpecification::builder()
                     .stream_enabled(true)
@@ -124,6 +139,20 @@ impl DynamoStore {
     }
 }
 
+fn keys_only_index(name: &str, partition: &str, sort: &str) -> GlobalSecondaryIndex {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(partition, KeyType::Hash))
+        .key_schema(key(sort, KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .expect("complete index definition")
+}
+
 fn attribute(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
     AttributeDefinition::builder()
         .attribute_name(name)
@@ -163,6 +192,87 @@ impl SagaStore for DynamoStore {
     ) -> Result<WriteReceipt, StoreError> {
         self.put(record, "version = :v", Some(expected_version))
             .await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<(Millis, String)>, StoreError> {
+        let (index, attribute, value) = match &query.partition {
+            ListPartition::TypeShard(v) => (LIST_INDEXES[0].0, LIST_INDEXES[0].1, v),
+            ListPartition::Correlation(v) => (LIST_INDEXES[1].0, LIST_INDEXES[1].1, v),
+            ListPartition::Task(v) => (LIST_INDEXES[2].0, LIST_INDEXES[2].1, v),
+        };
+        let from = query.created_from.unwrap_or(0);
+        let to = query.created_to.unwrap_or(Millis::MAX);
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(format!(
+                "{attribute} = :p AND created_at BETWEEN :from AND :to"
+            ))
+            .expression_attribute_values(":p", AttributeValue::S(value.clone()))
+            .expression_attribute_values(":from", AttributeValue::N(from.to_string()))
+            .expression_attribute_values(":to", AttributeValue::N(to.to_string()))
+            .scan_index_forward(false)
+            .limit(query.limit.max(1))
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        Ok(output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|item| match (item.get("created_at"), item.get("id")) {
+                (Some(AttributeValue::N(at)), Some(AttributeValue::S(id))) => {
+                    Some((at.parse().ok()?, id.clone()))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn get_many(&self, ids: &[String]) -> Result<Vec<SagaRecord>, StoreError> {
+        let mut records = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(100) {
+            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|id| HashMap::from([("id".to_string(), AttributeValue::S(id.clone()))]))
+                .collect();
+            // BatchGetItem may leave keys unprocessed under load; ask again a few times.
+            for _ in 0..5 {
+                if keys.is_empty() {
+                    break;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys are set");
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+                let items = output
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default();
+                for item in items {
+                    records.push(serde_dynamo::from_item(item).map_err(|e| {
+                        StoreError::Unavailable(format!("unreadable saga record: {e}"))
+                    })?);
+                }
+                keys = output
+                    .unprocessed_keys
+                    .and_then(|mut unprocessed| unprocessed.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(records)
     }
 
     async fn due(

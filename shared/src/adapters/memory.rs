@@ -2,7 +2,8 @@
 
 use crate::engine::Outcome;
 use crate::ports::{
-    Clock, HttpParticipant, HttpRequest, Message, Publisher, SagaStore, StoreError, WriteReceipt,
+    Clock, HttpParticipant, HttpRequest, ListPartition, ListQuery, Message, Publisher, SagaStore,
+    StoreError, WriteReceipt,
 };
 use crate::record::{Millis, SagaRecord};
 use std::collections::HashMap;
@@ -55,6 +56,32 @@ impl SagaStore for MemoryStore {
 
     async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
         Ok(self.records.lock().unwrap().get(id).cloned())
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<(Millis, String)>, StoreError> {
+        let records = self.records.lock().unwrap();
+        let mut keys: Vec<(Millis, String)> = records
+            .values()
+            .filter(|r| match &query.partition {
+                ListPartition::TypeShard(shard) => r.type_shard.as_ref() == Some(shard),
+                ListPartition::Correlation(c) => r.correlation_id.as_ref() == Some(c),
+                ListPartition::Task(t) => r.task_id.as_ref() == Some(t),
+            })
+            .filter(|r| query.created_from.is_none_or(|from| r.created_at >= from))
+            .filter(|r| query.created_to.is_none_or(|to| r.created_at <= to))
+            .map(|r| (r.created_at, r.id.clone()))
+            .collect();
+        keys.sort_by(|a, b| b.cmp(a));
+        keys.truncate(query.limit.max(0) as usize);
+        Ok(keys)
+    }
+
+    async fn get_many(&self, ids: &[String]) -> Result<Vec<SagaRecord>, StoreError> {
+        let records = self.records.lock().unwrap();
+        Ok(ids
+            .iter()
+            .filter_map(|id| records.get(id).cloned())
+            .collect())
     }
 
     async fn due(

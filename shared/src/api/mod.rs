@@ -1,6 +1,7 @@
 //! HTTP mapping shared by the functions: routes, request parsing, responses and problems.
 
 pub mod command;
+pub mod list;
 pub mod problem;
 pub mod seed;
 pub mod start;

@@ -1,25 +1,61 @@
-//! `GET /sagas/{id}` and the seed's `GET /saga/{saga_id}`: read a saga and render it.
+//! `GET /sagas/{id}` and the seed's `GET /saga/{saga_id}`: read a saga and render it; the
+//! listings and `GET /health` are routed here too.
 
-use super::{Problem, json_response, parse_saga_id, rfc3339, seed, segments};
+use super::{Problem, json_response, list, parse_saga_id, rfc3339, seed, segments};
 use crate::engine::{self, Phase};
 use crate::ports::SagaStore;
 use crate::record::{CallState, SagaRecord, StepStatus};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::HashMap;
+
+/// What the status function needs.
+pub struct StatusDeps<S> {
+    /// The saga table.
+    pub store: S,
+    /// Deployed saga types (listing without a type filter covers them all).
+    pub saga_types: Vec<String>,
+}
 
 /// Routes a request of the status function.
-pub async fn handle<S: SagaStore>(store: &S, request: Request) -> Response<Body> {
-    route(store, &request)
+pub async fn handle<S: SagaStore>(deps: &StatusDeps<S>, request: Request) -> Response<Body> {
+    route(deps, &request)
         .await
         .unwrap_or_else(Problem::into_response)
 }
 
-async fn route<S: SagaStore>(store: &S, request: &Request) -> Result<Response<Body>, Problem> {
+async fn route<S: SagaStore>(
+    deps: &StatusDeps<S>,
+    request: &Request,
+) -> Result<Response<Body>, Problem> {
+    let store = &deps.store;
     let segments = segments(request);
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = request.method().as_str();
+    let query = || -> HashMap<String, String> {
+        request
+            .query_string_parameters()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
     match (method, segments.as_slice()) {
+        ("GET", ["health"]) => {
+            store.get("00000000-0000-0000-0000-000000000000").await?;
+            Ok(json_response(200, &serde_json::json!({ "status": "ok" })))
+        }
+        ("GET", ["sagas"]) => list::list(store, list::parse(&query())?, &deps.saga_types).await,
+        ("GET", ["sagas", by @ ("by-correlation" | "by-task"), id]) => {
+            let mut filters = query();
+            let field = if *by == "by-task" {
+                "task_id"
+            } else {
+                "correlation_id"
+            };
+            filters.insert(field.to_string(), id.to_string());
+            list::list(store, list::parse(&filters)?, &deps.saga_types).await
+        }
         ("GET", ["sagas", id]) => {
             let id = parse_saga_id(id)?;
             let record = store
@@ -34,6 +70,9 @@ async fn route<S: SagaStore>(store: &S, request: &Request) -> Result<Response<Bo
                 Err(_) => None,
             };
             Ok(seed::status_response(found.as_ref()))
+        }
+        (_, ["sagas"] | ["health"] | ["sagas", "by-correlation" | "by-task", _]) => {
+            Err(Problem::method_not_allowed(method, request.uri().path()))
         }
         (_, ["sagas", _] | ["saga", _]) => {
             Err(Problem::method_not_allowed(method, request.uri().path()))

@@ -73,6 +73,33 @@ impl Definitions {
         Ok(Self { by_type })
     }
 
+    /// Names of the deployed saga types, read without resolving or validating anything (for
+    /// functions that only list sagas). Sorted; unreadable files are left out.
+    pub fn deployed_types() -> Vec<String> {
+        #[derive(serde::Deserialize)]
+        struct TypeOnly {
+            #[serde(rename = "type")]
+            saga_type: String,
+        }
+        let texts: Vec<String> = match std::env::var("SAGA_DEFINITIONS_DIR") {
+            Ok(dir) => std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect(),
+            Err(_) => BUNDLED.iter().map(|(_, text)| text.to_string()).collect(),
+        };
+        let mut types: Vec<String> = texts
+            .iter()
+            .filter_map(|text| serde_json::from_str::<TypeOnly>(text).ok())
+            .map(|t| t.saga_type)
+            .collect();
+        types.sort();
+        types
+    }
+
     /// The definition of a saga type.
     pub fn get(&self, saga_type: &str) -> Option<&Arc<SagaDefinition>> {
         self.by_type.get(saga_type)

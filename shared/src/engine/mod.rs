@@ -104,7 +104,6 @@ pub fn idempotency_key(saga_id: &str, step: &str, phase: Phase) -> String {
 /// A new saga record, PENDING and runnable.
 pub fn new_record(def: &SagaDefinition, id: String, input: Value, now: Millis) -> SagaRecord {
     SagaRecord {
-        id,
         saga_type: def.saga_type.clone(),
         status: SagaStatus::Pending,
         version: 1,
@@ -130,11 +129,13 @@ pub fn new_record(def: &SagaDefinition, id: String, input: Value, now: Millis) -
         correlation_id: None,
         task_id: None,
         idempotency_key: None,
+        type_shard: Some(crate::record::type_shard(&def.saga_type, &id)),
         sweep_shard: None,
         due_at: None,
         expires_at: None,
         writes: 1,
         capacity_units: 0.0,
+        id,
     }
 }
 
