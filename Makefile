@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .tools/venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 
-.PHONY: run test setup unit e2e faults lint bench
+.PHONY: run test setup unit e2e faults fuzz lint bench
 
 ## Install local tools into .tools/ (Java if missing, cargo-lambda, pulsar-lite, DynamoDB Local, protoc).
 setup:
@@ -14,7 +14,7 @@ run: setup
 	@$(VENV)/python dev/stack.py run
 
 ## The whole suite: formatting, lints, unit tests, end-to-end and fault tests on the local stack.
-test: setup lint unit e2e faults
+test: setup lint unit e2e fuzz faults
 
 lint:
 	cargo fmt --all --check
@@ -26,6 +26,10 @@ unit:
 
 e2e:
 	$(VENV)/python -m pytest tests/e2e tests/test_routes.py -q
+
+## schemathesis against the local stack with openapi.yaml: no 5xx, every response as documented.
+fuzz:
+	$(VENV)/python dev/fuzz_api.py --max-examples 30
 
 ## Crashes, duplicate deliveries, races, a stack restart and 1,000 sagas (a few minutes).
 faults:

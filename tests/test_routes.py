@@ -59,3 +59,13 @@ def test_every_function_has_a_crate():
         if resource["Type"] == "AWS::Serverless::Function":
             binary = resource["Metadata"]["BuildProperties"]["Binary"]
             assert (ROOT / "functions" / binary / "Cargo.toml").exists(), binary
+
+
+def openapi_routes():
+    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    return {(method.upper(), normalise(path)) for path, item in spec["paths"].items() for method in item}
+
+
+def test_openapi_describes_every_route_and_nothing_else():
+    routes = {(method, path) for method, path, _ in template_routes()}
+    assert openapi_routes() == routes

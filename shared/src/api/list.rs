@@ -83,6 +83,11 @@ pub fn parse(query: &HashMap<String, String>) -> Result<ListRequest, Problem> {
         ..Default::default()
     };
     for (name, value) in query {
+        if value.is_empty() {
+            return Err(Problem::bad_request(format!(
+                "query parameter {name} is empty; give it a value or leave it out"
+            )));
+        }
         match name.as_str() {
             "type" => request.saga_type = Some(value.clone()),
             "status" => {
@@ -272,5 +277,6 @@ mod tests {
             400
         );
         assert_eq!(q(&[("colour", "red")]).unwrap_err().status, 400);
+        assert_eq!(q(&[("correlation_id", "")]).unwrap_err().status, 400);
     }
 }
