@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .tools/venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 
-.PHONY: run test setup unit e2e faults fuzz lint bench
+.PHONY: run test setup unit e2e faults fuzz lint bench release
 
 ## Install local tools into .tools/ (Java if missing, cargo-lambda, pulsar-lite, DynamoDB Local, protoc).
 setup:
@@ -38,3 +38,15 @@ faults:
 ## Time 800 happy-path image sagas on the local stack after a warm-up (sagas/s, p50, p99, writes).
 bench: setup
 	$(VENV)/python dev/bench.py --sagas 800 --concurrency 8
+
+FUNCTIONS := start-saga saga-status saga-command run-step sweeper
+
+## Release builds of every function, with each binary's size against the 10 MB budget.
+## (The SAM template targets arm64; this machine has no aarch64 standard library, so the
+## binaries here are x86_64: `cargo lambda build --release --arm64` where that target exists.)
+release:
+	cargo build --release $(addprefix -p ,$(FUNCTIONS))
+	@for f in $(FUNCTIONS); do \
+	  size=$$(stat -c %s target/release/$$f); \
+	  awk -v f=$$f -v s=$$size 'BEGIN { printf "%-14s %6.2f MB %s\n", f, s / 1048576, (s <= 10485760 ? "within budget" : "OVER 10 MB") }'; \
+	done
