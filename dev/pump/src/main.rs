@@ -47,13 +47,9 @@ fn env_or(name: &str, default: &str) -> String {
 
 async fn pump() -> Result<(), Error> {
     let store = DynamoStore::from_env().await;
-    // The streams client takes the table client's region, credentials and endpoint.
-    let env = saga::adapters::dynamodb::AwsEnv::from_env();
-    let mut streams_config = aws_sdk_dynamodbstreams::Config::builder()
-        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
-        .region(env.region)
-        .credentials_provider(env.credentials);
-    if let Some(endpoint) = env.dynamodb_endpoint {
+    let config = aws_config::load_from_env().await;
+    let mut streams_config = aws_sdk_dynamodbstreams::config::Builder::from(&config);
+    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
         streams_config = streams_config.endpoint_url(endpoint);
     }
     let streams = StreamsClient::from_conf(streams_config.build());

@@ -38,11 +38,12 @@ impl DynamoStore {
         }
     }
 
-    /// Builds the client from the environment (see [`client_config_from_env`]) and takes the
-    /// table name from `SAGA_TABLE` (default `sagas`).
+    /// Builds the client from the environment (`AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local)
+    /// and takes the table name from `SAGA_TABLE` (default `sagas`).
     pub async fn from_env() -> Self {
+        let config = aws_config::load_from_env().await;
         let table = std::env::var("SAGA_TABLE").unwrap_or_else(|_| "sagas".into());
-        Self::new(Client::from_conf(client_config_from_env()), table)
+        Self::new(Client::new(&config), table)
     }
 
     /// The DynamoDB client.
@@ -136,59 +137,6 @@ impl DynamoStore {
             Err(e) => Err(put_error(e)),
         }
     }
-}
-
-/// AWS settings from the environment Lambda provides: `AWS_REGION`, the execution role's
-/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` (valid for the life of
-/// the execution environment), and `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local.
-///
-/// Read by hand rather than with aws-config, whose other credential sources (profiles, SSO,
-/// web identity) bring whole STS and SSO clients into every function binary.
-#[derive(Clone, Debug)]
-pub struct AwsEnv {
-    /// The region.
-    pub region: aws_sdk_dynamodb::config::Region,
-    /// The execution role's credentials.
-    pub credentials: aws_sdk_dynamodb::config::Credentials,
-    /// An endpoint override for DynamoDB (and its streams).
-    pub dynamodb_endpoint: Option<String>,
-}
-
-impl AwsEnv {
-    /// Reads the variables; missing credentials are logged and requests will then be refused.
-    pub fn from_env() -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let region = var("AWS_REGION")
-            .or_else(|| var("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|| "us-east-1".into());
-        if var("AWS_ACCESS_KEY_ID").is_none() {
-            tracing::warn!("AWS_ACCESS_KEY_ID is not set; DynamoDB requests will be refused");
-        }
-        Self {
-            region: aws_sdk_dynamodb::config::Region::new(region),
-            credentials: aws_sdk_dynamodb::config::Credentials::new(
-                var("AWS_ACCESS_KEY_ID").unwrap_or_default(),
-                var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
-                var("AWS_SESSION_TOKEN"),
-                None,
-                "environment",
-            ),
-            dynamodb_endpoint: var("AWS_ENDPOINT_URL_DYNAMODB"),
-        }
-    }
-}
-
-/// DynamoDB client settings from [`AwsEnv`].
-pub fn client_config_from_env() -> aws_sdk_dynamodb::Config {
-    let env = AwsEnv::from_env();
-    let mut config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(env.region)
-        .credentials_provider(env.credentials);
-    if let Some(endpoint) = env.dynamodb_endpoint {
-        config = config.endpoint_url(endpoint);
-    }
-    config.build()
 }
 
 fn keys_only_index(name: &str, partition: &str, sort: &str) -> GlobalSecondaryIndex {
