@@ -272,7 +272,11 @@ def main():
         print("usage: stack.py run", file=sys.stderr)
         return 2
     stack = Stack(hot_reload=True)
+    # Ctrl-C raises KeyboardInterrupt even when started from a shell that ignores SIGINT in
+    # background jobs; SIGTERM and SIGHUP stop the stack the same way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(0))
     try:
         stack.start()
         print_ready(stack)
