@@ -17,6 +17,7 @@ from stack import ROOT, VENV_BIN, Stack  # noqa: E402
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--max-examples", type=int, default=30)
+    parser.add_argument("--seed", help="schemathesis seed, for a reproducible run")
     args = parser.parse_args()
     stack = Stack(api_port=9550, dynamodb_port=8550, pulsar_port=6900, participants_port=9651,
                   run_dir=ROOT / ".run" / "schemathesis", quiet=True,
@@ -28,7 +29,8 @@ def main():
              "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
                          "response_schema_conformance",
              "--phases", "examples,coverage,fuzzing", "--max-examples", str(args.max_examples),
-             "--workers", "2", "--request-timeout", "30", "--generation-codec", "utf-8"],
+             "--workers", "2", "--request-timeout", "30", "--generation-codec", "utf-8",
+             *(["--seed", args.seed] if args.seed else [])],
             cwd=ROOT, env={**os.environ, "SCHEMATHESIS_HOOKS": "fuzz_hooks",
                            "PYTHONPATH": str(ROOT / "dev")})
         return result.returncode

@@ -57,3 +57,8 @@ def test_list_filters_are_validated_and_health_answers(api):
     future = get(api, "/sagas", created_after="2999-01-01T00:00:00Z").json()
     assert future == {"items": [], "count": 0, "next_cursor": None}
     assert get(api, "/health").json() == {"status": "ok"}
+    # Ranges that end before they start, or before 1970, are empty rather than errors.
+    ancient = get(api, "/sagas", created_before="0016-11-19T12:24:22-14:50")
+    assert ancient.status_code == 200 and ancient.json()["count"] == 0
+    reversed_range = get(api, "/sagas", created_after="2026-01-02T00:00:00Z", created_before="2026-01-01T00:00:00Z")
+    assert reversed_range.status_code == 200 and reversed_range.json()["count"] == 0

@@ -200,8 +200,12 @@ impl SagaStore for DynamoStore {
             ListPartition::Correlation(v) => (LIST_INDEXES[1].0, LIST_INDEXES[1].1, v),
             ListPartition::Task(v) => (LIST_INDEXES[2].0, LIST_INDEXES[2].1, v),
         };
-        let from = query.created_from.unwrap_or(0);
+        let from = query.created_from.unwrap_or(Millis::MIN);
         let to = query.created_to.unwrap_or(Millis::MAX);
+        if from > to {
+            // An empty range; DynamoDB rejects BETWEEN with its bounds reversed.
+            return Ok(Vec::new());
+        }
         let output = self
             .client
             .query()

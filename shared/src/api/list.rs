@@ -254,6 +254,21 @@ mod tests {
         assert!(decode_cursor("abc").is_err());
     }
 
+    #[tokio::test]
+    async fn a_time_range_that_ends_before_it_starts_lists_nothing() {
+        use crate::adapters::memory::MemoryStore;
+        let request = ListRequest {
+            created_from: Some(0),
+            created_to: Some(-1),
+            limit: 5,
+            ..Default::default()
+        };
+        let response = list(&MemoryStore::default(), request, &["image".into()])
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
     #[test]
     fn query_parameters_are_validated() {
         let q = |pairs: &[(&str, &str)]| {
