@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod api;
+pub mod choreography;
 pub mod definition;
 pub mod engine;
 pub mod ports;

@@ -124,6 +124,18 @@ pub struct StepState {
     pub compensation: Option<CallState>,
 }
 
+impl StepState {
+    /// A step that has not started.
+    pub fn pending(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            action: CallState::pending(),
+            output: None,
+            compensation: None,
+        }
+    }
+}
+
 /// Who holds the saga and until when.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
 pub struct Lease {
@@ -209,6 +221,35 @@ pub struct SagaRecord {
     /// Write capacity units consumed by this saga's writes before this one.
     #[serde(default)]
     pub capacity_units: f64,
+    /// True for a choreographed saga: its participants' events drive it, never run-step.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub choreographed: bool,
+    /// A choreographed saga's log: its participants' events, in arrival order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<LoggedEvent>,
+}
+
+/// One participant event in a choreographed saga's log.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
+pub struct LoggedEvent {
+    /// The event's message id; a second event with the same id is a duplicate.
+    pub message_id: String,
+    /// Event type, e.g. `AnonymizationCompleted`.
+    pub event_type: String,
+    /// The step the event belongs to.
+    pub step: String,
+    /// What the event says about its step.
+    pub meaning: crate::definition::choreography::EventMeaning,
+    /// When the participant says it happened (its `occurred_at`, else when it was received).
+    pub occurred_at: Millis,
+    /// When the monitor logged it.
+    pub received_at: Millis,
+    /// The task id the event carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// The event's data, stored as JSON text.
+    #[serde(default, with = "json_text", skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
 }
 
 impl SagaRecord {

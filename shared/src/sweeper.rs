@@ -57,6 +57,8 @@ pub struct SweepReport {
     pub skipped: usize,
     /// Due sagas whose lease is still live (an invocation is driving them).
     pub live: usize,
+    /// Choreographed sagas failed because their rollback events are overdue.
+    pub expired: usize,
 }
 
 /// Nudges due sagas.
@@ -80,6 +82,15 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
                 if record.status.is_terminal() {
                     continue;
                 }
+                if record.choreographed {
+                    match self.expire(record, now).await {
+                        Ok(true) => report.expired += 1,
+                        Ok(false) => {}
+                        Err(StoreError::Conflict) => report.skipped += 1,
+                        Err(e) => return Err(e),
+                    }
+                    continue;
+                }
                 if record.is_leased(now) {
                     report.live += 1;
                     continue;
@@ -96,10 +107,25 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
                 due = report.due,
                 nudged = report.nudged,
                 skipped = report.skipped,
+                expired = report.expired,
                 "sweep"
             );
         }
         Ok(report)
+    }
+
+    /// Fails a choreographed saga whose rollback events are overdue (its events drive it, so
+    /// there is nothing to nudge).
+    async fn expire(&self, mut record: SagaRecord, now: i64) -> Result<bool, StoreError> {
+        let expected = record.version;
+        if !crate::choreography::expire(&mut record, now) {
+            return Ok(false);
+        }
+        info!(saga_id = %record.id, failure = ?record.failure, "rollback events overdue: saga FAILED");
+        record.version += 1;
+        record.writes += 1;
+        record.updated_at = now;
+        self.store.replace(&record, expected).await.map(|_| true)
     }
 
     async fn nudge(&self, mut record: SagaRecord, now: i64) -> Result<(), StoreError> {
@@ -180,8 +206,7 @@ mod tests {
             SweepReport {
                 due: 1,
                 nudged: 1,
-                skipped: 0,
-                live: 0
+                ..SweepReport::default()
             }
         );
         let nudged = sweeper.store.get(&record.id).await.unwrap().unwrap();

@@ -3,6 +3,7 @@
 use crate::adapters::{dynamodb::DynamoStore, http::ReqwestParticipant, pulsar::PulsarPublisher};
 use crate::api::command::CommandDeps;
 use crate::api::start::StartDeps;
+use crate::choreography::Monitor;
 use crate::definition::{Definitions, LoadError};
 use crate::ports::SystemClock;
 use crate::sweeper::{SweepConfig, Sweeper};
@@ -63,6 +64,21 @@ impl CommandDeps<DynamoStore, SystemClock> {
             store: DynamoStore::from_env().await,
             clock: SystemClock,
             sweep: SweepConfig::from_env(),
+        })
+    }
+}
+
+impl Monitor<DynamoStore, PulsarPublisher, SystemClock> {
+    /// Reads `SAGA_TABLE`, `PULSAR_URL`, `PULSAR_TOKEN`, the definitions, the sweeper settings
+    /// and `RETENTION_DAYS`.
+    pub async fn from_env() -> Result<Self, LoadError> {
+        Ok(Monitor {
+            definitions: Definitions::load()?,
+            store: DynamoStore::from_env().await,
+            publisher: PulsarPublisher::from_env(),
+            clock: SystemClock,
+            sweep: SweepConfig::from_env(),
+            retention_days: WorkerConfig::from_env().retention_days,
         })
     }
 }

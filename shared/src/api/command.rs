@@ -81,6 +81,14 @@ async fn command<S: SagaStore, C: Clock>(
             .get(&id)
             .await?
             .ok_or_else(|| Problem::not_found(format!("no saga with id {id}")))?;
+        if record.choreographed {
+            return Err(Problem::new(
+                409,
+                "Conflict",
+                "this saga is choreographed: its participants' events drive it, so cancel and \
+                 redrive do not apply; its compensation commands go out on its command topic",
+            ));
+        }
         apply(&deps.definitions, &mut record)
             .map_err(|refused| Problem::new(409, "Conflict", refused.to_string()))?;
         let now = deps.clock.now();

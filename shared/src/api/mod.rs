@@ -1,6 +1,7 @@
 //! HTTP mapping shared by the functions: routes, request parsing, responses and problems.
 
 pub mod command;
+pub mod events;
 pub mod list;
 pub mod problem;
 pub mod seed;
@@ -38,10 +39,9 @@ pub fn segments(request: &Request) -> Vec<String> {
         .collect()
 }
 
-/// The body as a JSON object; 413 past [`MAX_BODY_BYTES`], 400 when not a JSON object.
-pub fn json_object_body(request: &Request) -> Result<serde_json::Value, Problem> {
-    let bytes: &[u8] = match request.body() {
-        Body::Empty => b"",
+/// The body's bytes; 413 past [`MAX_BODY_BYTES`].
+pub fn body_bytes(body: &Body) -> Result<&[u8], Problem> {
+    let bytes: &[u8] = match body {
         Body::Text(text) => text.as_bytes(),
         Body::Binary(bytes) => bytes,
         _ => b"",
@@ -56,6 +56,12 @@ pub fn json_object_body(request: &Request) -> Result<serde_json::Value, Problem>
             ),
         ));
     }
+    Ok(bytes)
+}
+
+/// The body as a JSON object; 413 past [`MAX_BODY_BYTES`], 400 when not a JSON object.
+pub fn json_object_body(request: &Request) -> Result<serde_json::Value, Problem> {
+    let bytes = body_bytes(request.body())?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Problem::bad_request(
             "the body is empty; send the saga input as a JSON object",

@@ -180,6 +180,16 @@ async fn create<S: SagaStore, C: Clock>(
     start: StartRequest<'_>,
 ) -> Result<(SagaRecord, bool), Problem> {
     let saga_type = start.saga_type;
+    if deps.definitions.choreography(saga_type).is_some() {
+        return Err(Problem::new(
+            409,
+            "Conflict",
+            format!(
+                "{saga_type} is a choreographed saga: its participants start it by publishing \
+                 events (to its Pulsar topics, or POST /events), not by a start request"
+            ),
+        ));
+    }
     let def = deps.definitions.get(saga_type).ok_or_else(|| {
         Problem::not_found(format!(
             "unknown saga type {saga_type:?}; deployed types: {}",

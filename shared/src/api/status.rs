@@ -109,7 +109,25 @@ pub struct SagaView {
     failure: Option<crate::record::Failure>,
     summary: SummaryView,
     steps: Vec<StepView>,
+    /// A choreographed saga's log: its participants' events in arrival order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    events: Vec<EventView>,
     dynamodb: CostView,
+}
+
+/// One logged participant event of a choreographed saga.
+#[derive(Serialize, Debug)]
+struct EventView {
+    message_id: String,
+    event_type: String,
+    step: String,
+    meaning: crate::definition::choreography::EventMeaning,
+    occurred_at: String,
+    received_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Value>,
 }
 
 /// The saga at a glance, as seeds 003 and 004 report it.
@@ -224,6 +242,20 @@ impl From<&SagaRecord> for SagaView {
                         .compensation
                         .as_ref()
                         .map(|c| CallView::new(c, key(&s.name, Phase::Compensation))),
+                })
+                .collect(),
+            events: record
+                .events
+                .iter()
+                .map(|e| EventView {
+                    message_id: e.message_id.clone(),
+                    event_type: e.event_type.clone(),
+                    step: e.step.clone(),
+                    meaning: e.meaning,
+                    occurred_at: rfc3339(e.occurred_at),
+                    received_at: rfc3339(e.received_at),
+                    task_id: e.task_id.clone(),
+                    data: e.data.clone(),
                 })
                 .collect(),
             dynamodb: CostView {

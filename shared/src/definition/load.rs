@@ -1,5 +1,6 @@
 //! Loading and validating definition files.
 
+use super::choreography::Choreography;
 use super::{CallSpec, SagaDefinition, StepKind, template};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -26,6 +27,16 @@ pub struct LoadError {
 #[derive(Debug, Clone, Default)]
 pub struct Definitions {
     by_type: HashMap<String, Arc<SagaDefinition>>,
+    choreographies: HashMap<String, Arc<Choreography>>,
+}
+
+/// Overrides every choreography's `compensation_timeout_ms` when set (tests and operators).
+pub const COMPENSATION_TIMEOUT_ENV: &str = "CHOREOGRAPHY_COMPENSATION_TIMEOUT_MS";
+
+/// A parsed definition file: orchestrated (the default) or choreographed.
+enum Parsed {
+    Orchestrated(SagaDefinition),
+    Choreographed(Choreography),
 }
 
 impl Definitions {
@@ -62,15 +73,40 @@ impl Definitions {
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, LoadError> {
-        let mut by_type = HashMap::new();
+        let mut loaded = Self::default();
         for (file, text) in files {
-            let definition = parse(file, text, &env)?;
-            if by_type.contains_key(&definition.saga_type) {
+            let parsed = parse(file, text, &env)?;
+            let saga_type = match &parsed {
+                Parsed::Orchestrated(d) => &d.saga_type,
+                Parsed::Choreographed(c) => &c.saga_type,
+            };
+            if loaded.by_type.contains_key(saga_type)
+                || loaded.choreographies.contains_key(saga_type)
+            {
                 return Err(error(file, "type", "another file defines this saga type"));
             }
-            by_type.insert(definition.saga_type.clone(), Arc::new(definition));
+            match parsed {
+                Parsed::Orchestrated(d) => {
+                    loaded.by_type.insert(d.saga_type.clone(), Arc::new(d));
+                }
+                Parsed::Choreographed(c) => {
+                    if let Some(event_type) = c
+                        .event_types()
+                        .find(|e| loaded.choreography_for(e).is_some())
+                    {
+                        return Err(error(
+                            file,
+                            "steps",
+                            format!("event type {event_type} is mapped by another choreography"),
+                        ));
+                    }
+                    loaded
+                        .choreographies
+                        .insert(c.saga_type.clone(), Arc::new(c));
+                }
+            }
         }
-        Ok(Self { by_type })
+        Ok(loaded)
     }
 
     /// Names of the deployed saga types, read without resolving or validating anything (for
@@ -100,14 +136,31 @@ impl Definitions {
         types
     }
 
-    /// The definition of a saga type.
+    /// The choreography of a saga type.
+    pub fn choreography(&self, saga_type: &str) -> Option<&Arc<Choreography>> {
+        self.choreographies.get(saga_type)
+    }
+
+    /// The choreography that maps this event type.
+    pub fn choreography_for(&self, event_type: &str) -> Option<&Arc<Choreography>> {
+        self.choreographies
+            .values()
+            .find(|c| c.classify(event_type).is_some())
+    }
+
+    /// The definition of an orchestrated saga type.
     pub fn get(&self, saga_type: &str) -> Option<&Arc<SagaDefinition>> {
         self.by_type.get(saga_type)
     }
 
-    /// Names of the deployed saga types, sorted.
+    /// Names of the deployed saga types (orchestrated and choreographed), sorted.
     pub fn types(&self) -> Vec<&str> {
-        let mut types: Vec<&str> = self.by_type.keys().map(String::as_str).collect();
+        let mut types: Vec<&str> = self
+            .by_type
+            .keys()
+            .chain(self.choreographies.keys())
+            .map(String::as_str)
+            .collect();
         types.sort();
         types
     }
@@ -122,6 +175,51 @@ fn error(file: &str, field: impl Into<String>, message: impl Into<String>) -> Lo
 }
 
 fn parse(
+    file: &str,
+    text: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Parsed, LoadError> {
+    #[derive(serde::Deserialize)]
+    struct ModeOnly {
+        mode: Option<String>,
+    }
+    let mode = serde_json::from_str::<ModeOnly>(text)
+        .map_err(|e| error(file, "-", e.to_string()))?
+        .mode;
+    if mode.as_deref() == Some("choreography") {
+        return parse_choreography(file, text, env).map(Parsed::Choreographed);
+    }
+    parse_orchestrated(file, text, env).map(Parsed::Orchestrated)
+}
+
+fn parse_choreography(
+    file: &str,
+    text: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Choreography, LoadError> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let mut definition: Choreography = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|e| error(file, e.path().to_string(), e.inner().to_string()))?;
+    resolve_placeholders(file, "command_topic", &mut definition.command_topic, env)?;
+    for (i, topic) in definition.event_topics.iter_mut().enumerate() {
+        resolve_placeholders(file, &format!("event_topics[{i}]"), topic, env)?;
+    }
+    if let Some(timeout) = env(COMPENSATION_TIMEOUT_ENV) {
+        definition.compensation_timeout_ms = timeout.parse().map_err(|_| {
+            error(
+                file,
+                "compensation_timeout_ms",
+                format!("{COMPENSATION_TIMEOUT_ENV}={timeout:?} is not a number of milliseconds"),
+            )
+        })?;
+    }
+    definition
+        .validate()
+        .map_err(|(field, message)| error(file, field, message))?;
+    Ok(definition)
+}
+
+fn parse_orchestrated(
     file: &str,
     text: &str,
     env: &impl Fn(&str) -> Option<String>,
@@ -150,16 +248,26 @@ fn resolve_env(
         CallSpec::Http(http) => (&mut http.url, format!("{field}.http.url")),
         CallSpec::Publish(publish) => (&mut publish.topic, format!("{field}.publish.topic")),
     };
+    resolve_placeholders(file, &field, target, env)
+}
+
+/// Replaces `${env:NAME}` in one string; a missing variable is a load error.
+fn resolve_placeholders(
+    file: &str,
+    field: &str,
+    target: &mut String,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(), LoadError> {
     while let Some(start) = target.find("${env:") {
         let end = target[start..]
             .find('}')
             .map(|e| start + e)
-            .ok_or_else(|| error(file, &field, "unclosed ${env:...} placeholder"))?;
+            .ok_or_else(|| error(file, field, "unclosed ${env:...} placeholder"))?;
         let name = &target[start + 6..end];
         let value = env(name).ok_or_else(|| {
             error(
                 file,
-                &field,
+                field,
                 format!("environment variable {name} is not set"),
             )
         })?;
@@ -352,11 +460,71 @@ mod tests {
 
     #[test]
     fn bundled_definitions_load() {
-        let defs = Definitions::from_files(BUNDLED.iter().map(|(f, c)| (*f, *c)), |_| {
-            Some("http://127.0.0.1:1/".into())
+        let defs = Definitions::from_files(BUNDLED.iter().map(|(f, c)| (*f, *c)), |name| {
+            (name != COMPENSATION_TIMEOUT_ENV).then(|| "http://127.0.0.1:1/".into())
         })
         .unwrap();
         assert!(defs.get("image").is_some());
+        let pipeline = defs.choreography("image-pipeline").unwrap();
+        assert_eq!(pipeline.compensation_timeout_ms, 60_000);
+        assert_eq!(
+            defs.choreography_for("AnonymizationRolledBack")
+                .unwrap()
+                .saga_type,
+            "image-pipeline"
+        );
+        assert!(defs.get("image-pipeline").is_none(), "not startable");
+        assert!(defs.types().contains(&"image-pipeline"));
+    }
+
+    const PIPELINE: &str = include_str!("../../../definitions/image-pipeline.json");
+
+    #[test]
+    fn the_compensation_timeout_can_be_overridden() {
+        let defs = Definitions::from_files([("p.json", PIPELINE)], |name| {
+            (name == COMPENSATION_TIMEOUT_ENV).then(|| "1500".into())
+        })
+        .unwrap();
+        assert_eq!(
+            defs.choreography("image-pipeline")
+                .unwrap()
+                .compensation_timeout_ms,
+            1_500
+        );
+    }
+
+    #[test]
+    fn choreography_mistakes_name_the_field() {
+        let cases = [
+            (
+                PIPELINE.replace(
+                    "\"RetrievedImageDeleted\": \"compensated\"",
+                    "\"X\": \"progress\"",
+                ),
+                "steps[0].events",
+                "compensated",
+            ),
+            (
+                PIPELINE.replace("\"ProcessingFailed\"", "\"RetrievalFailed\""),
+                "steps[2].events.RetrievalFailed",
+                "another step",
+            ),
+            (
+                PIPELINE.replace("\"started\"", "\"begun\""),
+                "steps[0].events.RetrievalStarted",
+                "unknown variant",
+            ),
+            (
+                PIPELINE.replace("60000", "0"),
+                "compensation_timeout_ms",
+                "7 days",
+            ),
+        ];
+        for (text, field, message) in cases {
+            let e = Definitions::from_files([("p.json", text.as_str())], |_| None).unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.message.contains(message), "{e}");
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Saga definitions: the data the engine runs. Loaded from JSON files, validated at load.
 
+pub mod choreography;
 mod load;
 pub mod template;
 
-pub use load::{Definitions, LoadError};
+pub use load::{COMPENSATION_TIMEOUT_ENV, Definitions, LoadError};
 
 use serde::Deserialize;
 use serde_json::Value;

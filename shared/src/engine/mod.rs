@@ -111,12 +111,7 @@ pub fn new_record(def: &SagaDefinition, id: String, input: Value, now: Millis) -
         steps: def
             .steps
             .iter()
-            .map(|s| StepState {
-                name: s.name.clone(),
-                action: CallState::pending(),
-                output: None,
-                compensation: None,
-            })
+            .map(|s| StepState::pending(&s.name))
             .collect(),
         failure: None,
         lease: None,
@@ -135,6 +130,8 @@ pub fn new_record(def: &SagaDefinition, id: String, input: Value, now: Millis) -
         expires_at: None,
         writes: 1,
         capacity_units: 0.0,
+        choreographed: false,
+        events: Vec::new(),
         id,
     }
 }

@@ -1,0 +1,36 @@
+//! saga-events: the choreographed saga monitor. Takes batches of participant events from a
+//! Pulsar-to-Lambda sink (raw invocations) and from `POST /events` (API Gateway), one handler.
+
+use lambda_http::lambda_runtime::{self, LambdaEvent};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Adapter, Error, Request, Service, service_fn};
+use saga::api::events;
+use saga::choreography::Monitor;
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    saga::telemetry::init();
+    let monitor = Monitor::from_env().await?;
+    let monitor = &monitor;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        if !is_http(&event.payload) {
+            let report = events::handle_sink(monitor, event.payload).await?;
+            return Ok::<_, Error>(serde_json::to_value(report)?);
+        }
+        // An API Gateway request: lambda_http's adapter turns it into a Request and the
+        // Response back into the gateway's shape.
+        let request: LambdaRequest = serde_json::from_value(event.payload)?;
+        let mut http = Adapter::from(service_fn(move |request: Request| async move {
+            Ok::<_, Error>(events::handle_http(monitor, request).await)
+        }));
+        let response = http.call(LambdaEvent::new(request, event.context)).await?;
+        Ok(serde_json::to_value(response)?)
+    }))
+    .await
+}
+
+/// API Gateway events carry a request context; sink batches are arrays of records.
+fn is_http(payload: &Value) -> bool {
+    payload.get("requestContext").is_some() || payload.get("httpMethod").is_some()
+}

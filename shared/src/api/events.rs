@@ -1,0 +1,186 @@
+//! The saga-events function's two doors to the monitor: `POST /events` over HTTP, and the batches
+//! a Pulsar-to-Lambda sink sends.
+//!
+//! Sink contract: the invocation payload is a JSON array of records (a single record is accepted
+//! too), each `{"value": <event>, "messageId": "...", "topic": "...", "key": "...",
+//! "properties": {...}, "eventTime": ...}`. `value` is the event as a JSON object or as JSON text.
+//! An event without its own `message_id` takes the record's `messageId`. The invocation fails
+//! (and the sink retries the batch) only when the table or the broker fails; malformed or unknown
+//! events are reported in the response and logged, never retried.
+
+use super::{Problem, body_bytes, json_response, segments};
+use crate::choreography::{IngestReport, Monitor};
+use crate::ports::{Clock, Publisher, SagaStore};
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+
+/// Most events in one batch.
+pub const MAX_BATCH_EVENTS: usize = 500;
+
+/// Routes a request of the events function: `POST /events` only.
+pub async fn handle_http<S: SagaStore, P: Publisher, C: Clock>(
+    monitor: &Monitor<S, P, C>,
+    request: Request,
+) -> Response<Body> {
+    route(monitor, &request)
+        .await
+        .unwrap_or_else(Problem::into_response)
+}
+
+async fn route<S: SagaStore, P: Publisher, C: Clock>(
+    monitor: &Monitor<S, P, C>,
+    request: &Request,
+) -> Result<Response<Body>, Problem> {
+    let segments = segments(request);
+    if segments != ["events"] {
+        return Err(Problem::not_found(format!(
+            "no route {}; events are posted to /events",
+            request.uri().path()
+        )));
+    }
+    if request.method() != "POST" {
+        return Err(Problem::method_not_allowed(
+            request.method().as_str(),
+            "/events",
+        ));
+    }
+    let events = http_batch(request.body())?;
+    let report = monitor.ingest(events).await.map_err(|e| {
+        tracing::error!(error = %e, "event batch failed");
+        Problem::unavailable(format!(
+            "{e}; the batch was not fully applied, send it again"
+        ))
+    })?;
+    Ok(json_response(200, &report))
+}
+
+/// The events of a `POST /events` body: a JSON array of events, or `{"events": [...]}`.
+fn http_batch(body: &Body) -> Result<Vec<Value>, Problem> {
+    let bytes = body_bytes(body)?;
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        Problem::bad_request(format!(
+            "the body is not valid JSON ({e}); send an array of events"
+        ))
+    })?;
+    let events = match value {
+        Value::Array(events) => events,
+        Value::Object(mut object) => match object.remove("events") {
+            Some(Value::Array(events)) => events,
+            _ => {
+                return Err(Problem::bad_request(
+                    "send an array of events, or an object whose \"events\" is that array",
+                ));
+            }
+        },
+        _ => {
+            return Err(Problem::bad_request(
+                "send an array of events, or an object whose \"events\" is that array",
+            ));
+        }
+    };
+    check_size(&events).map_err(Problem::bad_request)?;
+    Ok(events)
+}
+
+fn check_size(events: &[Value]) -> Result<(), String> {
+    if events.is_empty() {
+        return Err("the batch is empty; send at least one event".into());
+    }
+    if events.len() > MAX_BATCH_EVENTS {
+        return Err(format!(
+            "the batch has {} events; the limit is {MAX_BATCH_EVENTS}",
+            events.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The events of a sink invocation (see the module docs for the contract).
+pub fn sink_batch(payload: Value) -> Result<Vec<Value>, String> {
+    let records = match payload {
+        Value::Array(records) => records,
+        record @ Value::Object(_) => vec![record],
+        other => {
+            return Err(format!(
+                "a sink batch is an array of records, not {}",
+                kind(&other)
+            ));
+        }
+    };
+    check_size(&records)?;
+    Ok(records.into_iter().map(sink_event).collect())
+}
+
+/// One sink record's event; what cannot be unwrapped is passed on for the monitor to reject.
+fn sink_event(record: Value) -> Value {
+    let Value::Object(mut record) = record else {
+        return record;
+    };
+    let message_id = record.remove("messageId");
+    let mut event = match record.remove("value") {
+        Some(Value::String(text)) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        Some(value) => value,
+        None => Value::Object(record),
+    };
+    if let (Value::Object(event), Some(id)) = (&mut event, message_id) {
+        event.entry("message_id").or_insert(id);
+    }
+    event
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Handles a sink invocation: the report, or an error that makes the sink retry the batch.
+pub async fn handle_sink<S: SagaStore, P: Publisher, C: Clock>(
+    monitor: &Monitor<S, P, C>,
+    payload: Value,
+) -> Result<IngestReport, String> {
+    let events = sink_batch(payload)?;
+    monitor.ingest(events).await.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::MAX_BODY_BYTES;
+    use serde_json::json;
+
+    #[test]
+    fn sink_records_are_unwrapped() {
+        let events = sink_batch(json!([
+            { "value": "{\"event_type\":\"RetrievalStarted\",\"correlation_id\":\"c\"}", "messageId": "1:2:0" },
+            { "value": { "message_id": "own", "event_type": "X" }, "messageId": "1:3:0" },
+            { "messageId": "1:4:0", "event_type": "Y" },
+            "junk"
+        ]))
+        .unwrap();
+        assert_eq!(events[0]["message_id"], "1:2:0");
+        assert_eq!(events[0]["event_type"], "RetrievalStarted");
+        assert_eq!(events[1]["message_id"], "own", "the event's own id wins");
+        assert_eq!(events[2]["event_type"], "Y");
+        assert_eq!(events[3], "junk");
+        assert!(sink_batch(json!(3)).unwrap_err().contains("a number"));
+        assert!(sink_batch(json!([])).unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn http_bodies_are_checked() {
+        let ok = http_batch(&Body::Text(r#"{"events":[{"a":1}]}"#.into())).unwrap();
+        assert_eq!(ok.len(), 1);
+        let problem = http_batch(&Body::Text("{".into())).unwrap_err();
+        assert_eq!(problem.status, 400);
+        let problem = http_batch(&Body::Text(r#"{"event":[]}"#.into())).unwrap_err();
+        assert!(problem.detail.contains("\"events\""));
+        let big = format!("[\"{}\"]", "x".repeat(MAX_BODY_BYTES));
+        assert_eq!(http_batch(&Body::Text(big)).unwrap_err().status, 413);
+    }
+}

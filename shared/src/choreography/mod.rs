@@ -1,0 +1,460 @@
+//! Choreographed sagas (seed 002): participants publish events, the monitor logs them on the
+//! saga's record, decides the saga's status, and sends compensation commands after a failure.
+//!
+//! Like the engine, this module is pure: callers pass `now`. Every rule is written so that the
+//! order in which events arrive does not matter: a step's state only moves up
+//! (pending < started < completed < failed), an event of a later step means every earlier step
+//! completed, and commands go out for the completed steps newest first (pipeline order).
+
+mod monitor;
+#[cfg(test)]
+mod tests;
+
+pub use monitor::{IngestReport, Monitor, Rejected};
+
+use crate::definition::choreography::{Choreography, EventMeaning};
+use crate::engine::{MAX_OUTPUT_BYTES, Phase, idempotency_key};
+use crate::record::{
+    CallState, Failure, LoggedEvent, Millis, SagaRecord, SagaStatus, StepState, StepStatus,
+    type_shard,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Most events kept in one saga's log (keeps the record well under DynamoDB's item limit).
+pub const MAX_LOGGED_EVENTS: usize = 64;
+
+/// Largest event `data` accepted, in bytes of JSON text.
+pub const MAX_EVENT_DATA_BYTES: usize = 2 * 1024;
+
+/// A participant event, as published on the participants' topics and posted to `POST /events`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Unique per event; a redelivered or republished event keeps it.
+    pub message_id: String,
+    /// The event type, e.g. `AnonymizationCompleted`.
+    #[serde(alias = "type")]
+    pub event_type: String,
+    /// Identifies the saga: every event of one pipeline run carries the same one.
+    pub correlation_id: String,
+    /// The task the run serves.
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// When it happened, RFC 3339 (default: when it was received).
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+    /// The saga type, when the event types alone do not tell.
+    #[serde(default)]
+    pub saga_type: Option<String>,
+    /// Anything else the participant reports (`data.error` is shown as a failure's error).
+    #[serde(default)]
+    pub data: Value,
+}
+
+impl Event {
+    /// Checks the fields a saga log relies on.
+    pub fn check(&self) -> Result<(), String> {
+        let bounded = |name: &str, value: &str| {
+            if value.trim().is_empty() || value.len() > 256 {
+                Err(format!("{name} must be 1 to 256 characters"))
+            } else {
+                Ok(())
+            }
+        };
+        bounded("message_id", &self.message_id)?;
+        bounded("event_type", &self.event_type)?;
+        bounded("correlation_id", &self.correlation_id)?;
+        if let Some(task) = &self.task_id {
+            bounded("task_id", task)?;
+        }
+        if let Some(at) = &self.occurred_at {
+            chrono::DateTime::parse_from_rfc3339(at)
+                .map_err(|e| format!("occurred_at {at:?} is not RFC 3339: {e}"))?;
+        }
+        let size = self.data.to_string().len();
+        if size > MAX_EVENT_DATA_BYTES {
+            return Err(format!(
+                "data has {size} bytes of JSON; the limit is {MAX_EVENT_DATA_BYTES}"
+            ));
+        }
+        Ok(())
+    }
+
+    fn occurred_at_millis(&self, now: Millis) -> Millis {
+        self.occurred_at
+            .as_deref()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .map_or(now, |at| at.timestamp_millis())
+    }
+}
+
+/// A compensation command to publish on the choreography's command topic.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Command {
+    /// The step it undoes.
+    pub step: String,
+    /// Message key and `idempotency_key` property: `{saga}:{step}:compensation`.
+    pub idempotency_key: String,
+    /// The message.
+    pub payload: Value,
+}
+
+/// The id of the saga a correlation id belongs to: a UUID v5 of type and correlation id, so
+/// every event of the run finds the same record without a lookup.
+pub fn saga_id(saga_type: &str, correlation_id: &str) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5a6a_c0de_0002_4c0e_9e7e_0000_0000_0002);
+    uuid::Uuid::new_v5(
+        &NAMESPACE,
+        format!("choreography\n{saga_type}\n{correlation_id}").as_bytes(),
+    )
+    .to_string()
+}
+
+/// A new, empty choreographed saga for this correlation id: RUNNING, with every step pending.
+pub fn new_record(def: &Choreography, correlation_id: &str, now: Millis) -> SagaRecord {
+    let id = saga_id(&def.saga_type, correlation_id);
+    SagaRecord {
+        saga_type: def.saga_type.clone(),
+        status: SagaStatus::Running,
+        version: 0,
+        input: json!({ "correlation_id": correlation_id }),
+        steps: def
+            .steps
+            .iter()
+            .map(|s| StepState::pending(&s.name))
+            .collect(),
+        failure: None,
+        lease: None,
+        cancel_requested: false,
+        runnable: false,
+        wake_at: None,
+        created_at: now,
+        updated_at: now,
+        ended_at: None,
+        correlation_id: Some(correlation_id.to_string()),
+        task_id: None,
+        idempotency_key: None,
+        type_shard: Some(type_shard(&def.saga_type, &id)),
+        sweep_shard: None,
+        due_at: None,
+        expires_at: None,
+        writes: 0,
+        capacity_units: 0.0,
+        choreographed: true,
+        events: Vec::new(),
+        id,
+    }
+}
+
+/// What happened to each event of a batch applied to one saga.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Applied {
+    /// Events appended to the log.
+    pub logged: usize,
+    /// Events whose message id was logged already.
+    pub duplicates: usize,
+    /// Events refused, with the reason (their message id and why).
+    pub refused: Vec<(String, String)>,
+}
+
+/// Appends a batch of one saga's events to its log and brings the steps and status up to date.
+pub fn apply(
+    def: &Choreography,
+    record: &mut SagaRecord,
+    events: &[Event],
+    now: Millis,
+) -> Applied {
+    let mut applied = Applied::default();
+    for event in events {
+        if record
+            .events
+            .iter()
+            .any(|e| e.message_id == event.message_id)
+        {
+            applied.duplicates += 1;
+            continue;
+        }
+        let Some((step, meaning)) = def.classify(&event.event_type) else {
+            let reason = format!("{} is not an event of {}", event.event_type, def.saga_type);
+            applied.refused.push((event.message_id.clone(), reason));
+            continue;
+        };
+        if record.events.len() >= MAX_LOGGED_EVENTS {
+            let reason = format!("the saga log is full ({MAX_LOGGED_EVENTS} events)");
+            applied.refused.push((event.message_id.clone(), reason));
+            continue;
+        }
+        let logged = LoggedEvent {
+            message_id: event.message_id.clone(),
+            event_type: event.event_type.clone(),
+            step: def.steps[step].name.clone(),
+            meaning,
+            occurred_at: event.occurred_at_millis(now),
+            received_at: now,
+            task_id: event.task_id.clone(),
+            data: (!event.data.is_null()).then(|| event.data.clone()),
+        };
+        if record.task_id.is_none() {
+            record.task_id.clone_from(&event.task_id);
+        }
+        apply_to_step(record, step, &logged);
+        record.events.push(logged);
+        applied.logged += 1;
+    }
+    settle(def, record, now);
+    applied
+}
+
+/// How far a step's action has got; a step's state never moves down.
+fn rank(status: StepStatus) -> u8 {
+    match status {
+        StepStatus::Pending | StepStatus::Skipped => 0,
+        StepStatus::Running => 1,
+        StepStatus::Completed => 2,
+        StepStatus::Failed => 3,
+    }
+}
+
+fn raise(call: &mut CallState, to: StepStatus) -> bool {
+    let raised = rank(to) > rank(call.status);
+    if raised {
+        call.status = to;
+    }
+    raised
+}
+
+fn earliest(current: Option<Millis>, at: Millis) -> Option<Millis> {
+    Some(current.map_or(at, |c| c.min(at)))
+}
+
+fn apply_to_step(record: &mut SagaRecord, step: usize, event: &LoggedEvent) {
+    let at = event.occurred_at;
+    // An event of a step means every earlier step got its work done, by then at the latest.
+    for earlier in &mut record.steps[..step] {
+        finish_by(&mut earlier.action, at);
+    }
+    let state = &mut record.steps[step];
+    let action = &mut state.action;
+    action.attempts = action.attempts.max(1);
+    if event.meaning != EventMeaning::Compensated {
+        action.started_at = earliest(action.started_at, at);
+    }
+    match event.meaning {
+        EventMeaning::Progress | EventMeaning::Started => {
+            raise(action, StepStatus::Running);
+        }
+        EventMeaning::Completed => {
+            finish_by(action, at);
+            // The output is the earliest completion event's, whatever the arrival order.
+            let key = (at, event.message_id.as_str());
+            let earlier = state.output.as_ref().is_none_or(|o| {
+                key < (
+                    o["occurred_at"].as_i64().unwrap_or(Millis::MAX),
+                    o["message_id"].as_str().unwrap_or_default(),
+                )
+            });
+            if earlier {
+                state.output = Some(bounded_output(event));
+            }
+        }
+        EventMeaning::Failed => {
+            let was_failed = action.status == StepStatus::Failed;
+            raise(action, StepStatus::Failed);
+            if !was_failed || action.ended_at.is_none_or(|t| at < t) {
+                action.ended_at = Some(at);
+                action.error = Some(failure_text(event));
+            }
+        }
+        EventMeaning::Compensated => {
+            finish_by(action, at);
+            let compensation = state.compensation.get_or_insert_with(CallState::pending);
+            compensation.attempts = compensation.attempts.max(1);
+            // A rollback event settles the compensation, even one the deadline gave up on.
+            if compensation.status != StepStatus::Completed {
+                compensation.status = StepStatus::Completed;
+                compensation.error = None;
+            }
+            compensation.ended_at = earliest(compensation.ended_at, at);
+        }
+    }
+}
+
+/// Marks an action completed by `at` at the latest (a failed one stays failed).
+fn finish_by(action: &mut CallState, at: Millis) {
+    raise(action, StepStatus::Completed);
+    if action.status == StepStatus::Completed {
+        action.ended_at = earliest(action.ended_at, at);
+    }
+}
+
+fn bounded_output(event: &LoggedEvent) -> Value {
+    let data = event.data.clone().unwrap_or(Value::Null);
+    let data = if data.to_string().len() <= MAX_OUTPUT_BYTES {
+        data
+    } else {
+        Value::Null
+    };
+    json!({
+        "event": event.event_type,
+        "message_id": event.message_id,
+        "occurred_at": event.occurred_at,
+        "data": data,
+    })
+}
+
+fn failure_text(event: &LoggedEvent) -> String {
+    let detail = event
+        .data
+        .as_ref()
+        .and_then(|d| ["error", "reason", "message"].iter().find_map(|k| d.get(k)))
+        .and_then(Value::as_str);
+    match detail {
+        Some(detail) => format!("{}: {detail}", event.event_type),
+        None => event.event_type.clone(),
+    }
+}
+
+/// Steps whose compensation the saga needs: completed and undoable.
+fn needing_compensation<'a>(
+    def: &'a Choreography,
+    record: &'a SagaRecord,
+) -> impl DoubleEndedIterator<Item = usize> + 'a {
+    (0..def.steps.len()).filter(|&i| {
+        def.steps[i].compensation.is_some()
+            && record.steps[i].action.status == StepStatus::Completed
+    })
+}
+
+/// Recomputes status, failure, end time and the sweeper's deadline from the steps.
+fn settle(def: &Choreography, record: &mut SagaRecord, now: Millis) {
+    let failed = record
+        .steps
+        .iter()
+        .position(|s| s.action.status == StepStatus::Failed);
+    let status = match failed {
+        None if record
+            .steps
+            .iter()
+            .all(|s| s.action.status == StepStatus::Completed) =>
+        {
+            SagaStatus::Completed
+        }
+        None => SagaStatus::Running,
+        Some(_) => {
+            let undone = needing_compensation(def, record).all(|i| {
+                record.steps[i]
+                    .compensation
+                    .as_ref()
+                    .is_some_and(|c| c.status == StepStatus::Completed)
+            });
+            if undone {
+                SagaStatus::Compensated
+            } else if record.status == SagaStatus::Failed {
+                SagaStatus::Failed
+            } else {
+                SagaStatus::Compensating
+            }
+        }
+    };
+    if let Some(index) = failed
+        && status != SagaStatus::Failed
+    {
+        let step = &record.steps[index];
+        record.failure = Some(Failure {
+            step: step.name.clone(),
+            error: step.action.error.clone().unwrap_or_default(),
+        });
+    }
+    if status.is_terminal() && (status != record.status || record.ended_at.is_none()) {
+        record.ended_at = Some(now);
+    }
+    record.status = status;
+    if status == SagaStatus::Compensating {
+        // The rollback events are due by the deadline; the sweeper checks it.
+        record
+            .due_at
+            .get_or_insert(now + def.compensation_timeout_ms as Millis);
+    } else {
+        record.due_at = None;
+    }
+}
+
+/// The compensation commands the saga owes: for each completed, undoable step whose command
+/// has not gone out, newest first. Empty unless a step failed.
+pub fn commands_due(def: &Choreography, record: &SagaRecord) -> Vec<Command> {
+    if !matches!(record.status, SagaStatus::Compensating | SagaStatus::Failed) {
+        return Vec::new();
+    }
+    let failure = record.failure.clone();
+    needing_compensation(def, record)
+        .rev()
+        .filter(|&i| record.steps[i].compensation.is_none())
+        .map(|i| {
+            let step = &def.steps[i];
+            let command = &step.compensation.as_ref().expect("filtered on it").command;
+            Command {
+                step: step.name.clone(),
+                idempotency_key: idempotency_key(&record.id, &step.name, Phase::Compensation),
+                payload: json!({
+                    "command": command,
+                    "saga_id": record.id,
+                    "saga_type": record.saga_type,
+                    "correlation_id": record.correlation_id,
+                    "task_id": record.task_id,
+                    "step": step.name,
+                    "reason": failure.as_ref().map(|f| json!({ "step": f.step, "error": f.error })),
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Notes that a command went out: the step's compensation is under way.
+pub fn command_sent(record: &mut SagaRecord, step: &str, now: Millis) {
+    if let Some(state) = record.steps.iter_mut().find(|s| s.name == step) {
+        let compensation = state.compensation.get_or_insert_with(CallState::pending);
+        compensation.attempts = compensation.attempts.max(1);
+        compensation.started_at = earliest(compensation.started_at, now);
+        raise(compensation, StepStatus::Running);
+    }
+}
+
+/// Fails a compensating saga whose rollback events are overdue at `now`; true if it did.
+pub fn expire(record: &mut SagaRecord, now: Millis) -> bool {
+    let overdue = record.choreographed
+        && record.status == SagaStatus::Compensating
+        && record.due_at.is_some_and(|due| due <= now);
+    if !overdue {
+        return false;
+    }
+    let missing: Vec<String> = record
+        .steps
+        .iter()
+        .filter(|s| {
+            s.compensation
+                .as_ref()
+                .is_some_and(|c| c.status != StepStatus::Completed)
+        })
+        .map(|s| s.name.clone())
+        .collect();
+    for state in &mut record.steps {
+        if let Some(c) = &mut state.compensation
+            && c.status != StepStatus::Completed
+        {
+            c.status = StepStatus::Failed;
+            c.error = Some("no rollback event before the deadline".into());
+        }
+    }
+    record.failure = Some(Failure {
+        step: missing.first().cloned().unwrap_or_default(),
+        error: format!(
+            "rollback events did not arrive before the deadline for: {}",
+            missing.join(", ")
+        ),
+    });
+    record.status = SagaStatus::Failed;
+    record.ended_at = Some(now);
+    record.sweep_shard = None;
+    record.due_at = None;
+    true
+}

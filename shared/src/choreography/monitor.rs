@@ -1,0 +1,266 @@
+//! The saga-events service: takes a batch of participant events, logs each on its saga's
+//! record, publishes the compensation commands a failure calls for, and writes the record.
+//!
+//! Commands go out before the write that notes them, so a crash in between repeats them on the
+//! redelivered batch under the same message key (`{saga}:{step}:compensation`), never loses them.
+
+use super::{Applied, Event, apply, command_sent, commands_due, new_record};
+use crate::definition::Definitions;
+use crate::definition::choreography::Choreography;
+use crate::engine::Outcome;
+use crate::ports::{Clock, Message, Publisher, SagaStore, StoreError};
+use crate::record::{SagaRecord, sweep_shard};
+use crate::sweeper::SweepConfig;
+use serde::Serialize;
+use serde_json::Value;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// Conditional writes lost to a concurrent batch before giving up on a saga.
+const MAX_WRITE_ATTEMPTS: u32 = 8;
+
+/// How long a command publish may take.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the monitor needs.
+pub struct Monitor<S, P, C> {
+    /// Definitions; the choreographed ones are used.
+    pub definitions: Definitions,
+    /// The saga table.
+    pub store: S,
+    /// Publishes the compensation commands.
+    pub publisher: P,
+    /// Time source.
+    pub clock: C,
+    /// The sweeper's index settings (a compensating saga is due at its deadline).
+    pub sweep: SweepConfig,
+    /// Days a finished saga is kept before DynamoDB's TTL deletes it (0: forever).
+    pub retention_days: i64,
+}
+
+/// An event that was refused, and why.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Rejected {
+    /// Position in the batch.
+    pub index: usize,
+    /// The event's message id, when it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// What a batch did.
+#[derive(Serialize, Debug, Default, Clone, PartialEq)]
+pub struct IngestReport {
+    /// Events in the batch.
+    pub received: usize,
+    /// Events appended to a saga log.
+    pub logged: usize,
+    /// Events already logged (same message id).
+    pub duplicates: usize,
+    /// Events refused; the rest of the batch is processed regardless.
+    pub rejected: Vec<Rejected>,
+    /// Compensation commands published.
+    pub commands: usize,
+    /// Ids of the sagas the batch touched.
+    pub sagas: Vec<String>,
+}
+
+/// Why a batch could not be processed; the caller retries it whole (duplicates are harmless).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The saga table failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A compensation command could not be published.
+    #[error("publishing a compensation command failed: {0}")]
+    Publish(String),
+}
+
+impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
+    /// Processes a batch of raw events. Malformed or unknown events are rejected one by one;
+    /// a store or broker failure fails the batch.
+    pub async fn ingest(&self, items: Vec<Value>) -> Result<IngestReport, IngestError> {
+        let mut report = IngestReport {
+            received: items.len(),
+            ..IngestReport::default()
+        };
+        // (type, correlation id) -> the events of that saga, in batch order.
+        let mut groups: Vec<(&Choreography, String, Vec<Event>, Vec<usize>)> = Vec::new();
+        for (index, item) in items.into_iter().enumerate() {
+            match self.accept(item) {
+                Ok((def, event)) => {
+                    let key = event.correlation_id.clone();
+                    match groups
+                        .iter_mut()
+                        .find(|(d, c, ..)| d.saga_type == def.saga_type && *c == key)
+                    {
+                        Some(group) => {
+                            group.2.push(event);
+                            group.3.push(index);
+                        }
+                        None => groups.push((def, key, vec![event], vec![index])),
+                    }
+                }
+                Err((message_id, reason)) => {
+                    warn!(index, ?message_id, %reason, "event rejected");
+                    report.rejected.push(Rejected {
+                        index,
+                        message_id,
+                        reason,
+                    });
+                }
+            }
+        }
+        for (def, correlation_id, events, indexes) in groups {
+            let (id, applied, commands) = self.saga_batch(def, &correlation_id, &events).await?;
+            report.logged += applied.logged;
+            report.duplicates += applied.duplicates;
+            report.commands += commands;
+            for (message_id, reason) in applied.refused {
+                let index = events
+                    .iter()
+                    .position(|e| e.message_id == message_id)
+                    .map_or(0, |p| indexes[p]);
+                report.rejected.push(Rejected {
+                    index,
+                    message_id: Some(message_id),
+                    reason,
+                });
+            }
+            report.sagas.push(id);
+        }
+        report.rejected.sort_by_key(|r| r.index);
+        Ok(report)
+    }
+
+    /// Parses one event and finds its choreography.
+    fn accept(&self, item: Value) -> Result<(&Choreography, Event), (Option<String>, String)> {
+        let message_id = item
+            .get("message_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let event: Event = serde_json::from_value(item)
+            .map_err(|e| (message_id.clone(), format!("not an event: {e}")))?;
+        event.check().map_err(|e| (message_id.clone(), e))?;
+        let def = match &event.saga_type {
+            Some(saga_type) => self
+                .definitions
+                .choreography(saga_type)
+                .ok_or_else(|| format!("{saga_type} is not a choreographed saga type")),
+            None => self
+                .definitions
+                .choreography_for(&event.event_type)
+                .ok_or_else(|| {
+                    format!(
+                        "no choreographed saga type knows the event type {}",
+                        event.event_type
+                    )
+                }),
+        }
+        .map_err(|reason| (message_id, reason))?;
+        Ok((def, event))
+    }
+
+    /// Applies one saga's events, publishes what it owes, and writes it; retried on conflicts.
+    async fn saga_batch(
+        &self,
+        def: &Choreography,
+        correlation_id: &str,
+        events: &[Event],
+    ) -> Result<(String, Applied, usize), IngestError> {
+        let id = super::saga_id(&def.saga_type, correlation_id);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let now = self.clock.now();
+            let stored = self.store.get(&id).await?;
+            let expected = stored.as_ref().map(|r| r.version);
+            let mut record = stored.unwrap_or_else(|| new_record(def, correlation_id, now));
+            let applied = apply(def, &mut record, events, now);
+            if applied.logged == 0 {
+                return Ok((id, applied, 0));
+            }
+            let commands = self.publish_commands(def, &mut record, now).await?;
+            self.prepare_write(&mut record, now);
+            let written = match expected {
+                None => self.store.create(&record).await,
+                Some(version) => self.store.replace(&record, version).await,
+            };
+            match written {
+                Ok(_) => {
+                    info!(
+                        saga_id = %id,
+                        correlation_id,
+                        status = record.status.as_str(),
+                        logged = applied.logged,
+                        duplicates = applied.duplicates,
+                        commands,
+                        "saga log updated"
+                    );
+                    return Ok((id, applied, commands));
+                }
+                Err(StoreError::Conflict) if attempt < MAX_WRITE_ATTEMPTS => {
+                    info!(saga_id = %id, attempt, "saga changed concurrently; reapplying the batch");
+                    self.clock
+                        .sleep(fastrand::u64(1..=10 * u64::from(attempt)))
+                        .await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn publish_commands(
+        &self,
+        def: &Choreography,
+        record: &mut SagaRecord,
+        now: i64,
+    ) -> Result<usize, IngestError> {
+        let commands = commands_due(def, record);
+        for command in &commands {
+            let name = command.payload["command"].as_str().unwrap_or_default();
+            let properties = [
+                ("command".to_string(), name.to_string()),
+                ("saga_id".to_string(), record.id.clone()),
+                (
+                    "correlation_id".to_string(),
+                    record.correlation_id.clone().unwrap_or_default(),
+                ),
+            ];
+            let outcome = self
+                .publisher
+                .publish(Message {
+                    topic: &def.command_topic,
+                    payload: &command.payload,
+                    idempotency_key: &command.idempotency_key,
+                    properties: &properties,
+                    timeout: PUBLISH_TIMEOUT,
+                })
+                .await;
+            if let Outcome::Failed { error, .. } = outcome {
+                return Err(IngestError::Publish(error));
+            }
+            info!(saga_id = %record.id, step = %command.step, command = name, "compensation command sent");
+            command_sent(record, &command.step, now);
+        }
+        Ok(commands.len())
+    }
+
+    fn prepare_write(&self, record: &mut SagaRecord, now: i64) {
+        record.version += 1;
+        record.writes += 1;
+        record.updated_at = now;
+        record.sweep_shard = record
+            .due_at
+            .map(|_| sweep_shard(&record.id, self.sweep.shards));
+        if record.status.is_terminal() && self.retention_days > 0 {
+            record
+                .expires_at
+                .get_or_insert(now / 1000 + self.retention_days * 86_400);
+        } else if !record.status.is_terminal() {
+            record.expires_at = None;
+        }
+    }
+}

@@ -1,0 +1,370 @@
+use super::*;
+use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
+use crate::definition::Definitions;
+use crate::engine::Outcome;
+use crate::ports::SagaStore;
+use crate::sweeper::SweepConfig;
+use proptest::prelude::*;
+
+fn definitions() -> Definitions {
+    Definitions::from_files(
+        [(
+            "image-pipeline.json",
+            include_str!("../../../definitions/image-pipeline.json"),
+        )],
+        |_| None,
+    )
+    .unwrap()
+}
+
+fn pipeline() -> Choreography {
+    definitions()
+        .choreography("image-pipeline")
+        .unwrap()
+        .as_ref()
+        .clone()
+}
+
+fn event(n: u32, event_type: &str) -> Event {
+    Event {
+        message_id: format!("m{n}"),
+        event_type: event_type.into(),
+        correlation_id: "c-1".into(),
+        task_id: Some("t-1".into()),
+        occurred_at: Some(format!("2026-01-01T00:00:{n:02}Z")),
+        saga_type: None,
+        data: json!({ "n": n }),
+    }
+}
+
+/// The seed's pipeline up to a processing failure.
+fn failing_run() -> Vec<Event> {
+    [
+        "RetrievalStarted",
+        "ImagesRetrieved",
+        "RetrievalCompleted",
+        "ImageReadyForAnonymization",
+        "AnonymizationRequested",
+        "AnonymizationCompleted",
+        "ImageReadyForProcessing",
+        "ProcessingStarted",
+        "ProcessingFailed",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, t)| event(i as u32 + 1, t))
+    .collect()
+}
+
+fn run(events: &[Event]) -> (SagaRecord, Vec<Command>) {
+    let def = pipeline();
+    let mut record = new_record(&def, "c-1", 1_000);
+    let mut commands = Vec::new();
+    for event in events {
+        apply(&def, &mut record, std::slice::from_ref(event), 2_000);
+        for command in commands_due(&def, &record) {
+            command_sent(&mut record, &command.step, 2_000);
+            commands.push(command);
+        }
+    }
+    (record, commands)
+}
+
+fn statuses(record: &SagaRecord) -> Vec<(StepStatus, Option<StepStatus>)> {
+    record
+        .steps
+        .iter()
+        .map(|s| (s.action.status, s.compensation.as_ref().map(|c| c.status)))
+        .collect()
+}
+
+#[test]
+fn a_complete_run_is_completed_with_every_event_logged() {
+    let mut events = failing_run();
+    events.truncate(8);
+    events.push(event(9, "ProcessingCompleted"));
+    let (record, commands) = run(&events);
+    assert_eq!(record.status, SagaStatus::Completed);
+    assert!(commands.is_empty());
+    assert_eq!(record.events.len(), 9);
+    assert_eq!(record.task_id.as_deref(), Some("t-1"));
+    assert_eq!(record.steps[0].action.started_at, Some(1_767_225_601_000));
+    assert_eq!(record.steps[0].action.ended_at, Some(1_767_225_603_000));
+    assert_eq!(
+        record.steps[2].output,
+        Some(json!({
+            "event": "ProcessingCompleted",
+            "message_id": "m9",
+            "occurred_at": 1_767_225_609_000_i64,
+            "data": { "n": 9 }
+        }))
+    );
+    assert!(record.ended_at.is_some() && record.due_at.is_none());
+}
+
+#[test]
+fn a_failure_sends_the_completed_steps_commands_newest_first() {
+    let (record, commands) = run(&failing_run());
+    assert_eq!(record.status, SagaStatus::Compensating);
+    let names: Vec<&str> = commands
+        .iter()
+        .map(|c| c.payload["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["RollbackAnonymization", "DeleteRetrievedImage"]);
+    assert_eq!(commands[0].payload["correlation_id"], "c-1");
+    assert_eq!(commands[0].payload["task_id"], "t-1");
+    assert_eq!(commands[0].payload["reason"]["step"], "processing");
+    assert_eq!(
+        commands[1].idempotency_key,
+        format!("{}:data_retrieval:compensation", record.id)
+    );
+    let failure = record.failure.as_ref().unwrap();
+    assert_eq!(failure.step, "processing");
+    assert_eq!(failure.error, "ProcessingFailed");
+    assert!(record.due_at.is_some(), "the rollback deadline is set");
+}
+
+#[test]
+fn the_rollback_events_compensate_the_saga() {
+    let mut events = failing_run();
+    events.push(event(10, "AnonymizationRolledBack"));
+    let (record, _) = run(&events);
+    assert_eq!(
+        record.status,
+        SagaStatus::Compensating,
+        "one rollback to go"
+    );
+    events.push(event(11, "RetrievedImageDeleted"));
+    let (record, _) = run(&events);
+    assert_eq!(record.status, SagaStatus::Compensated);
+    assert!(record.due_at.is_none());
+    assert_eq!(
+        record.steps[1].compensation.as_ref().unwrap().ended_at,
+        Some(1_767_225_610_000)
+    );
+}
+
+#[test]
+fn a_failure_of_the_first_step_has_nothing_to_compensate() {
+    let (record, commands) = run(&[event(1, "RetrievalStarted"), event(2, "RetrievalFailed")]);
+    assert_eq!(record.status, SagaStatus::Compensated);
+    assert!(commands.is_empty());
+}
+
+#[test]
+fn the_failure_error_comes_from_the_event_data() {
+    let mut failed = event(2, "AnonymizationFailed");
+    failed.data = json!({ "error": "DICOM header unreadable" });
+    let (record, commands) = run(&[event(1, "ImageReadyForAnonymization"), failed]);
+    assert_eq!(
+        record.failure.unwrap().error,
+        "AnonymizationFailed: DICOM header unreadable"
+    );
+    assert_eq!(commands.len(), 1);
+    assert_eq!(commands[0].payload["command"], "DeleteRetrievedImage");
+}
+
+#[test]
+fn overdue_rollbacks_fail_the_saga_and_a_late_one_still_settles_it() {
+    let def = pipeline();
+    let (mut record, _) = run(&failing_run());
+    let due = record.due_at.unwrap();
+    assert!(!expire(&mut record, due - 1));
+    assert!(expire(&mut record, due));
+    assert_eq!(record.status, SagaStatus::Failed);
+    assert!(
+        record
+            .failure
+            .as_ref()
+            .unwrap()
+            .error
+            .contains("anonymization, data_retrieval")
+            || record
+                .failure
+                .as_ref()
+                .unwrap()
+                .error
+                .contains("data_retrieval, anonymization")
+    );
+    apply(
+        &def,
+        &mut record,
+        &[
+            event(10, "AnonymizationRolledBack"),
+            event(11, "RetrievedImageDeleted"),
+        ],
+        due + 5,
+    );
+    assert_eq!(record.status, SagaStatus::Compensated);
+    assert_eq!(record.failure.unwrap().step, "processing");
+}
+
+#[test]
+fn unknown_events_and_a_full_log_are_refused() {
+    let def = pipeline();
+    let mut record = new_record(&def, "c-1", 0);
+    let applied = apply(&def, &mut record, &[event(1, "OrderPlaced")], 0);
+    assert_eq!(applied.refused.len(), 1);
+    let many: Vec<Event> = (0..MAX_LOGGED_EVENTS as u32 + 3)
+        .map(|n| event(n + 100, "ImagesRetrieved"))
+        .collect();
+    let applied = apply(&def, &mut record, &many, 0);
+    assert_eq!(applied.logged, MAX_LOGGED_EVENTS);
+    assert_eq!(applied.refused.len(), 3);
+}
+
+#[test]
+fn events_are_checked() {
+    let mut bad = event(1, "RetrievalStarted");
+    bad.occurred_at = Some("yesterday".into());
+    assert!(bad.check().unwrap_err().contains("RFC 3339"));
+    bad = event(1, "");
+    assert!(bad.check().unwrap_err().contains("event_type"));
+    bad = event(1, "RetrievalStarted");
+    bad.data = json!({ "blob": "x".repeat(MAX_EVENT_DATA_BYTES) });
+    assert!(bad.check().unwrap_err().contains("limit"));
+}
+
+proptest! {
+    /// Delivering the events in any order, with any of them repeated, ends in the same saga
+    /// state and sends the same commands in the same order.
+    #[test]
+    fn order_and_duplicates_change_nothing(
+        order in Just((0..11).collect::<Vec<usize>>()).prop_shuffle(),
+        repeats in proptest::collection::vec(0usize..11, 0..6),
+    ) {
+        let mut events = failing_run();
+        events.push(event(10, "AnonymizationRolledBack"));
+        events.push(event(11, "RetrievedImageDeleted"));
+        let (expected, expected_commands) = run(&events);
+        let mut delivered: Vec<Event> = order.iter().map(|&i| events[i].clone()).collect();
+        delivered.extend(repeats.iter().map(|&i| events[i].clone()));
+        let (record, commands) = run(&delivered);
+        prop_assert_eq!(record.status, SagaStatus::Compensated);
+        prop_assert_eq!(statuses(&record), statuses(&expected));
+        prop_assert_eq!(&record.failure, &expected.failure);
+        prop_assert_eq!(record.events.len(), 11);
+        for (got, want) in record.steps.iter().zip(&expected.steps) {
+            prop_assert_eq!(got.action.ended_at, want.action.ended_at);
+            prop_assert_eq!(&got.output, &want.output);
+        }
+        // A rollback that arrives before the failure leaves no command to send.
+        let sent: Vec<&str> = commands.iter().map(|c| c.step.as_str()).collect();
+        let all: Vec<&str> = expected_commands.iter().map(|c| c.step.as_str()).collect();
+        prop_assert!(sent.iter().all(|s| all.contains(s)));
+        prop_assert!(sent.windows(2).all(|w| w[0] != w[1]), "no command twice");
+        let positions: Vec<usize> = sent.iter().map(|s| all.iter().position(|a| a == s).unwrap()).collect();
+        prop_assert!(positions.windows(2).all(|w| w[0] < w[1]), "newest first");
+    }
+}
+
+fn monitor() -> Monitor<MemoryStore, ScriptedParticipant, ManualClock> {
+    Monitor {
+        definitions: definitions(),
+        store: MemoryStore::default(),
+        publisher: ScriptedParticipant::new(|_, _| Outcome::Succeeded(json!({}))),
+        clock: ManualClock::at(5_000),
+        sweep: SweepConfig::default(),
+        retention_days: 30,
+    }
+}
+
+fn raw(events: &[Event]) -> Vec<Value> {
+    events
+        .iter()
+        .map(|e| {
+            json!({
+                "message_id": e.message_id,
+                "event_type": e.event_type,
+                "correlation_id": e.correlation_id,
+                "task_id": e.task_id,
+                "occurred_at": e.occurred_at,
+                "data": e.data,
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_monitor_logs_publishes_and_writes_once_per_batch() {
+    let monitor = monitor();
+    let report = monitor.ingest(raw(&failing_run())).await.unwrap();
+    assert_eq!((report.received, report.logged, report.commands), (9, 9, 2));
+    let id = saga_id("image-pipeline", "c-1");
+    assert_eq!(report.sagas, std::slice::from_ref(&id));
+    let keys: Vec<String> = monitor
+        .publisher
+        .received()
+        .into_iter()
+        .map(|c| c.idempotency_key)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            format!("{id}:anonymization:compensation"),
+            format!("{id}:data_retrieval:compensation")
+        ]
+    );
+    let stored = monitor.store.get(&id).await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.writes), (1, 1));
+    assert_eq!(stored.status, SagaStatus::Compensating);
+    assert!(stored.sweep_shard.is_some() && stored.due_at.is_some());
+
+    // The same batch again: nothing new is logged, published or written.
+    let again = monitor.ingest(raw(&failing_run())).await.unwrap();
+    assert_eq!((again.logged, again.duplicates, again.commands), (0, 9, 0));
+    assert_eq!(monitor.publisher.received().len(), 2);
+    assert_eq!(monitor.store.writes().len(), 1);
+
+    let done = raw(&[
+        event(10, "AnonymizationRolledBack"),
+        event(11, "RetrievedImageDeleted"),
+    ]);
+    monitor.ingest(done).await.unwrap();
+    let stored = monitor.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(stored.status, SagaStatus::Compensated);
+    assert!(stored.sweep_shard.is_none() && stored.expires_at.is_some());
+}
+
+#[tokio::test]
+async fn bad_events_are_rejected_one_by_one() {
+    let monitor = monitor();
+    let mut items = raw(&[event(1, "RetrievalStarted")]);
+    items.push(json!({ "message_id": "x1", "event_type": "Nope", "correlation_id": "c-2" }));
+    items.push(json!({ "event_type": "RetrievalStarted" }));
+    items.push(json!("not an object"));
+    let report = monitor.ingest(items).await.unwrap();
+    assert_eq!(report.logged, 1);
+    let rejected: Vec<(usize, Option<&str>)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.index, r.message_id.as_deref()))
+        .collect();
+    assert_eq!(rejected, [(1, Some("x1")), (2, None), (3, None)]);
+    assert!(report.rejected[0].reason.contains("Nope"));
+    assert!(report.rejected[1].reason.contains("message_id"));
+}
+
+#[tokio::test]
+async fn a_failed_publish_fails_the_batch_and_a_retry_sends_the_commands() {
+    let mut monitor = monitor();
+    monitor.publisher = ScriptedParticipant::new(|_, nth| {
+        if nth == 1 {
+            Outcome::Failed {
+                class: crate::definition::FailureClass::PublishError,
+                error: "broker down".into(),
+            }
+        } else {
+            Outcome::Succeeded(json!({}))
+        }
+    });
+    let error = monitor.ingest(raw(&failing_run())).await.unwrap_err();
+    assert!(error.to_string().contains("broker down"));
+    let id = saga_id("image-pipeline", "c-1");
+    assert!(
+        monitor.store.get(&id).await.unwrap().is_none(),
+        "nothing written"
+    );
+    let report = monitor.ingest(raw(&failing_run())).await.unwrap();
+    assert_eq!((report.logged, report.commands), (9, 2));
+}
