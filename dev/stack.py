@@ -208,6 +208,8 @@ class Stack:
 
         say("starting the stream pump")
         self.spawn("pump", [devstack, "pump"])
+        say("starting the Pulsar sink bridge (choreographed sagas' events -> saga-events)")
+        self.spawn("bridge", [sys.executable, str(ROOT / "dev" / "bridge.py"), self.pulsar_url, self.api_url])
         self.warm_up()
 
     def warm_up(self):
@@ -220,6 +222,7 @@ class Stack:
             ("POST", f"{self.api_url}/sagas/00000000-0000-0000-0000-000000000000/cancel", None, 404),
             ("POST", f"{self.api_url}/2015-03-31/functions/run-step/invocations", {"Records": []}, 200),
             ("POST", f"{self.api_url}/2015-03-31/functions/sweeper/invocations", {}, 200),
+            ("POST", f"{self.api_url}/events", {"events": []}, 400),
         ]
         for method, url, body, expected in checks:
             while True:
@@ -261,7 +264,13 @@ ready: API at {api}   (DynamoDB Local :{stack.dynamodb_port}, Pulsar {stack.puls
   # seed 004: a campaign (the demo services fail 5%, 10%, 15% of calls, as in the seed)
   curl -s -X POST {api}/sagas/campaign -H 'content-type: application/json' -d '{{"nombre": "Campaña Demo", "presupuesto": 50000}}'
 
+  # seed 002: a choreographed image pipeline; participants' events arrive on Pulsar (the bridge
+  # feeds them to saga-events) or by POST /events; a failure sends compensation commands
+  curl -s -X POST {api}/events -H 'content-type: application/json' -d '[{{"message_id": "m1", "event_type": "ImageReadyForAnonymization", "correlation_id": "run-1", "task_id": "task-1"}}, {{"message_id": "m2", "event_type": "AnonymizationFailed", "correlation_id": "run-1", "data": {{"error": "unreadable header"}}}}]'
+  curl -s {api}/sagas/by-correlation/run-1
+
   # watch the Tokenizer topics: .tools/venv/bin/python dev/topics.py {stack.pulsar_url}
+  # watch the compensation commands: .tools/venv/bin/python dev/topics.py {stack.pulsar_url} persistent://public/default/saga-compensation-commands
 
 Logs are in {stack.run_dir}/. Press Ctrl-C to stop everything.
 """, flush=True)

@@ -1,15 +1,31 @@
-"""The end-to-end tests share one local stack on their own ports."""
+"""The end-to-end tests share one local stack on their own ports.
+
+E2E_API_PORT, E2E_DYNAMODB_PORT, E2E_PULSAR_PORT and E2E_PARTICIPANTS_PORT move it (to run
+some tests beside another stack); its logs then go to .run/e2e-<api port>/ instead of .run/e2e/.
+"""
+
+import os
 
 import pytest
 
 from helpers import IMAGE_TOPICS, ROOT, Api, Stack, TopicRecorder
 
+DEFAULT_API_PORT = 9300
+
+
+def port(variable, default):
+    return int(os.environ.get(variable, default))
+
 
 @pytest.fixture(scope="session")
 def stack():
-    stack = Stack(api_port=9300, dynamodb_port=8300, pulsar_port=6750, participants_port=9401,
-                  run_dir=ROOT / ".run" / "e2e", quiet=True,
-                  extra_env={"CAMPAIGN_FAILURE_RATES": "0"})
+    api_port = port("E2E_API_PORT", DEFAULT_API_PORT)
+    run_dir = "e2e" if api_port == DEFAULT_API_PORT else f"e2e-{api_port}"
+    stack = Stack(api_port=api_port, dynamodb_port=port("E2E_DYNAMODB_PORT", 8300),
+                  pulsar_port=port("E2E_PULSAR_PORT", 6750),
+                  participants_port=port("E2E_PARTICIPANTS_PORT", 9401),
+                  run_dir=ROOT / ".run" / run_dir, quiet=True,
+                  extra_env={"CAMPAIGN_FAILURE_RATES": "0", "CHOREOGRAPHY_COMPENSATION_TIMEOUT_MS": "6000"})
     stack.start()
     yield stack
     stack.stop()

@@ -204,7 +204,7 @@ fn parse_choreography(
     for (i, topic) in definition.event_topics.iter_mut().enumerate() {
         resolve_placeholders(file, &format!("event_topics[{i}]"), topic, env)?;
     }
-    if let Some(timeout) = env(COMPENSATION_TIMEOUT_ENV) {
+    if let Some(timeout) = env(COMPENSATION_TIMEOUT_ENV).filter(|t| !t.is_empty()) {
         definition.compensation_timeout_ms = timeout.parse().map_err(|_| {
             error(
                 file,
