@@ -41,7 +41,7 @@ faults:
 bench: setup
 	$(VENV)/python dev/bench.py --sagas 800 --concurrency 8
 
-FUNCTIONS := start-saga saga-status saga-command run-step sweeper
+FUNCTIONS := start-saga saga-status saga-command run-step sweeper saga-events
 
 ## Release builds of every function, with each binary's size against the 10 MB budget.
 ## (The SAM template targets arm64; this machine has no aarch64 standard library, so the

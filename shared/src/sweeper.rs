@@ -276,6 +276,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_choreographed_saga_past_its_rollback_deadline_is_failed_not_nudged() {
+        let sweeper = sweeper();
+        let mut record = stored(&sweeper, |_| {}).await;
+        let expected = record.version;
+        record.choreographed = true;
+        record.runnable = false;
+        record.status = crate::record::SagaStatus::Compensating;
+        record.steps[1].compensation = Some(crate::record::CallState {
+            status: crate::record::StepStatus::Running,
+            ..crate::record::CallState::pending()
+        });
+        record.due_at = Some(15_000);
+        record.version += 1;
+        sweeper.store.replace(&record, expected).await.unwrap();
+
+        sweeper.clock.advance(4_000);
+        assert_eq!(sweeper.sweep().await.unwrap().due, 0, "not yet due");
+        sweeper.clock.advance(1_000);
+        let report = sweeper.sweep().await.unwrap();
+        assert_eq!((report.expired, report.nudged), (1, 0));
+        let failed = sweeper.store.get(&record.id).await.unwrap().unwrap();
+        assert_eq!(failed.status, crate::record::SagaStatus::Failed);
+        assert!(!failed.runnable, "run-step never sees choreographed sagas");
+        assert!(failed.failure.unwrap().error.contains("tokenize"));
+        assert_eq!((failed.due_at, failed.sweep_shard), (None, None));
+    }
+
+    #[tokio::test]
     async fn terminal_sagas_leave_the_index() {
         let sweeper = sweeper();
         let record = stored(&sweeper, |r| {

@@ -50,7 +50,7 @@ def test_run_step_sample_is_accepted(stack):
 
 def test_sweeper_sample_runs_a_sweep(stack):
     report = invoke(stack, "sweeper", "sweeper.json")
-    assert set(report) == {"due", "nudged", "skipped", "live"}
+    assert set(report) == {"due", "nudged", "skipped", "live", "expired"}
 
 
 def test_command_samples_answer_for_their_saga_id(stack):
@@ -58,3 +58,18 @@ def test_command_samples_answer_for_their_saga_id(stack):
         response = invoke(stack, "saga-command", sample)
         assert response["statusCode"] == 404, response
         assert "no saga with id" in json.loads(response["body"])["detail"]
+
+
+def test_saga_events_samples_log_a_choreographed_saga(stack, api):
+    # The sink sample: three data retrieval events of one run, as a Pulsar sink batches them.
+    report = invoke(stack, "saga-events", "saga-events-sink.json")
+    assert report["received"] == 3 and report["logged"] + report["duplicates"] == 3
+    saga = api.get(report["sagas"][0]).json()
+    assert saga["correlation_id"] == "sample-run-2"
+    assert saga["steps"][0]["status"] == "COMPLETED"
+    # The HTTP sample: POST /events with a failure; the finished step's command goes out.
+    response = invoke(stack, "saga-events", "saga-events-http.json")
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
+    assert body["logged"] + body["duplicates"] == 2
+    assert api.get(body["sagas"][0]).json()["status"] in {"COMPENSATING", "FAILED"}
