@@ -6,6 +6,7 @@ pub mod api;
 pub mod choreography;
 pub mod definition;
 pub mod engine;
+pub mod metrics;
 pub mod ports;
 pub mod record;
 pub mod sweeper;

@@ -125,7 +125,9 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
         record.version += 1;
         record.writes += 1;
         record.updated_at = now;
-        self.store.replace(&record, expected).await.map(|_| true)
+        self.store.replace(&record, expected).await?;
+        crate::metrics::saga_finished(&record.saga_type, record.status, now);
+        Ok(true)
     }
 
     async fn nudge(&self, mut record: SagaRecord, now: i64) -> Result<(), StoreError> {

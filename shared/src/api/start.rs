@@ -213,6 +213,7 @@ async fn create<S: SagaStore, C: Clock>(
     match deps.store.create(&record).await {
         Ok(_) => {
             tracing::info!(saga_id = %record.id, saga_type, "saga started");
+            crate::metrics::saga_started(saga_type, now);
             Ok((record, false))
         }
         Err(StoreError::Conflict) => {

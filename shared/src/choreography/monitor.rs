@@ -177,6 +177,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
             let now = self.clock.now();
             let stored = self.store.get(&id).await?;
             let expected = stored.as_ref().map(|r| r.version);
+            let status_before = stored.as_ref().map(|r| r.status);
             let mut record = stored.unwrap_or_else(|| new_record(def, correlation_id, now));
             let applied = apply(def, &mut record, events, now);
             if applied.logged == 0 {
@@ -190,6 +191,12 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
             };
             match written {
                 Ok(_) => {
+                    if expected.is_none() {
+                        crate::metrics::saga_started(&def.saga_type, now);
+                    }
+                    if record.status.is_terminal() && status_before != Some(record.status) {
+                        crate::metrics::saga_finished(&def.saga_type, record.status, now);
+                    }
                     info!(
                         saga_id = %id,
                         correlation_id,

@@ -6,7 +6,7 @@
 //! with the same idempotency key.
 
 use crate::definition::{Definitions, FailureClass, SagaDefinition};
-use crate::engine::{self, Call, Next, Outcome, Request};
+use crate::engine::{self, Call, Next, Outcome, Phase, Request};
 use crate::ports::{
     Clock, HttpParticipant, HttpRequest, Message, Publisher, SagaStore, StoreError,
 };
@@ -186,7 +186,22 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             self.config.failpoints.hit(Failpoint::AfterCall);
             let now = self.clock.now();
             log_outcome(&def, &call, &outcome, now - started);
+            let failed = matches!(outcome, Outcome::Failed { .. });
             engine::record_outcome(&def, &mut record, &call, outcome, now, fastrand::f64());
+            let step = &record.steps[call.step];
+            let state = match call.phase {
+                Phase::Action => Some(&step.action),
+                Phase::Compensation => step.compensation.as_ref(),
+            };
+            let retried = failed && state.is_some_and(|s| s.retry_at.is_some());
+            crate::metrics::step_attempt(
+                &record.saga_type,
+                &step.name,
+                call.phase.as_str(),
+                now - started,
+                retried,
+                now,
+            );
             next = engine::next(&def, &record, now);
             let plan = self.plan_continuation(&def, &mut record, &next, (owner, now, deadline));
             if let Continue::Stop(result) = self.write(&mut record, now).await? {
@@ -269,6 +284,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                         writes = record.writes,
                         "saga finished"
                     );
+                    crate::metrics::saga_finished(&record.saga_type, record.status, now);
                 }
                 Ok(Continue::Yes)
             }
