@@ -37,9 +37,11 @@ fuzz:
 faults:
 	$(VENV)/python -m pytest tests/faults -q -s
 
-## Time 800 happy-path image sagas on the local stack after a warm-up (sagas/s, p50, p99, writes).
+## Time 800 happy-path image sagas on the local stack after a warm-up (sagas/s, p50, p99, writes),
+## then the engine's and the choreography monitor's pure transitions (criterion).
 bench: setup
 	$(VENV)/python dev/bench.py --sagas 800 --concurrency 8
+	cargo bench -p saga --bench engine
 
 FUNCTIONS := start-saga saga-status saga-command run-step sweeper saga-events
 

@@ -84,5 +84,52 @@ fn transitions(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, transitions);
+/// The choreography monitor's pure step: one failure event applied to a saga whose first two
+/// steps completed, and the compensation commands it owes.
+fn choreography(c: &mut Criterion) {
+    let definitions = Definitions::from_files(
+        [(
+            "image-pipeline.json",
+            include_str!("../../definitions/image-pipeline.json"),
+        )],
+        |_| None,
+    )
+    .unwrap();
+    let def = definitions.choreography("image-pipeline").unwrap();
+    let event = |n: u32, event_type: &str| saga::choreography::Event {
+        message_id: format!("m{n}"),
+        event_type: event_type.into(),
+        correlation_id: "c".into(),
+        task_id: Some("t".into()),
+        occurred_at: Some(format!("2026-11-22T10:00:{n:02}Z")),
+        saga_type: None,
+        data: json!({"image_id": "img"}),
+    };
+    let mut record = saga::choreography::new_record(def, "c", 0);
+    let earlier: Vec<_> = [
+        "RetrievalStarted",
+        "ImagesRetrieved",
+        "RetrievalCompleted",
+        "ImageReadyForAnonymization",
+        "AnonymizationRequested",
+        "AnonymizationCompleted",
+        "ImageReadyForProcessing",
+        "ProcessingStarted",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, t)| event(i as u32, t))
+    .collect();
+    saga::choreography::apply(def, &mut record, &earlier, 1);
+    let failure = [event(9, "ProcessingFailed")];
+    c.bench_function("choreography: apply a failure event + commands due", |b| {
+        b.iter(|| {
+            let mut record = record.clone();
+            saga::choreography::apply(def, &mut record, &failure, 2);
+            black_box(saga::choreography::commands_due(def, &record))
+        })
+    });
+}
+
+criterion_group!(benches, transitions, choreography);
 criterion_main!(benches);
