@@ -52,3 +52,18 @@ def test_correlation_and_task_ids_come_from_headers_or_the_input(api):
     assert (saga["correlation_id"], saga["task_id"]) == ("corr-2", "task-2")
     bad = requests.post(f"{api.url}/sagas/image", json={**BODY, "task_id": 7}, timeout=10)
     assert bad.status_code == 400
+
+
+def test_wrong_methods_are_405_problems_on_every_path(api):
+    saga_id = str(uuid.uuid4())
+    cases = [
+        ("DELETE", f"/sagas/{saga_id}"), ("PUT", "/sagas/image"), ("PATCH", "/sagas"),
+        ("DELETE", "/saga"), ("PUT", f"/saga/{saga_id}"), ("GET", f"/sagas/{saga_id}/cancel"),
+        ("DELETE", f"/sagas/{saga_id}/redrive"), ("POST", "/sagas/by-correlation/c"),
+        ("PUT", "/sagas/by-task/t"), ("POST", "/health"), ("GET", "/events"), ("POST", "/ui"),
+    ]
+    for method, path in cases:
+        response = requests.request(method, f"{api.url}{path}", timeout=10)
+        assert response.status_code == 405, (method, path, response.status_code, response.text)
+        assert response.headers["content-type"] == "application/problem+json", (method, path)
+        assert method in response.json()["detail"], (method, path)

@@ -1,5 +1,5 @@
 //! saga-status: `GET /sagas/{id}`, the listings (`GET /sagas`, by correlation, by task),
-//! `GET /health`, and the seed's `GET /saga/{saga_id}`.
+//! `GET /health`, the seed's `GET /saga/{saga_id}`, and the dashboard page `GET /ui`.
 
 use lambda_http::{Error, Request, run, service_fn};
 use saga::adapters::dynamodb::DynamoStore;

@@ -8,6 +8,7 @@ pub mod seed;
 pub mod start;
 pub mod status;
 pub mod stream;
+pub mod ui;
 
 pub use problem::Problem;
 

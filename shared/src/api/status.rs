@@ -1,7 +1,7 @@
 //! `GET /sagas/{id}` and the seed's `GET /saga/{saga_id}`: read a saga and render it; the
-//! listings and `GET /health` are routed here too.
+//! listings, `GET /health` and the dashboard page (`GET /ui`) are routed here too.
 
-use super::{Problem, json_response, list, parse_saga_id, rfc3339, seed, segments};
+use super::{Problem, json_response, list, parse_saga_id, rfc3339, seed, segments, ui};
 use crate::engine::{self, Phase};
 use crate::ports::SagaStore;
 use crate::record::{CallState, SagaRecord, StepStatus};
@@ -45,6 +45,7 @@ async fn route<S: SagaStore>(
             store.get("00000000-0000-0000-0000-000000000000").await?;
             Ok(json_response(200, &serde_json::json!({ "status": "ok" })))
         }
+        ("GET", ["ui"]) => Ok(ui::page()),
         ("GET", ["sagas"]) => list::list(store, list::parse(&query())?, &deps.saga_types).await,
         ("GET", ["sagas", by @ ("by-correlation" | "by-task"), id]) => {
             let mut filters = query();
@@ -71,7 +72,7 @@ async fn route<S: SagaStore>(
             };
             Ok(seed::status_response(found.as_ref()))
         }
-        (_, ["sagas"] | ["health"] | ["sagas", "by-correlation" | "by-task", _]) => {
+        (_, ["sagas"] | ["health"] | ["ui"] | ["sagas", "by-correlation" | "by-task", _]) => {
             Err(Problem::method_not_allowed(method, request.uri().path()))
         }
         (_, ["sagas", _] | ["saga", _]) => {

@@ -1,0 +1,83 @@
+//! `GET /ui`: the saga dashboard, one self-contained page (HTML, CSS and script inline; no
+//! build step, nothing fetched from elsewhere) that lists, shows and commands sagas through
+//! this same API with relative URLs, so it works under `cargo lambda watch` and API Gateway.
+
+use lambda_http::{Body, Response};
+
+/// The page, compiled into the binary.
+const PAGE: &str = include_str!("ui.html");
+
+/// Only the page's own inline script and style, and requests to its own origin.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+     style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
+
+/// The dashboard page.
+pub fn page() -> Response<Body> {
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/html; charset=utf-8")
+        .header("content-security-policy", CONTENT_SECURITY_POLICY)
+        .header("cache-control", "no-cache")
+        .header("x-content-type-options", "nosniff")
+        .header("referrer-policy", "no-referrer")
+        .body(Body::Text(PAGE.to_string()))
+        .expect("static response parts are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::MemoryStore;
+    use crate::api::status::{StatusDeps, handle};
+
+    async fn request(method: &str, path: &str) -> Response<Body> {
+        let deps = StatusDeps {
+            store: MemoryStore::default(),
+            saga_types: vec!["image".into()],
+        };
+        let request = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::Empty)
+            .unwrap();
+        handle(&deps, request).await
+    }
+
+    fn header<'a>(response: &'a Response<Body>, name: &str) -> &'a str {
+        response.headers()[name].to_str().unwrap()
+    }
+
+    #[tokio::test]
+    async fn get_ui_serves_the_page_with_a_strict_policy() {
+        let response = request("GET", "/ui").await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            header(&response, "content-type"),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(header(&response, "cache-control"), "no-cache");
+        let policy = header(&response, "content-security-policy");
+        assert!(policy.starts_with("default-src 'none'"), "{policy}");
+        assert!(policy.contains("connect-src 'self'"), "{policy}");
+        let Body::Text(html) = response.body() else {
+            panic!("the page is text");
+        };
+        assert!(html.starts_with("<!doctype html>"));
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "the page fetches nothing from elsewhere"
+        );
+        assert_eq!(request("GET", "/ui/").await.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn other_methods_on_ui_are_not_allowed() {
+        let response = request("POST", "/ui").await;
+        assert_eq!(response.status(), 405);
+        assert_eq!(
+            header(&response, "content-type"),
+            "application/problem+json"
+        );
+    }
+}
