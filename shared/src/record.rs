@@ -253,6 +253,62 @@ pub struct LoggedEvent {
 }
 
 impl SagaRecord {
+    /// A saga whose steps are all pending, not yet written: PENDING, version 0, not runnable,
+    /// listed under its type. Orchestrated and choreographed sagas start from it.
+    pub fn fresh<'a>(
+        id: String,
+        saga_type: &str,
+        step_names: impl IntoIterator<Item = &'a str>,
+        input: Value,
+        now: Millis,
+    ) -> Self {
+        Self {
+            saga_type: saga_type.to_string(),
+            status: SagaStatus::Pending,
+            version: 0,
+            input,
+            steps: step_names.into_iter().map(StepState::pending).collect(),
+            failure: None,
+            lease: None,
+            cancel_requested: false,
+            runnable: false,
+            wake_at: None,
+            created_at: now,
+            updated_at: now,
+            ended_at: None,
+            correlation_id: None,
+            task_id: None,
+            idempotency_key: None,
+            type_shard: Some(type_shard(saga_type, &id)),
+            sweep_shard: None,
+            due_at: None,
+            expires_at: None,
+            writes: 0,
+            capacity_units: 0.0,
+            choreographed: false,
+            events: Vec::new(),
+            id,
+        }
+    }
+
+    /// Prepares the record for its next write at `now` (version, write count, update time) and
+    /// returns the version the conditional write expects to find.
+    pub fn next_write(&mut self, now: Millis) -> u64 {
+        let expected = self.version;
+        self.version += 1;
+        self.writes += 1;
+        self.updated_at = now;
+        expected
+    }
+
+    /// Gives a terminal saga its TTL, once: `retention_days` after `now` (0 keeps it forever).
+    pub fn retain_after_end(&mut self, retention_days: i64, now: Millis) {
+        if self.status.is_terminal() && retention_days > 0 {
+            self.expires_at
+                .get_or_insert(now / 1000 + retention_days * 86_400);
+        }
+    }
+
     /// True when an unexpired lease is held at `now`.
     pub fn is_leased(&self, now: Millis) -> bool {
         self.lease.as_ref().is_some_and(|l| l.expires_at > now)

@@ -117,25 +117,19 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
     /// Fails a choreographed saga whose rollback events are overdue (its events drive it, so
     /// there is nothing to nudge).
     async fn expire(&self, mut record: SagaRecord, now: i64) -> Result<bool, StoreError> {
-        let expected = record.version;
         if !crate::choreography::expire(&mut record, now) {
             return Ok(false);
         }
         info!(saga_id = %record.id, failure = ?record.failure, "rollback events overdue: saga FAILED");
-        record.version += 1;
-        record.writes += 1;
-        record.updated_at = now;
+        let expected = record.next_write(now);
         self.store.replace(&record, expected).await?;
         crate::metrics::saga_finished(&record.saga_type, record.status, now);
         Ok(true)
     }
 
     async fn nudge(&self, mut record: SagaRecord, now: i64) -> Result<(), StoreError> {
-        let expected = record.version;
         info!(saga_id = %record.id, lease = ?record.lease, wake_at = ?record.wake_at, "nudging saga");
-        record.version += 1;
-        record.writes += 1;
-        record.updated_at = now;
+        let expected = record.next_write(now);
         record.lease = None;
         record.wake_at = None;
         record.runnable = true;

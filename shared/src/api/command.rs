@@ -92,10 +92,7 @@ async fn command<S: SagaStore, C: Clock>(
         apply(&deps.definitions, &mut record)
             .map_err(|refused| Problem::new(409, "Conflict", refused.to_string()))?;
         let now = deps.clock.now();
-        let expected = record.version;
-        record.version += 1;
-        record.writes += 1;
-        record.updated_at = now;
+        let expected = record.next_write(now);
         if !record.is_leased(now) {
             record.lease = None;
             record.wake_at = None;

@@ -14,10 +14,7 @@ pub use monitor::{IngestReport, Monitor, Rejected};
 
 use crate::definition::choreography::{Choreography, EventMeaning};
 use crate::engine::{MAX_OUTPUT_BYTES, Phase, idempotency_key};
-use crate::record::{
-    CallState, Failure, LoggedEvent, Millis, SagaRecord, SagaStatus, StepState, StepStatus,
-    type_shard,
-};
+use crate::record::{CallState, Failure, LoggedEvent, Millis, SagaRecord, SagaStatus, StepStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -113,36 +110,13 @@ pub fn saga_id(saga_type: &str, correlation_id: &str) -> String {
 /// A new, empty choreographed saga for this correlation id: RUNNING, with every step pending.
 pub fn new_record(def: &Choreography, correlation_id: &str, now: Millis) -> SagaRecord {
     let id = saga_id(&def.saga_type, correlation_id);
+    let steps = def.steps.iter().map(|s| s.name.as_str());
+    let input = json!({ "correlation_id": correlation_id });
     SagaRecord {
-        saga_type: def.saga_type.clone(),
         status: SagaStatus::Running,
-        version: 0,
-        input: json!({ "correlation_id": correlation_id }),
-        steps: def
-            .steps
-            .iter()
-            .map(|s| StepState::pending(&s.name))
-            .collect(),
-        failure: None,
-        lease: None,
-        cancel_requested: false,
-        runnable: false,
-        wake_at: None,
-        created_at: now,
-        updated_at: now,
-        ended_at: None,
         correlation_id: Some(correlation_id.to_string()),
-        task_id: None,
-        idempotency_key: None,
-        type_shard: Some(type_shard(&def.saga_type, &id)),
-        sweep_shard: None,
-        due_at: None,
-        expires_at: None,
-        writes: 0,
-        capacity_units: 0.0,
         choreographed: true,
-        events: Vec::new(),
-        id,
+        ..SagaRecord::fresh(id, &def.saga_type, steps, input, now)
     }
 }
 

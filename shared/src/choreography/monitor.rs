@@ -256,18 +256,14 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
     }
 
     fn prepare_write(&self, record: &mut SagaRecord, now: i64) {
-        record.version += 1;
-        record.writes += 1;
-        record.updated_at = now;
+        record.next_write(now);
         record.sweep_shard = record
             .due_at
             .map(|_| sweep_shard(&record.id, self.sweep.shards));
-        if record.status.is_terminal() && self.retention_days > 0 {
-            record
-                .expires_at
-                .get_or_insert(now / 1000 + self.retention_days * 86_400);
-        } else if !record.status.is_terminal() {
+        if !record.status.is_terminal() {
+            // A failure event after COMPLETED reopens the saga.
             record.expires_at = None;
         }
+        record.retain_after_end(self.retention_days, now);
     }
 }

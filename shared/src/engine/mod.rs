@@ -4,7 +4,7 @@
 //! plain function of its inputs and can be tested exhaustively.
 
 use crate::definition::{CallSpec, FailureClass, SagaDefinition, StepKind, template};
-use crate::record::{CallState, Failure, Millis, SagaRecord, SagaStatus, StepState, StepStatus};
+use crate::record::{CallState, Failure, Millis, SagaRecord, SagaStatus, StepStatus};
 use serde_json::{Map, Value, json};
 
 /// Largest step output kept in the record, in bytes of JSON text; larger ones are summarised.
@@ -103,36 +103,12 @@ pub fn idempotency_key(saga_id: &str, step: &str, phase: Phase) -> String {
 
 /// A new saga record, PENDING and runnable.
 pub fn new_record(def: &SagaDefinition, id: String, input: Value, now: Millis) -> SagaRecord {
+    let steps = def.steps.iter().map(|s| s.name.as_str());
     SagaRecord {
-        saga_type: def.saga_type.clone(),
-        status: SagaStatus::Pending,
         version: 1,
-        input,
-        steps: def
-            .steps
-            .iter()
-            .map(|s| StepState::pending(&s.name))
-            .collect(),
-        failure: None,
-        lease: None,
-        cancel_requested: false,
         runnable: true,
-        wake_at: None,
-        created_at: now,
-        updated_at: now,
-        ended_at: None,
-        correlation_id: None,
-        task_id: None,
-        idempotency_key: None,
-        type_shard: Some(crate::record::type_shard(&def.saga_type, &id)),
-        sweep_shard: None,
-        due_at: None,
-        expires_at: None,
         writes: 1,
-        capacity_units: 0.0,
-        choreographed: false,
-        events: Vec::new(),
-        id,
+        ..SagaRecord::fresh(id, &def.saga_type, steps, input, now)
     }
 }
 

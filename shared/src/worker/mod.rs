@@ -261,20 +261,13 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
 
     /// Conditional write of the record; bumps version and write count.
     async fn write(&self, record: &mut SagaRecord, now: Millis) -> Result<Continue, StoreError> {
-        let expected = record.version;
-        record.version += 1;
-        record.writes += 1;
-        record.updated_at = now;
+        let expected = record.next_write(now);
         record.schedule_sweep(
             now,
             self.config.sweep.stale_after_ms,
             self.config.sweep.shards,
         );
-        if record.status.is_terminal() && self.config.retention_days > 0 {
-            record
-                .expires_at
-                .get_or_insert(now / 1000 + self.config.retention_days * 86_400);
-        }
+        record.retain_after_end(self.config.retention_days, now);
         match self.store.replace(record, expected).await {
             Ok(receipt) => {
                 record.capacity_units += receipt.capacity_units;
