@@ -7,20 +7,29 @@ use crate::ports::{
 };
 use crate::record::{Millis, SagaRecord};
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
-/// Records in a map, with the same conditional-write rules as the table.
-#[derive(Default, Debug)]
+/// Records in a map, with the same conditional-write rules as the table. Clones share it.
+#[derive(Default, Debug, Clone)]
 pub struct MemoryStore {
-    records: Mutex<HashMap<String, SagaRecord>>,
-    writes: Mutex<Vec<SagaRecord>>,
+    records: Arc<Mutex<HashMap<String, SagaRecord>>>,
+    writes: Arc<Mutex<Vec<SagaRecord>>>,
 }
 
 impl MemoryStore {
     /// Every record written, in order.
     pub fn writes(&self) -> Vec<SagaRecord> {
         self.writes.lock().unwrap().clone()
+    }
+
+    /// Changes a stored record as another writer would: its version moves on.
+    pub fn edit(&self, id: &str, change: impl FnOnce(&mut SagaRecord)) {
+        let mut records = self.records.lock().unwrap();
+        let record = records.get_mut(id).expect("edit a stored record");
+        change(record);
+        record.version += 1;
+        record.writes += 1;
     }
 }
 
@@ -132,6 +141,11 @@ impl ScriptedParticipant {
     /// Every call received, in order.
     pub fn received(&self) -> Vec<ReceivedCall> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// The target of every call received, in order.
+    pub fn targets(&self) -> Vec<String> {
+        self.received().into_iter().map(|c| c.target).collect()
     }
 
     fn answer(&self, target: &str, key: &str) -> Outcome {

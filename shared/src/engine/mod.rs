@@ -297,12 +297,18 @@ pub fn check_cancel(def: &SagaDefinition, record: &SagaRecord) -> Result<(), Ref
     Ok(())
 }
 
-/// Acts on a cancel request: an action in flight is abandoned (its outcome is unknown, so it
-/// is not compensated), and the completed steps are compensated, newest first; the saga ends
-/// CANCELLED. Does nothing without a request, once compensating, or past the pivot.
+/// Acts on a cancel request: the completed steps are compensated, newest first, and the saga
+/// ends CANCELLED. A call in flight (or cut off by a crash) is finished first, so its outcome
+/// says whether there is something to undo: the caller applies the cancel again after each
+/// outcome. An action waiting to retry after a failed attempt is abandoned. Does nothing
+/// without a request, once compensating, or past the pivot.
 pub fn apply_cancel(def: &SagaDefinition, record: &mut SagaRecord, now: Millis) {
     let active = matches!(record.status, SagaStatus::Pending | SagaStatus::Running);
     if !record.cancel_requested || !active || check_cancel(def, record).is_err() {
+        return;
+    }
+    let in_flight = |s: &CallState| s.status == StepStatus::Running && s.retry_at.is_none();
+    if record.steps.iter().any(|step| in_flight(&step.action)) {
         return;
     }
     for step in &mut record.steps {

@@ -178,34 +178,102 @@ fn run_one(def: &SagaDefinition, record: &mut SagaRecord, outcome: Outcome, now:
     call
 }
 
-#[test]
-fn cancel_abandons_the_step_in_flight_and_compensates_the_finished_ones() {
-    let def = order();
-    let mut record = new_record(&def, "c".into(), json!({"items": []}), 0);
+/// An order saga with its first two steps completed and the third one's call begun.
+fn order_with_third_call_in_flight(def: &SagaDefinition) -> (SagaRecord, Call) {
+    let mut record = new_record(def, "c".into(), json!({"items": []}), 0);
     for _ in 0..2 {
         run_one(
-            &def,
+            def,
             &mut record,
             Outcome::Succeeded(json!({"reserva_id": "r", "items": []})),
             1,
         );
     }
-    // The third step has begun when the cancel is applied.
-    let Next::Run(call) = next(&def, &record, 5) else {
+    let Next::Run(call) = next(def, &record, 5) else {
         panic!()
     };
     begin(&mut record, &call, 5);
+    (record, call)
+}
+
+#[test]
+fn cancel_waits_for_the_call_in_flight_then_compensates_it_too() {
+    let def = order();
+    let (mut record, call) = order_with_third_call_in_flight(&def);
     record.cancel_requested = true;
     apply_cancel(&def, &mut record, 6);
+    assert_eq!(
+        record.status,
+        SagaStatus::Running,
+        "the call's outcome is not known yet"
+    );
+    let Next::Run(resent) = next(&def, &record, 6) else {
+        panic!("the call is to be finished")
+    };
+    assert_eq!(
+        (resent.step, resent.phase, &resent.idempotency_key),
+        (call.step, call.phase, &call.idempotency_key),
+        "re-sent with the same key"
+    );
+    record_outcome(
+        &def,
+        &mut record,
+        &call,
+        Outcome::Succeeded(json!({"pedido_id": 7})),
+        7,
+        0.5,
+    );
+    apply_cancel(&def, &mut record, 7);
+    assert_eq!(record.status, SagaStatus::Compensating);
+    let mut compensated = Vec::new();
+    while let Next::Run(call) = next(&def, &record, 8) {
+        assert_eq!(call.phase, Phase::Compensation);
+        compensated.push(call.step);
+        begin(&mut record, &call, 8);
+        record_outcome(
+            &def,
+            &mut record,
+            &call,
+            Outcome::Succeeded(json!(null)),
+            9,
+            0.5,
+        );
+    }
+    assert_eq!(
+        compensated,
+        [2, 1],
+        "the step that was in flight is undone first"
+    );
+    assert_eq!(record.status, SagaStatus::Cancelled);
+    assert_eq!(
+        record.steps[3].action.attempts, 0,
+        "nothing ran after the cancel"
+    );
+}
+
+#[test]
+fn cancel_abandons_an_action_waiting_to_retry() {
+    let def = order();
+    let (mut record, call) = order_with_third_call_in_flight(&def);
+    record_outcome(
+        &def,
+        &mut record,
+        &call,
+        fail(FailureClass::Timeout),
+        6,
+        0.5,
+    );
+    assert!(record.steps[2].action.retry_at.is_some());
+    record.cancel_requested = true;
+    apply_cancel(&def, &mut record, 7);
     assert_eq!(record.status, SagaStatus::Compensating);
     assert_eq!(record.steps[2].action.status, StepStatus::Failed);
-    let compensation = run_one(&def, &mut record, Outcome::Succeeded(json!(null)), 7);
+    let compensation = run_one(&def, &mut record, Outcome::Succeeded(json!(null)), 8);
     assert_eq!(
         (compensation.step, compensation.phase),
         (1, Phase::Compensation)
     );
     assert_eq!(record.status, SagaStatus::Cancelled);
-    assert_eq!(next(&def, &record, 9), Next::Done);
 }
 
 #[test]

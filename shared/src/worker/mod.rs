@@ -202,11 +202,25 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 retried,
                 now,
             );
-            next = engine::next(&def, &record, now);
-            let plan = self.plan_continuation(&def, &mut record, &next, (owner, now, deadline));
-            if let Continue::Stop(result) = self.write(&mut record, now).await? {
-                return Ok(result);
-            }
+            // A cancel takes effect here, at a step boundary, with this call's outcome known.
+            engine::apply_cancel(&def, &mut record, now);
+            let mut settled = Some(record.clone());
+            let plan = loop {
+                next = engine::next(&def, &record, now);
+                let plan = self.plan_continuation(&def, &mut record, &next, (owner, now, deadline));
+                match self.write(&mut record, now).await? {
+                    Continue::Yes => break plan,
+                    Continue::Stop(lost) => {
+                        let Some(cancelled) = self.cancel_arrived(&mut settled, owner).await?
+                        else {
+                            return Ok(lost);
+                        };
+                        info!("cancel requested during the call");
+                        record = cancelled;
+                        engine::apply_cancel(&def, &mut record, now);
+                    }
+                }
+            };
             if let Continue::Stop(result) = plan {
                 info!(status = record.status.as_str(), result = ?result, "stopped");
                 return Ok(result);
@@ -290,6 +304,34 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// After a lost write: while this invocation's lease holds, the only other writer is the
+    /// cancel command. If that is what moved the record, returns the record as this invocation
+    /// had it before planning (taken from `settled`, so this happens once per step), with the
+    /// request and the stored version, ready to be planned and written again.
+    async fn cancel_arrived(
+        &self,
+        settled: &mut Option<SagaRecord>,
+        owner: &str,
+    ) -> Result<Option<SagaRecord>, StoreError> {
+        let Some(mut record) = settled.take() else {
+            return Ok(None);
+        };
+        let Some(stored) = self.store.get(&record.id).await? else {
+            return Ok(None);
+        };
+        let still_ours = stored
+            .lease
+            .as_ref()
+            .is_some_and(|lease| lease.owner == owner);
+        if !still_ours || !stored.cancel_requested || record.cancel_requested {
+            return Ok(None);
+        }
+        record.cancel_requested = true;
+        record.version = stored.version;
+        record.writes = stored.writes;
+        Ok(Some(record))
     }
 
     async fn execute(&self, def: &SagaDefinition, record: &SagaRecord, call: &Call) -> Outcome {

@@ -1,6 +1,7 @@
 use super::*;
 use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
 use crate::engine::new_record;
+use crate::record::StepStatus;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -57,13 +58,8 @@ async fn happy_path_runs_every_step_in_n_plus_one_writes() {
         Some(1 + 30 * 86_400),
         "terminal sagas get a TTL"
     );
-    let targets: Vec<String> = participant
-        .received()
-        .into_iter()
-        .map(|c| c.target)
-        .collect();
     assert_eq!(
-        targets,
+        participant.targets(),
         [
             "http://participant/ANONYMIZER_URL",
             "persistent://public/default/tokenizer_event",
@@ -217,4 +213,62 @@ async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
         RunResult::Finished(SagaStatus::Completed)
     );
     assert_eq!(participant.received().len(), 2);
+}
+
+/// A worker whose participant, while running `tokenize`, lets another writer change the record.
+fn interrupted_during_tokenize(
+    change: fn(&mut SagaRecord),
+) -> (TestWorker, Arc<ScriptedParticipant>) {
+    let store = MemoryStore::default();
+    let other_writer = store.clone();
+    let (mut worker, participant) = worker(move |target, _| {
+        if target.ends_with("/tokenizer_event") {
+            other_writer.edit("saga-1", change);
+        }
+        Outcome::Succeeded(json!(null))
+    });
+    worker.store = store;
+    (worker, participant)
+}
+
+#[tokio::test]
+async fn a_cancel_during_a_call_compensates_that_step_once_it_completes() {
+    let (worker, participant) = interrupted_during_tokenize(|r| r.cancel_requested = true);
+    let image = started(&worker).await;
+    let result = worker.run(image, "inv-1", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Cancelled));
+    assert_eq!(
+        participant.targets(),
+        [
+            "http://participant/ANONYMIZER_URL",
+            "persistent://public/default/tokenizer_event",
+            "persistent://public/default/tokenizer_compensation"
+        ],
+        "the completed tokenize is undone and process never runs"
+    );
+    let last = worker.store.get("saga-1").await.unwrap().unwrap();
+    let tokenize = &last.steps[1];
+    assert_eq!(tokenize.action.status, StepStatus::Completed);
+    assert_eq!(
+        tokenize.compensation.as_ref().map(|c| c.status),
+        Some(StepStatus::Completed)
+    );
+    assert_eq!(last.steps[2].action.attempts, 0);
+}
+
+#[tokio::test]
+async fn a_saga_taken_over_during_a_call_is_left_to_its_new_owner() {
+    // The sweeper took the saga back (say, the call outlived its lease): not a cancel to merge.
+    let (worker, participant) = interrupted_during_tokenize(|r| {
+        r.cancel_requested = true;
+        r.lease = None;
+    });
+    let image = started(&worker).await;
+    let result = worker.run(image, "inv-1", FAR).await.unwrap();
+    assert_eq!(result, RunResult::LostRace);
+    assert_eq!(
+        participant.received().len(),
+        2,
+        "nothing runs after the lost write"
+    );
 }
