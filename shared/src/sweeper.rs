@@ -69,6 +69,8 @@ pub struct Sweeper<S, C> {
     pub clock: C,
     /// Tunables.
     pub config: SweepConfig,
+    /// Days a saga the sweeper ends is kept before DynamoDB's TTL deletes it; 0 keeps it.
+    pub retention_days: i64,
 }
 
 impl<S: SagaStore, C: Clock> Sweeper<S, C> {
@@ -122,6 +124,7 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
         }
         info!(saga_id = %record.id, failure = ?record.failure, "rollback events overdue: saga FAILED");
         let expected = record.next_write(now);
+        record.retain_after_end(self.retention_days, now);
         self.store.replace(&record, expected).await?;
         crate::metrics::saga_finished(&record.saga_type, record.status, now);
         Ok(true)
@@ -156,6 +159,7 @@ mod tests {
                 shards: 4,
                 batch: 10,
             },
+            retention_days: 30,
         }
     }
 
@@ -297,6 +301,11 @@ mod tests {
         assert!(!failed.runnable, "run-step never sees choreographed sagas");
         assert!(failed.failure.unwrap().error.contains("tokenize"));
         assert_eq!((failed.due_at, failed.sweep_shard), (None, None));
+        assert_eq!(
+            failed.expires_at,
+            Some(15 + 30 * 86_400),
+            "kept 30 days, then deleted"
+        );
     }
 
     #[tokio::test]

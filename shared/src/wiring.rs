@@ -46,12 +46,13 @@ impl StartDeps<DynamoStore, SystemClock> {
 }
 
 impl Sweeper<DynamoStore, SystemClock> {
-    /// Reads `SAGA_TABLE`, `SWEEP_STALE_MS` and `SWEEP_SHARDS`.
+    /// Reads `SAGA_TABLE`, `SWEEP_STALE_MS`, `SWEEP_SHARDS` and `RETENTION_DAYS`.
     pub async fn from_env() -> Self {
         Sweeper {
             store: DynamoStore::from_env().await,
             clock: SystemClock,
             config: SweepConfig::from_env(),
+            retention_days: WorkerConfig::from_env().retention_days,
         }
     }
 }

@@ -198,6 +198,7 @@ async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
         store: worker.store,
         clock: ManualClock::at(61_000),
         config: SweepConfig::default(),
+        retention_days: 30,
     };
     assert_eq!(sweeper.sweep().await.unwrap().nudged, 1);
     let woken = sweeper.store.get("s").await.unwrap().unwrap();
