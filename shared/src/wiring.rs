@@ -28,19 +28,18 @@ impl LambdaWorker {
     }
 }
 
-impl StartDeps<DynamoStore, SystemClock> {
-    /// Reads `SAGA_TABLE`, the definitions, and `SEED_WAIT_SECONDS` (default 25).
+impl StartDeps<DynamoStore, ReqwestParticipant, PulsarPublisher, SystemClock> {
+    /// The worker's settings, `SEED_WAIT_SECONDS` (default 25) and `DRIVE_WAITING_SAGAS`
+    /// (`false` leaves every saga to run-step).
     pub async fn from_env() -> Result<Self, LoadError> {
         let seed_wait = std::env::var("SEED_WAIT_SECONDS")
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(25);
         Ok(StartDeps {
-            definitions: Definitions::load()?,
-            store: DynamoStore::from_env().await,
-            clock: SystemClock,
+            worker: LambdaWorker::from_env().await?,
             seed_wait: Duration::from_secs(seed_wait),
-            sweep: SweepConfig::from_env(),
+            drive_waiting_sagas: std::env::var("DRIVE_WAITING_SAGAS").as_deref() != Ok("false"),
         })
     }
 }

@@ -4,14 +4,18 @@
 //! type and the key, so a repeated request finds the saga the first one created (same body:
 //! the same saga is returned; different body: 409). `Prefer: wait=N` answers with the finished
 //! saga when it ends within N seconds.
+//!
+//! A request that waits drives its saga itself: the record is created already claimed, and
+//! this invocation runs the steps as run-step would (see [`Worker::claim_new`]). That saves
+//! the stream hop and one write; a saga still running when the wait ends is released to
+//! run-step, and one whose start crashed is resumed by the sweeper when its lease runs out.
 
 use super::status::SagaView;
 use super::{Problem, json_object_body, json_response, seed, segments};
-use crate::definition::Definitions;
-use crate::engine;
-use crate::ports::{Clock, SagaStore, StoreError};
-use crate::record::SagaRecord;
-use crate::sweeper::SweepConfig;
+use crate::engine::{self, Next};
+use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
+use crate::record::{Millis, SagaRecord};
+use crate::worker::Worker;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -24,17 +28,24 @@ const IDEMPOTENT_ID_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x6f1e_1c0d_5a4b_4c3e_9d2f_8a7b_6c5d_4e3f);
 
 /// What the start function needs.
-pub struct StartDeps<S, C> {
-    /// The saga table.
-    pub store: S,
-    /// Time source.
-    pub clock: C,
-    /// Deployed definitions.
-    pub definitions: Definitions,
+pub struct StartDeps<S, H, P, C> {
+    /// Runs the sagas that start requests wait for; its store, clock, definitions and sweeper
+    /// settings serve every request.
+    pub worker: Worker<S, H, P, C>,
     /// How long the seed's synchronous `POST /saga` waits for the saga to finish.
     pub seed_wait: Duration,
-    /// The sweeper's index settings, for the new record.
-    pub sweep: SweepConfig,
+    /// Whether a request that waits drives its saga itself (else run-step does, from the
+    /// stream, and the request polls the record).
+    pub drive_waiting_sagas: bool,
+}
+
+/// A start request's saga.
+struct Started {
+    record: SagaRecord,
+    /// What this request runs first, when it created the saga claimed.
+    claimed: Option<Next>,
+    /// Whether an earlier request with the same idempotency key created it.
+    replayed: bool,
 }
 
 /// A validated start request.
@@ -47,8 +58,8 @@ struct StartRequest<'a> {
 }
 
 /// Routes a request of the start function.
-pub async fn handle<S: SagaStore, C: Clock>(
-    deps: &StartDeps<S, C>,
+pub async fn handle<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
+    deps: &StartDeps<S, H, P, C>,
     request: Request,
 ) -> Response<Body> {
     route(deps, &request)
@@ -56,8 +67,8 @@ pub async fn handle<S: SagaStore, C: Clock>(
         .unwrap_or_else(Problem::into_response)
 }
 
-async fn route<S: SagaStore, C: Clock>(
-    deps: &StartDeps<S, C>,
+async fn route<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
+    deps: &StartDeps<S, H, P, C>,
     request: &Request,
 ) -> Result<Response<Body>, Problem> {
     let segments = segments(request);
@@ -66,12 +77,12 @@ async fn route<S: SagaStore, C: Clock>(
     match (method, segments.as_slice()) {
         ("POST", ["sagas", saga_type]) => {
             let start = parse(request, saga_type)?;
-            let wait = prefer_wait(request)?;
-            let (record, replayed) = create(deps, start).await?;
-            let id = record.id.clone();
+            let wait = prefer_wait(request)?.filter(|seconds| !seconds.is_zero());
+            let started = create(deps, start, wait.is_some()).await?;
+            let (id, replayed) = (started.record.id.clone(), started.replayed);
             let mut response = match wait {
                 Some(seconds) => {
-                    let record = wait_until_terminal(deps, record, seconds).await?;
+                    let record = wait_for_end(deps, started, seconds).await?;
                     if record.status.is_terminal() {
                         let mut response = json_response(200, &SagaView::from(&record));
                         set_header(
@@ -84,7 +95,7 @@ async fn route<S: SagaStore, C: Clock>(
                         accepted(&record)
                     }
                 }
-                None => accepted(&record),
+                None => accepted(&started.record),
             };
             set_header(&mut response, "location", format!("/sagas/{id}"));
             if replayed {
@@ -94,8 +105,8 @@ async fn route<S: SagaStore, C: Clock>(
         }
         ("POST", ["saga"]) => {
             let start = parse(request, seed::IMAGE_SAGA_TYPE)?;
-            let (record, _) = create(deps, start).await?;
-            let record = wait_until_terminal(deps, record, deps.seed_wait).await?;
+            let started = create(deps, start, true).await?;
+            let record = wait_for_end(deps, started, deps.seed_wait).await?;
             Ok(seed::start_response(&record))
         }
         (_, ["sagas", _] | ["saga"]) => {
@@ -173,14 +184,16 @@ fn prefer_wait(request: &Request) -> Result<Option<Duration>, Problem> {
     Ok(None)
 }
 
-/// Writes a new PENDING record; with an idempotency key, finds the saga a repeat refers to.
-/// Returns the record and whether it was an earlier request's.
-async fn create<S: SagaStore, C: Clock>(
-    deps: &StartDeps<S, C>,
+/// Writes a new record, claimed by this request if it will wait and drive it; with an
+/// idempotency key, finds the saga a repeat refers to.
+async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
+    deps: &StartDeps<S, H, P, C>,
     start: StartRequest<'_>,
-) -> Result<(SagaRecord, bool), Problem> {
+    waits: bool,
+) -> Result<Started, Problem> {
+    let worker = &deps.worker;
     let saga_type = start.saga_type;
-    if deps.definitions.choreography(saga_type).is_some() {
+    if worker.definitions.choreography(saga_type).is_some() {
         return Err(Problem::new(
             409,
             "Conflict",
@@ -190,10 +203,10 @@ async fn create<S: SagaStore, C: Clock>(
             ),
         ));
     }
-    let def = deps.definitions.get(saga_type).ok_or_else(|| {
+    let def = worker.definitions.get(saga_type).ok_or_else(|| {
         Problem::not_found(format!(
             "unknown saga type {saga_type:?}; deployed types: {}",
-            deps.definitions.types().join(", ")
+            worker.definitions.types().join(", ")
         ))
     })?;
     let id = match &start.idempotency_key {
@@ -204,30 +217,45 @@ async fn create<S: SagaStore, C: Clock>(
         None => uuid::Uuid::new_v4(),
     }
     .to_string();
-    let now = deps.clock.now();
+    let now = worker.clock.now();
     let mut record = engine::new_record(def, id, start.input, now);
     record.correlation_id = start.correlation_id;
     record.task_id = start.task_id;
     record.idempotency_key = start.idempotency_key;
-    record.schedule_sweep(now, deps.sweep.stale_after_ms, deps.sweep.shards);
-    match deps.store.create(&record).await {
+    let claimed = if waits && deps.drive_waiting_sagas {
+        let owner = owner(&record);
+        worker.claim_new(&mut record, &owner)
+    } else {
+        None
+    };
+    let sweep = worker.config.sweep;
+    record.schedule_sweep(now, sweep.stale_after_ms, sweep.shards);
+    match worker.store.create(&record).await {
         Ok(_) => {
             tracing::info!(saga_id = %record.id, saga_type, "saga started");
             crate::metrics::saga_started(saga_type, now);
-            Ok((record, false))
+            Ok(Started {
+                record,
+                claimed,
+                replayed: false,
+            })
         }
         Err(StoreError::Conflict) => {
             let Some(key) = &record.idempotency_key else {
                 return Err(Problem::unavailable("saga id collision; retry"));
             };
-            let existing = deps.store.get(&record.id).await?.ok_or_else(|| {
+            let existing = worker.store.get(&record.id).await?.ok_or_else(|| {
                 Problem::unavailable("the saga of this idempotency key is being written; retry")
             })?;
             let same = existing.input == record.input
                 && existing.correlation_id == record.correlation_id
                 && existing.task_id == record.task_id;
             if same {
-                Ok((existing, true))
+                Ok(Started {
+                    record: existing,
+                    claimed: None,
+                    replayed: true,
+                })
             } else {
                 Err(Problem::new(
                     409,
@@ -244,20 +272,126 @@ async fn create<S: SagaStore, C: Clock>(
     }
 }
 
-/// Polls the record until it is terminal or `wait` runs out.
-async fn wait_until_terminal<S: SagaStore, C: Clock>(
-    deps: &StartDeps<S, C>,
-    mut record: SagaRecord,
+/// The lease owner of a saga its start request drives.
+fn owner(record: &SagaRecord) -> String {
+    format!("start-saga/{}", record.id)
+}
+
+/// The saga as it stands when it ends or `wait` runs out: driven here if this request claimed
+/// it, else (or once released) read every 25 ms.
+async fn wait_for_end<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
+    deps: &StartDeps<S, H, P, C>,
+    started: Started,
     wait: Duration,
 ) -> Result<SagaRecord, Problem> {
-    let deadline = deps.clock.now() + wait.as_millis() as i64;
+    let worker = &deps.worker;
+    let deadline = worker.clock.now() + wait.as_millis() as Millis;
+    let mut record = started.record;
+    if let Some(next) = started.claimed {
+        let owner = owner(&record);
+        if let Err(e) = worker.drive_new(&mut record, next, &owner, deadline).await {
+            tracing::warn!(saga_id = %record.id, error = %e, "driving the new saga failed; the sweeper resumes it when its lease runs out");
+        }
+    }
     // Each poll is a read of the table: one every 25 ms bounds both the added latency and the
     // reads a waiting request costs.
-    while !record.status.is_terminal() && deps.clock.now() < deadline {
-        deps.clock.sleep(25).await;
-        if let Some(latest) = deps.store.get(&record.id).await? {
+    while !record.status.is_terminal() && worker.clock.now() < deadline {
+        worker.clock.sleep(25).await;
+        if let Some(latest) = worker.store.get(&record.id).await? {
             record = latest;
         }
     }
     Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
+    use crate::definition::Definitions;
+    use crate::engine::Outcome;
+    use crate::record::SagaStatus;
+    use crate::worker::WorkerConfig;
+    use std::sync::Arc;
+
+    type Deps =
+        StartDeps<MemoryStore, Arc<ScriptedParticipant>, Arc<ScriptedParticipant>, ManualClock>;
+
+    fn deps(drive_waiting_sagas: bool) -> Deps {
+        let definitions = Definitions::from_files(
+            [(
+                "image.json",
+                include_str!("../../../definitions/image.json"),
+            )],
+            |name| Some(format!("http://participant/{name}")),
+        )
+        .unwrap();
+        let participant = Arc::new(ScriptedParticipant::new(|_, _| {
+            Outcome::Succeeded(json!({"ok": true}))
+        }));
+        StartDeps {
+            worker: Worker {
+                store: MemoryStore::default(),
+                http: participant.clone(),
+                publisher: participant,
+                clock: ManualClock::at(1_000),
+                definitions,
+                config: WorkerConfig::default(),
+            },
+            seed_wait: Duration::from_secs(5),
+            drive_waiting_sagas,
+        }
+    }
+
+    fn start_request(prefer: Option<&str>) -> Request {
+        let mut builder = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/sagas/image");
+        if let Some(prefer) = prefer {
+            builder = builder.header("prefer", prefer);
+        }
+        builder.body(Body::from(r#"{"image_id": "i"}"#)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_waiting_start_drives_its_saga_in_n_plus_one_writes() {
+        let deps = deps(true);
+        let response = handle(&deps, start_request(Some("wait=5"))).await;
+        assert_eq!(response.status(), 200);
+        let writes = deps.worker.store.writes();
+        assert_eq!(
+            writes.len(),
+            4,
+            "the create is also the claim: 1 + N for N = 3"
+        );
+        let created = &writes[0];
+        assert!(!created.runnable, "its stream record invokes nothing");
+        assert_eq!(
+            created.lease.as_ref().map(|l| l.owner.clone()),
+            Some(format!("start-saga/{}", created.id))
+        );
+        assert_eq!(
+            created.due_at,
+            created.lease.as_ref().map(|l| l.expires_at),
+            "the sweeper resumes it if this request dies"
+        );
+        let last = writes.last().unwrap();
+        assert_eq!((last.status, last.writes), (SagaStatus::Completed, 4));
+        assert!(last.lease.is_none() && !last.runnable);
+    }
+
+    #[tokio::test]
+    async fn a_start_that_does_not_drive_leaves_the_saga_to_run_step() {
+        for (deps, prefer, status) in [
+            (deps(true), None, 202),
+            (deps(true), Some("wait=0"), 202),
+            (deps(false), Some("wait=1"), 202),
+        ] {
+            let response = handle(&deps, start_request(prefer)).await;
+            assert_eq!(response.status(), status, "{prefer:?}");
+            let writes = deps.worker.store.writes();
+            assert_eq!(writes.len(), 1);
+            assert!(writes[0].runnable && writes[0].lease.is_none());
+        }
+    }
 }

@@ -23,6 +23,9 @@ use tracing::{Instrument, info, info_span, warn};
 pub struct WorkerConfig {
     /// Added to a call's timeout to form the lease held while it runs.
     pub lease_margin_ms: i64,
+    /// Time kept before the deadline, after a call's timeout, to write its outcome: a call
+    /// that could end later is left for the next invocation.
+    pub deadline_margin_ms: i64,
     /// Retries due within this wait are awaited in the invocation; longer ones park the saga.
     pub max_inline_wait_ms: i64,
     /// Days a terminal saga is kept before DynamoDB's TTL deletes it; 0 keeps it forever.
@@ -37,6 +40,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             lease_margin_ms: 5_000,
+            deadline_margin_ms: 1_000,
             max_inline_wait_ms: 2_000,
             retention_days: 30,
             sweep: SweepConfig::default(),
@@ -57,6 +61,7 @@ impl WorkerConfig {
         let defaults = Self::default();
         Self {
             lease_margin_ms: read("LEASE_MARGIN_MS", defaults.lease_margin_ms),
+            deadline_margin_ms: defaults.deadline_margin_ms,
             max_inline_wait_ms: read("MAX_INLINE_WAIT_MS", defaults.max_inline_wait_ms),
             retention_days: read("RETENTION_DAYS", defaults.retention_days),
             sweep: SweepConfig::from_env(),
@@ -133,7 +138,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             return Ok(RunResult::Skipped("leased"));
         }
         let mut record = image;
-        let Some(def) = self.definitions.get(&record.saga_type).cloned() else {
+        let Some(def) = self.definitions.get(&record.saga_type) else {
             record.failure = Some(Failure {
                 step: String::new(),
                 error: format!("saga type {} is not deployed", record.saga_type),
@@ -147,15 +152,15 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 Continue::Stop(r) => r,
             });
         };
-        engine::apply_cancel(&def, &mut record, now);
-        let mut next = engine::next(&def, &record, now);
+        engine::apply_cancel(def, &mut record, now);
+        let next = engine::next(def, &record, now);
         record.runnable = false;
         record.wake_at = None;
         // The first call always runs, however close the deadline: releasing before any
         // progress would only hand the saga around in a loop.
         let claim_deadline = Millis::MAX;
         if let Continue::Stop(result) =
-            self.plan_continuation(&def, &mut record, &next, (owner, now, claim_deadline))
+            self.plan_continuation(def, &mut record, &next, (owner, now, claim_deadline))
         {
             // Nothing to run now (a retry not yet due): park without claiming.
             self.write(&mut record, now).await?;
@@ -165,6 +170,57 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             return Ok(result);
         }
         info!(version = record.version, "claimed");
+        self.drive(def, &mut record, next, owner, deadline).await
+    }
+
+    /// Prepares a new saga's record to be created already claimed by `owner`: not runnable
+    /// (so its stream record invokes nothing) and its first call begun under a lease. A start
+    /// request that waits for the result then drives the saga itself with [`Self::drive_new`],
+    /// saving the stream hop and the claim write. Returns what runs first, or `None` (record
+    /// unchanged) for a type that is not deployed.
+    pub fn claim_new(&self, record: &mut SagaRecord, owner: &str) -> Option<Next> {
+        let def = self.definitions.get(&record.saga_type)?;
+        let now = self.clock.now();
+        let next = engine::next(def, record, now);
+        let fresh = record.clone();
+        record.runnable = false;
+        match self.plan_continuation(def, record, &next, (owner, now, Millis::MAX)) {
+            Continue::Yes => Some(next),
+            Continue::Stop(_) => {
+                *record = fresh;
+                None
+            }
+        }
+    }
+
+    /// Drives a saga created as [`Self::claim_new`] prepared it, like [`Self::run`]: until it
+    /// ends, parks, or `deadline` draws near. `record` is left as last written.
+    pub async fn drive_new(
+        &self,
+        record: &mut SagaRecord,
+        next: Next,
+        owner: &str,
+        deadline: Millis,
+    ) -> Result<RunResult, StoreError> {
+        let span = info_span!("saga", saga_id = %record.id, saga_type = %record.saga_type);
+        let Some(def) = self.definitions.get(&record.saga_type) else {
+            return Ok(RunResult::Skipped("not deployed"));
+        };
+        info!(parent: &span, "claimed at creation");
+        self.drive(def, record, next, owner, deadline)
+            .instrument(span)
+            .await
+    }
+
+    /// The loop of a claimed saga: run the call, record its outcome, plan and write, again.
+    async fn drive(
+        &self,
+        def: &SagaDefinition,
+        record: &mut SagaRecord,
+        mut next: Next,
+        owner: &str,
+        deadline: Millis,
+    ) -> Result<RunResult, StoreError> {
         loop {
             let call = match next {
                 Next::Run(call) => call,
@@ -172,9 +228,9 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                     let wait = (until - self.clock.now()).max(0) as u64;
                     self.clock.sleep(wait).await;
                     let now = self.clock.now();
-                    next = engine::next(&def, &record, now);
+                    next = engine::next(def, record, now);
                     if let Next::Run(call) = &next {
-                        engine::begin(&mut record, call, now);
+                        engine::begin(record, call, now);
                     }
                     continue;
                 }
@@ -182,12 +238,12 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             };
             let started = self.clock.now();
             self.config.failpoints.hit(Failpoint::BeforeCall);
-            let outcome = self.execute(&def, &record, &call).await;
+            let outcome = self.execute(def, record, &call).await;
             self.config.failpoints.hit(Failpoint::AfterCall);
             let now = self.clock.now();
-            log_outcome(&def, &call, &outcome, now - started);
+            log_outcome(def, &call, &outcome, now - started);
             let failed = matches!(outcome, Outcome::Failed { .. });
-            engine::record_outcome(&def, &mut record, &call, outcome, now, fastrand::f64());
+            engine::record_outcome(def, record, &call, outcome, now, fastrand::f64());
             let step = &record.steps[call.step];
             let state = match call.phase {
                 Phase::Action => Some(&step.action),
@@ -203,12 +259,12 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 now,
             );
             // A cancel takes effect here, at a step boundary, with this call's outcome known.
-            engine::apply_cancel(&def, &mut record, now);
+            engine::apply_cancel(def, record, now);
             let mut settled = Some(record.clone());
             let plan = loop {
-                next = engine::next(&def, &record, now);
-                let plan = self.plan_continuation(&def, &mut record, &next, (owner, now, deadline));
-                match self.write(&mut record, now).await? {
+                next = engine::next(def, record, now);
+                let plan = self.plan_continuation(def, record, &next, (owner, now, deadline));
+                match self.write(record, now).await? {
                     Continue::Yes => break plan,
                     Continue::Stop(lost) => {
                         let Some(cancelled) = self.cancel_arrived(&mut settled, owner).await?
@@ -216,8 +272,8 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                             return Ok(lost);
                         };
                         info!("cancel requested during the call");
-                        record = cancelled;
-                        engine::apply_cancel(&def, &mut record, now);
+                        *record = cancelled;
+                        engine::apply_cancel(def, record, now);
                     }
                 }
             };
@@ -237,6 +293,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         (owner, now, deadline): (&str, Millis, Millis),
     ) -> Continue {
         let margin = self.config.lease_margin_ms;
+        let room = self.config.deadline_margin_ms;
         let hold = |record: &mut SagaRecord, until: Millis| {
             record.lease = Some(Lease {
                 owner: owner.to_string(),
@@ -248,7 +305,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 record.lease = None;
                 Continue::Stop(RunResult::Finished(record.status))
             }
-            Next::Run(call) if now + call.timeout_ms as i64 + margin < deadline => {
+            Next::Run(call) if now + call.timeout_ms as i64 + room < deadline => {
                 engine::begin(record, call, now);
                 hold(record, now + call.timeout_ms as i64);
                 Continue::Yes
@@ -260,7 +317,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             }
             Next::WaitUntil(until)
                 if until - now <= self.config.max_inline_wait_ms
-                    && until + def.max_timeout_ms() as i64 + margin < deadline =>
+                    && until + def.max_timeout_ms() as i64 + room < deadline =>
             {
                 hold(record, until + def.max_timeout_ms() as i64);
                 Continue::Yes
