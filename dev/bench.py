@@ -3,7 +3,11 @@ sagas at a given concurrency, and reports sagas/s, p50/p99 latency (as the clien
 starting each saga with `Prefer: wait` so one request returns it finished, and as the record
 itself says from created_at to ended_at), and DynamoDB writes and capacity per saga.
 
-    .tools/venv/bin/python dev/bench.py --sagas 100 --concurrency 8
+It measures both ways a saga can run, each on a fresh stack, back to back, and prints their
+ratio: `inline` (start-saga drives the saga its request waits for) and `stream` (start-saga
+only writes the record; the stream brings it to run-step, as for a start that does not wait).
+
+    .tools/venv/bin/python dev/bench.py --sagas 100 --concurrency 8 [--modes inline,stream]
 """
 
 import argparse
@@ -48,16 +52,19 @@ def run_one(session, api, index):
     return time.perf_counter() - started, saga
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sagas", type=int, default=100)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--warmup", type=int, default=500,
-                        help="sagas run first and not measured (DynamoDB Local's JIT needs a few hundred)")
-    args = parser.parse_args()
+MODES = {
+    # start-saga drives each saga it waits for (the default).
+    "inline": {},
+    # Every saga goes through the stream to run-step, start-saga polls the record.
+    "stream": {"DRIVE_WAITING_SAGAS": "false"},
+}
 
+
+def measure(mode, args):
+    """Runs the warm-up and the measured sagas on a fresh stack in this mode; returns the report."""
     stack = Stack(api_port=9500, dynamodb_port=8500, pulsar_port=6850, participants_port=9601,
-                  run_dir=ROOT / ".run" / "bench", quiet=True, extra_env={"RUST_LOG": "warn", "CAMPAIGN_FAILURE_RATES": "0"})
+                  run_dir=ROOT / ".run" / "bench", quiet=True,
+                  extra_env={"RUST_LOG": "warn", "CAMPAIGN_FAILURE_RATES": "0", **MODES[mode]})
     stack.start()
     local = threading.local()
 
@@ -67,10 +74,10 @@ def main():
         return local.session
 
     try:
-        print(f"warming up with {args.warmup} sagas", flush=True)
+        print(f"[{mode}] warming up with {args.warmup} sagas", flush=True)
         with ThreadPoolExecutor(args.concurrency) as pool:
             list(pool.map(lambda i: run_one(session(), stack.api_url, -i), range(args.warmup)))
-        print(f"running {args.sagas} sagas at concurrency {args.concurrency}", flush=True)
+        print(f"[{mode}] running {args.sagas} sagas at concurrency {args.concurrency}", flush=True)
         done = 0
         lock = threading.Lock()
 
@@ -79,7 +86,7 @@ def main():
             result = run_one(session(), stack.api_url, i)
             with lock:
                 done += 1
-                if done % 25 == 0:
+                if done % 100 == 0:
                     print(f"  {done}/{args.sagas}", flush=True)
             return result
 
@@ -92,13 +99,13 @@ def main():
 
     latencies = [r[0] * 1000 for r in results]
     sagas = [r[1] for r in results]
-    statuses = {s["status"] for s in sagas}
     # Start to end as the record itself says (created_at to ended_at), free of polling delay.
     server = [iso_ms(s["ended_at"]) - iso_ms(s["created_at"]) for s in sagas]
-    report = {
+    return {
+        "mode": mode,
         "sagas": args.sagas,
         "concurrency": args.concurrency,
-        "statuses": sorted(statuses),
+        "statuses": sorted({s["status"] for s in sagas}),
         "sagas_per_second": round(args.sagas / elapsed, 1),
         "p50_ms": round(statistics.median(latencies), 1),
         "p99_ms": round(percentile(latencies, 0.99), 1),
@@ -107,8 +114,31 @@ def main():
         "dynamodb_writes_per_saga": statistics.mean(s["dynamodb"]["writes"] for s in sagas),
         "write_capacity_units_per_saga": round(statistics.mean(s["dynamodb"]["write_capacity_units"] for s in sagas), 2),
     }
-    print(json.dumps(report, indent=2))
-    return 0 if statuses == {"COMPLETED"} else 1
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sagas", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=500,
+                        help="sagas run first and not measured (DynamoDB Local's JIT needs a few hundred)")
+    parser.add_argument("--modes", default="inline,stream",
+                        help="comma-separated: inline (start-saga drives the sagas it waits for), "
+                             "stream (run-step drives every saga)")
+    args = parser.parse_args()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        parser.error(f"unknown mode(s) {unknown}; choose from {', '.join(MODES)}")
+    reports = [measure(mode, args) for mode in modes]
+    for report in reports:
+        print(json.dumps(report, indent=2))
+    if len(reports) == 2:
+        first, second = reports
+        print(f"{first['mode']} / {second['mode']}: "
+              f"{first['sagas_per_second'] / second['sagas_per_second']:.2f}x sagas/s, "
+              f"{first['p50_ms'] / second['p50_ms']:.2f}x p50")
+    return 0 if all(r["statuses"] == ["COMPLETED"] for r in reports) else 1
 
 
 if __name__ == "__main__":

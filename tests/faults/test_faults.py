@@ -106,6 +106,37 @@ def test_run_step_killed_at_random_points_loses_no_saga(stack_factory):
         recorder.close()
 
 
+def test_start_requests_killed_while_driving_their_sagas_lose_no_saga(stack_factory):
+    # A start that waits drives its saga itself; crash it at random points too. The client
+    # keeps its Idempotency-Key and asks again after an error, as a client should.
+    stack = stack_factory("crash-start", SAGA_FAILPOINTS="before_call=0.05,after_call=0.1",
+                          PARTICIPANT_LATENCY_MS="10")
+    api = Api(stack)
+    errors = collections.Counter()
+
+    def start(i):
+        body = {"image_id": f"img-{i}", "data": "x"}
+        if i % 3 == 0:
+            body.update(fail_at="process", fail_mode="final")
+        headers = {"Prefer": "wait=20", "Idempotency-Key": f"crash-start-{i}"}
+        for _ in range(10):
+            response = api.start("image", body, headers=headers)
+            if response.status_code in (200, 202):
+                return response.json()["id"], body
+            assert response.status_code >= 500, response.text
+            errors[response.status_code] += 1
+        raise AssertionError(f"saga {i} never started")
+    with ThreadPoolExecutor(8) as pool:
+        bodies = dict(pool.map(start, range(40)))
+    sagas = api.wait_all(list(bodies))
+    assert_outcomes(sagas, bodies)
+    assert_one_key_per_call(api, bodies)
+    crashes = log_count(stack, r"failpoint: crashing the invocation")
+    assert crashes >= 5, f"only {crashes} crashes were injected; the test proves little"
+    assert sum(errors.values()) >= 1, "no start request was answered with an error"
+    print(f"{crashes} crashes, start requests answered {dict(errors)}, all 40 sagas finished")
+
+
 def test_every_stream_record_delivered_twice_runs_each_call_once(stack_factory):
     stack = stack_factory("duplicates", PUMP_DUPLICATE_DELIVERY="1")
     api = Api(stack)
