@@ -11,13 +11,18 @@ use crate::engine::Outcome;
 use crate::ports::{Clock, Message, Publisher, SagaStore, StoreError};
 use crate::record::{SagaRecord, sweep_shard};
 use crate::sweeper::SweepConfig;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 
 /// Conditional writes lost to a concurrent batch before giving up on a saga.
 const MAX_WRITE_ATTEMPTS: u32 = 8;
+
+/// Sagas of one batch processed at once.
+const CONCURRENT_SAGAS: usize = 16;
 
 /// How long a command publish may take.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -78,6 +83,14 @@ pub enum IngestError {
     Publish(String),
 }
 
+/// One saga's events in a batch, in batch order, with their positions in the batch.
+struct SagaEvents {
+    def: Arc<Choreography>,
+    correlation_id: String,
+    events: Vec<Event>,
+    indexes: Vec<usize>,
+}
+
 impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
     /// Processes a batch of raw events. Malformed or unknown events are rejected one by one;
     /// a store or broker failure fails the batch.
@@ -86,21 +99,24 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
             received: items.len(),
             ..IngestReport::default()
         };
-        // (type, correlation id) -> the events of that saga, in batch order.
-        let mut groups: Vec<(&Choreography, String, Vec<Event>, Vec<usize>)> = Vec::new();
+        let mut groups: Vec<SagaEvents> = Vec::new();
         for (index, item) in items.into_iter().enumerate() {
             match self.accept(item) {
                 Ok((def, event)) => {
-                    let key = event.correlation_id.clone();
-                    match groups
-                        .iter_mut()
-                        .find(|(d, c, ..)| d.saga_type == def.saga_type && *c == key)
-                    {
+                    let same_saga = |g: &&mut SagaEvents| {
+                        g.def.saga_type == def.saga_type && g.correlation_id == event.correlation_id
+                    };
+                    match groups.iter_mut().find(same_saga) {
                         Some(group) => {
-                            group.2.push(event);
-                            group.3.push(index);
+                            group.events.push(event);
+                            group.indexes.push(index);
                         }
-                        None => groups.push((def, key, vec![event], vec![index])),
+                        None => groups.push(SagaEvents {
+                            correlation_id: event.correlation_id.clone(),
+                            def,
+                            events: vec![event],
+                            indexes: vec![index],
+                        }),
                     }
                 }
                 Err((message_id, reason)) => {
@@ -113,8 +129,24 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
                 }
             }
         }
-        for (def, correlation_id, events, indexes) in groups {
-            let (id, applied, commands) = self.saga_batch(def, &correlation_id, &events).await?;
+        // The sagas of a batch are independent: up to CONCURRENT_SAGAS at once, in batch order.
+        let processed: Vec<_> = stream::iter(groups)
+            .map(|group| async move {
+                let outcome = self
+                    .saga_batch(&group.def, &group.correlation_id, &group.events)
+                    .await?;
+                Ok::<_, IngestError>((outcome, group))
+            })
+            .buffered(CONCURRENT_SAGAS)
+            .try_collect()
+            .await?;
+        for (
+            (id, applied, commands),
+            SagaEvents {
+                events, indexes, ..
+            },
+        ) in processed
+        {
             report.logged += applied.logged;
             report.duplicates += applied.duplicates;
             report.commands += commands;
@@ -136,7 +168,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
     }
 
     /// Parses one event and finds its choreography.
-    fn accept(&self, item: Value) -> Result<(&Choreography, Event), (Option<String>, String)> {
+    fn accept(&self, item: Value) -> Result<(Arc<Choreography>, Event), (Option<String>, String)> {
         let message_id = item
             .get("message_id")
             .and_then(Value::as_str)
@@ -160,7 +192,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
                 }),
         }
         .map_err(|reason| (message_id, reason))?;
-        Ok((def, event))
+        Ok((def.clone(), event))
     }
 
     /// Applies one saga's events, publishes what it owes, and writes it; retried on conflicts.

@@ -2,7 +2,7 @@ use super::*;
 use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
 use crate::definition::Definitions;
 use crate::engine::Outcome;
-use crate::ports::SagaStore;
+use crate::ports::{Message, Publisher, SagaStore};
 use crate::sweeper::SweepConfig;
 use proptest::prelude::*;
 
@@ -367,4 +367,49 @@ async fn a_failed_publish_fails_the_batch_and_a_retry_sends_the_commands() {
     );
     let report = monitor.ingest(raw(&failing_run())).await.unwrap();
     assert_eq!((report.logged, report.commands), (9, 2));
+}
+
+/// Answers a publish only when `0`'s count of publishes wait together: a batch whose sagas
+/// were handled one at a time would leave each alone at the barrier.
+struct RendezvousPublisher(tokio::sync::Barrier);
+
+impl Publisher for RendezvousPublisher {
+    async fn publish(&self, _: Message<'_>) -> Outcome {
+        let wait = std::time::Duration::from_secs(5);
+        match tokio::time::timeout(wait, self.0.wait()).await {
+            Ok(_) => Outcome::Succeeded(json!({})),
+            Err(_) => Outcome::Failed {
+                class: crate::definition::FailureClass::Timeout,
+                error: "no other saga published meanwhile".into(),
+            },
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_sagas_of_one_batch_are_processed_together() {
+    let sagas = 4;
+    let monitor = Monitor {
+        definitions: definitions(),
+        store: MemoryStore::default(),
+        publisher: RendezvousPublisher(tokio::sync::Barrier::new(sagas)),
+        clock: ManualClock::at(5_000),
+        sweep: SweepConfig::default(),
+        retention_days: 30,
+    };
+    let batch: Vec<Event> = (1..=sagas)
+        .flat_map(|saga| {
+            failing_run().into_iter().map(move |mut e| {
+                e.correlation_id = format!("c-{saga}");
+                e.message_id = format!("{}-{saga}", e.message_id);
+                e
+            })
+        })
+        .collect();
+    let report = monitor.ingest(raw(&batch)).await.unwrap();
+    assert_eq!((report.logged, report.commands), (9 * sagas, 2 * sagas));
+    let expected: Vec<String> = (1..=sagas)
+        .map(|saga| saga_id("image-pipeline", &format!("c-{saga}")))
+        .collect();
+    assert_eq!(report.sagas, expected, "reported in batch order");
 }
