@@ -38,6 +38,7 @@ faults:
 	$(VENV)/python -m pytest tests/faults -q -s
 
 ## Time 800 happy-path image sagas on the local stack after a warm-up (sagas/s, p50, p99, writes),
+## driven by start-saga (inline) and through the stream (stream), alternating, two runs each;
 ## then the engine's and the choreography monitor's pure transitions (criterion).
 bench: setup
 	$(VENV)/python dev/bench.py --sagas 800 --concurrency 8

@@ -3,11 +3,12 @@ sagas at a given concurrency, and reports sagas/s, p50/p99 latency (as the clien
 starting each saga with `Prefer: wait` so one request returns it finished, and as the record
 itself says from created_at to ended_at), and DynamoDB writes and capacity per saga.
 
-It measures both ways a saga can run, each on a fresh stack, back to back, and prints their
-ratio: `inline` (start-saga drives the saga its request waits for) and `stream` (start-saga
-only writes the record; the stream brings it to run-step, as for a start that does not wait).
+It measures both ways a saga can run, each on a fresh stack, in alternating order (A B B A),
+and prints the medians and their ratio: `inline` (start-saga drives the saga its request
+waits for) and `stream` (start-saga only writes the record; the stream brings it to run-step,
+as for a start that does not wait).
 
-    .tools/venv/bin/python dev/bench.py --sagas 100 --concurrency 8 [--modes inline,stream]
+    .tools/venv/bin/python dev/bench.py --sagas 100 --concurrency 8 [--modes inline,stream] [--rounds 2]
 """
 
 import argparse
@@ -125,21 +126,31 @@ def main():
     parser.add_argument("--modes", default="inline,stream",
                         help="comma-separated: inline (start-saga drives the sagas it waits for), "
                              "stream (run-step drives every saga)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="runs of each mode, in alternating order (A B B A ...) so that drift "
+                             "on a shared machine does not favour one; medians are compared")
     args = parser.parse_args()
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    modes = list(dict.fromkeys(m.strip() for m in args.modes.split(",") if m.strip()))
     unknown = [m for m in modes if m not in MODES]
-    if unknown or not modes:
-        parser.error(f"unknown mode(s) {unknown}; choose from {', '.join(MODES)}")
-    reports = [measure(mode, args) for mode in modes]
+    if unknown or not modes or args.rounds < 1:
+        parser.error(f"unknown mode(s) {unknown}; choose from {', '.join(MODES)}; rounds >= 1")
+    order = [m for r in range(args.rounds) for m in (modes if r % 2 == 0 else modes[::-1])]
+    reports = [measure(mode, args) for mode in order]
     for report in reports:
-        print(json.dumps(report, indent=2))
-    if len(reports) == 2:
-        first, second = reports
-        print(f"{first['mode']} / {second['mode']}: "
+        print(json.dumps(report))
+    medians = {}
+    for mode in modes:
+        runs = [r for r in reports if r["mode"] == mode]
+        medians[mode] = {key: statistics.median(r[key] for r in runs)
+                         for key in ("sagas_per_second", "p50_ms", "p99_ms", "server_p50_ms",
+                                     "dynamodb_writes_per_saga")}
+        print(f"{mode}: median of {len(runs)} runs: " + json.dumps(medians[mode]))
+    if len(modes) == 2:
+        first, second = (medians[m] for m in modes)
+        print(f"{modes[0]} / {modes[1]}: "
               f"{first['sagas_per_second'] / second['sagas_per_second']:.2f}x sagas/s, "
               f"{first['p50_ms'] / second['p50_ms']:.2f}x p50")
     return 0 if all(r["statuses"] == ["COMPLETED"] for r in reports) else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())
