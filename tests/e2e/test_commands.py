@@ -1,6 +1,8 @@
 """Operator commands on the local stack: cancel a running saga, redrive a failed one."""
 
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -55,3 +57,27 @@ def test_commands_answer_problems_for_bad_ids(api):
     missing = post(api, "00000000-0000-0000-0000-000000000000", "redrive")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
+
+
+def test_cancel_reaches_a_saga_its_start_request_is_driving(api):
+    # A start that waits drives the saga in start-saga; the cancel lands during CrearPedido's
+    # call there, and the waiting request answers with the cancelled saga.
+    correlation = f"cancel-inline-{uuid.uuid4()}"
+    headers = {"Prefer": "wait=20", "X-Correlation-Id": correlation}
+    body = {**ORDER, "delay_ms": {"CrearPedido": 2000}}
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(api.start, "order", body, headers=headers)
+        deadline = time.time() + 20
+        while True:
+            assert time.time() < deadline, "the saga never reached CrearPedido"
+            found = requests.get(f"{api.url}/sagas/by-correlation/{correlation}", timeout=10).json()
+            if found["items"] and api.get(found["items"][0]["id"]).json()["steps"][2]["status"] == "RUNNING":
+                saga_id = found["items"][0]["id"]
+                break
+            time.sleep(0.05)
+        assert post(api, saga_id, "cancel").status_code == 202
+        response = waiting.result(timeout=30)
+    assert response.status_code == 200, response.text
+    saga = response.json()
+    assert (saga["id"], saga["status"]) == (saga_id, "CANCELLED")
+    assert saga["summary"]["compensations"] == ["CrearPedido", "ReservarInventario"]
