@@ -141,7 +141,7 @@ def main():
     medians = {}
     for mode in modes:
         runs = [r for r in reports if r["mode"] == mode]
-        medians[mode] = {key: statistics.median(r[key] for r in runs)
+        medians[mode] = {key: round(statistics.median(r[key] for r in runs), 1)
                          for key in ("sagas_per_second", "p50_ms", "p99_ms", "server_p50_ms",
                                      "dynamodb_writes_per_saga")}
         print(f"{mode}: median of {len(runs)} runs: " + json.dumps(medians[mode]))
