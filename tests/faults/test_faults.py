@@ -31,13 +31,19 @@ def make_stack(name, persistent=False, **env):
                  extra_env={**FAST_RECOVERY, **env})
 
 
+def image_body(i, failing_every=3):
+    """The input of image saga `i`; every `failing_every`-th fails at step 3 for good."""
+    body = {"image_id": f"img-{i}", "data": "x"}
+    if failing_every and i % failing_every == 0:
+        body["fail_at"] = "process"
+        body["fail_mode"] = "final"
+    return body
+
+
 def start_sagas(api, count, concurrency=8, failing_every=3):
     """Starts image sagas; every `failing_every`-th fails at step 3 and must be compensated."""
     def start(i):
-        body = {"image_id": f"img-{i}", "data": "x"}
-        if failing_every and i % failing_every == 0:
-            body["fail_at"] = "process"
-            body["fail_mode"] = "final"
+        body = image_body(i, failing_every)
         response = api.start("image", body)
         assert response.status_code == 202, response.text
         return response.json()["id"], body
@@ -115,9 +121,7 @@ def test_start_requests_killed_while_driving_their_sagas_lose_no_saga(stack_fact
     errors = collections.Counter()
 
     def start(i):
-        body = {"image_id": f"img-{i}", "data": "x"}
-        if i % 3 == 0:
-            body.update(fail_at="process", fail_mode="final")
+        body = image_body(i)
         headers = {"Prefer": "wait=20", "Idempotency-Key": f"crash-start-{i}"}
         for _ in range(10):
             response = api.start("image", body, headers=headers)

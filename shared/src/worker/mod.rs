@@ -181,16 +181,15 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
     pub fn claim_new(&self, record: &mut SagaRecord, owner: &str) -> Option<Next> {
         let def = self.definitions.get(&record.saga_type)?;
         let now = self.clock.now();
+        // A new saga's first call is due now (definitions have at least one step), and with no
+        // deadline it is begun under a lease.
         let next = engine::next(def, record, now);
-        let fresh = record.clone();
-        record.runnable = false;
-        match self.plan_continuation(def, record, &next, (owner, now, Millis::MAX)) {
-            Continue::Yes => Some(next),
-            Continue::Stop(_) => {
-                *record = fresh;
-                None
-            }
+        if !matches!(next, Next::Run(_)) {
+            return None;
         }
+        record.runnable = false;
+        self.plan_continuation(def, record, &next, (owner, now, Millis::MAX));
+        Some(next)
     }
 
     /// Drives a saga created as [`Self::claim_new`] prepared it, like [`Self::run`]: until it
