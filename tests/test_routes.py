@@ -1,5 +1,6 @@
 """The HTTP routes are declared twice, for API Gateway (template.yaml) and for the local watch
-server (CargoLambda.toml), and described once (openapi.yaml); this keeps the three the same."""
+server (CargoLambda.toml), and described once (openapi.yaml); this keeps the three the same,
+path parameter names included, and keeps the route table valid for OpenAPI and API Gateway."""
 
 import re
 import tomllib
@@ -11,46 +12,48 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class CloudFormationLoader(yaml.SafeLoader):
-    """Reads CloudFormation's short-form tags (!Ref, !Sub, ...) as plain values."""
+    """Reads CloudFormation's short-form tags (!Ref, !Sub, ...) as {"!Tag": value}."""
 
 
 CloudFormationLoader.add_multi_constructor(
-    "!", lambda loader, suffix, node: loader.construct_scalar(node)
-    if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node)
-    if isinstance(node, yaml.SequenceNode) else loader.construct_mapping(node))
+    "!", lambda loader, suffix, node: {f"!{suffix}": loader.construct_scalar(node)
+                                       if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node)
+                                       if isinstance(node, yaml.SequenceNode) else loader.construct_mapping(node)})
 
 
-def normalise(path):
-    """Path parameter names differ between the two routers; compare the shapes."""
-    return re.sub(r"\{[^}]+\}", "{}", path)
+def template():
+    return yaml.load((ROOT / "template.yaml").read_text(), Loader=CloudFormationLoader)
+
+
+def template_route_resources():
+    """route key -> the AWS::ApiGatewayV2::Route resource's properties."""
+    resources = template()["Resources"]
+    return {r["Properties"]["RouteKey"]: r["Properties"]
+            for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route"}
+
+
+def template_routes():
+    """(method, path, function) of every route; `ANY` stands for the other methods."""
+    resources = template()["Resources"]
+    routes = set()
+    for key, props in template_route_resources().items():
+        method, path = key.split(" ", 1)
+        integration = re.fullmatch(r"integrations/\$\{(\w+)\}", props["Target"]["!Sub"]).group(1)
+        function = resources[integration]["Properties"]["IntegrationUri"]["!GetAtt"].split(".")[0]
+        routes.add((method, path, resources[function]["Metadata"]["BuildProperties"]["Binary"]))
+    return routes
 
 
 OTHER_METHODS = {"PUT", "PATCH", "DELETE"}
 
 
-def template_routes():
-    """(method, path, function) of every HttpApi event; `ANY` stands for the other methods."""
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=CloudFormationLoader)
-    routes = set()
-    for resource in template["Resources"].values():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        function = resource["Metadata"]["BuildProperties"]["Binary"]
-        for event in resource["Properties"].get("Events", {}).values():
-            if event["Type"] == "HttpApi":
-                props = event["Properties"]
-                routes.add((props["Method"], normalise(props["Path"]), function))
-    return routes
-
-
 def watch_routes():
-    """The same shape from the watch router: a path routed whole to one function, or the
+    """The same table from the watch router: a path routed whole to one function, or the
     methods it lists; a function taking PUT, PATCH and DELETE is the path's `ANY`."""
     config = tomllib.loads((ROOT / "CargoLambda.toml").read_text())
     documented = openapi_routes()
     routes = set()
     for path, targets in config["watch"]["router"].items():
-        path = normalise(path)
         if isinstance(targets, str):
             routes |= {(m, p, targets) for m, p in documented if p == path}
             routes.add(("ANY", path, targets))
@@ -63,9 +66,16 @@ def watch_routes():
     return routes
 
 
+def openapi_routes():
+    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    return {(method.upper(), path) for path, item in spec["paths"].items() for method in item
+            if method != "parameters"}
+
+
 def test_template_and_watch_router_declare_the_same_routes():
     assert template_routes() == watch_routes()
-    assert ("POST", "/sagas/{}", "start-saga") in template_routes()
+    assert ("POST", "/sagas/{id}", "start-saga") in template_routes()
+    assert ("GET", "/saga/{saga_id}", "saga-status") in template_routes()
 
 
 def test_every_path_answers_other_methods_through_a_function():
@@ -75,18 +85,58 @@ def test_every_path_answers_other_methods_through_a_function():
 
 
 def test_every_function_has_a_crate():
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=CloudFormationLoader)
-    for resource in template["Resources"].values():
+    for resource in template()["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             binary = resource["Metadata"]["BuildProperties"]["Binary"]
             assert (ROOT / "functions" / binary / "Cargo.toml").exists(), binary
 
 
-def openapi_routes():
-    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
-    return {(method.upper(), normalise(path)) for path, item in spec["paths"].items() for method in item}
-
-
 def test_openapi_describes_every_route_and_nothing_else():
     routes = {(method, path) for method, path, _ in template_routes() if method != "ANY"}
     assert openapi_routes() == routes
+
+
+def shape(path):
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+def test_no_two_paths_share_a_template():
+    """OpenAPI 3: templated paths with the same hierarchy but different parameter names are
+    identical, hence invalid; API Gateway matches routes by template too."""
+    paths = {path for _, path in openapi_routes()} | {path for _, path, _ in template_routes()}
+    shapes = {}
+    for path in sorted(paths):
+        assert shapes.setdefault(shape(path), path) == path, f"{path} and {shapes[shape(path)]}"
+
+
+def test_one_parameter_name_per_path_level():
+    """API Gateway refuses a route whose variable has another name than a sibling route's
+    variable at the same level under the same parent (ConflictException)."""
+    names = {}
+    for _, path, _ in template_routes():
+        segments = path.strip("/").split("/")
+        for depth, segment in enumerate(segments):
+            if segment.startswith("{"):
+                parent = "/".join(segments[:depth])
+                assert names.setdefault(parent, segment) == segment, \
+                    f"{path}: {segment} where another route has {names[parent]} under /{parent}"
+
+
+def test_route_groups_have_their_scopes():
+    """ApiAuth=JWT: reads accept the read or the operate scope, operations only the operate
+    scope, /health and /ui need no credentials; with IAM, every other route needs SigV4."""
+    routes = template_route_resources()
+    read = ["JwtReadScope", "JwtOperateScope"]
+    operate = ["JwtOperateScope"]
+    expected = {key: read for key in routes}
+    expected.update({key: operate for key in ["POST /sagas/{id}", "POST /saga", "POST /events",
+                                              "POST /sagas/{id}/cancel", "POST /sagas/{id}/redrive"]})
+    expected.update({key: None for key in routes if key.split(" ")[1] in ("/health", "/ui")})
+    for key, props in routes.items():
+        if expected[key] is None:
+            assert props["AuthorizationType"] == "NONE", key
+            continue
+        assert props["AuthorizationType"] == {"!If": ["UseJwt", "JWT", "AWS_IAM"]}, key
+        condition, scopes, otherwise = props["AuthorizationScopes"]["!If"]
+        assert condition == "UseJwt" and otherwise == {"!Ref": "AWS::NoValue"}, key
+        assert [scope["!Ref"] for scope in scopes] == expected[key], key
