@@ -23,7 +23,7 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/python dev/check_template.py
 	$(VENV)/openapi-spec-validator openapi.yaml
-	$(VENV)/python -m pytest -q tests/test_routes.py
+	$(VENV)/python -m pytest -q tests/test_routes.py tests/test_pulsar_sink.py
 
 ## cargo-nextest when installed, else cargo test (the same tests, one process per binary).
 unit:

@@ -18,7 +18,7 @@ PARTICIPANT_LATENCY_MS (added to every answer), and CAMPAIGN_FAILURE_RATES (seed
 "influencer=0.05,marca=0.10,tracking=0.15" by default; "0" turns them off).
 
 GET /_calls lists every call received (participant, idempotency key, attempt, body, answer
-status); DELETE /_calls forgets them. Tests use these to see what the orchestrator sent.
+status, trace headers); DELETE /_calls forgets them. Tests use these to see what the orchestrator sent.
 """
 
 import json
@@ -251,7 +251,9 @@ class Handler(BaseHTTPRequestHandler):
             attempts_by_key[(step, key)] = attempt
             status, payload = self.act(step, handler, body, key, attempt)
             calls.append({"participant": step, "path": self.path, "idempotency_key": key,
-                          "attempt": attempt, "body": body, "status": status})
+                          "attempt": attempt, "body": body, "status": status,
+                          "traceparent": self.headers.get("traceparent"),
+                          "xray": self.headers.get("x-amzn-trace-id")})
         self.answer(status, payload)
 
     @staticmethod

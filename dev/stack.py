@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
 VENV_BIN = TOOLS / "venv" / "bin"
+# The Pulsar token the local Secrets Manager holds (pulsar-lite accepts any token).
+PULSAR_TOKEN = "local-pulsar-token"
 
 
 def say(message):
@@ -63,7 +65,8 @@ class Stack:
     """Starts and stops the local stack. Ports default to the environment, then to `make run`'s."""
 
     def __init__(self, api_port=None, dynamodb_port=None, pulsar_port=None, participants_port=None,
-                 run_dir=None, hot_reload=False, extra_env=None, quiet=False, persistent=False):
+                 run_dir=None, hot_reload=False, extra_env=None, quiet=False, persistent=False,
+                 secrets_port=None):
         env = os.environ
         self.api_port = api_port or int(env.get("API_PORT", 9000))
         self.dynamodb_port = dynamodb_port or int(env.get("DYNAMODB_PORT", 8000))
@@ -84,6 +87,10 @@ class Stack:
         self.quiet = quiet
         self.persistent = persistent
         self.processes = []
+        # With a port: a Secrets Manager emulator (moto) holds the Pulsar token, and the
+        # functions read it at cold start as in AWS (PULSAR_TOKEN_SECRET_ARN).
+        self.secrets_port = secrets_port
+        self.pulsar_token_arn = None
 
     # -- environment -------------------------------------------------------------------------
 
@@ -105,6 +112,9 @@ class Stack:
             "RUST_LOG": env.get("RUST_LOG", "info"),
             "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
         })
+        if self.pulsar_token_arn:
+            env.update({"AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://127.0.0.1:{self.secrets_port}",
+                        "PULSAR_TOKEN_SECRET_ARN": self.pulsar_token_arn})
         env.update(self.extra_env)
         return env
 
@@ -146,6 +156,8 @@ class Stack:
             shutil.rmtree(self.run_dir / "dynamodb-data", ignore_errors=True)
             shutil.rmtree(self.run_dir / f"pulsar-{self.pulsar_port}", ignore_errors=True)
         ports = [self.api_port, self.dynamodb_port, self.participants_port]
+        if self.secrets_port:
+            ports.append(self.secrets_port)
         if not self.external_pulsar:
             ports.append(self.pulsar_port)
         busy = [p for p in ports if port_in_use(p)]
@@ -193,6 +205,9 @@ class Stack:
             wait_for_port(self.pulsar_port, "pulsar-lite", process=pulsar)
         wait_for_port(self.participants_port, "participants", process=participants)
 
+        if self.secrets_port:
+            self.start_secrets()
+
         say("creating the saga table")
         devstack = str(ROOT / "target" / "debug" / "devstack")
         subprocess.run([devstack, "create-table"], env=self.function_env(), check=True,
@@ -211,6 +226,21 @@ class Stack:
         say("starting the Pulsar sink bridge (choreographed sagas' events -> saga-events)")
         self.spawn("bridge", [sys.executable, str(ROOT / "dev" / "bridge.py"), self.pulsar_url, self.api_url])
         self.warm_up()
+
+    def start_secrets(self):
+        """Starts the Secrets Manager emulator and stores the Pulsar token in it."""
+        say(f"starting a Secrets Manager emulator (moto) on port {self.secrets_port}")
+        moto = self.spawn("secrets", [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p",
+                                      str(self.secrets_port)])
+        wait_for_port(self.secrets_port, "moto", process=moto)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.secrets_port}/", method="POST",
+            data=json.dumps({"Name": "pulsar-token", "SecretString": PULSAR_TOKEN}).encode(),
+            headers={"content-type": "application/x-amz-json-1.1",
+                     "x-amz-target": "secretsmanager.CreateSecret",
+                     "authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/secretsmanager/aws4_request"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            self.pulsar_token_arn = json.load(response)["ARN"]
 
     def warm_up(self):
         """Starts each function once so the first saga does not pay for process start."""

@@ -11,5 +11,6 @@ pub mod ports;
 pub mod record;
 pub mod sweeper;
 pub mod telemetry;
+pub mod trace;
 pub mod wiring;
 pub mod worker;

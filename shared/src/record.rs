@@ -1,5 +1,6 @@
 //! The saga record: one DynamoDB item per saga, and the only channel between the functions.
 
+use crate::trace::TraceContext;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -227,6 +228,9 @@ pub struct SagaRecord {
     /// A choreographed saga's log: its participants' events, in arrival order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<LoggedEvent>,
+    /// The trace the saga's calls join (see [`crate::trace`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// One participant event in a choreographed saga's log.
@@ -287,6 +291,7 @@ impl SagaRecord {
             capacity_units: 0.0,
             choreographed: false,
             events: Vec::new(),
+            trace: None,
             id,
         }
     }

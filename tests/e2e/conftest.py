@@ -1,6 +1,6 @@
 """The end-to-end tests share one local stack on their own ports.
 
-E2E_API_PORT, E2E_DYNAMODB_PORT, E2E_PULSAR_PORT and E2E_PARTICIPANTS_PORT move it (to run
+E2E_API_PORT, E2E_DYNAMODB_PORT, E2E_PULSAR_PORT, E2E_PARTICIPANTS_PORT and E2E_SECRETS_PORT move it (to run
 some tests beside another stack); its logs then go to .run/e2e-<api port>/ instead of .run/e2e/.
 """
 
@@ -24,6 +24,7 @@ def stack():
     stack = Stack(api_port=api_port, dynamodb_port=port("E2E_DYNAMODB_PORT", 8300),
                   pulsar_port=port("E2E_PULSAR_PORT", 6750),
                   participants_port=port("E2E_PARTICIPANTS_PORT", 9401),
+                  secrets_port=port("E2E_SECRETS_PORT", 4610),
                   run_dir=ROOT / ".run" / run_dir, quiet=True,
                   extra_env={"CAMPAIGN_FAILURE_RATES": "0", "CHOREOGRAPHY_COMPENSATION_TIMEOUT_MS": "6000"})
     stack.start()

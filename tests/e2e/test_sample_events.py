@@ -17,28 +17,49 @@ def invoke(stack, function, sample):
     return json.loads(result.stdout)
 
 
-def test_start_saga_sample_starts_an_image_saga(stack, api):
+# The samples tell one story, in the README's order: start-saga.json starts an image saga under
+# an Idempotency-Key (so its id is known), saga-status.json reads it, and the command samples
+# address it; start-saga-seed.json and saga-status-seed.json do the same on the seed's routes.
+SAMPLE_SAGA = "178e8b64-8c4e-562f-8413-8cc8cb1be22a"
+SAMPLE_SEED_SAGA = "c48d57e3-a671-506f-b8bb-ce4a7d821be2"
+
+
+def test_the_samples_start_read_and_command_one_saga(stack, api):
     response = invoke(stack, "start-saga", "start-saga.json")
-    assert response["statusCode"] == 202
-    saga_id = json.loads(response["body"])["id"]
-    assert api.wait(saga_id)["status"] == "COMPLETED"
+    assert response["statusCode"] == 202, response
+    assert json.loads(response["body"])["id"] == SAMPLE_SAGA
+    assert api.wait(SAMPLE_SAGA)["status"] == "COMPLETED"
+    # Invoked again, the same key answers with the same saga.
+    again = invoke(stack, "start-saga", "start-saga.json")
+    assert json.loads(again["body"])["id"] == SAMPLE_SAGA
+    assert again["headers"]["idempotent-replayed"] == "true"
+
+    response = invoke(stack, "saga-status", "saga-status.json")
+    assert response["statusCode"] == 200
+    saga = json.loads(response["body"])
+    assert saga["id"] == SAMPLE_SAGA and saga["status"] == "COMPLETED"
+    assert [step["status"] for step in saga["steps"]] == ["COMPLETED"] * 3
+
+    # A finished saga can be neither cancelled nor redriven: each answers why.
+    response = invoke(stack, "saga-command", "saga-command-cancel.json")
+    assert response["statusCode"] == 409, response
+    assert "COMPLETED" in json.loads(response["body"])["detail"]
+    response = invoke(stack, "saga-command", "saga-command-redrive.json")
+    assert response["statusCode"] == 409, response
+    assert json.loads(response["body"])["detail"] == "only FAILED sagas can be redriven; this one is COMPLETED"
 
 
-def test_seed_start_sample_answers_in_the_seed_shape(stack):
+def test_the_seed_samples_start_and_read_one_saga_in_the_seed_shape(stack):
     response = invoke(stack, "start-saga", "start-saga-seed.json")
     assert response["statusCode"] == 200
-    assert json.loads(response["body"])["result"] == "Saga completada exitosamente"
-
-
-def test_status_samples_answer_for_their_saga_id(stack):
-    # The samples name a saga that no table holds until run-step.json's saga is stored, so
-    # both answer not found, each in its own shape.
-    response = invoke(stack, "saga-status", "saga-status.json")
-    assert response["statusCode"] == 404
-    assert response["headers"]["content-type"] == "application/problem+json"
+    body = json.loads(response["body"])
+    assert body["result"] == "Saga completada exitosamente"
     response = invoke(stack, "saga-status", "saga-status-seed.json")
-    assert response["statusCode"] == 404
-    assert json.loads(response["body"]) == {"detail": "Saga no encontrada"}
+    assert response["statusCode"] == 200
+    saga = json.loads(response["body"])
+    assert saga["id"] == SAMPLE_SEED_SAGA
+    assert saga["overall_status"] == "COMPLETED"
+    assert saga["request_data"] == {"image_id": "img_123", "data": "datos de prueba"}
 
 
 def test_run_step_sample_is_accepted(stack):
@@ -51,13 +72,6 @@ def test_run_step_sample_is_accepted(stack):
 def test_sweeper_sample_runs_a_sweep(stack):
     report = invoke(stack, "sweeper", "sweeper.json")
     assert set(report) == {"due", "nudged", "skipped", "live", "expired"}
-
-
-def test_command_samples_answer_for_their_saga_id(stack):
-    for sample in ("saga-command-cancel.json", "saga-command-redrive.json"):
-        response = invoke(stack, "saga-command", sample)
-        assert response["statusCode"] == 404, response
-        assert "no saga with id" in json.loads(response["body"])["detail"]
 
 
 def test_saga_events_samples_log_a_choreographed_saga(stack, api):

@@ -4,3 +4,4 @@ pub mod dynamodb;
 pub mod http;
 pub mod memory;
 pub mod pulsar;
+pub mod secrets;

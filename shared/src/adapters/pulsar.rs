@@ -1,5 +1,6 @@
 //! Publishing to Apache Pulsar with the `pulsar` crate.
 
+use super::secrets::{SecretError, read_secret_string};
 use crate::definition::FailureClass;
 use crate::engine::Outcome;
 use crate::ports::{Message, Publisher};
@@ -24,11 +25,21 @@ impl PulsarPublisher {
         }
     }
 
-    /// From `PULSAR_URL` (default `pulsar://127.0.0.1:6650`) and `PULSAR_TOKEN`.
-    pub fn from_env() -> Self {
+    /// From `PULSAR_URL` (default `pulsar://127.0.0.1:6650`) and a token: the secret named by
+    /// `PULSAR_TOKEN_SECRET_ARN`, read here once (the template's way), else `PULSAR_TOKEN`;
+    /// neither (or empty) means no authentication.
+    pub async fn from_env() -> Result<Self, SecretError> {
         let url = std::env::var("PULSAR_URL").unwrap_or_else(|_| "pulsar://127.0.0.1:6650".into());
-        let token = std::env::var("PULSAR_TOKEN").ok().filter(|t| !t.is_empty());
-        Self::new(url, token)
+        let set = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        let token = match set("PULSAR_TOKEN_SECRET_ARN") {
+            Some(arn) => {
+                let token = read_secret_string(&arn).await?;
+                tracing::info!(secret = %arn, "Pulsar token read from Secrets Manager");
+                Some(token)
+            }
+            None => set("PULSAR_TOKEN"),
+        };
+        Ok(Self::new(url, token))
     }
 
     async fn client(&self) -> Result<&Pulsar<TokioExecutor>, pulsar::Error> {

@@ -15,6 +15,7 @@ use super::{Problem, json_object_body, json_response, seed, segments};
 use crate::engine::{self, Next};
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
 use crate::record::{Millis, SagaRecord};
+use crate::trace::{self, TraceContext};
 use crate::worker::Worker;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -55,6 +56,9 @@ struct StartRequest<'a> {
     idempotency_key: Option<String>,
     correlation_id: Option<String>,
     task_id: Option<String>,
+    /// The caller's `traceparent` and `X-Amzn-Trace-Id` headers, as sent.
+    traceparent: Option<String>,
+    xray: Option<String>,
 }
 
 /// Routes a request of the start function.
@@ -163,8 +167,15 @@ fn parse<'a>(request: &Request, saga_type: &'a str) -> Result<StartRequest<'a>, 
         correlation_id: header("x-correlation-id")?
             .map_or_else(|| from_input("correlation_id"), |v| Ok(Some(v)))?,
         task_id: header("x-task-id")?.map_or_else(|| from_input("task_id"), |v| Ok(Some(v)))?,
+        traceparent: raw_header(request, trace::TRACEPARENT),
+        xray: raw_header(request, trace::XRAY_HEADER),
         input,
     })
+}
+
+fn raw_header(request: &Request, name: &str) -> Option<String> {
+    let value = request.headers().get(name)?.to_str().ok()?;
+    Some(value.to_string())
 }
 
 /// `Prefer: wait=N`, capped at [`MAX_WAIT_SECONDS`].
@@ -222,6 +233,13 @@ async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
     record.correlation_id = start.correlation_id;
     record.task_id = start.task_id;
     record.idempotency_key = start.idempotency_key;
+    let invocation_trace = std::env::var(trace::XRAY_ENV).ok();
+    record.trace = Some(TraceContext::pick(
+        start.traceparent.as_deref(),
+        start.xray.as_deref(),
+        invocation_trace.as_deref(),
+        now,
+    ));
     let claimed = if waits && deps.drive_waiting_sagas {
         let owner = owner(&record);
         worker.claim_new(&mut record, &owner)
@@ -392,6 +410,31 @@ mod tests {
             let writes = deps.worker.store.writes();
             assert_eq!(writes.len(), 1);
             assert!(writes[0].runnable && writes[0].lease.is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_saga_keeps_the_trace_of_the_request_that_started_it() {
+        let xray = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        for (headers, trace_id) in [
+            (
+                vec![("x-amzn-trace-id", xray)],
+                "5759e988bd862e3fe1be46a994272793",
+            ),
+            (
+                vec![("x-amzn-trace-id", xray), ("traceparent", traceparent)],
+                "4bf92f3577b34da6a3ce929d0e0e4736",
+            ),
+        ] {
+            let deps = deps(true);
+            let mut request = start_request(None);
+            for (name, value) in headers {
+                request.headers_mut().insert(name, value.parse().unwrap());
+            }
+            assert_eq!(handle(&deps, request).await.status(), 202);
+            let created = &deps.worker.store.writes()[0];
+            assert_eq!(created.trace.as_ref().unwrap().trace_id(), trace_id);
         }
     }
 }

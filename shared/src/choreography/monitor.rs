@@ -11,6 +11,7 @@ use crate::engine::Outcome;
 use crate::ports::{Clock, Message, Publisher, SagaStore, StoreError};
 use crate::record::{SagaRecord, sweep_shard};
 use crate::sweeper::SweepConfig;
+use crate::trace::TraceContext;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
@@ -210,7 +211,10 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
             let stored = self.store.get(&id).await?;
             let expected = stored.as_ref().map(|r| r.version);
             let status_before = stored.as_ref().map(|r| r.status);
-            let mut record = stored.unwrap_or_else(|| new_record(def, correlation_id, now));
+            let mut record = stored.unwrap_or_else(|| SagaRecord {
+                trace: Some(TraceContext::of_saga(None, now)),
+                ..new_record(def, correlation_id, now)
+            });
             let applied = apply(def, &mut record, events, now);
             if applied.logged == 0 {
                 return Ok((id, applied, 0));
@@ -258,8 +262,10 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
         now: i64,
     ) -> Result<usize, IngestError> {
         let commands = commands_due(def, record);
+        let trace = TraceContext::of_saga(record.trace.as_ref(), now);
         for command in &commands {
             let name = command.payload["command"].as_str().unwrap_or_default();
+            let [traceparent, xray] = trace.call_headers();
             let properties = [
                 ("command".to_string(), name.to_string()),
                 ("saga_id".to_string(), record.id.clone()),
@@ -267,6 +273,8 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
                     "correlation_id".to_string(),
                     record.correlation_id.clone().unwrap_or_default(),
                 ),
+                traceparent,
+                xray,
             ];
             let outcome = self
                 .publisher

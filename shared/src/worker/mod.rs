@@ -12,6 +12,7 @@ use crate::ports::{
 };
 use crate::record::{Failure, Lease, Millis, SagaRecord, SagaStatus};
 use crate::sweeper::SweepConfig;
+use crate::trace::TraceContext;
 use failpoints::{Failpoint, Failpoints};
 
 pub mod failpoints;
@@ -392,6 +393,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
 
     async fn execute(&self, def: &SagaDefinition, record: &SagaRecord, call: &Call) -> Outcome {
         let timeout = Duration::from_millis(call.timeout_ms);
+        let trace = TraceContext::of_saga(record.trace.as_ref(), self.clock.now()).call_headers();
         match &call.request {
             Err(missing) => Outcome::Failed {
                 class: FailureClass::InvalidResponse,
@@ -403,11 +405,12 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 headers,
                 body,
             }) => {
+                let headers: Vec<_> = headers.iter().cloned().chain(trace).collect();
                 self.http
                     .call(HttpRequest {
                         method,
                         url,
-                        headers,
+                        headers: &headers,
                         body,
                         idempotency_key: &call.idempotency_key,
                         timeout,
@@ -426,6 +429,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                     ("step".to_string(), def.steps[call.step].name.clone()),
                     ("phase".to_string(), call.phase.as_str().to_string()),
                 ]);
+                properties.extend(trace);
                 self.publisher
                     .publish(Message {
                         topic,
