@@ -67,3 +67,8 @@ def test_wrong_methods_are_405_problems_on_every_path(api):
         assert response.status_code == 405, (method, path, response.status_code, response.text)
         assert response.headers["content-type"] == "application/problem+json", (method, path)
         assert method in response.json()["detail"], (method, path)
+        allowed = {m.strip() for m in response.headers["allow"].split(",")}
+        assert allowed and method not in allowed, (method, path, allowed)
+        for other in allowed:  # every method Allow names is routed: none answers 405
+            answer = requests.request(other, f"{api.url}{path}", timeout=10)
+            assert answer.status_code != 405, (other, path, answer.text)

@@ -46,7 +46,9 @@ async fn route<S: SagaStore, C: Clock>(
     match (method, segments.as_slice()) {
         ("POST", ["sagas", id, "cancel"]) => command(deps, id, cancel).await,
         ("POST", ["sagas", id, "redrive"]) => command(deps, id, redrive).await,
-        (_, ["sagas", _, "cancel" | "redrive"]) => Err(Problem::method_not_allowed(method, path)),
+        (_, ["sagas", _, "cancel" | "redrive"]) => {
+            Err(Problem::method_not_allowed(method, path, "POST"))
+        }
         _ => Err(Problem::not_found(format!("no route for {method} {path}"))),
     }
 }

@@ -42,6 +42,7 @@ async fn route<S: SagaStore, P: Publisher, C: Clock>(
         return Err(Problem::method_not_allowed(
             request.method().as_str(),
             "/events",
+            "POST",
         ));
     }
     let events = http_batch(request.body())?;

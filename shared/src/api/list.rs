@@ -135,26 +135,22 @@ fn parse_time(name: &str, value: &str) -> Result<Millis, Problem> {
         })
 }
 
+/// A cursor is the last key of the page: `{created_at}.{saga id}` (openapi.yaml's pattern).
 fn encode_cursor((at, id): &(Millis, String)) -> String {
-    format!("{at}:{id}")
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{at}.{id}")
 }
 
 fn decode_cursor(cursor: &str) -> Result<(Millis, String), Problem> {
     let invalid = || Problem::bad_request("the cursor is not one this API returned");
-    let bytes = (0..cursor.len())
-        .step_by(2)
-        .map(|i| {
-            cursor
-                .get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
+    let (at, id) = cursor.split_once('.').ok_or_else(invalid)?;
+    let digits = !at.is_empty() && at.len() <= 15 && at.bytes().all(|b| b.is_ascii_digit());
+    let id = uuid::Uuid::parse_str(id)
+        .ok()
+        .filter(|parsed| parsed.hyphenated().to_string() == id)
         .ok_or_else(invalid)?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (at, id) = text.split_once(':').ok_or_else(invalid)?;
+    if !digits {
+        return Err(invalid());
+    }
     Ok((at.parse().map_err(|_| invalid())?, id.to_string()))
 }
 
@@ -241,6 +237,27 @@ pub async fn list<S: SagaStore>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cursors_round_trip_and_only_ours_are_accepted() {
+        let key = (
+            1_795_237_200_000,
+            "4f1c2a9e-8b7d-4e3a-9c61-2d5f0b7a1e38".to_string(),
+        );
+        let cursor = super::encode_cursor(&key);
+        assert_eq!(cursor, "1795237200000.4f1c2a9e-8b7d-4e3a-9c61-2d5f0b7a1e38");
+        assert_eq!(super::decode_cursor(&cursor).unwrap(), key);
+        for bad in [
+            "0",
+            ".4f1c2a9e-8b7d-4e3a-9c61-2d5f0b7a1e38",
+            "-1.4f1c2a9e-8b7d-4e3a-9c61-2d5f0b7a1e38",
+            "1795237200000.4F1C2A9E-8B7D-4E3A-9C61-2D5F0B7A1E38",
+            "1795237200000.not-a-uuid",
+            "9999999999999999.4f1c2a9e-8b7d-4e3a-9c61-2d5f0b7a1e38",
+        ] {
+            assert_eq!(super::decode_cursor(bad).unwrap_err().status, 400, "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -12,6 +12,8 @@ pub struct Problem {
     pub title: &'static str,
     /// What went wrong with this request, and how to fix it.
     pub detail: String,
+    /// The methods the path answers, sent as the `Allow` header of a 405 (RFC 9110).
+    pub allow: Option<&'static str>,
 }
 
 impl Problem {
@@ -21,6 +23,7 @@ impl Problem {
             status,
             title,
             detail: detail.into(),
+            allow: None,
         }
     }
 
@@ -34,13 +37,16 @@ impl Problem {
         Self::new(404, "Not found", detail)
     }
 
-    /// 405: the path exists, the method does not.
-    pub fn method_not_allowed(method: &str, path: &str) -> Self {
-        Self::new(
-            405,
-            "Method not allowed",
-            format!("{method} is not allowed on {path}"),
-        )
+    /// 405: the path exists, the method does not; `allow` lists the methods it answers.
+    pub fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> Self {
+        Self {
+            allow: Some(allow),
+            ..Self::new(
+                405,
+                "Method not allowed",
+                format!("{method} is not allowed on {path}; use {allow}"),
+            )
+        }
     }
 
     /// 503: a dependency is down; retrying later may work.
@@ -56,9 +62,13 @@ impl Problem {
             "status": self.status,
             "detail": self.detail,
         });
-        Response::builder()
+        let mut response = Response::builder()
             .status(self.status)
-            .header("content-type", "application/problem+json")
+            .header("content-type", "application/problem+json");
+        if let Some(allow) = self.allow {
+            response = response.header("allow", allow);
+        }
+        response
             .body(Body::Text(body.to_string()))
             .expect("static response parts are valid")
     }

@@ -113,9 +113,16 @@ async fn route<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
             let record = wait_for_end(deps, started, deps.seed_wait).await?;
             Ok(seed::start_response(&record))
         }
-        (_, ["sagas", _] | ["saga"]) => {
-            Err(Problem::method_not_allowed(method, request.uri().path()))
-        }
+        (_, ["sagas", _]) => Err(Problem::method_not_allowed(
+            method,
+            request.uri().path(),
+            "GET, POST",
+        )),
+        (_, ["saga"]) => Err(Problem::method_not_allowed(
+            method,
+            request.uri().path(),
+            "POST",
+        )),
         _ => Err(Problem::not_found(format!(
             "no route for {method} {}",
             request.uri().path()

@@ -72,12 +72,23 @@ async fn route<S: SagaStore>(
             };
             Ok(seed::status_response(found.as_ref()))
         }
-        (_, ["sagas"] | ["health"] | ["ui"] | ["sagas", "by-correlation" | "by-task", _]) => {
-            Err(Problem::method_not_allowed(method, request.uri().path()))
-        }
-        (_, ["sagas", _] | ["saga", _]) => {
-            Err(Problem::method_not_allowed(method, request.uri().path()))
-        }
+        (
+            _,
+            ["sagas"]
+            | ["health"]
+            | ["ui"]
+            | ["saga", _]
+            | ["sagas", "by-correlation" | "by-task", _],
+        ) => Err(Problem::method_not_allowed(
+            method,
+            request.uri().path(),
+            "GET",
+        )),
+        (_, ["sagas", _]) => Err(Problem::method_not_allowed(
+            method,
+            request.uri().path(),
+            "GET, POST",
+        )),
         _ => Err(Problem::not_found(format!(
             "no route for {method} {}",
             request.uri().path()
