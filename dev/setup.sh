@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs into .tools/ (ignored by git), skipping what is there:
 # Java 17 (apt, only if no java), Chromium and chromedriver (apt, for the dashboard test),
-# cargo-lambda, pulsar-lite, pulsar-client, protoc, pytest and selenium (pip, in a venv), and
+# cargo-lambda, pulsar-lite, pulsar-client, protoc, pytest, selenium, the SAM translator, cfn-lint,
+# an OpenAPI validator, schemathesis and moto (pip, in a venv), and
 # DynamoDB Local (npm). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
