@@ -49,7 +49,7 @@ faults:
 ## then the engine's and the choreography monitor's pure transitions (criterion).
 bench: setup
 	$(VENV)/python dev/bench.py --sagas 800 --concurrency 8
-	cargo bench -p saga --bench engine
+	cargo bench -p saga-core --bench engine
 
 FUNCTIONS := start-saga saga-status saga-command run-step sweeper saga-events
 

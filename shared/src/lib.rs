@@ -1,16 +1,18 @@
-//! Saga orchestration on AWS Lambda and DynamoDB: the record, the pure engine, the ports with
-//! their adapters, the worker that executes steps, and the HTTP API shared by the functions.
+//! The saga orchestrator's service layer on AWS Lambda and DynamoDB: the ports with their
+//! adapters, the worker that executes steps, the sweeper, the choreography monitor and the HTTP
+//! API shared by the functions. The pure parts live in `saga-core` and are re-exported here, so
+//! the functions depend on this crate alone.
+
+pub use saga_core::{choreography, definition, engine, outcome, record, trace};
 
 pub mod adapters;
 pub mod api;
-pub mod choreography;
-pub mod definition;
-pub mod engine;
+pub mod definition_files;
+pub mod invocation;
 pub mod metrics;
+pub mod monitor;
 pub mod ports;
-pub mod record;
 pub mod sweeper;
 pub mod telemetry;
-pub mod trace;
 pub mod wiring;
 pub mod worker;

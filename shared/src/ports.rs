@@ -1,7 +1,7 @@
 //! The I/O edges of the engine: small traits with real adapters (DynamoDB, reqwest, Pulsar)
 //! and in-memory ones for unit tests, side by side in `adapters/`.
 
-use crate::engine::Outcome;
+use crate::outcome::Outcome;
 use crate::record::{Millis, SagaRecord};
 use serde_json::Value;
 use std::future::Future;

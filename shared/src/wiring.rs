@@ -4,8 +4,8 @@ use crate::adapters::secrets::SecretError;
 use crate::adapters::{dynamodb::DynamoStore, http::ReqwestParticipant, pulsar::PulsarPublisher};
 use crate::api::command::CommandDeps;
 use crate::api::start::StartDeps;
-use crate::choreography::Monitor;
-use crate::definition::{Definitions, LoadError};
+use crate::definition::LoadError;
+use crate::monitor::Monitor;
 use crate::ports::SystemClock;
 use crate::sweeper::{SweepConfig, Sweeper};
 use crate::worker::{Worker, WorkerConfig};
@@ -30,7 +30,7 @@ impl LambdaWorker {
     /// the definitions' `${env:...}` names and the worker tunables.
     pub async fn from_env() -> Result<Self, ColdStartError> {
         Ok(Worker {
-            definitions: Definitions::load()?,
+            definitions: crate::definition_files::load()?,
             store: DynamoStore::from_env().await,
             http: ReqwestParticipant::new(),
             publisher: PulsarPublisher::from_env().await?,
@@ -72,7 +72,7 @@ impl CommandDeps<DynamoStore, SystemClock> {
     /// Reads `SAGA_TABLE`, the definitions and the sweeper settings.
     pub async fn from_env() -> Result<Self, LoadError> {
         Ok(CommandDeps {
-            definitions: Definitions::load()?,
+            definitions: crate::definition_files::load()?,
             store: DynamoStore::from_env().await,
             clock: SystemClock,
             sweep: SweepConfig::from_env(),
@@ -85,7 +85,7 @@ impl Monitor<DynamoStore, PulsarPublisher, SystemClock> {
     /// settings and `RETENTION_DAYS`.
     pub async fn from_env() -> Result<Self, ColdStartError> {
         Ok(Monitor {
-            definitions: Definitions::load()?,
+            definitions: crate::definition_files::load()?,
             store: DynamoStore::from_env().await,
             publisher: PulsarPublisher::from_env().await?,
             clock: SystemClock,

@@ -5,7 +5,7 @@ use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Error, Request, Service, service_fn};
 use saga::api::events;
-use saga::choreography::Monitor;
+use saga::monitor::Monitor;
 use serde_json::Value;
 
 #[tokio::main]

@@ -4,14 +4,13 @@
 use lambda_http::{Error, Request, run, service_fn};
 use saga::adapters::dynamodb::DynamoStore;
 use saga::api::status::{self, StatusDeps};
-use saga::definition::Definitions;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     saga::telemetry::init();
     let deps = StatusDeps {
         store: DynamoStore::from_env().await,
-        saga_types: Definitions::deployed_types(),
+        saga_types: saga::definition_files::deployed_types(),
     };
     let deps = &deps;
     run(service_fn(move |request: Request| async move {

@@ -1,7 +1,6 @@
 //! HTTP participants over reqwest.
 
-use crate::definition::FailureClass;
-use crate::engine::Outcome;
+use crate::outcome::{FailureClass, Outcome};
 use crate::ports::{HttpParticipant, HttpRequest};
 use serde_json::Value;
 

@@ -1,6 +1,6 @@
 //! In-memory adapters for unit tests: a store, scripted participants and a settable clock.
 
-use crate::engine::Outcome;
+use crate::outcome::Outcome;
 use crate::ports::{
     Clock, HttpParticipant, HttpRequest, ListPartition, ListQuery, Message, Publisher, SagaStore,
     StoreError, WriteReceipt,

@@ -1,8 +1,8 @@
 //! Publishing to Apache Pulsar with the `pulsar` crate.
 
 use super::secrets::{SecretError, read_secret_string};
-use crate::definition::FailureClass;
-use crate::engine::Outcome;
+use crate::outcome::{FailureClass, Outcome};
+
 use crate::ports::{Message, Publisher};
 use pulsar::{Authentication, Pulsar, TokioExecutor, producer};
 use serde_json::json;

@@ -9,7 +9,7 @@
 //! events are reported in the response and logged, never retried.
 
 use super::{Problem, body_bytes, json_response, segments};
-use crate::choreography::{IngestReport, Monitor};
+use crate::monitor::{IngestReport, Monitor};
 use crate::ports::{Clock, Publisher, SagaStore};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;

@@ -240,7 +240,7 @@ async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
     record.correlation_id = start.correlation_id;
     record.task_id = start.task_id;
     record.idempotency_key = start.idempotency_key;
-    let invocation_trace = std::env::var(trace::XRAY_ENV).ok();
+    let invocation_trace = crate::invocation::xray_trace();
     record.trace = Some(TraceContext::pick(
         start.traceparent.as_deref(),
         start.xray.as_deref(),
@@ -334,7 +334,8 @@ mod tests {
     use super::*;
     use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
     use crate::definition::Definitions;
-    use crate::engine::Outcome;
+    use crate::outcome::Outcome;
+
     use crate::record::SagaStatus;
     use crate::worker::WorkerConfig;
     use std::sync::Arc;

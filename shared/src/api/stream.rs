@@ -99,7 +99,8 @@ mod tests {
     use super::*;
     use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
     use crate::definition::Definitions;
-    use crate::engine::Outcome;
+    use crate::outcome::Outcome;
+
     use crate::record::SagaStatus;
     use crate::worker::WorkerConfig;
 

@@ -5,14 +5,15 @@
 //! twice under two owners. All of it is safe to repeat: a call that may have run is retried
 //! with the same idempotency key.
 
-use crate::definition::{Definitions, FailureClass, SagaDefinition};
-use crate::engine::{self, Call, Next, Outcome, Phase, Request};
+use crate::definition::{Definitions, SagaDefinition};
+use crate::engine::{self, Call, Next, Phase, Request};
+use crate::outcome::{FailureClass, Outcome};
 use crate::ports::{
     Clock, HttpParticipant, HttpRequest, Message, Publisher, SagaStore, StoreError,
 };
 use crate::record::{Failure, Lease, Millis, SagaRecord, SagaStatus};
 use crate::sweeper::SweepConfig;
-use crate::trace::TraceContext;
+
 use failpoints::{Failpoint, Failpoints};
 
 pub mod failpoints;
@@ -393,7 +394,8 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
 
     async fn execute(&self, def: &SagaDefinition, record: &SagaRecord, call: &Call) -> Outcome {
         let timeout = Duration::from_millis(call.timeout_ms);
-        let trace = TraceContext::of_saga(record.trace.as_ref(), self.clock.now()).call_headers();
+        let trace =
+            crate::invocation::saga_trace(record.trace.as_ref(), self.clock.now()).call_headers();
         match &call.request {
             Err(missing) => Outcome::Failed {
                 class: FailureClass::InvalidResponse,

@@ -1,5 +1,6 @@
 use super::*;
 use crate::definition::Definitions;
+use crate::outcome::FailureClass;
 
 fn image() -> SagaDefinition {
     let text = include_str!("../../../definitions/image.json");

@@ -119,14 +119,6 @@ impl TraceContext {
         )
     }
 
-    /// The saga's trace, or else the current invocation's X-Ray trace (a new trace without one).
-    pub fn of_saga(saga: Option<&Self>, now_ms: i64) -> Self {
-        saga.cloned().unwrap_or_else(|| {
-            let invocation = std::env::var(XRAY_ENV).ok();
-            Self::pick(None, None, invocation.as_deref(), now_ms)
-        })
-    }
-
     /// Both headers for one call, under a new span id.
     pub fn call_headers(&self) -> [(String, String); 2] {
         let span_id = format!("{:016x}", fastrand::u64(1..));

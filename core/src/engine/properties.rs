@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::definition::{HttpCall, RetryPolicy, StepDefinition, StepKind};
+use crate::outcome::FailureClass;
 use proptest::prelude::*;
 
 #[derive(Clone, Copy, Debug)]

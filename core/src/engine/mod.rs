@@ -3,7 +3,9 @@
 //! No I/O and no clock here: callers pass `now` and a jitter draw, so every transition is a
 //! plain function of its inputs and can be tested exhaustively.
 
-use crate::definition::{CallSpec, FailureClass, SagaDefinition, StepKind, template};
+use crate::outcome::Outcome;
+
+use crate::definition::{CallSpec, SagaDefinition, StepKind, template};
 use crate::record::{CallState, Failure, Millis, SagaRecord, SagaStatus, StepStatus};
 use serde_json::{Map, Value, json};
 
@@ -69,20 +71,6 @@ pub struct Call {
     pub request: Result<Request, template::MissingReference>,
     /// Timeout of this attempt, in milliseconds.
     pub timeout_ms: u64,
-}
-
-/// What a participant did with a call.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
-    /// The call succeeded with this output (the response body, or the message id).
-    Succeeded(Value),
-    /// The call failed.
-    Failed {
-        /// Which kind of failure, to decide on retries.
-        class: FailureClass,
-        /// A readable description.
-        error: String,
-    },
 }
 
 /// What the saga needs next.

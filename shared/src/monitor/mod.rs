@@ -4,14 +4,17 @@
 //! Commands go out before the write that notes them, so a crash in between repeats them on the
 //! redelivered batch under the same message key (`{saga}:{step}:compensation`), never loses them.
 
-use super::{Applied, Event, apply, command_sent, commands_due, new_record};
+#[cfg(test)]
+mod tests;
+
+use crate::choreography::{Applied, Event, apply, command_sent, commands_due, new_record, saga_id};
 use crate::definition::Definitions;
 use crate::definition::choreography::Choreography;
-use crate::engine::Outcome;
+use crate::outcome::Outcome;
+
 use crate::ports::{Clock, Message, Publisher, SagaStore, StoreError};
 use crate::record::{SagaRecord, sweep_shard};
 use crate::sweeper::SweepConfig;
-use crate::trace::TraceContext;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
@@ -203,7 +206,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
         correlation_id: &str,
         events: &[Event],
     ) -> Result<(String, Applied, usize), IngestError> {
-        let id = super::saga_id(&def.saga_type, correlation_id);
+        let id = saga_id(&def.saga_type, correlation_id);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -212,7 +215,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
             let expected = stored.as_ref().map(|r| r.version);
             let status_before = stored.as_ref().map(|r| r.status);
             let mut record = stored.unwrap_or_else(|| SagaRecord {
-                trace: Some(TraceContext::of_saga(None, now)),
+                trace: Some(crate::invocation::saga_trace(None, now)),
                 ..new_record(def, correlation_id, now)
             });
             let applied = apply(def, &mut record, events, now);
@@ -262,7 +265,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
         now: i64,
     ) -> Result<usize, IngestError> {
         let commands = commands_due(def, record);
-        let trace = TraceContext::of_saga(record.trace.as_ref(), now);
+        let trace = crate::invocation::saga_trace(record.trace.as_ref(), now);
         for command in &commands {
             let name = command.payload["command"].as_str().unwrap_or_default();
             let [traceparent, xray] = trace.call_headers();

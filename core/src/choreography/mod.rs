@@ -1,4 +1,4 @@
-//! Choreographed sagas (seed 002): participants publish events, the monitor logs them on the
+//! Choreographed sagas (seed 002): participants publish events, the rules log them on the
 //! saga's record, decides the saga's status, and sends compensation commands after a failure.
 //!
 //! Like the engine, this module is pure: callers pass `now`. Every rule is written so that the
@@ -6,11 +6,10 @@
 //! (pending < started < completed < failed), an event of a later step means every earlier step
 //! completed, and commands go out for the completed steps newest first (pipeline order).
 
-mod monitor;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 #[cfg(test)]
 mod tests;
-
-pub use monitor::{IngestReport, Monitor, Rejected};
 
 use crate::definition::choreography::{Choreography, EventMeaning};
 use crate::engine::{MAX_OUTPUT_BYTES, Phase, idempotency_key};

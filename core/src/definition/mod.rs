@@ -6,6 +6,7 @@ pub mod template;
 
 pub use load::{COMPENSATION_TIMEOUT_ENV, Definitions, LoadError};
 
+use crate::outcome::FailureClass;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -160,37 +161,6 @@ impl RetryPolicy {
         };
         waited as u64
     }
-}
-
-/// The classes a failed call falls into; a step lists the ones it retries.
-#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureClass {
-    /// The attempt ran past its timeout.
-    Timeout,
-    /// The participant could not be reached.
-    Connection,
-    /// The participant answered 5xx.
-    ServerError,
-    /// The participant answered 429.
-    Throttled,
-    /// Any other 4xx.
-    ClientError,
-    /// A 2xx whose body was not JSON, or a request that could not be built.
-    InvalidResponse,
-    /// The Pulsar broker did not accept the message.
-    PublishError,
-}
-
-impl FailureClass {
-    /// Retried unless a step says otherwise.
-    pub const DEFAULT_RETRYABLE: &'static [FailureClass] = &[
-        Self::Timeout,
-        Self::Connection,
-        Self::ServerError,
-        Self::Throttled,
-        Self::PublishError,
-    ];
 }
 
 /// Default per-attempt timeout, in milliseconds.

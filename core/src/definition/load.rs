@@ -40,32 +40,9 @@ enum Parsed {
 }
 
 impl Definitions {
-    /// Loads the bundled definitions, or those in `SAGA_DEFINITIONS_DIR` when it is set.
-    pub fn load() -> Result<Self, LoadError> {
-        let env = |name: &str| std::env::var(name).ok();
-        match std::env::var("SAGA_DEFINITIONS_DIR") {
-            Ok(dir) => Self::from_dir(&dir, env),
-            Err(_) => Self::from_files(BUNDLED.iter().map(|(f, c)| (*f, *c)), env),
-        }
-    }
-
-    /// Loads every `*.json` file of a folder.
-    pub fn from_dir(dir: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, LoadError> {
-        let io_error = |e: std::io::Error| LoadError {
-            file: dir.to_string(),
-            field: "-".into(),
-            message: e.to_string(),
-        };
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io_error)? {
-            let path = entry.map_err(io_error)?.path();
-            if path.extension().is_some_and(|e| e == "json") {
-                let text = std::fs::read_to_string(&path).map_err(io_error)?;
-                files.push((path.display().to_string(), text));
-            }
-        }
-        files.sort();
-        Self::from_files(files.iter().map(|(f, t)| (f.as_str(), t.as_str())), env)
+    /// The definition files compiled into the functions: (file name, contents).
+    pub fn bundled_files() -> impl Iterator<Item = (&'static str, &'static str)> {
+        BUNDLED.iter().map(|(file, text)| (*file, *text))
     }
 
     /// Parses and validates definition files; `env` resolves `${env:NAME}` placeholders.
@@ -109,26 +86,17 @@ impl Definitions {
         Ok(loaded)
     }
 
-    /// Names of the deployed saga types, read without resolving or validating anything (for
-    /// functions that only list sagas). Sorted; unreadable files are left out.
-    pub fn deployed_types() -> Vec<String> {
+    /// Names of the saga types these definition texts declare, read without resolving or
+    /// validating anything (for functions that only list sagas). Sorted; unreadable texts are
+    /// left out.
+    pub fn declared_types<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
         #[derive(serde::Deserialize)]
         struct TypeOnly {
             #[serde(rename = "type")]
             saga_type: String,
         }
-        let texts: Vec<String> = match std::env::var("SAGA_DEFINITIONS_DIR") {
-            Ok(dir) => std::fs::read_dir(dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .collect(),
-            Err(_) => BUNDLED.iter().map(|(_, text)| text.to_string()).collect(),
-        };
         let mut types: Vec<String> = texts
-            .iter()
+            .into_iter()
             .filter_map(|text| serde_json::from_str::<TypeOnly>(text).ok())
             .map(|t| t.saga_type)
             .collect();
@@ -164,6 +132,14 @@ impl Definitions {
         types.sort();
         types
     }
+}
+
+/// An HTTP method is a token (RFC 9110): one or more visible characters other than separators.
+fn is_http_token(method: &str) -> bool {
+    !method.is_empty()
+        && method
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn error(file: &str, field: impl Into<String>, message: impl Into<String>) -> LoadError {
@@ -399,7 +375,7 @@ fn validate_call(
                     "must be an http:// or https:// URL",
                 ));
             }
-            if reqwest::Method::from_bytes(http.method.as_bytes()).is_err() {
+            if !is_http_token(&http.method) {
                 return Err(error(
                     file,
                     format!("{field}.http.method"),

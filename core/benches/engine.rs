@@ -1,8 +1,9 @@
 //! One engine transition: deciding the next call and applying its outcome.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use saga::definition::Definitions;
-use saga::engine::{self, Next, Outcome};
+use saga_core::definition::Definitions;
+use saga_core::engine::{self, Next};
+use saga_core::outcome::Outcome;
 use serde_json::json;
 use std::hint::black_box;
 
@@ -96,7 +97,7 @@ fn choreography(c: &mut Criterion) {
     )
     .unwrap();
     let def = definitions.choreography("image-pipeline").unwrap();
-    let event = |n: u32, event_type: &str| saga::choreography::Event {
+    let event = |n: u32, event_type: &str| saga_core::choreography::Event {
         message_id: format!("m{n}"),
         event_type: event_type.into(),
         correlation_id: "c".into(),
@@ -105,7 +106,7 @@ fn choreography(c: &mut Criterion) {
         saga_type: None,
         data: json!({"image_id": "img"}),
     };
-    let mut record = saga::choreography::new_record(def, "c", 0);
+    let mut record = saga_core::choreography::new_record(def, "c", 0);
     let earlier: Vec<_> = [
         "RetrievalStarted",
         "ImagesRetrieved",
@@ -120,13 +121,13 @@ fn choreography(c: &mut Criterion) {
     .enumerate()
     .map(|(i, t)| event(i as u32, t))
     .collect();
-    saga::choreography::apply(def, &mut record, &earlier, 1);
+    saga_core::choreography::apply(def, &mut record, &earlier, 1);
     let failure = [event(9, "ProcessingFailed")];
     c.bench_function("choreography: apply a failure event + commands due", |b| {
         b.iter(|| {
             let mut record = record.clone();
-            saga::choreography::apply(def, &mut record, &failure, 2);
-            black_box(saga::choreography::commands_due(def, &record))
+            saga_core::choreography::apply(def, &mut record, &failure, 2);
+            black_box(saga_core::choreography::commands_due(def, &record))
         })
     });
 }

@@ -1,0 +1,11 @@
+//! The pure core of the saga orchestrator: the saga record, definitions, the engine that decides
+//! every transition, and the rules of choreographed sagas. Nothing here does I/O: callers pass
+//! the time and the outcomes of calls, and this crate depends on no I/O library, so the compiler
+//! keeps it that way.
+
+pub mod choreography;
+pub mod definition;
+pub mod engine;
+pub mod outcome;
+pub mod record;
+pub mod trace;

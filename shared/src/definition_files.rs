@@ -1,0 +1,48 @@
+//! Where the functions find their saga definitions: compiled in, or the `*.json` files of the
+//! folder `SAGA_DEFINITIONS_DIR` names.
+
+use crate::definition::{Definitions, LoadError};
+
+/// Loads the bundled definitions, or those in `SAGA_DEFINITIONS_DIR` when it is set; `${env:NAME}`
+/// placeholders resolve from the environment.
+pub fn load() -> Result<Definitions, LoadError> {
+    let env = |name: &str| std::env::var(name).ok();
+    match std::env::var("SAGA_DEFINITIONS_DIR") {
+        Ok(dir) => {
+            let files = read_dir(&dir)?;
+            Definitions::from_files(files.iter().map(|(f, t)| (f.as_str(), t.as_str())), env)
+        }
+        Err(_) => Definitions::from_files(Definitions::bundled_files(), env),
+    }
+}
+
+/// Names of the deployed saga types, without resolving or validating the definitions (for
+/// functions that only list sagas).
+pub fn deployed_types() -> Vec<String> {
+    match std::env::var("SAGA_DEFINITIONS_DIR") {
+        Ok(dir) => {
+            let files = read_dir(&dir).unwrap_or_default();
+            Definitions::declared_types(files.iter().map(|(_, text)| text.as_str()))
+        }
+        Err(_) => Definitions::declared_types(Definitions::bundled_files().map(|(_, text)| text)),
+    }
+}
+
+/// (path, contents) of every `*.json` file of a folder, sorted by path.
+fn read_dir(dir: &str) -> Result<Vec<(String, String)>, LoadError> {
+    let io_error = |e: std::io::Error| LoadError {
+        file: dir.to_string(),
+        field: "-".into(),
+        message: e.to_string(),
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_error)? {
+        let path = entry.map_err(io_error)?.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read_to_string(&path).map_err(io_error)?;
+            files.push((path.display().to_string(), text));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
