@@ -203,7 +203,7 @@ pub struct SagaRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     /// Partition of the listing index by type (`by_type`): `{type}#{shard}`, so one busy type
-    /// spreads over [`LIST_SHARDS`] partition key values.
+    /// spreads over several partition key values (set by the table on create).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub type_shard: Option<String>,
     /// Partition of the sweeper's index (`sweep`); present only while the saga is active.
@@ -257,8 +257,8 @@ pub struct LoggedEvent {
 }
 
 impl SagaRecord {
-    /// A saga whose steps are all pending, not yet written: PENDING, version 0, not runnable,
-    /// listed under its type. Orchestrated and choreographed sagas start from it.
+    /// A saga whose steps are all pending, not yet written: PENDING, version 0, not runnable.
+    /// The table gives it its index keys when it is written. Orchestrated and choreographed sagas start from it.
     pub fn fresh<'a>(
         id: String,
         saga_type: &str,
@@ -283,7 +283,7 @@ impl SagaRecord {
             correlation_id: None,
             task_id: None,
             idempotency_key: None,
-            type_shard: Some(type_shard(saga_type, &id)),
+            type_shard: None,
             sweep_shard: None,
             due_at: None,
             expires_at: None,
@@ -296,24 +296,6 @@ impl SagaRecord {
         }
     }
 
-    /// Prepares the record for its next write at `now` (version, write count, update time) and
-    /// returns the version the conditional write expects to find.
-    pub fn next_write(&mut self, now: Millis) -> u64 {
-        let expected = self.version;
-        self.version += 1;
-        self.writes += 1;
-        self.updated_at = now;
-        expected
-    }
-
-    /// Gives a terminal saga its TTL, once: `retention_days` after `now` (0 keeps it forever).
-    pub fn retain_after_end(&mut self, retention_days: i64, now: Millis) {
-        if self.status.is_terminal() && retention_days > 0 {
-            self.expires_at
-                .get_or_insert(now / 1000 + retention_days * 86_400);
-        }
-    }
-
     /// True when an unexpired lease is held at `now`.
     pub fn is_leased(&self, now: Millis) -> bool {
         self.lease.as_ref().is_some_and(|l| l.expires_at > now)
@@ -323,47 +305,6 @@ impl SagaRecord {
     pub fn step(&self, name: &str) -> Option<&StepState> {
         self.steps.iter().find(|s| s.name == name)
     }
-
-    /// Sets the sweeper's index fields for the record about to be written at `now`.
-    ///
-    /// A leased saga is due when its lease expires (or earlier, at a due time set before the
-    /// claim), a parked one when it wakes, and a runnable one `stale_after_ms` after this write
-    /// (its stream delivery was lost if nobody claimed it by then). Terminal sagas leave the
-    /// index.
-    pub fn schedule_sweep(&mut self, now: Millis, stale_after_ms: Millis, shards: u32) {
-        if self.status.is_terminal() {
-            self.sweep_shard = None;
-            self.due_at = None;
-            return;
-        }
-        self.sweep_shard = Some(sweep_shard(&self.id, shards));
-        let due = match (&self.lease, self.wake_at) {
-            // While a lease is held, a due time still ahead is kept: the sweeper checks the
-            // lease when it comes, and progress writes leave the index untouched.
-            (Some(_), _) if self.due_at.is_some_and(|due| due > now) => return,
-            (Some(lease), _) => lease.expires_at,
-            (None, Some(wake_at)) if !self.runnable => wake_at,
-            _ => now + stale_after_ms,
-        };
-        self.due_at = Some(due);
-    }
-}
-
-/// Partitions of the listing index by type.
-pub const LIST_SHARDS: u32 = 8;
-
-/// The listing index partition of a saga of this type and id.
-pub fn type_shard(saga_type: &str, id: &str) -> String {
-    format!("{saga_type}#{}", sweep_shard(id, LIST_SHARDS))
-}
-
-/// The sweeper index partition of a saga: a stable hash of its id, so active sagas spread over
-/// `shards` partition key values instead of one.
-pub fn sweep_shard(id: &str, shards: u32) -> u32 {
-    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    (hash % u64::from(shards.max(1))) as u32
 }
 
 /// Stores an optional JSON value as JSON text (robust against DynamoDB's nesting and number limits).

@@ -1,30 +1,30 @@
 //! Where the functions find their saga definitions: compiled in, or the `*.json` files of the
-//! folder `SAGA_DEFINITIONS_DIR` names.
+//! folder `SAGA_DEFINITIONS_DIR` names (see [`crate::config::Config`]).
 
 use crate::definition::{Definitions, LoadError};
 
-/// Loads the bundled definitions, or those in `SAGA_DEFINITIONS_DIR` when it is set; `${env:NAME}`
+/// Loads the bundled definitions, or those of `dir` (`SAGA_DEFINITIONS_DIR`); `${env:NAME}`
 /// placeholders resolve from the environment.
-pub fn load() -> Result<Definitions, LoadError> {
+pub fn load(dir: Option<&str>) -> Result<Definitions, LoadError> {
     let env = |name: &str| std::env::var(name).ok();
-    match std::env::var("SAGA_DEFINITIONS_DIR") {
-        Ok(dir) => {
-            let files = read_dir(&dir)?;
+    match dir {
+        Some(dir) => {
+            let files = read_dir(dir)?;
             Definitions::from_files(files.iter().map(|(f, t)| (f.as_str(), t.as_str())), env)
         }
-        Err(_) => Definitions::from_files(Definitions::bundled_files(), env),
+        None => Definitions::from_files(Definitions::bundled_files(), env),
     }
 }
 
 /// Names of the deployed saga types, without resolving or validating the definitions (for
 /// functions that only list sagas).
-pub fn deployed_types() -> Vec<String> {
-    match std::env::var("SAGA_DEFINITIONS_DIR") {
-        Ok(dir) => {
-            let files = read_dir(&dir).unwrap_or_default();
+pub fn deployed_types(dir: Option<&str>) -> Vec<String> {
+    match dir {
+        Some(dir) => {
+            let files = read_dir(dir).unwrap_or_default();
             Definitions::declared_types(files.iter().map(|(_, text)| text.as_str()))
         }
-        Err(_) => Definitions::declared_types(Definitions::bundled_files().map(|(_, text)| text)),
+        None => Definitions::declared_types(Definitions::bundled_files().map(|(_, text)| text)),
     }
 }
 

@@ -7,12 +7,14 @@ pub use saga_core::{choreography, definition, engine, outcome, record, trace};
 
 pub mod adapters;
 pub mod api;
+pub mod config;
 pub mod definition_files;
 pub mod invocation;
 pub mod metrics;
 pub mod monitor;
 pub mod ports;
 pub mod sweeper;
+pub mod table;
 pub mod telemetry;
 pub mod wiring;
 pub mod worker;

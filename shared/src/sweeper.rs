@@ -7,44 +7,12 @@
 
 use crate::ports::{Clock, SagaStore, StoreError};
 use crate::record::SagaRecord;
+use crate::table::SagaTable;
 use serde::Serialize;
 use tracing::info;
 
-/// Tunables shared by every writer of the sweeper's index fields.
-#[derive(Clone, Copy, Debug)]
-pub struct SweepConfig {
-    /// A runnable write nobody claimed within this time is nudged again.
-    pub stale_after_ms: i64,
-    /// Partitions of the sweeper's index.
-    pub shards: u32,
-    /// Most sagas nudged per shard and sweep.
-    pub batch: i32,
-}
-
-impl Default for SweepConfig {
-    fn default() -> Self {
-        Self {
-            stale_after_ms: 60_000,
-            shards: 8,
-            batch: 100,
-        }
-    }
-}
-
-impl SweepConfig {
-    /// Defaults, overridden by `SWEEP_STALE_MS` and `SWEEP_SHARDS`.
-    pub fn from_env() -> Self {
-        let defaults = Self::default();
-        let read = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
-        Self {
-            stale_after_ms: read("SWEEP_STALE_MS").unwrap_or(defaults.stale_after_ms),
-            shards: read("SWEEP_SHARDS")
-                .map(|s: i64| s.clamp(1, 1_000) as u32)
-                .unwrap_or(defaults.shards),
-            batch: defaults.batch,
-        }
-    }
-}
+/// Most sagas nudged per shard and sweep.
+pub const SWEEP_BATCH: i32 = 100;
 
 /// What one sweep did.
 #[derive(Serialize, Debug, Default, PartialEq, Eq)]
@@ -63,14 +31,12 @@ pub struct SweepReport {
 
 /// Nudges due sagas.
 pub struct Sweeper<S, C> {
-    /// The saga table.
-    pub store: S,
+    /// The saga table (its rules give the sweeper's shard count).
+    pub table: SagaTable<S>,
     /// Time source.
     pub clock: C,
-    /// Tunables.
-    pub config: SweepConfig,
-    /// Days a saga the sweeper ends is kept before DynamoDB's TTL deletes it; 0 keeps it.
-    pub retention_days: i64,
+    /// Most sagas nudged per shard and sweep.
+    pub batch: i32,
 }
 
 impl<S: SagaStore, C: Clock> Sweeper<S, C> {
@@ -78,8 +44,8 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
     pub async fn sweep(&self) -> Result<SweepReport, StoreError> {
         let mut report = SweepReport::default();
         let now = self.clock.now();
-        for shard in 0..self.config.shards {
-            for record in self.store.due(shard, now, self.config.batch).await? {
+        for shard in 0..self.table.rules.sweep_shards {
+            for record in self.table.store.due(shard, now, self.batch).await? {
                 report.due += 1;
                 if record.status.is_terminal() {
                     continue;
@@ -123,21 +89,17 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
             return Ok(false);
         }
         info!(saga_id = %record.id, failure = ?record.failure, "rollback events overdue: saga FAILED");
-        let expected = record.next_write(now);
-        record.retain_after_end(self.retention_days, now);
-        self.store.replace(&record, expected).await?;
+        self.table.update(&mut record, now).await?;
         crate::metrics::saga_finished(&record.saga_type, record.status, now);
         Ok(true)
     }
 
     async fn nudge(&self, mut record: SagaRecord, now: i64) -> Result<(), StoreError> {
         info!(saga_id = %record.id, lease = ?record.lease, wake_at = ?record.wake_at, "nudging saga");
-        let expected = record.next_write(now);
         record.lease = None;
         record.wake_at = None;
         record.runnable = true;
-        record.schedule_sweep(now, self.config.stale_after_ms, self.config.shards);
-        self.store.replace(&record, expected).await.map(|_| ())
+        self.table.update(&mut record, now).await.map(|_| ())
     }
 }
 
@@ -148,18 +110,21 @@ mod tests {
     use crate::definition::Definitions;
     use crate::engine::new_record;
     use crate::record::Lease;
+    use crate::table::TableRules;
     use serde_json::json;
 
     fn sweeper() -> Sweeper<MemoryStore, ManualClock> {
         Sweeper {
-            store: MemoryStore::default(),
+            table: SagaTable::new(
+                MemoryStore::default(),
+                TableRules {
+                    stale_after_ms: 1_000,
+                    sweep_shards: 4,
+                    retention_days: 30,
+                },
+            ),
             clock: ManualClock::at(10_000),
-            config: SweepConfig {
-                stale_after_ms: 1_000,
-                shards: 4,
-                batch: 10,
-            },
-            retention_days: 30,
+            batch: 10,
         }
     }
 
@@ -179,8 +144,7 @@ mod tests {
             10_000,
         );
         edit(&mut record);
-        record.schedule_sweep(10_000, sweeper.config.stale_after_ms, sweeper.config.shards);
-        sweeper.store.create(&record).await.unwrap();
+        sweeper.table.create(&mut record, 10_000).await.unwrap();
         record
     }
 
@@ -209,7 +173,7 @@ mod tests {
                 ..SweepReport::default()
             }
         );
-        let nudged = sweeper.store.get(&record.id).await.unwrap().unwrap();
+        let nudged = sweeper.table.store.get(&record.id).await.unwrap().unwrap();
         assert!(nudged.runnable && nudged.lease.is_none());
         assert_eq!(nudged.version, record.version + 1);
         assert_eq!(
@@ -233,6 +197,7 @@ mod tests {
         assert_eq!(sweeper.sweep().await.unwrap().nudged, 1);
         assert!(
             sweeper
+                .table
                 .store
                 .get(&record.id)
                 .await
@@ -265,6 +230,7 @@ mod tests {
         assert_eq!((report.due, report.live, report.nudged), (1, 1, 0));
         assert_eq!(
             sweeper
+                .table
                 .store
                 .get(&record.id)
                 .await
@@ -289,14 +255,19 @@ mod tests {
         });
         record.due_at = Some(15_000);
         record.version += 1;
-        sweeper.store.replace(&record, expected).await.unwrap();
+        sweeper
+            .table
+            .store
+            .replace(&record, expected)
+            .await
+            .unwrap();
 
         sweeper.clock.advance(4_000);
         assert_eq!(sweeper.sweep().await.unwrap().due, 0, "not yet due");
         sweeper.clock.advance(1_000);
         let report = sweeper.sweep().await.unwrap();
         assert_eq!((report.expired, report.nudged), (1, 0));
-        let failed = sweeper.store.get(&record.id).await.unwrap().unwrap();
+        let failed = sweeper.table.store.get(&record.id).await.unwrap().unwrap();
         assert_eq!(failed.status, crate::record::SagaStatus::Failed);
         assert!(!failed.runnable, "run-step never sees choreographed sagas");
         assert!(failed.failure.unwrap().error.contains("tokenize"));

@@ -1,19 +1,26 @@
-//! Builds the functions' dependencies from the environment, once per cold start.
+//! Builds the functions' dependencies once per cold start, from the [`Config`] read then.
 
 use crate::adapters::secrets::SecretError;
 use crate::adapters::{dynamodb::DynamoStore, http::ReqwestParticipant, pulsar::PulsarPublisher};
 use crate::api::command::CommandDeps;
 use crate::api::start::StartDeps;
+use crate::api::status::StatusDeps;
+use crate::config::{Config, ConfigError};
 use crate::definition::LoadError;
+use crate::definition_files;
 use crate::monitor::Monitor;
 use crate::ports::SystemClock;
-use crate::sweeper::{SweepConfig, Sweeper};
-use crate::worker::{Worker, WorkerConfig};
-use std::time::Duration;
+use crate::sweeper::{SWEEP_BATCH, Sweeper};
+use crate::table::SagaTable;
+use crate::worker::Worker;
 
-/// Why a function cannot start: a definition it cannot use, or a secret it cannot read.
+/// Why a function cannot start: a setting, a definition it cannot use, or a secret it cannot
+/// read.
 #[derive(Debug, thiserror::Error)]
 pub enum ColdStartError {
+    /// A setting is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// A definition file is invalid.
     #[error(transparent)]
     Definitions(#[from] LoadError),
@@ -25,72 +32,88 @@ pub enum ColdStartError {
 /// The worker as deployed: DynamoDB, reqwest, Pulsar and the system clock.
 pub type LambdaWorker = Worker<DynamoStore, ReqwestParticipant, PulsarPublisher, SystemClock>;
 
+async fn table(config: &Config) -> SagaTable<DynamoStore> {
+    SagaTable::new(DynamoStore::connect(&config.table_name).await, config.table)
+}
+
+async fn publisher(config: &Config) -> Result<PulsarPublisher, SecretError> {
+    PulsarPublisher::connect(&config.pulsar_url, &config.pulsar_token).await
+}
+
 impl LambdaWorker {
-    /// Reads `SAGA_TABLE`, `PULSAR_URL`, the Pulsar token (see [`PulsarPublisher::from_env`]),
-    /// the definitions' `${env:...}` names and the worker tunables.
+    /// run-step's worker.
     pub async fn from_env() -> Result<Self, ColdStartError> {
+        Self::from_config(&Config::from_env()?).await
+    }
+
+    async fn from_config(config: &Config) -> Result<Self, ColdStartError> {
         Ok(Worker {
-            definitions: crate::definition_files::load()?,
-            store: DynamoStore::from_env().await,
+            definitions: definition_files::load(config.definitions_dir.as_deref())?,
+            table: table(config).await,
             http: ReqwestParticipant::new(),
-            publisher: PulsarPublisher::from_env().await?,
+            publisher: publisher(config).await?,
             clock: SystemClock,
-            config: WorkerConfig::from_env(),
+            config: config.worker,
         })
     }
 }
 
 impl StartDeps<DynamoStore, ReqwestParticipant, PulsarPublisher, SystemClock> {
-    /// The worker's settings, `SEED_WAIT_SECONDS` (default 25) and `DRIVE_WAITING_SAGAS`
-    /// (`false` leaves every saga to run-step).
+    /// start-saga's worker and waiting rules.
     pub async fn from_env() -> Result<Self, ColdStartError> {
-        let seed_wait = std::env::var("SEED_WAIT_SECONDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(25);
+        let config = Config::from_env()?;
         Ok(StartDeps {
-            worker: LambdaWorker::from_env().await?,
-            seed_wait: Duration::from_secs(seed_wait),
-            drive_waiting_sagas: std::env::var("DRIVE_WAITING_SAGAS").as_deref() != Ok("false"),
+            worker: LambdaWorker::from_config(&config).await?,
+            seed_wait: config.seed_wait,
+            drive_waiting_sagas: config.drive_waiting_sagas,
         })
     }
 }
 
 impl Sweeper<DynamoStore, SystemClock> {
-    /// Reads `SAGA_TABLE`, `SWEEP_STALE_MS`, `SWEEP_SHARDS` and `RETENTION_DAYS`.
-    pub async fn from_env() -> Self {
-        Sweeper {
-            store: DynamoStore::from_env().await,
+    /// The sweeper over the saga table.
+    pub async fn from_env() -> Result<Self, ColdStartError> {
+        let config = Config::from_env()?;
+        Ok(Sweeper {
+            table: table(&config).await,
             clock: SystemClock,
-            config: SweepConfig::from_env(),
-            retention_days: WorkerConfig::from_env().retention_days,
-        }
+            batch: SWEEP_BATCH,
+        })
     }
 }
 
 impl CommandDeps<DynamoStore, SystemClock> {
-    /// Reads `SAGA_TABLE`, the definitions and the sweeper settings.
-    pub async fn from_env() -> Result<Self, LoadError> {
+    /// saga-command's table and definitions.
+    pub async fn from_env() -> Result<Self, ColdStartError> {
+        let config = Config::from_env()?;
         Ok(CommandDeps {
-            definitions: crate::definition_files::load()?,
-            store: DynamoStore::from_env().await,
+            definitions: definition_files::load(config.definitions_dir.as_deref())?,
+            table: table(&config).await,
             clock: SystemClock,
-            sweep: SweepConfig::from_env(),
         })
     }
 }
 
 impl Monitor<DynamoStore, PulsarPublisher, SystemClock> {
-    /// Reads `SAGA_TABLE`, `PULSAR_URL`, the Pulsar token, the definitions, the sweeper
-    /// settings and `RETENTION_DAYS`.
+    /// saga-events' monitor.
     pub async fn from_env() -> Result<Self, ColdStartError> {
+        let config = Config::from_env()?;
         Ok(Monitor {
-            definitions: crate::definition_files::load()?,
-            store: DynamoStore::from_env().await,
-            publisher: PulsarPublisher::from_env().await?,
+            definitions: definition_files::load(config.definitions_dir.as_deref())?,
+            table: table(&config).await,
+            publisher: publisher(&config).await?,
             clock: SystemClock,
-            sweep: SweepConfig::from_env(),
-            retention_days: WorkerConfig::from_env().retention_days,
+        })
+    }
+}
+
+impl StatusDeps<DynamoStore> {
+    /// saga-status' store and the deployed types it lists.
+    pub async fn from_env() -> Result<Self, ColdStartError> {
+        let config = Config::from_env()?;
+        Ok(StatusDeps {
+            store: DynamoStore::connect(&config.table_name).await,
+            saga_types: definition_files::deployed_types(config.definitions_dir.as_deref()),
         })
     }
 }

@@ -28,7 +28,7 @@ async fn main() -> Result<(), Error> {
     let command = std::env::args().nth(1).unwrap_or_default();
     match command.as_str() {
         "create-table" => {
-            let store = DynamoStore::from_env().await;
+            let store = DynamoStore::connect(&env_or("SAGA_TABLE", "sagas")).await;
             store.create_table().await?;
             println!("table {} ready", store.table());
             Ok(())
@@ -46,7 +46,7 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 async fn pump() -> Result<(), Error> {
-    let store = DynamoStore::from_env().await;
+    let store = DynamoStore::connect(&env_or("SAGA_TABLE", "sagas")).await;
     let config = aws_config::load_from_env().await;
     let mut streams_config = aws_sdk_dynamodbstreams::config::Builder::from(&config);
     if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {

@@ -2,16 +2,12 @@
 //! `GET /health`, the seed's `GET /saga/{saga_id}`, and the dashboard page `GET /ui`.
 
 use lambda_http::{Error, Request, run, service_fn};
-use saga::adapters::dynamodb::DynamoStore;
 use saga::api::status::{self, StatusDeps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     saga::telemetry::init();
-    let deps = StatusDeps {
-        store: DynamoStore::from_env().await,
-        saga_types: saga::definition_files::deployed_types(),
-    };
+    let deps = StatusDeps::from_env().await?;
     let deps = &deps;
     run(service_fn(move |request: Request| async move {
         Ok::<_, Error>(status::handle(deps, request).await)

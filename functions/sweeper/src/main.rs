@@ -7,7 +7,7 @@ use saga::sweeper::{SweepReport, Sweeper};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     saga::telemetry::init();
-    let sweeper = Sweeper::from_env().await;
+    let sweeper = Sweeper::from_env().await?;
     let sweeper = &sweeper;
     run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {

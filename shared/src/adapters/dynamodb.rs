@@ -38,11 +38,10 @@ impl DynamoStore {
         }
     }
 
-    /// Builds the client from the environment (`AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local)
-    /// and takes the table name from `SAGA_TABLE` (default `sagas`).
-    pub async fn from_env() -> Self {
+    /// A store over `table`, with a client configured the SDK's way (region and credentials
+    /// from Lambda's environment; `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
+    pub async fn connect(table: &str) -> Self {
         let config = aws_config::load_from_env().await;
-        let table = std::env::var("SAGA_TABLE").unwrap_or_else(|_| "sagas".into());
         Self::new(Client::new(&config), table)
     }
 

@@ -1,6 +1,7 @@
 //! Publishing to Apache Pulsar with the `pulsar` crate.
 
 use super::secrets::{SecretError, read_secret_string};
+use crate::config::PulsarToken;
 use crate::outcome::{FailureClass, Outcome};
 
 use crate::ports::{Message, Publisher};
@@ -25,19 +26,17 @@ impl PulsarPublisher {
         }
     }
 
-    /// From `PULSAR_URL` (default `pulsar://127.0.0.1:6650`) and a token: the secret named by
-    /// `PULSAR_TOKEN_SECRET_ARN`, read here once (the template's way), else `PULSAR_TOKEN`;
-    /// neither (or empty) means no authentication.
-    pub async fn from_env() -> Result<Self, SecretError> {
-        let url = std::env::var("PULSAR_URL").unwrap_or_else(|_| "pulsar://127.0.0.1:6650".into());
-        let set = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
-        let token = match set("PULSAR_TOKEN_SECRET_ARN") {
-            Some(arn) => {
-                let token = read_secret_string(&arn).await?;
+    /// A publisher for `url` with its token: read here, once, from Secrets Manager when the
+    /// configuration names a secret (as deployed).
+    pub async fn connect(url: &str, token: &PulsarToken) -> Result<Self, SecretError> {
+        let token = match token {
+            PulsarToken::None => None,
+            PulsarToken::Plain(token) => Some(token.clone()),
+            PulsarToken::Secret(arn) => {
+                let token = read_secret_string(arn).await?;
                 tracing::info!(secret = %arn, "Pulsar token read from Secrets Manager");
                 Some(token)
             }
-            None => set("PULSAR_TOKEN"),
         };
         Ok(Self::new(url, token))
     }

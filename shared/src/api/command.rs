@@ -10,19 +10,17 @@ use crate::definition::Definitions;
 use crate::engine::{self, Refused};
 use crate::ports::{Clock, SagaStore, StoreError};
 use crate::record::SagaRecord;
-use crate::sweeper::SweepConfig;
+use crate::table::SagaTable;
 use lambda_http::{Body, Request, Response};
 
 /// What the command function needs.
 pub struct CommandDeps<S, C> {
     /// The saga table.
-    pub store: S,
+    pub table: SagaTable<S>,
     /// Time source.
     pub clock: C,
     /// Deployed definitions (to know each saga's pivot).
     pub definitions: Definitions,
-    /// The sweeper's index settings.
-    pub sweep: SweepConfig,
 }
 
 /// Routes a request of the command function.
@@ -79,6 +77,7 @@ async fn command<S: SagaStore, C: Clock>(
     let id = parse_saga_id(id)?;
     for _ in 0..5 {
         let mut record = deps
+            .table
             .store
             .get(&id)
             .await?
@@ -94,7 +93,6 @@ async fn command<S: SagaStore, C: Clock>(
         apply(&deps.definitions, &mut record)
             .map_err(|refused| Problem::new(409, "Conflict", refused.to_string()))?;
         let now = deps.clock.now();
-        let expected = record.next_write(now);
         if !record.is_leased(now) {
             record.lease = None;
             record.wake_at = None;
@@ -102,8 +100,7 @@ async fn command<S: SagaStore, C: Clock>(
         }
         // Recomputed: a leased saga is then due when its lease expires.
         record.due_at = None;
-        record.schedule_sweep(now, deps.sweep.stale_after_ms, deps.sweep.shards);
-        match deps.store.replace(&record, expected).await {
+        match deps.table.update(&mut record, now).await {
             Ok(_) => return Ok(json_response(202, &SagaView::from(&record))),
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),

@@ -8,7 +8,8 @@
 
 use super::{Problem, json_response, rfc3339};
 use crate::ports::{ListPartition, ListQuery, SagaStore};
-use crate::record::{LIST_SHARDS, Millis, SagaRecord, SagaStatus};
+use crate::record::{Millis, SagaRecord, SagaStatus};
+use crate::table::LIST_SHARDS;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;

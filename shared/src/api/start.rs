@@ -253,9 +253,7 @@ async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
     } else {
         None
     };
-    let sweep = worker.config.sweep;
-    record.schedule_sweep(now, sweep.stale_after_ms, sweep.shards);
-    match worker.store.create(&record).await {
+    match worker.table.create(&mut record, now).await {
         Ok(_) => {
             tracing::info!(saga_id = %record.id, saga_type, "saga started");
             crate::metrics::saga_started(saga_type, now);
@@ -269,7 +267,7 @@ async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
             let Some(key) = &record.idempotency_key else {
                 return Err(Problem::unavailable("saga id collision; retry"));
             };
-            let existing = worker.store.get(&record.id).await?.ok_or_else(|| {
+            let existing = worker.table.store.get(&record.id).await?.ok_or_else(|| {
                 Problem::unavailable("the saga of this idempotency key is being written; retry")
             })?;
             let same = existing.input == record.input
@@ -322,7 +320,7 @@ async fn wait_for_end<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
     // reads a waiting request costs.
     while !record.status.is_terminal() && worker.clock.now() < deadline {
         worker.clock.sleep(25).await;
-        if let Some(latest) = worker.store.get(&record.id).await? {
+        if let Some(latest) = worker.table.store.get(&record.id).await? {
             record = latest;
         }
     }
@@ -335,6 +333,7 @@ mod tests {
     use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
     use crate::definition::Definitions;
     use crate::outcome::Outcome;
+    use crate::table::SagaTable;
 
     use crate::record::SagaStatus;
     use crate::worker::WorkerConfig;
@@ -357,7 +356,7 @@ mod tests {
         }));
         StartDeps {
             worker: Worker {
-                store: MemoryStore::default(),
+                table: SagaTable::<MemoryStore>::default(),
                 http: participant.clone(),
                 publisher: participant,
                 clock: ManualClock::at(1_000),
@@ -384,7 +383,7 @@ mod tests {
         let deps = deps(true);
         let response = handle(&deps, start_request(Some("wait=5"))).await;
         assert_eq!(response.status(), 200);
-        let writes = deps.worker.store.writes();
+        let writes = deps.worker.table.store.writes();
         assert_eq!(
             writes.len(),
             4,
@@ -415,7 +414,7 @@ mod tests {
         ] {
             let response = handle(&deps, start_request(prefer)).await;
             assert_eq!(response.status(), status, "{prefer:?}");
-            let writes = deps.worker.store.writes();
+            let writes = deps.worker.table.store.writes();
             assert_eq!(writes.len(), 1);
             assert!(writes[0].runnable && writes[0].lease.is_none());
         }
@@ -441,7 +440,7 @@ mod tests {
                 request.headers_mut().insert(name, value.parse().unwrap());
             }
             assert_eq!(handle(&deps, request).await.status(), 202);
-            let created = &deps.worker.store.writes()[0];
+            let created = &deps.worker.table.store.writes()[0];
             assert_eq!(created.trace.as_ref().unwrap().trace_id(), trace_id);
         }
     }

@@ -100,6 +100,7 @@ mod tests {
     use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
     use crate::definition::Definitions;
     use crate::outcome::Outcome;
+    use crate::table::SagaTable;
 
     use crate::record::SagaStatus;
     use crate::worker::WorkerConfig;
@@ -118,7 +119,7 @@ mod tests {
             Outcome::Succeeded(serde_json::json!({}))
         }));
         let worker = Arc::new(Worker {
-            store: MemoryStore::default(),
+            table: SagaTable::<MemoryStore>::default(),
             http: participant.clone(),
             publisher: participant.clone(),
             clock: ManualClock::at(image.created_at + 10),
@@ -132,10 +133,10 @@ mod tests {
             .unwrap(),
             config: WorkerConfig::default(),
         });
-        worker.store.create(&image).await.unwrap();
+        worker.table.store.create(&image).await.unwrap();
         let response = handle(worker.clone(), sample(), "test", 0).await.unwrap();
         assert!(response.batch_item_failures.is_empty());
-        let stored = worker.store.get(&image.id).await.unwrap().unwrap();
+        let stored = worker.table.store.get(&image.id).await.unwrap().unwrap();
         assert_eq!(stored.status, SagaStatus::Completed);
         assert_eq!(participant.received().len(), 3);
     }

@@ -13,8 +13,8 @@ use crate::definition::choreography::Choreography;
 use crate::outcome::Outcome;
 
 use crate::ports::{Clock, Message, Publisher, SagaStore, StoreError};
-use crate::record::{SagaRecord, sweep_shard};
-use crate::sweeper::SweepConfig;
+use crate::record::SagaRecord;
+use crate::table::SagaTable;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
@@ -35,16 +35,12 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Monitor<S, P, C> {
     /// Definitions; the choreographed ones are used.
     pub definitions: Definitions,
-    /// The saga table.
-    pub store: S,
+    /// The saga table (a compensating saga is due for the sweeper at its deadline).
+    pub table: SagaTable<S>,
     /// Publishes the compensation commands.
     pub publisher: P,
     /// Time source.
     pub clock: C,
-    /// The sweeper's index settings (a compensating saga is due at its deadline).
-    pub sweep: SweepConfig,
-    /// Days a finished saga is kept before DynamoDB's TTL deletes it (0: forever).
-    pub retention_days: i64,
 }
 
 /// An event that was refused, and why.
@@ -211,7 +207,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
         loop {
             attempt += 1;
             let now = self.clock.now();
-            let stored = self.store.get(&id).await?;
+            let stored = self.table.store.get(&id).await?;
             let expected = stored.as_ref().map(|r| r.version);
             let status_before = stored.as_ref().map(|r| r.status);
             let mut record = stored.unwrap_or_else(|| SagaRecord {
@@ -223,10 +219,9 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
                 return Ok((id, applied, 0));
             }
             let commands = self.publish_commands(def, &mut record, now).await?;
-            self.prepare_write(&mut record, now);
             let written = match expected {
-                None => self.store.create(&record).await,
-                Some(version) => self.store.replace(&record, version).await,
+                None => self.table.create(&mut record, now).await,
+                Some(_) => self.table.update(&mut record, now).await,
             };
             match written {
                 Ok(_) => {
@@ -296,17 +291,5 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
             command_sent(record, &command.step, now);
         }
         Ok(commands.len())
-    }
-
-    fn prepare_write(&self, record: &mut SagaRecord, now: i64) {
-        record.next_write(now);
-        record.sweep_shard = record
-            .due_at
-            .map(|_| sweep_shard(&record.id, self.sweep.shards));
-        if !record.status.is_terminal() {
-            // A failure event after COMPLETED reopens the saga.
-            record.expires_at = None;
-        }
-        record.retain_after_end(self.retention_days, now);
     }
 }

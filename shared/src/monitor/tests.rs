@@ -1,20 +1,17 @@
 use super::*;
 use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
 use crate::outcome::Outcome;
-use crate::record::SagaStatus;
 use crate::ports::{Message, Publisher, SagaStore};
-use crate::sweeper::SweepConfig;
+use crate::record::SagaStatus;
 use saga_core::choreography::fixtures::{definitions, event, failing_run};
 use serde_json::json;
 
 fn monitor() -> Monitor<MemoryStore, ScriptedParticipant, ManualClock> {
     Monitor {
         definitions: definitions(),
-        store: MemoryStore::default(),
+        table: SagaTable::<MemoryStore>::default(),
         publisher: ScriptedParticipant::new(|_, _| Outcome::Succeeded(json!({}))),
         clock: ManualClock::at(5_000),
-        sweep: SweepConfig::default(),
-        retention_days: 30,
     }
 }
 
@@ -54,7 +51,7 @@ async fn the_monitor_logs_publishes_and_writes_once_per_batch() {
             format!("{id}:data_retrieval:compensation")
         ]
     );
-    let stored = monitor.store.get(&id).await.unwrap().unwrap();
+    let stored = monitor.table.store.get(&id).await.unwrap().unwrap();
     assert_eq!((stored.version, stored.writes), (1, 1));
     assert_eq!(stored.status, SagaStatus::Compensating);
     assert!(stored.sweep_shard.is_some() && stored.due_at.is_some());
@@ -63,14 +60,14 @@ async fn the_monitor_logs_publishes_and_writes_once_per_batch() {
     let again = monitor.ingest(raw(&failing_run())).await.unwrap();
     assert_eq!((again.logged, again.duplicates, again.commands), (0, 9, 0));
     assert_eq!(monitor.publisher.received().len(), 2);
-    assert_eq!(monitor.store.writes().len(), 1);
+    assert_eq!(monitor.table.store.writes().len(), 1);
 
     let done = raw(&[
         event(10, "AnonymizationRolledBack"),
         event(11, "RetrievedImageDeleted"),
     ]);
     monitor.ingest(done).await.unwrap();
-    let stored = monitor.store.get(&id).await.unwrap().unwrap();
+    let stored = monitor.table.store.get(&id).await.unwrap().unwrap();
     assert_eq!(stored.status, SagaStatus::Compensated);
     assert!(stored.sweep_shard.is_none() && stored.expires_at.is_some());
 }
@@ -111,7 +108,7 @@ async fn a_failed_publish_fails_the_batch_and_a_retry_sends_the_commands() {
     assert!(error.to_string().contains("broker down"));
     let id = saga_id("image-pipeline", "c-1");
     assert!(
-        monitor.store.get(&id).await.unwrap().is_none(),
+        monitor.table.store.get(&id).await.unwrap().is_none(),
         "nothing written"
     );
     let report = monitor.ingest(raw(&failing_run())).await.unwrap();
@@ -140,11 +137,9 @@ async fn the_sagas_of_one_batch_are_processed_together() {
     let sagas = 4;
     let monitor = Monitor {
         definitions: definitions(),
-        store: MemoryStore::default(),
+        table: SagaTable::<MemoryStore>::default(),
         publisher: RendezvousPublisher(tokio::sync::Barrier::new(sagas)),
         clock: ManualClock::at(5_000),
-        sweep: SweepConfig::default(),
-        retention_days: 30,
     };
     let batch: Vec<Event> = (1..=sagas)
         .flat_map(|saga| {

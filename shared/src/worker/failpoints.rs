@@ -20,35 +20,31 @@ pub enum Failpoint {
 /// Crash probabilities per failpoint.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Failpoints {
-    before_call: f64,
-    after_call: f64,
+    /// Probability of a crash before a participant call.
+    pub before_call: f64,
+    /// Probability of a crash after the call, before its outcome is written.
+    pub after_call: f64,
 }
 
 impl Failpoints {
-    /// Parses `name=probability` pairs; unknown names and bad numbers are ignored.
-    pub fn parse(spec: &str) -> Self {
+    /// Parses `name=probability` pairs (`before_call`, `after_call`; 0 to 1); anything else is
+    /// an error saying what was expected.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let expected = || "name=probability pairs: before_call or after_call, 0 to 1".to_string();
         let mut failpoints = Self::default();
-        for pair in spec.split(',') {
-            let Some((name, probability)) = pair.split_once('=') else {
-                continue;
-            };
-            let Ok(probability) = probability.trim().parse::<f64>() else {
-                continue;
-            };
+        for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, probability) = pair.split_once('=').ok_or_else(expected)?;
+            let probability: f64 = probability.trim().parse().map_err(|_| expected())?;
+            if !(0.0..=1.0).contains(&probability) {
+                return Err(expected());
+            }
             match name.trim() {
                 "before_call" => failpoints.before_call = probability,
                 "after_call" => failpoints.after_call = probability,
-                _ => {}
+                _ => return Err(expected()),
             }
         }
-        failpoints
-    }
-
-    /// From `SAGA_FAILPOINTS`.
-    pub fn from_env() -> Self {
-        std::env::var("SAGA_FAILPOINTS")
-            .map(|spec| Self::parse(&spec))
-            .unwrap_or_default()
+        Ok(failpoints)
     }
 
     /// Crashes the invocation with the failpoint's probability.
@@ -69,8 +65,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_known_failpoints() {
-        let f = Failpoints::parse("before_call=0.1, after_call=0.25,nope=1,after_call=x");
+    fn parses_known_failpoints_and_refuses_the_rest() {
+        let f = Failpoints::parse("before_call=0.1, after_call=0.25").unwrap();
         assert_eq!(
             f,
             Failpoints {
@@ -78,6 +74,9 @@ mod tests {
                 after_call: 0.25
             }
         );
-        assert_eq!(Failpoints::parse(""), Failpoints::default());
+        assert_eq!(Failpoints::parse(""), Ok(Failpoints::default()));
+        for bad in ["nope=1", "after_call=x", "after_call=2", "before_call"] {
+            assert!(Failpoints::parse(bad).is_err(), "{bad}");
+        }
     }
 }

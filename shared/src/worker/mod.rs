@@ -12,16 +12,17 @@ use crate::ports::{
     Clock, HttpParticipant, HttpRequest, Message, Publisher, SagaStore, StoreError,
 };
 use crate::record::{Failure, Lease, Millis, SagaRecord, SagaStatus};
-use crate::sweeper::SweepConfig;
+use crate::table::SagaTable;
 
-use failpoints::{Failpoint, Failpoints};
+use failpoints::Failpoint;
+pub use failpoints::Failpoints;
 
-pub mod failpoints;
+mod failpoints;
 use std::time::Duration;
 use tracing::{Instrument, info, info_span, warn};
 
 /// Tunables of run-step.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WorkerConfig {
     /// Added to a call's timeout to form the lease held while it runs.
     pub lease_margin_ms: i64,
@@ -30,10 +31,6 @@ pub struct WorkerConfig {
     pub deadline_margin_ms: i64,
     /// Retries due within this wait are awaited in the invocation; longer ones park the saga.
     pub max_inline_wait_ms: i64,
-    /// Days a terminal saga is kept before DynamoDB's TTL deletes it; 0 keeps it forever.
-    pub retention_days: i64,
-    /// The sweeper's index settings, kept current on every write.
-    pub sweep: SweepConfig,
     /// Crash injection for fault tests (off unless `SAGA_FAILPOINTS` is set).
     pub failpoints: Failpoints,
 }
@@ -44,30 +41,7 @@ impl Default for WorkerConfig {
             lease_margin_ms: 5_000,
             deadline_margin_ms: 1_000,
             max_inline_wait_ms: 2_000,
-            retention_days: 30,
-            sweep: SweepConfig::default(),
             failpoints: Failpoints::default(),
-        }
-    }
-}
-
-impl WorkerConfig {
-    /// Defaults, overridden by `LEASE_MARGIN_MS`, `MAX_INLINE_WAIT_MS` and `RETENTION_DAYS`.
-    pub fn from_env() -> Self {
-        let read = |name: &str, default: i64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
-        let defaults = Self::default();
-        Self {
-            lease_margin_ms: read("LEASE_MARGIN_MS", defaults.lease_margin_ms),
-            deadline_margin_ms: defaults.deadline_margin_ms,
-            max_inline_wait_ms: read("MAX_INLINE_WAIT_MS", defaults.max_inline_wait_ms),
-            retention_days: read("RETENTION_DAYS", defaults.retention_days),
-            sweep: SweepConfig::from_env(),
-            failpoints: Failpoints::from_env(),
         }
     }
 }
@@ -91,7 +65,7 @@ pub enum RunResult {
 /// Runs sagas through the ports.
 pub struct Worker<S, H, P, C> {
     /// The saga table.
-    pub store: S,
+    pub table: SagaTable<S>,
     /// HTTP participants.
     pub http: H,
     /// Pulsar publisher.
@@ -333,14 +307,8 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
 
     /// Conditional write of the record; bumps version and write count.
     async fn write(&self, record: &mut SagaRecord, now: Millis) -> Result<Continue, StoreError> {
-        let expected = record.next_write(now);
-        record.schedule_sweep(
-            now,
-            self.config.sweep.stale_after_ms,
-            self.config.sweep.shards,
-        );
-        record.retain_after_end(self.config.retention_days, now);
-        match self.store.replace(record, expected).await {
+        let expected = record.version;
+        match self.table.update(record, now).await {
             Ok(receipt) => {
                 record.capacity_units += receipt.capacity_units;
                 if record.status.is_terminal() {
@@ -376,7 +344,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         let Some(mut record) = settled.take() else {
             return Ok(None);
         };
-        let Some(stored) = self.store.get(&record.id).await? else {
+        let Some(stored) = self.table.store.get(&record.id).await? else {
             return Ok(None);
         };
         let still_ours = stored

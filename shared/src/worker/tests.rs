@@ -21,7 +21,7 @@ fn worker(
     .unwrap();
     let participant = Arc::new(ScriptedParticipant::new(script));
     let worker = Worker {
-        store: MemoryStore::default(),
+        table: SagaTable::<MemoryStore>::default(),
         http: participant.clone(),
         publisher: participant.clone(),
         clock: ManualClock::at(1_000),
@@ -33,8 +33,8 @@ fn worker(
 
 async fn started(worker: &TestWorker) -> SagaRecord {
     let def = worker.definitions.get("image").unwrap();
-    let record = new_record(def, "saga-1".into(), json!({"image_id": "i"}), 1_000);
-    worker.store.create(&record).await.unwrap();
+    let mut record = new_record(def, "saga-1".into(), json!({"image_id": "i"}), 1_000);
+    worker.table.create(&mut record, 1_000).await.unwrap();
     record
 }
 
@@ -47,7 +47,7 @@ async fn happy_path_runs_every_step_in_n_plus_one_writes() {
     let result = worker.run(image, "inv-1", FAR).await.unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Completed));
     // One create plus one claim plus one write per step: N + 2 for N = 3.
-    let writes = worker.store.writes();
+    let writes = worker.table.store.writes();
     assert_eq!(writes.len(), 5);
     let last = writes.last().unwrap();
     assert_eq!(last.status, SagaStatus::Completed);
@@ -134,7 +134,7 @@ async fn near_the_deadline_the_saga_is_released_after_one_call() {
     let result = worker.run(image, "inv", 1_000 + 4_000).await.unwrap();
     assert_eq!(result, RunResult::Released);
     assert_eq!(participant.received().len(), 1);
-    let last = worker.store.writes().last().cloned().unwrap();
+    let last = worker.table.store.writes().last().cloned().unwrap();
     assert!(last.runnable && last.lease.is_none());
     assert_eq!(
         last.steps[0].action.status,
@@ -148,7 +148,7 @@ async fn near_the_deadline_the_saga_is_released_after_one_call() {
 
 #[tokio::test]
 async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
-    use crate::sweeper::{SweepConfig, Sweeper};
+    use crate::sweeper::{SWEEP_BATCH, Sweeper};
     let definitions = Definitions::from_files(
         [(
             "slow.json",
@@ -166,7 +166,7 @@ async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
         _ => Outcome::Succeeded(json!({"ok": true})),
     }));
     let worker = Worker {
-        store: MemoryStore::default(),
+        table: SagaTable::<MemoryStore>::default(),
         http: participant.clone(),
         publisher: participant.clone(),
         clock: ManualClock::at(1_000),
@@ -179,15 +179,14 @@ async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
         json!({}),
         1_000,
     );
-    record.schedule_sweep(1_000, 60_000, 8);
-    worker.store.create(&record).await.unwrap();
+    worker.table.create(&mut record, 1_000).await.unwrap();
 
     // The retry is due in 60 s, far beyond the inline wait: the saga is parked, not slept on.
     assert_eq!(
         worker.run(record, "inv", FAR).await.unwrap(),
         RunResult::Parked(61_000)
     );
-    let parked = worker.store.get("s").await.unwrap().unwrap();
+    let parked = worker.table.store.get("s").await.unwrap().unwrap();
     assert!(parked.lease.is_none() && !parked.runnable);
     assert_eq!(
         (parked.wake_at, parked.due_at),
@@ -195,17 +194,16 @@ async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
     );
 
     let sweeper = Sweeper {
-        store: worker.store,
+        table: worker.table,
         clock: ManualClock::at(61_000),
-        config: SweepConfig::default(),
-        retention_days: 30,
+        batch: SWEEP_BATCH,
     };
     assert_eq!(sweeper.sweep().await.unwrap().nudged, 1);
-    let woken = sweeper.store.get("s").await.unwrap().unwrap();
+    let woken = sweeper.table.store.get("s").await.unwrap().unwrap();
     assert!(woken.runnable);
 
     let worker = Worker {
-        store: sweeper.store,
+        table: sweeper.table,
         clock: ManualClock::at(61_000),
         ..worker
     };
@@ -228,7 +226,7 @@ fn interrupted_during_tokenize(
         }
         Outcome::Succeeded(json!(null))
     });
-    worker.store = store;
+    worker.table.store = store;
     (worker, participant)
 }
 
@@ -247,7 +245,7 @@ async fn a_cancel_during_a_call_compensates_that_step_once_it_completes() {
         ],
         "the completed tokenize is undone and process never runs"
     );
-    let last = worker.store.get("saga-1").await.unwrap().unwrap();
+    let last = worker.table.store.get("saga-1").await.unwrap().unwrap();
     let tokenize = &last.steps[1];
     assert_eq!(tokenize.action.status, StepStatus::Completed);
     assert_eq!(

@@ -1,0 +1,136 @@
+//! Where a saga record is written. Every writer (start, the worker, commands, the choreography
+//! monitor, the sweeper) goes through [`SagaTable`], which applies a write's bookkeeping (version,
+//! write count, update time, the sweeper's and the listing's index keys, the retention TTL)
+//! and makes the conditional write. The shard constants and the TTL rule live here too.
+
+use crate::ports::{SagaStore, StoreError, WriteReceipt};
+use crate::record::{Millis, SagaRecord};
+
+/// Partitions of the listing index by type (`{type}#{shard}`).
+pub const LIST_SHARDS: u32 = 8;
+
+/// The listing index partition of a saga of this type and id.
+pub fn type_shard(saga_type: &str, id: &str) -> String {
+    format!("{saga_type}#{}", shard_of(id, LIST_SHARDS))
+}
+
+/// The partition of a saga among `shards`: a stable hash of its id, so active sagas spread
+/// over several partition key values instead of one.
+pub fn shard_of(id: &str, shards: u32) -> u32 {
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    (hash % u64::from(shards.max(1))) as u32
+}
+
+/// The rules every write follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableRules {
+    /// A runnable write nobody claimed within this time is due for the sweeper.
+    pub stale_after_ms: i64,
+    /// Partitions of the sweeper's index.
+    pub sweep_shards: u32,
+    /// Days a finished saga is kept before DynamoDB's TTL deletes it; 0 keeps it forever.
+    pub retention_days: i64,
+}
+
+impl Default for TableRules {
+    fn default() -> Self {
+        Self {
+            stale_after_ms: 60_000,
+            sweep_shards: 8,
+            retention_days: 30,
+        }
+    }
+}
+
+/// The saga table: reads go to `store`, writes through [`Self::create`] and [`Self::update`].
+#[derive(Clone, Debug, Default)]
+pub struct SagaTable<S> {
+    /// Where records live.
+    pub store: S,
+    /// The bookkeeping rules.
+    pub rules: TableRules,
+}
+
+impl<S: SagaStore> SagaTable<S> {
+    /// A table over this store.
+    pub fn new(store: S, rules: TableRules) -> Self {
+        Self { store, rules }
+    }
+
+    /// Writes a new record (version 1, its first write); `Conflict` if its id exists.
+    pub async fn create(
+        &self,
+        record: &mut SagaRecord,
+        now: Millis,
+    ) -> Result<WriteReceipt, StoreError> {
+        record.version = 1;
+        record.writes = 1;
+        record.updated_at = now;
+        if record.type_shard.is_none() {
+            record.type_shard = Some(type_shard(&record.saga_type, &record.id));
+        }
+        self.index(record, now);
+        self.store.create(record).await
+    }
+
+    /// Replaces the stored record with this one, conditional on the stored version being the
+    /// one this record was read or last written at; `Conflict` otherwise. Bumps the version.
+    pub async fn update(
+        &self,
+        record: &mut SagaRecord,
+        now: Millis,
+    ) -> Result<WriteReceipt, StoreError> {
+        let expected = record.version;
+        record.version += 1;
+        record.writes += 1;
+        record.updated_at = now;
+        self.index(record, now);
+        self.store.replace(record, expected).await
+    }
+
+    /// The index keys and TTL a record carries once written at `now`.
+    fn index(&self, record: &mut SagaRecord, now: Millis) {
+        let rules = self.rules;
+        if record.choreographed {
+            // A choreographed saga's rules set its due time (the rollback deadline).
+            record.sweep_shard = record
+                .due_at
+                .map(|_| shard_of(&record.id, rules.sweep_shards));
+        } else {
+            schedule_sweep(record, now, rules);
+        }
+        if !record.status.is_terminal() {
+            // A saga that goes on (a redrive, or a failure event after COMPLETED) is kept.
+            record.expires_at = None;
+        } else if rules.retention_days > 0 {
+            record
+                .expires_at
+                .get_or_insert(now / 1000 + rules.retention_days * 86_400);
+        }
+    }
+}
+
+/// Sets the sweeper's index fields of an orchestrated saga about to be written at `now`.
+///
+/// A leased saga is due when its lease expires (or earlier, at a due time set before the
+/// claim), a parked one when it wakes, and a runnable one `stale_after_ms` after this write
+/// (its stream delivery was lost if nobody claimed it by then). Terminal sagas leave the index.
+fn schedule_sweep(record: &mut SagaRecord, now: Millis, rules: TableRules) {
+    if record.status.is_terminal() {
+        record.sweep_shard = None;
+        record.due_at = None;
+        return;
+    }
+    record.sweep_shard = Some(shard_of(&record.id, rules.sweep_shards));
+    let due = match (&record.lease, record.wake_at) {
+        // While a lease is held, a due time still ahead is kept: the sweeper checks the lease
+        // when it comes, and progress writes leave the index untouched.
+        (Some(_), _) if record.due_at.is_some_and(|due| due > now) => return,
+        (Some(lease), _) => lease.expires_at,
+        (None, Some(wake_at)) if !record.runnable => wake_at,
+        _ => now + rules.stale_after_ms,
+    };
+    record.due_at = Some(due);
+}
