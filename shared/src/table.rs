@@ -134,3 +134,100 @@ fn schedule_sweep(record: &mut SagaRecord, now: Millis, rules: TableRules) {
     };
     record.due_at = Some(due);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::MemoryStore;
+    use crate::record::{Lease, SagaStatus};
+    use serde_json::json;
+
+    fn table() -> SagaTable<MemoryStore> {
+        SagaTable::new(MemoryStore::default(), TableRules::default())
+    }
+
+    fn saga() -> SagaRecord {
+        SagaRecord::fresh("s-1".into(), "image", ["a", "b"], json!({}), 1_000)
+    }
+
+    #[tokio::test]
+    async fn a_create_is_the_first_version_with_its_index_keys() {
+        let table = table();
+        let mut record = SagaRecord {
+            runnable: true,
+            ..saga()
+        };
+        table.create(&mut record, 2_000).await.unwrap();
+        assert_eq!(
+            (record.version, record.writes, record.updated_at),
+            (1, 1, 2_000)
+        );
+        assert_eq!(record.type_shard, Some(type_shard("image", "s-1")));
+        assert_eq!(record.sweep_shard, Some(shard_of("s-1", 8)));
+        assert_eq!(
+            record.due_at,
+            Some(62_000),
+            "unclaimed after the stale time"
+        );
+        assert_eq!(table.store.get("s-1").await.unwrap(), Some(record.clone()));
+        let again = table.create(&mut saga(), 2_000).await;
+        assert!(matches!(again, Err(StoreError::Conflict)));
+    }
+
+    #[tokio::test]
+    async fn an_update_is_conditional_on_the_version_it_read() {
+        let table = table();
+        let mut record = saga();
+        table.create(&mut record, 1_000).await.unwrap();
+        let mut stale = record.clone();
+        record.lease = Some(Lease {
+            owner: "me".into(),
+            expires_at: 9_000,
+        });
+        table.update(&mut record, 1_500).await.unwrap();
+        assert_eq!((record.version, record.writes), (2, 2));
+        assert_eq!(
+            record.due_at,
+            Some(61_000),
+            "a due time still ahead is kept while leased"
+        );
+        assert!(matches!(
+            table.update(&mut stale, 1_600).await,
+            Err(StoreError::Conflict)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_ended_saga_leaves_the_sweep_index_and_gets_its_ttl_until_it_goes_on() {
+        let table = table();
+        let mut record = saga();
+        table.create(&mut record, 1_000).await.unwrap();
+        record.status = SagaStatus::Failed;
+        table.update(&mut record, 86_400_000).await.unwrap();
+        assert_eq!((record.sweep_shard, record.due_at), (None, None));
+        assert_eq!(record.expires_at, Some(86_400 + 30 * 86_400));
+        // A redrive takes it back: it is active again, and no TTL may delete it mid-run.
+        record.status = SagaStatus::Compensating;
+        record.runnable = true;
+        table.update(&mut record, 86_401_000).await.unwrap();
+        assert_eq!(record.expires_at, None);
+        assert!(record.sweep_shard.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_choreographed_saga_is_swept_only_at_its_own_deadline() {
+        let table = table();
+        let mut record = SagaRecord {
+            choreographed: true,
+            status: SagaStatus::Running,
+            ..saga()
+        };
+        table.create(&mut record, 1_000).await.unwrap();
+        assert_eq!((record.sweep_shard, record.due_at), (None, None));
+        record.status = SagaStatus::Compensating;
+        record.due_at = Some(70_000);
+        table.update(&mut record, 10_000).await.unwrap();
+        assert_eq!(record.due_at, Some(70_000));
+        assert_eq!(record.sweep_shard, Some(shard_of("s-1", 8)));
+    }
+}
