@@ -6,16 +6,20 @@
 //! (pending < started < completed < failed), an event of a later step means every earlier step
 //! completed, and commands go out for the completed steps newest first (pipeline order).
 
+mod compensation;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 #[cfg(test)]
 mod tests;
 
 use crate::definition::choreography::{Choreography, EventMeaning};
-use crate::engine::{MAX_OUTPUT_BYTES, Phase, idempotency_key};
-use crate::record::{CallState, Failure, LoggedEvent, Millis, SagaRecord, SagaStatus, StepStatus};
+use crate::engine::MAX_OUTPUT_BYTES;
+use crate::record::{CallState, LoggedEvent, Millis, SagaRecord, SagaStatus, StepStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use compensation::settle;
+pub use compensation::{command_sent, commands_due, expire};
 
 /// Most events kept in one saga's log (keeps the record well under DynamoDB's item limit).
 pub const MAX_LOGGED_EVENTS: usize = 64;
@@ -285,149 +289,4 @@ fn failure_text(event: &LoggedEvent) -> String {
         Some(detail) => format!("{}: {detail}", event.event_type),
         None => event.event_type.clone(),
     }
-}
-
-/// Steps whose compensation the saga needs: completed and undoable.
-fn needing_compensation<'a>(
-    def: &'a Choreography,
-    record: &'a SagaRecord,
-) -> impl DoubleEndedIterator<Item = usize> + 'a {
-    (0..def.steps.len()).filter(|&i| {
-        def.steps[i].compensation.is_some()
-            && record.steps[i].action.status == StepStatus::Completed
-    })
-}
-
-/// Recomputes status, failure, end time and the sweeper's deadline from the steps.
-fn settle(def: &Choreography, record: &mut SagaRecord, now: Millis) {
-    let failed = record
-        .steps
-        .iter()
-        .position(|s| s.action.status == StepStatus::Failed);
-    let status = match failed {
-        None if record
-            .steps
-            .iter()
-            .all(|s| s.action.status == StepStatus::Completed) =>
-        {
-            SagaStatus::Completed
-        }
-        None => SagaStatus::Running,
-        Some(_) => {
-            let undone = needing_compensation(def, record).all(|i| {
-                record.steps[i]
-                    .compensation
-                    .as_ref()
-                    .is_some_and(|c| c.status == StepStatus::Completed)
-            });
-            if undone {
-                SagaStatus::Compensated
-            } else if record.status == SagaStatus::Failed {
-                SagaStatus::Failed
-            } else {
-                SagaStatus::Compensating
-            }
-        }
-    };
-    if let Some(index) = failed
-        && status != SagaStatus::Failed
-    {
-        let step = &record.steps[index];
-        record.failure = Some(Failure {
-            step: step.name.clone(),
-            error: step.action.error.clone().unwrap_or_default(),
-        });
-    }
-    if status.is_terminal() && (status != record.status || record.ended_at.is_none()) {
-        record.ended_at = Some(now);
-    }
-    record.status = status;
-    if status == SagaStatus::Compensating {
-        // The rollback events are due by the deadline; the sweeper checks it.
-        record
-            .due_at
-            .get_or_insert(now + def.compensation_timeout_ms as Millis);
-    } else {
-        record.due_at = None;
-    }
-}
-
-/// The compensation commands the saga owes: for each completed, undoable step whose command
-/// has not gone out, newest first. Empty unless a step failed.
-pub fn commands_due(def: &Choreography, record: &SagaRecord) -> Vec<Command> {
-    if !matches!(record.status, SagaStatus::Compensating | SagaStatus::Failed) {
-        return Vec::new();
-    }
-    let failure = record.failure.clone();
-    needing_compensation(def, record)
-        .rev()
-        .filter(|&i| record.steps[i].compensation.is_none())
-        .map(|i| {
-            let step = &def.steps[i];
-            let command = &step.compensation.as_ref().expect("filtered on it").command;
-            Command {
-                step: step.name.clone(),
-                idempotency_key: idempotency_key(&record.id, &step.name, Phase::Compensation),
-                payload: json!({
-                    "command": command,
-                    "saga_id": record.id,
-                    "saga_type": record.saga_type,
-                    "correlation_id": record.correlation_id,
-                    "task_id": record.task_id,
-                    "step": step.name,
-                    "reason": failure.as_ref().map(|f| json!({ "step": f.step, "error": f.error })),
-                }),
-            }
-        })
-        .collect()
-}
-
-/// Notes that a command went out: the step's compensation is under way.
-pub fn command_sent(record: &mut SagaRecord, step: &str, now: Millis) {
-    if let Some(state) = record.steps.iter_mut().find(|s| s.name == step) {
-        let compensation = state.compensation.get_or_insert_with(CallState::pending);
-        compensation.attempts = compensation.attempts.max(1);
-        compensation.started_at = earliest(compensation.started_at, now);
-        raise(compensation, StepStatus::Running);
-    }
-}
-
-/// Fails a compensating saga whose rollback events are overdue at `now`; true if it did.
-pub fn expire(record: &mut SagaRecord, now: Millis) -> bool {
-    let overdue = record.choreographed
-        && record.status == SagaStatus::Compensating
-        && record.due_at.is_some_and(|due| due <= now);
-    if !overdue {
-        return false;
-    }
-    let missing: Vec<String> = record
-        .steps
-        .iter()
-        .filter(|s| {
-            s.compensation
-                .as_ref()
-                .is_some_and(|c| c.status != StepStatus::Completed)
-        })
-        .map(|s| s.name.clone())
-        .collect();
-    for state in &mut record.steps {
-        if let Some(c) = &mut state.compensation
-            && c.status != StepStatus::Completed
-        {
-            c.status = StepStatus::Failed;
-            c.error = Some("no rollback event before the deadline".into());
-        }
-    }
-    record.failure = Some(Failure {
-        step: missing.first().cloned().unwrap_or_default(),
-        error: format!(
-            "rollback events did not arrive before the deadline for: {}",
-            missing.join(", ")
-        ),
-    });
-    record.status = SagaStatus::Failed;
-    record.ended_at = Some(now);
-    record.sweep_shard = None;
-    record.due_at = None;
-    true
 }

@@ -85,10 +85,10 @@ impl Choreography {
         if self.mode != "choreography" {
             return fail("mode".into(), "must be \"choreography\"");
         }
-        if self.steps.is_empty() || self.steps.len() > super::load::MAX_STEPS {
+        if self.steps.is_empty() || self.steps.len() > super::MAX_STEPS {
             return fail(
                 "steps".into(),
-                &format!("must hold 1 to {} steps", super::load::MAX_STEPS),
+                &format!("must hold 1 to {} steps", super::MAX_STEPS),
             );
         }
         if self.command_topic.trim().is_empty() {

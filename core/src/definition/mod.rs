@@ -3,6 +3,10 @@
 pub mod choreography;
 mod load;
 pub mod template;
+mod validate;
+
+/// Most steps a saga may have (keeps the record well under DynamoDB's item limit).
+pub const MAX_STEPS: usize = 16;
 
 pub use load::{COMPENSATION_TIMEOUT_ENV, Definitions, LoadError};
 

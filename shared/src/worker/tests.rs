@@ -1,6 +1,7 @@
 use super::*;
 use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
 use crate::engine::new_record;
+use crate::outcome::FailureClass;
 use crate::record::StepStatus;
 use serde_json::json;
 use std::sync::Arc;

@@ -1,0 +1,102 @@
+//! Operator commands on a saga: cancel (stop going forward and compensate) and redrive (resume
+//! a FAILED saga where it gave up).
+
+use super::start_compensation;
+use crate::definition::SagaDefinition;
+use crate::record::{CallState, Failure, Millis, SagaRecord, SagaStatus, StepStatus};
+
+/// Why a cancel or redrive request cannot be honoured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The saga already reached a terminal status.
+    #[error("the saga already ended {0}")]
+    Finished(&'static str),
+    /// The pivot completed: the saga can only go forward.
+    #[error("the pivot step {0} completed; the saga can only go forward")]
+    PastPivot(String),
+    /// Redrive applies to FAILED sagas only.
+    #[error("only FAILED sagas can be redriven; this one is {0}")]
+    NotFailed(&'static str),
+    /// Nothing gave up that a redrive could retry.
+    #[error("nothing to redrive: no compensation or forward step gave up")]
+    NothingToRedrive,
+}
+
+/// Checks that a cancel can still be honoured: the saga is active and no pivot completed.
+pub fn check_cancel(def: &SagaDefinition, record: &SagaRecord) -> Result<(), Refused> {
+    if record.status.is_terminal() {
+        return Err(Refused::Finished(record.status.as_str()));
+    }
+    if let Some(pivot) = def.pivot()
+        && record.steps[pivot].action.status == StepStatus::Completed
+    {
+        return Err(Refused::PastPivot(def.steps[pivot].name.clone()));
+    }
+    Ok(())
+}
+
+/// Acts on a cancel request: the completed steps are compensated, newest first, and the saga
+/// ends CANCELLED. A call in flight (or cut off by a crash) is finished first, so its outcome
+/// says whether there is something to undo: the caller applies the cancel again after each
+/// outcome. An action waiting to retry after a failed attempt is abandoned. Does nothing
+/// without a request, once compensating, or past the pivot.
+pub fn apply_cancel(def: &SagaDefinition, record: &mut SagaRecord, now: Millis) {
+    let active = matches!(record.status, SagaStatus::Pending | SagaStatus::Running);
+    if !record.cancel_requested || !active || check_cancel(def, record).is_err() {
+        return;
+    }
+    let in_flight = |s: &CallState| s.status == StepStatus::Running && s.retry_at.is_none();
+    if record.steps.iter().any(|step| in_flight(&step.action)) {
+        return;
+    }
+    for step in &mut record.steps {
+        if step.action.status == StepStatus::Running {
+            step.action.status = StepStatus::Failed;
+            step.action.error = Some("abandoned: the saga was cancelled".into());
+            step.action.ended_at = Some(now);
+            step.action.retry_at = None;
+        }
+    }
+    record.failure = Some(Failure {
+        step: String::new(),
+        error: "cancelled on request".into(),
+    });
+    start_compensation(def, record, now);
+}
+
+/// Resumes a FAILED saga where it gave up: the failed compensation, or the forward step after
+/// the pivot. Attempts made so far move to `previous_attempts`; errors stay as history.
+pub fn redrive(record: &mut SagaRecord) -> Result<(), Refused> {
+    if record.status != SagaStatus::Failed {
+        return Err(Refused::NotFailed(record.status.as_str()));
+    }
+    let reset = |state: &mut CallState| {
+        state.status = StepStatus::Pending;
+        state.previous_attempts += state.attempts;
+        state.attempts = 0;
+        state.ended_at = None;
+        state.retry_at = None;
+    };
+    if let Some(step) = record.steps.iter_mut().find(|s| {
+        s.compensation
+            .as_ref()
+            .is_some_and(|c| c.status == StepStatus::Failed)
+    }) {
+        reset(step.compensation.as_mut().expect("found above"));
+        record.status = SagaStatus::Compensating;
+    } else if let Some(step) = record
+        .steps
+        .iter_mut()
+        .find(|s| s.action.status == StepStatus::Failed)
+        .filter(|_| record.failure.is_some())
+    {
+        reset(&mut step.action);
+        record.status = SagaStatus::Running;
+    } else {
+        return Err(Refused::NothingToRedrive);
+    }
+    record.failure = None;
+    record.ended_at = None;
+    record.expires_at = None;
+    Ok(())
+}
