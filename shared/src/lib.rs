@@ -16,5 +16,6 @@ pub mod ports;
 pub mod sweeper;
 pub mod table;
 pub mod telemetry;
+pub mod usecases;
 pub mod wiring;
 pub mod worker;

@@ -2,8 +2,6 @@
 
 use crate::adapters::secrets::SecretError;
 use crate::adapters::{dynamodb::DynamoStore, http::ReqwestParticipant, pulsar::PulsarPublisher};
-use crate::api::command::CommandDeps;
-use crate::api::start::StartDeps;
 use crate::api::status::StatusDeps;
 use crate::config::{Config, ConfigError};
 use crate::definition::LoadError;
@@ -12,6 +10,8 @@ use crate::monitor::Monitor;
 use crate::ports::SystemClock;
 use crate::sweeper::{SWEEP_BATCH, Sweeper};
 use crate::table::SagaTable;
+use crate::usecases::command::CommandDeps;
+use crate::usecases::start::StartDeps;
 use crate::worker::Worker;
 
 /// Why a function cannot start: a setting, a definition it cannot use, or a secret it cannot

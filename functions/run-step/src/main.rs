@@ -3,8 +3,8 @@
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use saga::api::stream;
 use saga::worker::Worker;
+use saga::worker::stream;
 use std::sync::Arc;
 
 #[tokio::main]

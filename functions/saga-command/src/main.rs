@@ -1,7 +1,8 @@
 //! saga-command: `POST /sagas/{id}/cancel` and `POST /sagas/{id}/redrive`.
 
 use lambda_http::{Error, Request, run, service_fn};
-use saga::api::command::{self, CommandDeps};
+use saga::api::command;
+use saga::usecases::command::CommandDeps;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -1,7 +1,8 @@
 //! start-saga: `POST /sagas/{type}` and the seed's `POST /saga`.
 
 use lambda_http::{Error, Request, run, service_fn};
-use saga::api::start::{self, StartDeps};
+use saga::api::start;
+use saga::usecases::start::StartDeps;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

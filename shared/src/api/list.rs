@@ -1,46 +1,14 @@
-//! `GET /sagas` with filters, `GET /sagas/by-correlation/{id}`, `GET /sagas/by-task/{id}`:
-//! listing backed by the keys-only indexes, newest first, with an opaque cursor.
-//!
-//! A type's sagas are spread over [`LIST_SHARDS`] index partitions; a page queries each
-//! partition for at most `limit + 1` keys after the cursor, merges them by creation time, and
-//! reads the records of the page. Filters the index does not hold (status, and type or task
-//! beside a correlation id) are applied to the records read.
+//! `GET /sagas` with filters, `GET /sagas/by-correlation/{correlation_id}`,
+//! `GET /sagas/by-task/{task_id}`: the query parsed into a [`ListRequest`], the page of
+//! [`crate::usecases::list`] rendered with its cursor.
 
 use super::{Problem, json_response, rfc3339};
-use crate::ports::{ListPartition, ListQuery, SagaStore};
-use crate::record::{Millis, SagaRecord, SagaStatus};
-use crate::table::LIST_SHARDS;
+use crate::ports::SagaStore;
+use crate::record::{Millis, SagaRecord};
+use crate::usecases::list::{DEFAULT_LIMIT, ListRequest, MAX_LIMIT, list};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
-
-/// Default and largest page sizes.
-pub const DEFAULT_LIMIT: usize = 20;
-/// Largest page size.
-pub const MAX_LIMIT: usize = 100;
-/// Index reads made to fill one page when a filter drops records, at most.
-const MAX_ROUNDS: usize = 5;
-
-/// A listing request.
-#[derive(Debug, Default, PartialEq)]
-pub struct ListRequest {
-    /// Saga type.
-    pub saga_type: Option<String>,
-    /// Overall status.
-    pub status: Option<SagaStatus>,
-    /// Correlation id.
-    pub correlation_id: Option<String>,
-    /// Task id.
-    pub task_id: Option<String>,
-    /// Created at or after (epoch ms).
-    pub created_from: Option<Millis>,
-    /// Created at or before (epoch ms).
-    pub created_to: Option<Millis>,
-    /// Page size.
-    pub limit: usize,
-    /// Continue after this (created_at, id).
-    pub after: Option<(Millis, String)>,
-}
 
 /// One saga in a listing.
 #[derive(Serialize, Debug)]
@@ -155,81 +123,15 @@ fn decode_cursor(cursor: &str) -> Result<(Millis, String), Problem> {
     Ok((at.parse().map_err(|_| invalid())?, id.to_string()))
 }
 
-/// Runs a listing: the partitions to read follow from the most selective filter given.
-pub async fn list<S: SagaStore>(
+/// Answers a listing: the page, its count and the cursor of the next page.
+pub async fn respond<S: SagaStore>(
     store: &S,
     request: ListRequest,
     deployed_types: &[String],
 ) -> Result<lambda_http::Response<lambda_http::Body>, Problem> {
-    let partitions: Vec<ListPartition> = if let Some(c) = &request.correlation_id {
-        vec![ListPartition::Correlation(c.clone())]
-    } else if let Some(t) = &request.task_id {
-        vec![ListPartition::Task(t.clone())]
-    } else {
-        let types = match &request.saga_type {
-            Some(t) => vec![t.clone()],
-            None => deployed_types.to_vec(),
-        };
-        types
-            .iter()
-            .flat_map(|t| {
-                (0..LIST_SHARDS).map(move |s| ListPartition::TypeShard(format!("{t}#{s}")))
-            })
-            .collect()
-    };
-    let keep = |r: &SagaRecord| {
-        request.status.is_none_or(|s| r.status == s)
-            && request.saga_type.as_ref().is_none_or(|t| &r.saga_type == t)
-            && request
-                .task_id
-                .as_ref()
-                .is_none_or(|t| r.task_id.as_ref() == Some(t))
-    };
-    let mut page: Vec<SagaRecord> = Vec::new();
-    let mut after = request.after.clone();
-    let mut more = true;
-    for _ in 0..MAX_ROUNDS {
-        let wanted = request.limit - page.len();
-        let mut keys: Vec<(Millis, String)> = Vec::new();
-        for partition in &partitions {
-            let query = ListQuery {
-                partition: partition.clone(),
-                created_from: request.created_from,
-                created_to: match &after {
-                    Some((at, _)) => Some(request.created_to.map_or(*at, |to| to.min(*at))),
-                    None => request.created_to,
-                },
-                limit: (wanted + 1 + 1) as i32,
-            };
-            keys.extend(
-                store
-                    .list(&query)
-                    .await?
-                    .into_iter()
-                    .filter(|key| after.as_ref().is_none_or(|a| key < a)),
-            );
-        }
-        keys.sort_by(|a, b| b.cmp(a));
-        keys.dedup();
-        more = keys.len() > wanted;
-        keys.truncate(wanted);
-        let Some(last) = keys.last().cloned() else {
-            more = false;
-            break;
-        };
-        let ids: Vec<String> = keys.iter().map(|(_, id)| id.clone()).collect();
-        let mut records = store.get_many(&ids).await?;
-        records.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
-        page.extend(records.into_iter().filter(keep));
-        after = Some(last);
-        if page.len() >= request.limit || !more {
-            break;
-        }
-    }
-    let next_cursor = (more || page.len() >= request.limit)
-        .then(|| after.as_ref().map(encode_cursor))
-        .flatten();
-    let items: Vec<ListItem> = page.iter().map(ListItem::from).collect();
+    let page = list(store, request, deployed_types).await?;
+    let items: Vec<ListItem> = page.sagas.iter().map(ListItem::from).collect();
+    let next_cursor = page.next.as_ref().map(encode_cursor);
     Ok(json_response(
         200,
         &json!({ "items": items, "count": items.len(), "next_cursor": next_cursor }),
@@ -238,15 +140,18 @@ pub async fn list<S: SagaStore>(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::record::SagaStatus;
+
     #[test]
     fn cursors_round_trip_and_only_ours_are_accepted() {
         let key = (
             1_795_237_200_000,
             "4f1c2a9e-8b7d-4e3a-9c61-2d5f0b7a1e38".to_string(),
         );
-        let cursor = super::encode_cursor(&key);
+        let cursor = encode_cursor(&key);
         assert_eq!(cursor, "1795237200000.4f1c2a9e-8b7d-4e3a-9c61-2d5f0b7a1e38");
-        assert_eq!(super::decode_cursor(&cursor).unwrap(), key);
+        assert_eq!(decode_cursor(&cursor).unwrap(), key);
         for bad in [
             "0",
             ".4f1c2a9e-8b7d-4e3a-9c61-2d5f0b7a1e38",
@@ -254,37 +159,11 @@ mod tests {
             "1795237200000.4F1C2A9E-8B7D-4E3A-9C61-2D5F0B7A1E38",
             "1795237200000.not-a-uuid",
             "9999999999999999.4f1c2a9e-8b7d-4e3a-9c61-2d5f0b7a1e38",
+            "zz",
+            "abc",
         ] {
-            assert_eq!(super::decode_cursor(bad).unwrap_err().status, 400, "{bad}");
+            assert_eq!(decode_cursor(bad).unwrap_err().status, 400, "{bad}");
         }
-    }
-
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let key = (
-            1_795_237_200_000,
-            "4f1c2a9e-8b7d-4e3a-9c61-2d5f0b7a1e38".to_string(),
-        );
-        assert_eq!(decode_cursor(&encode_cursor(&key)).unwrap(), key);
-        assert!(decode_cursor("zz").is_err());
-        assert!(decode_cursor("abc").is_err());
-    }
-
-    #[tokio::test]
-    async fn a_time_range_that_ends_before_it_starts_lists_nothing() {
-        use crate::adapters::memory::MemoryStore;
-        let request = ListRequest {
-            created_from: Some(0),
-            created_to: Some(-1),
-            limit: 5,
-            ..Default::default()
-        };
-        let response = list(&MemoryStore::default(), request, &["image".into()])
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
     }
 
     #[test]

@@ -7,8 +7,8 @@ pub mod problem;
 pub mod seed;
 pub mod start;
 pub mod status;
-pub mod stream;
 pub mod ui;
+pub mod views;
 
 pub use problem::Problem;
 

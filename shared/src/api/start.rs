@@ -1,22 +1,14 @@
-//! `POST /sagas/{type}` and the seed's `POST /saga`: validate, write the new record, answer.
-//!
-//! Starting is idempotent: with an `Idempotency-Key` header the saga id is derived from the
-//! type and the key, so a repeated request finds the saga the first one created (same body:
-//! the same saga is returned; different body: 409). `Prefer: wait=N` answers with the finished
-//! saga when it ends within N seconds.
-//!
-//! A request that waits drives its saga itself: the record is created already claimed, and
-//! this invocation runs the steps as run-step would (see [`Worker::claim_new`]). That saves
-//! the stream hop and one write; a saga still running when the wait ends is released to
-//! run-step, and one whose start crashed is resumed by the sweeper when its lease runs out.
+//! `POST /sagas/{type}` and the seed's `POST /saga` (see [`crate::usecases::start`]): the
+//! request's body and headers become a [`StartRequest`], the saga its answer. With an
+//! `Idempotency-Key` a repeat gets the same saga (`Idempotent-Replayed: true`), another body a
+//! 409; `Prefer: wait=N` answers with the finished saga when it ends within N seconds.
 
-use super::status::SagaView;
+use super::views::SagaView;
 use super::{Problem, json_object_body, json_response, seed, segments};
-use crate::engine::{self, Next};
-use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
-use crate::record::{Millis, SagaRecord};
-use crate::trace::{self, TraceContext};
-use crate::worker::Worker;
+use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore};
+use crate::record::SagaRecord;
+use crate::trace;
+use crate::usecases::start::{StartDeps, StartError, StartRequest, create, wait_for_end};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -24,41 +16,17 @@ use std::time::Duration;
 /// Longest `Prefer: wait` honoured, in seconds (API Gateway cuts requests at 30 s).
 pub const MAX_WAIT_SECONDS: u64 = 25;
 
-/// Namespace of saga ids derived from idempotency keys (UUID v5).
-const IDEMPOTENT_ID_NAMESPACE: uuid::Uuid =
-    uuid::Uuid::from_u128(0x6f1e_1c0d_5a4b_4c3e_9d2f_8a7b_6c5d_4e3f);
-
-/// What the start function needs.
-pub struct StartDeps<S, H, P, C> {
-    /// Runs the sagas that start requests wait for; its store, clock, definitions and sweeper
-    /// settings serve every request.
-    pub worker: Worker<S, H, P, C>,
-    /// How long the seed's synchronous `POST /saga` waits for the saga to finish.
-    pub seed_wait: Duration,
-    /// Whether a request that waits drives its saga itself (else run-step does, from the
-    /// stream, and the request polls the record).
-    pub drive_waiting_sagas: bool,
-}
-
-/// A start request's saga.
-struct Started {
-    record: SagaRecord,
-    /// What this request runs first, when it created the saga claimed.
-    claimed: Option<Next>,
-    /// Whether an earlier request with the same idempotency key created it.
-    replayed: bool,
-}
-
-/// A validated start request.
-struct StartRequest<'a> {
-    saga_type: &'a str,
-    input: Value,
-    idempotency_key: Option<String>,
-    correlation_id: Option<String>,
-    task_id: Option<String>,
-    /// The caller's `traceparent` and `X-Amzn-Trace-Id` headers, as sent.
-    traceparent: Option<String>,
-    xray: Option<String>,
+impl From<StartError> for Problem {
+    fn from(error: StartError) -> Self {
+        match error {
+            StartError::UnknownType { .. } => Problem::not_found(error.to_string()),
+            StartError::Choreographed(_) | StartError::KeyReused { .. } => {
+                Problem::new(409, "Conflict", error.to_string())
+            }
+            StartError::Retry(_) => Problem::unavailable(error.to_string()),
+            StartError::Store(e) => e.into(),
+        }
+    }
 }
 
 /// Routes a request of the start function.
@@ -202,131 +170,6 @@ fn prefer_wait(request: &Request) -> Result<Option<Duration>, Problem> {
     Ok(None)
 }
 
-/// Writes a new record, claimed by this request if it will wait and drive it; with an
-/// idempotency key, finds the saga a repeat refers to.
-async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
-    deps: &StartDeps<S, H, P, C>,
-    start: StartRequest<'_>,
-    waits: bool,
-) -> Result<Started, Problem> {
-    let worker = &deps.worker;
-    let saga_type = start.saga_type;
-    if worker.definitions.choreography(saga_type).is_some() {
-        return Err(Problem::new(
-            409,
-            "Conflict",
-            format!(
-                "{saga_type} is a choreographed saga: its participants start it by publishing \
-                 events (to its Pulsar topics, or POST /events), not by a start request"
-            ),
-        ));
-    }
-    let def = worker.definitions.get(saga_type).ok_or_else(|| {
-        Problem::not_found(format!(
-            "unknown saga type {saga_type:?}; deployed types: {}",
-            worker.definitions.types().join(", ")
-        ))
-    })?;
-    let id = match &start.idempotency_key {
-        Some(key) => uuid::Uuid::new_v5(
-            &IDEMPOTENT_ID_NAMESPACE,
-            format!("{saga_type}\n{key}").as_bytes(),
-        ),
-        None => uuid::Uuid::new_v4(),
-    }
-    .to_string();
-    let now = worker.clock.now();
-    let mut record = engine::new_record(def, id, start.input, now);
-    record.correlation_id = start.correlation_id;
-    record.task_id = start.task_id;
-    record.idempotency_key = start.idempotency_key;
-    let invocation_trace = crate::invocation::xray_trace();
-    record.trace = Some(TraceContext::pick(
-        start.traceparent.as_deref(),
-        start.xray.as_deref(),
-        invocation_trace.as_deref(),
-        now,
-    ));
-    let claimed = if waits && deps.drive_waiting_sagas {
-        let owner = owner(&record);
-        worker.claim_new(&mut record, &owner)
-    } else {
-        None
-    };
-    match worker.table.create(&mut record, now).await {
-        Ok(_) => {
-            tracing::info!(saga_id = %record.id, saga_type, "saga started");
-            crate::metrics::saga_started(saga_type, now);
-            Ok(Started {
-                record,
-                claimed,
-                replayed: false,
-            })
-        }
-        Err(StoreError::Conflict) => {
-            let Some(key) = &record.idempotency_key else {
-                return Err(Problem::unavailable("saga id collision; retry"));
-            };
-            let existing = worker.table.store.get(&record.id).await?.ok_or_else(|| {
-                Problem::unavailable("the saga of this idempotency key is being written; retry")
-            })?;
-            let same = existing.input == record.input
-                && existing.correlation_id == record.correlation_id
-                && existing.task_id == record.task_id;
-            if same {
-                Ok(Started {
-                    record: existing,
-                    claimed: None,
-                    replayed: true,
-                })
-            } else {
-                Err(Problem::new(
-                    409,
-                    "Conflict",
-                    format!(
-                        "Idempotency-Key {key:?} already started saga {} with a different body; \
-                         use a new key for a new saga",
-                        existing.id
-                    ),
-                ))
-            }
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The lease owner of a saga its start request drives.
-fn owner(record: &SagaRecord) -> String {
-    format!("start-saga/{}", record.id)
-}
-
-/// The saga as it stands when it ends or `wait` runs out: driven here if this request claimed
-/// it, else (or once released) read every 25 ms.
-async fn wait_for_end<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
-    deps: &StartDeps<S, H, P, C>,
-    started: Started,
-    wait: Duration,
-) -> Result<SagaRecord, Problem> {
-    let worker = &deps.worker;
-    let deadline = worker.clock.now() + wait.as_millis() as Millis;
-    let mut record = started.record;
-    if let Some(next) = started.claimed {
-        let owner = owner(&record);
-        if let Err(e) = worker.drive_new(&mut record, next, &owner, deadline).await {
-            tracing::warn!(saga_id = %record.id, error = %e, "driving the new saga failed; the sweeper resumes it when its lease runs out");
-        }
-    }
-    // Each poll is a read of the table: one every 25 ms bounds both the added latency and the
-    // reads a waiting request costs.
-    while !record.status.is_terminal() && worker.clock.now() < deadline {
-        worker.clock.sleep(25).await;
-        if let Some(latest) = worker.table.store.get(&record.id).await? {
-            record = latest;
-        }
-    }
-    Ok(record)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +177,7 @@ mod tests {
     use crate::definition::Definitions;
     use crate::outcome::Outcome;
     use crate::table::SagaTable;
+    use crate::worker::Worker;
 
     use crate::record::SagaStatus;
     use crate::worker::WorkerConfig;

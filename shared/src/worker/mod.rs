@@ -359,5 +359,6 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
 
 mod calls;
 mod failpoints;
+pub mod stream;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,103 @@
+//! Operator commands on one saga: cancel and redrive.
+//!
+//! Both are a conditional write of the record; run-step acts on them. A cancelled saga that
+//! is not leased becomes runnable at once; one whose call is in flight is taken over when its
+//! lease expires (the invocation holding it stops at its next write, which now fails).
+
+use crate::definition::Definitions;
+use crate::engine::{self, Refused};
+use crate::ports::{Clock, SagaStore, StoreError};
+use crate::record::SagaRecord;
+use crate::table::SagaTable;
+
+/// What the command function needs.
+pub struct CommandDeps<S, C> {
+    /// The saga table.
+    pub table: SagaTable<S>,
+    /// Time source.
+    pub clock: C,
+    /// Deployed definitions (to know each saga's pivot).
+    pub definitions: Definitions,
+}
+
+/// An operator command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Stop going forward and compensate.
+    Cancel,
+    /// Resume a FAILED saga where it gave up.
+    Redrive,
+}
+
+/// Why a command was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// No saga has this id.
+    #[error("no saga with id {0}")]
+    NotFound(String),
+    /// Choreographed sagas are driven by their participants' events.
+    #[error(
+        "this saga is choreographed: its participants' events drive it, so cancel and redrive \
+         do not apply; its compensation commands go out on its command topic"
+    )]
+    Choreographed,
+    /// The saga's state does not allow it.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// The record changed under every attempt.
+    #[error("the saga kept changing; retry the command")]
+    KeptChanging,
+    /// The table failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Reads the saga, applies the command, and writes it back conditionally (retrying a few times
+/// if run-step wrote in between). Returns the saga as written.
+pub async fn run<S: SagaStore, C: Clock>(
+    deps: &CommandDeps<S, C>,
+    id: &str,
+    command: Command,
+) -> Result<SagaRecord, CommandError> {
+    for _ in 0..5 {
+        let mut record = deps
+            .table
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| CommandError::NotFound(id.to_string()))?;
+        if record.choreographed {
+            return Err(CommandError::Choreographed);
+        }
+        match command {
+            Command::Cancel => cancel(&deps.definitions, &mut record)?,
+            Command::Redrive => engine::redrive(&mut record)?,
+        }
+        let now = deps.clock.now();
+        if !record.is_leased(now) {
+            record.lease = None;
+            record.wake_at = None;
+            record.runnable = true;
+        }
+        // Recomputed: a leased saga is then due when its lease expires.
+        record.due_at = None;
+        match deps.table.update(&mut record, now).await {
+            Ok(_) => return Ok(record),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(CommandError::KeptChanging)
+}
+
+fn cancel(definitions: &Definitions, record: &mut SagaRecord) -> Result<(), Refused> {
+    match definitions.get(&record.saga_type) {
+        Some(def) => engine::check_cancel(def, record)?,
+        None if record.status.is_terminal() => {
+            return Err(Refused::Finished(record.status.as_str()));
+        }
+        None => {}
+    }
+    record.cancel_requested = true;
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! What the API does, apart from HTTP: start a saga, list sagas, command a saga. Each use case
+//! takes its dependencies and plain inputs and returns records or its own error; `api/` maps
+//! requests to them and their errors to problem responses.
+
+pub mod command;
+pub mod list;
+pub mod start;
