@@ -1,5 +1,6 @@
 """The local serverless stack: DynamoDB Local, pulsar-lite, the demo participants, the saga
-table, `cargo lambda watch` serving the functions, and devstack's stream pump.
+table, `cargo lambda watch` serving the functions, and devstack's stream pump. The table and
+the pump's event source mapping come from template.yaml (dev/infra.py), as in AWS.
 
 `python dev/stack.py run` is what `make run` calls: it starts everything, prints a ready line
 with example requests, serves until Ctrl-C, then stops all it started. The tests use the
@@ -21,6 +22,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+import infra
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
@@ -66,7 +69,7 @@ class Stack:
 
     def __init__(self, api_port=None, dynamodb_port=None, pulsar_port=None, participants_port=None,
                  run_dir=None, hot_reload=False, extra_env=None, quiet=False, persistent=False,
-                 secrets_port=None):
+                 secrets_port=None, template=None):
         env = os.environ
         self.api_port = api_port or int(env.get("API_PORT", 9000))
         self.dynamodb_port = dynamodb_port or int(env.get("DYNAMODB_PORT", 8000))
@@ -90,6 +93,8 @@ class Stack:
         # With a port: a Secrets Manager emulator (moto) holds the Pulsar token, and the
         # functions read it at cold start as in AWS (PULSAR_TOKEN_SECRET_ARN).
         self.secrets_port = secrets_port
+        # The template the table and the pump's mapping are read from (template.yaml).
+        self.template = infra.load_template(template)
         self.pulsar_token_arn = None
 
     # -- environment -------------------------------------------------------------------------
@@ -208,10 +213,8 @@ class Stack:
         if self.secrets_port:
             self.start_secrets()
 
-        say("creating the saga table")
-        devstack = str(ROOT / "target" / "debug" / "devstack")
-        subprocess.run([devstack, "create-table"], env=self.function_env(), check=True,
-                       stdout=subprocess.DEVNULL if self.quiet else None)
+        say("creating the saga table as template.yaml declares it")
+        infra.create_table(f"http://127.0.0.1:{self.dynamodb_port}", "sagas", self.template)
 
         say(f"starting cargo lambda watch on port {self.api_port}")
         watch = ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port",
@@ -221,8 +224,10 @@ class Stack:
         watch_process = self.spawn("watch", watch)
         wait_for_port(self.api_port, "cargo lambda watch", timeout=120, process=watch_process)
 
-        say("starting the stream pump")
-        self.spawn("pump", [devstack, "pump"])
+        say("starting the stream pump with template.yaml's event source mapping")
+        devstack = str(ROOT / "target" / "debug" / "devstack")
+        self.spawn("pump", [devstack, "pump"],
+                   env={**self.function_env(), "PUMP_MAPPING": json.dumps(infra.stream_mapping(self.template))})
         say("starting the Pulsar sink bridge (choreographed sagas' events -> saga-events)")
         self.spawn("bridge", [sys.executable, str(ROOT / "dev" / "bridge.py"), self.pulsar_url, self.api_url])
         self.warm_up()

@@ -8,21 +8,13 @@ from pathlib import Path
 
 import yaml
 
+from infra import load_template
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class CloudFormationLoader(yaml.SafeLoader):
-    """Reads CloudFormation's short-form tags (!Ref, !Sub, ...) as {"!Tag": value}."""
-
-
-CloudFormationLoader.add_multi_constructor(
-    "!", lambda loader, suffix, node: {f"!{suffix}": loader.construct_scalar(node)
-                                       if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node)
-                                       if isinstance(node, yaml.SequenceNode) else loader.construct_mapping(node)})
-
-
 def template():
-    return yaml.load((ROOT / "template.yaml").read_text(), Loader=CloudFormationLoader)
+    return load_template(ROOT / "template.yaml")
 
 
 def template_route_resources():

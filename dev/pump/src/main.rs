@@ -1,41 +1,34 @@
-//! devstack: plays the AWS parts that `cargo lambda watch` does not, against DynamoDB Local.
-//!
-//! - `devstack create-table` creates the saga table with its stream (as template.yaml does).
-//! - `devstack pump` polls the table's stream and invokes run-step through the watch server,
-//!   as Lambda's event source mapping does in AWS: the same filter (only records written
-//!   `runnable`), batches, and in-order delivery per saga with a parallelization factor. It
-//!   also invokes the sweeper every `SWEEP_INTERVAL_MS` (1000), as the EventBridge schedule does.
-//!   An invocation unanswered after `INVOKE_TIMEOUT_MS` (60000) counts as failed.
+//! devstack pump: plays the AWS part that `cargo lambda watch` does not, against DynamoDB
+//! Local. It polls the saga table's stream and invokes run-step through the watch server, as
+//! Lambda's event source mapping does in AWS, with the mapping's settings as template.yaml
+//! declares them (`PUMP_MAPPING`, JSON from `dev/infra.py mapping`): its filter patterns, batch
+//! size, parallelization factor (lanes, in order per saga), retries, bisection of a failed
+//! batch, and partial batch responses. It also invokes the sweeper every `SWEEP_INTERVAL_MS`
+//! (1000), as the EventBridge schedule does. An invocation unanswered after
+//! `INVOKE_TIMEOUT_MS` (60000) counts as failed.
+
+mod mapping;
 
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
+use mapping::Mapping;
 use saga::adapters::dynamodb::DynamoStore;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// Most records in one run-step invocation, as the event source mapping's batch size.
-const BATCH_SIZE: usize = 100;
-/// Invocation attempts per batch before it is dropped (the mapping's bounded retries).
-const MAX_INVOKE_ATTEMPTS: u32 = 3;
-
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let command = std::env::args().nth(1).unwrap_or_default();
     match command.as_str() {
-        "create-table" => {
-            let store = DynamoStore::connect(&env_or("SAGA_TABLE", "sagas")).await;
-            store.create_table().await?;
-            println!("table {} ready", store.table());
-            Ok(())
-        }
         "pump" => pump().await,
         _ => {
-            eprintln!("usage: devstack create-table | pump");
+            eprintln!("usage: devstack pump   (with PUMP_MAPPING from dev/infra.py mapping)");
             std::process::exit(2)
         }
     }
@@ -58,7 +51,10 @@ async fn pump() -> Result<(), Error> {
         env_or("INVOKE_URL", "http://127.0.0.1:9000"),
         env_or("RUN_STEP_FUNCTION", "run-step")
     );
-    let parallelism: usize = env_or("PUMP_PARALLELISM", "8").parse()?;
+    let mapping: Arc<Mapping> = Arc::new(serde_json::from_str(
+        &std::env::var("PUMP_MAPPING").map_err(|_| "PUMP_MAPPING is not set")?,
+    )?);
+    let parallelism = mapping.parallelization.max(1);
     // Fault testing: deliver every record a second time, on another lane, concurrently.
     let duplicate = env_or("PUMP_DUPLICATE_DELIVERY", "0") == "1";
     let stream_arn = store
@@ -71,7 +67,7 @@ async fn pump() -> Result<(), Error> {
         .and_then(|t| t.latest_stream_arn)
         .ok_or("the saga table has no stream")?;
     println!(
-        "pump: {stream_arn} -> {invoke_url} (parallelization {parallelism}{})",
+        "pump: {stream_arn} -> {invoke_url} ({mapping}{})",
         if duplicate {
             ", every record delivered twice"
         } else {
@@ -93,7 +89,13 @@ async fn pump() -> Result<(), Error> {
     let lanes: Vec<mpsc::UnboundedSender<Value>> = (0..parallelism)
         .map(|lane| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(deliver(lane, rx, http.clone(), invoke_url.clone()));
+            tokio::spawn(deliver(
+                lane,
+                rx,
+                http.clone(),
+                invoke_url.clone(),
+                mapping.clone(),
+            ));
             tx
         })
         .collect();
@@ -126,7 +128,9 @@ async fn pump() -> Result<(), Error> {
             };
             *iterator = page.next_shard_iterator;
             for record in page.records.unwrap_or_default() {
-                if let Some((key, event_record)) = lambda_record(&record, &stream_arn) {
+                if let Some((key, event_record)) = lambda_record(&record, &stream_arn)
+                    .filter(|(_, event_record)| mapping.admits(event_record))
+                {
                     let lane = lane_of(&key, lanes.len());
                     if duplicate {
                         lanes[(lane + 1) % lanes.len()].send(event_record.clone())?;
@@ -181,17 +185,10 @@ async fn discover_shards(
     }
 }
 
-/// The record as Lambda delivers it, if the mapping's filter lets it through: an insert or
-/// modify whose new image is marked `runnable`. Returns the saga id with it.
+/// The record as Lambda delivers it, with the saga id it belongs to.
 fn lambda_record(record: &Record, stream_arn: &str) -> Option<(String, Value)> {
     let change = record.dynamodb.as_ref()?;
     let image = change.new_image.clone()?;
-    if !matches!(
-        image.get("runnable"),
-        Some(aws_sdk_dynamodbstreams::types::AttributeValue::Bool(true))
-    ) {
-        return None;
-    }
     let key = match image.get("id") {
         Some(aws_sdk_dynamodbstreams::types::AttributeValue::S(id)) => id.clone(),
         _ => return None,
@@ -225,29 +222,43 @@ fn lane_of(key: &str, lanes: usize) -> usize {
     (hasher.finish() % lanes as u64) as usize
 }
 
-/// One lane: invokes run-step with batches of its records, in arrival order.
+/// One lane: invokes run-step with batches of its records, in arrival order. A failed batch
+/// is retried (bisected first, if the mapping says so) up to the mapping's retries, then
+/// dropped as the mapping would send it to its on-failure destination; with partial batch
+/// responses, only the records from the first reported failure on are retried.
 async fn deliver(
     lane: usize,
     mut records: mpsc::UnboundedReceiver<Value>,
     http: reqwest::Client,
     invoke_url: String,
+    mapping: Arc<Mapping>,
 ) {
-    let mut batch = Vec::with_capacity(BATCH_SIZE);
-    while records.recv_many(&mut batch, BATCH_SIZE).await > 0 {
-        let event = json!({ "Records": batch });
-        for attempt in 1..=MAX_INVOKE_ATTEMPTS {
-            match invoke(&http, &invoke_url, &event).await {
-                Ok(()) => break,
-                Err(e) if attempt < MAX_INVOKE_ATTEMPTS => {
-                    eprintln!("pump lane {lane}: invoke attempt {attempt} failed: {e}; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                }
+    let mut batch = Vec::with_capacity(mapping.batch_size);
+    while records.recv_many(&mut batch, mapping.batch_size).await > 0 {
+        let mut pending = VecDeque::from([(std::mem::take(&mut batch), 0_u32)]);
+        while let Some((records, retries)) = pending.pop_front() {
+            let event = json!({ "Records": records });
+            let failed_from = match invoke(&http, &invoke_url, &event).await {
+                Ok(failures) => mapping.retry_from(&records, &failures),
                 Err(e) => {
-                    eprintln!("pump lane {lane}: batch dropped after {attempt} attempts: {e}")
+                    eprintln!("pump lane {lane}: invocation failed: {e}");
+                    Some(0)
                 }
+            };
+            let Some(from) = failed_from else { continue };
+            let rest = records[from..].to_vec();
+            if !mapping.may_retry(retries) {
+                eprintln!(
+                    "pump lane {lane}: {} records dropped after {retries} retries (the mapping's on-failure destination)",
+                    rest.len()
+                );
+                continue;
+            }
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(retries + 1).min(10))).await;
+            for part in mapping.split_for_retry(rest, from == 0).into_iter().rev() {
+                pending.push_front((part, retries + 1));
             }
         }
-        batch.clear();
     }
 }
 
@@ -268,7 +279,8 @@ async fn tick_sweeper(http: reqwest::Client, url: String, every: Duration) {
     }
 }
 
-async fn invoke(http: &reqwest::Client, url: &str, event: &Value) -> Result<(), Error> {
+/// Invokes a function; for run-step, returns the batch item failures it reported.
+async fn invoke(http: &reqwest::Client, url: &str, event: &Value) -> Result<Vec<String>, Error> {
     let response = http
         .post(url)
         .header("content-type", "application/json")
@@ -280,9 +292,10 @@ async fn invoke(http: &reqwest::Client, url: &str, event: &Value) -> Result<(), 
     if !status.is_success() {
         return Err(format!("run-step answered {status}: {body}").into());
     }
-    let failures = body["batchItemFailures"].as_array().map_or(0, Vec::len);
-    if failures > 0 {
-        return Err(format!("run-step reported {failures} failed records").into());
-    }
-    Ok(())
+    Ok(body["batchItemFailures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|failure| failure["itemIdentifier"].as_str().map(str::to_string))
+        .collect())
 }

@@ -15,11 +15,7 @@ pub const LIST_INDEXES: [(&str, &str); 3] = [
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, KeysAndAttributes, Projection, ProjectionType, ReturnConsumedCapacity,
-    ScalarAttributeType, StreamSpecification, StreamViewType,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
 use std::collections::HashMap;
 
 /// Saga records in one DynamoDB table.
@@ -55,58 +51,6 @@ impl DynamoStore {
         &self.table
     }
 
-    /// Creates the table with its stream, as `template.yaml` declares it (for local stacks).
-    pub async fn create_table(&self) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attribute("id", ScalarAttributeType::S))
-            .attribute_definitions(attribute("sweep_shard", ScalarAttributeType::N))
-            .attribute_definitions(attribute("due_at", ScalarAttributeType::N))
-            .key_schema(key("id", KeyType::Hash))
-            .attribute_definitions(attribute("created_at", ScalarAttributeType::N))
-            .attribute_definitions(attribute("type_shard", ScalarAttributeType::S))
-            .attribute_definitions(attribute("correlation_id", ScalarAttributeType::S))
-            .attribute_definitions(attribute("task_id", ScalarAttributeType::S))
-            .global_secondary_indexes(keys_only_index(SWEEP_INDEX, "sweep_shard", "due_at"))
-            .global_secondary_indexes(keys_only_index(
-                LIST_INDEXES[0].0,
-                LIST_INDEXES[0].1,
-                "created_at",
-            ))
-            .global_secondary_indexes(keys_only_index(
-                LIST_INDEXES[1].0,
-                LIST_INDEXES[1].1,
-                "created_at",
-            ))
-            .global_secondary_indexes(keys_only_index(
-                LIST_INDEXES[2].0,
-                LIST_INDEXES[2].1,
-                "created_at",
-            ))
-            .stream_specification(
-                StreamSpecification::builder()
-                    .stream_enabled(true)
-                    .stream_view_type(StreamViewType::NewImage)
-                    .build()
-                    .expect("complete stream specification"),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(StoreError::Unavailable(DisplayErrorContext(e).to_string())),
-        }
-    }
-
     async fn put(
         &self,
         record: &SagaRecord,
@@ -136,36 +80,6 @@ impl DynamoStore {
             Err(e) => Err(put_error(e)),
         }
     }
-}
-
-fn keys_only_index(name: &str, partition: &str, sort: &str) -> GlobalSecondaryIndex {
-    GlobalSecondaryIndex::builder()
-        .index_name(name)
-        .key_schema(key(partition, KeyType::Hash))
-        .key_schema(key(sort, KeyType::Range))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::KeysOnly)
-                .build(),
-        )
-        .build()
-        .expect("complete index definition")
-}
-
-fn attribute(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(kind)
-        .build()
-        .expect("complete attribute definition")
-}
-
-fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .expect("complete key schema")
 }
 
 fn put_error(error: SdkError<PutItemError>) -> StoreError {

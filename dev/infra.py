@@ -1,0 +1,114 @@
+"""The infrastructure of the local stack, read from template.yaml, so local and AWS cannot drift:
+the saga table (keys, indexes, stream, TTL) is created as the template declares it, and the
+stream pump delivers records with the template's event source mapping (filter, batch size,
+retries, bisect on error, parallelization, partial batch responses).
+
+    .tools/venv/bin/python dev/infra.py create-table    # on DynamoDB Local, from the environment
+    .tools/venv/bin/python dev/infra.py mapping         # the pump's settings, as JSON
+
+SAGA_TEMPLATE points to another template (the tests use it to prove the point).
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Ref, !Sub, ...) as {"!Tag": value}."""
+
+
+CloudFormationLoader.add_multi_constructor(
+    "!", lambda loader, suffix, node: {f"!{suffix}": loader.construct_scalar(node)
+                                       if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node)
+                                       if isinstance(node, yaml.SequenceNode) else loader.construct_mapping(node)})
+
+
+def template_path():
+    return Path(os.environ.get("SAGA_TEMPLATE") or ROOT / "template.yaml")
+
+
+def load_template(path=None):
+    return yaml.load(Path(path or template_path()).read_text(), Loader=CloudFormationLoader)
+
+
+def table_definition(template=None):
+    """CreateTable's arguments for the template's SagaTable (without the table name)."""
+    props = (template or load_template())["Resources"]["SagaTable"]["Properties"]
+    definition = {
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        definition["GlobalSecondaryIndexes"] = [
+            {"IndexName": index["IndexName"], "KeySchema": index["KeySchema"],
+             "Projection": index["Projection"]}
+            for index in props["GlobalSecondaryIndexes"]]
+    stream = props.get("StreamSpecification")
+    if stream:
+        definition["StreamSpecification"] = {"StreamEnabled": True,
+                                             "StreamViewType": stream["StreamViewType"]}
+    return definition
+
+
+def ttl_attribute(template=None):
+    props = (template or load_template())["Resources"]["SagaTable"]["Properties"]
+    ttl = props.get("TimeToLiveSpecification") or {}
+    return ttl.get("AttributeName") if ttl.get("Enabled") else None
+
+
+def stream_mapping(template=None):
+    """The run-step event source mapping's settings, with Lambda's defaults where unset."""
+    events = (template or load_template())["Resources"]["RunStepFunction"]["Properties"]["Events"]
+    props = next(event["Properties"] for event in events.values() if event["Type"] == "DynamoDB")
+    filters = (props.get("FilterCriteria") or {}).get("Filters", [])
+    return {
+        "batch_size": props.get("BatchSize", 100),
+        "max_retries": props.get("MaximumRetryAttempts", -1),
+        "bisect_on_error": props.get("BisectBatchOnFunctionError", False),
+        "parallelization": props.get("ParallelizationFactor", 1),
+        "report_item_failures": "ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+        "filters": [json.loads(f["Pattern"]) for f in filters],
+    }
+
+
+def create_table(endpoint, table_name, template=None):
+    """Creates the table on DynamoDB Local as the template declares it, and waits for it."""
+    import boto3
+
+    template = template or load_template()
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+    try:
+        client.create_table(TableName=table_name, **table_definition(template))
+    except client.exceptions.ResourceInUseException:
+        pass
+    client.get_waiter("table_exists").wait(TableName=table_name)
+    attribute = ttl_attribute(template)
+    if attribute:
+        client.update_time_to_live(TableName=table_name, TimeToLiveSpecification={
+            "Enabled": True, "AttributeName": attribute})
+    return client.describe_table(TableName=table_name)["Table"]
+
+
+def main():
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "create-table":
+        table = create_table(os.environ["AWS_ENDPOINT_URL_DYNAMODB"], os.environ.get("SAGA_TABLE", "sagas"))
+        print(f"table {table['TableName']} ready ({len(table.get('GlobalSecondaryIndexes', []))} indexes)")
+    elif command == "mapping":
+        print(json.dumps(stream_mapping()))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
