@@ -7,7 +7,9 @@
 Every participant honours the Idempotency-Key header: a repeated call with the same key gets the
 first answer again without acting twice.
 
-Failure injection, from the request body:
+Failure injection, from the X-Demo-Faults header (a JSON object that the orchestrator fills
+from the saga input's fields below when the local stack sets DEMO_FAULTS=true, so no saga
+definition carries them), else from the request body (the image saga sends its input whole):
   "fail_at": "<step>"            the participant of that step answers 500 every time (retryable,
                                  so the step gives up once its retries run out);
   "fail_at": "<step>", "fail_mode": "final"   it answers 422 (final: no retries);
@@ -174,13 +176,25 @@ for _service in ("influencer", "marca", "tracking"):
                                                           campaign_service(_service, "revertir"))
 
 
-def injected_failure(step, body, attempt):
-    """The failure the request asks for at this step, if any."""
-    if body.get("fail_at") == step:
-        if body.get("fail_mode") == "final":
+def demo_faults(header, body):
+    """The fault injection a call asks for: the X-Demo-Faults header, else the body's fields."""
+    if header:
+        try:
+            faults = json.loads(header)
+        except ValueError:
+            faults = None
+        if isinstance(faults, dict):
+            return faults
+    return body
+
+
+def injected_failure(step, faults, attempt):
+    """The failure the call asks for at this step, if any."""
+    if faults.get("fail_at") == step:
+        if faults.get("fail_mode") == "final":
             return Failure(422, f"{step} rejected the request (injected final failure)")
         return Failure(500, f"{step} failed (injected failure)")
-    fail_times = body.get("fail_times") or {}
+    fail_times = faults.get("fail_times") or {}
     if isinstance(fail_times, dict) and attempt <= int(fail_times.get(step) or 0):
         return Failure(503, f"{step} unavailable (injected, attempt {attempt})")
     if FAILURE_RATE and random.random() < FAILURE_RATE:
@@ -243,13 +257,14 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             body = {"value": body}
         key = self.headers.get("idempotency-key")
-        delay = body.get("delay_ms") if isinstance(body.get("delay_ms"), dict) else {}
+        faults = demo_faults(self.headers.get("x-demo-faults"), body)
+        delay = faults.get("delay_ms") if isinstance(faults.get("delay_ms"), dict) else {}
         if LATENCY_MS or delay.get(step):
             time.sleep((LATENCY_MS + float(delay.get(step) or 0)) / 1000)
         with lock:
             attempt = attempts_by_key.get((step, key), 0) + 1
             attempts_by_key[(step, key)] = attempt
-            status, payload = self.act(step, handler, body, key, attempt)
+            status, payload = self.act(step, handler, body, faults, key, attempt)
             calls.append({"participant": step, "path": self.path, "idempotency_key": key,
                           "attempt": attempt, "body": body, "status": status,
                           "traceparent": self.headers.get("traceparent"),
@@ -257,11 +272,11 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(status, payload)
 
     @staticmethod
-    def act(step, handler, body, key, attempt):
+    def act(step, handler, body, faults, key, attempt):
         """Runs the participant once per idempotency key; a repeat gets the first answer."""
         if key is not None and (step, key) in answers_by_key:
             return answers_by_key[(step, key)]
-        failure = injected_failure(step, body, attempt)
+        failure = injected_failure(step, faults, attempt)
         try:
             if failure:
                 raise failure

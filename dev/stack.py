@@ -114,6 +114,8 @@ class Stack:
             "CAMPAIGN_URL": self.campaign_url,
             "PULSAR_URL": self.pulsar_url,
             "INVOKE_URL": self.api_url,
+            # The demo participants' fault injection travels in a header (never in AWS).
+            "DEMO_FAULTS": "true",
             "RUST_LOG": env.get("RUST_LOG", "info"),
             "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
         })

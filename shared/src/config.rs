@@ -38,7 +38,8 @@ pub struct Config {
     /// Sweep index and retention rules of every write (`SWEEP_STALE_MS`, `SWEEP_SHARDS`,
     /// `RETENTION_DAYS`).
     pub table: TableRules,
-    /// The worker's tunables (`LEASE_MARGIN_MS`, `MAX_INLINE_WAIT_MS`, `SAGA_FAILPOINTS`).
+    /// The worker's tunables (`LEASE_MARGIN_MS`, `MAX_INLINE_WAIT_MS`, `SAGA_FAILPOINTS`,
+    /// `DEMO_FAULTS`).
     pub worker: WorkerConfig,
     /// The Pulsar service URL (`PULSAR_URL`, default `pulsar://127.0.0.1:6650`).
     pub pulsar_url: String,
@@ -93,6 +94,7 @@ impl Config {
                     0..,
                 )?,
                 failpoints,
+                demo_faults: flag(&get, "DEMO_FAULTS", false)?,
                 ..worker
             },
             pulsar_url: get("PULSAR_URL").unwrap_or_else(|| "pulsar://127.0.0.1:6650".into()),

@@ -8,8 +8,26 @@ use crate::engine::{Call, Request};
 use crate::outcome::{FailureClass, Outcome};
 use crate::ports::{Clock, HttpParticipant, HttpRequest, Message, Publisher, SagaStore};
 use crate::record::SagaRecord;
+use serde_json::{Map, Value};
 use std::time::Duration;
 use tracing::{info, warn};
+
+/// The header that carries the demo participants' fault injection (see [`demo_faults`]).
+pub const DEMO_FAULTS_HEADER: &str = "x-demo-faults";
+
+/// The saga input's fields that ask the demo participants for failures and delays.
+const DEMO_FAULT_FIELDS: [&str; 4] = ["fail_at", "fail_mode", "fail_times", "delay_ms"];
+
+/// The demo fault fields of a saga's input as one JSON object, if it has any. Only the local
+/// stack turns this on (`DEMO_FAULTS=true`), so the bundled definitions carry no demo fields
+/// and no deployed call ever sends them.
+fn demo_faults(input: &Value) -> Option<String> {
+    let faults: Map<String, Value> = DEMO_FAULT_FIELDS
+        .iter()
+        .filter_map(|field| Some((field.to_string(), input.get(field)?.clone())))
+        .collect();
+    (!faults.is_empty()).then(|| Value::Object(faults).to_string())
+}
 
 impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C> {
     pub(super) async fn execute(
@@ -32,7 +50,12 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 headers,
                 body,
             }) => {
-                let headers: Vec<_> = headers.iter().cloned().chain(trace).collect();
+                let mut headers: Vec<_> = headers.iter().cloned().chain(trace).collect();
+                if self.config.demo_faults
+                    && let Some(faults) = demo_faults(&record.input)
+                {
+                    headers.push((DEMO_FAULTS_HEADER.to_string(), faults));
+                }
                 self.http
                     .call(HttpRequest {
                         method,
@@ -93,5 +116,23 @@ pub(super) fn log_outcome(def: &SagaDefinition, call: &Call, outcome: &Outcome, 
             duration_ms,
             "call failed"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::demo_faults;
+    use serde_json::json;
+
+    #[test]
+    fn only_the_demo_fields_of_the_input_travel() {
+        let input = json!({"cliente": "Ana", "fail_at": "CrearPedido", "fail_times": {"a": 1}});
+        let faults: serde_json::Value =
+            serde_json::from_str(&demo_faults(&input).unwrap()).unwrap();
+        assert_eq!(
+            faults,
+            json!({"fail_at": "CrearPedido", "fail_times": {"a": 1}})
+        );
+        assert_eq!(demo_faults(&json!({"cliente": "Ana"})), None);
     }
 }

@@ -29,6 +29,9 @@ pub struct WorkerConfig {
     pub max_inline_wait_ms: i64,
     /// Crash injection for fault tests (off unless `SAGA_FAILPOINTS` is set).
     pub failpoints: Failpoints,
+    /// Local demo only: the saga input's fault fields travel to HTTP participants in the
+    /// [`calls::DEMO_FAULTS_HEADER`] header (off unless `DEMO_FAULTS=true`).
+    pub demo_faults: bool,
 }
 
 impl Default for WorkerConfig {
@@ -38,6 +41,7 @@ impl Default for WorkerConfig {
             deadline_margin_ms: 1_000,
             max_inline_wait_ms: 2_000,
             failpoints: Failpoints::default(),
+            demo_faults: false,
         }
     }
 }
@@ -357,7 +361,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
     }
 }
 
-mod calls;
+pub mod calls;
 mod failpoints;
 pub mod stream;
 #[cfg(test)]
