@@ -2,6 +2,7 @@
 //! and checked there. A value that cannot be used fails the cold start with an error naming the
 //! variable, instead of falling back to a default in silence.
 
+use crate::adapters::pulsar::PulsarToken;
 use crate::table::TableRules;
 use crate::worker::{Failpoints, WorkerConfig};
 use std::str::FromStr;
@@ -17,17 +18,6 @@ pub struct ConfigError {
     pub value: String,
     /// What it should be.
     pub expected: String,
-}
-
-/// Where the Pulsar token comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PulsarToken {
-    /// No authentication.
-    None,
-    /// A Secrets Manager secret, read at cold start (`PULSAR_TOKEN_SECRET_ARN`, as deployed).
-    Secret(String),
-    /// The token itself (`PULSAR_TOKEN`, for local stacks).
-    Plain(String),
 }
 
 /// Every setting of the functions.

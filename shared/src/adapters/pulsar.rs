@@ -1,13 +1,23 @@
 //! Publishing to Apache Pulsar with the `pulsar` crate.
 
 use super::secrets::{SecretError, read_secret_string};
-use crate::config::PulsarToken;
 use crate::outcome::{FailureClass, Outcome};
 
 use crate::ports::{Message, Publisher};
 use pulsar::{Authentication, Pulsar, TokioExecutor, producer};
 use serde_json::json;
 use tokio::sync::OnceCell;
+
+/// Where the Pulsar token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PulsarToken {
+    /// No authentication.
+    None,
+    /// A Secrets Manager secret, read at cold start (`PULSAR_TOKEN_SECRET_ARN`, as deployed).
+    Secret(String),
+    /// The token itself (`PULSAR_TOKEN`, for local stacks).
+    Plain(String),
+}
 
 /// A Pulsar client, connected on first use and shared by every publish of the process.
 pub struct PulsarPublisher {
