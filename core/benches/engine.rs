@@ -1,6 +1,7 @@
 //! One engine transition: deciding the next call and applying its outcome.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use saga_core::choreography::fixtures;
 use saga_core::definition::Definitions;
 use saga_core::engine::{self, Next};
 use saga_core::outcome::Outcome;
@@ -88,41 +89,11 @@ fn transitions(c: &mut Criterion) {
 /// The choreography monitor's pure step: one failure event applied to a saga whose first two
 /// steps completed, and the compensation commands it owes.
 fn choreography(c: &mut Criterion) {
-    let definitions = Definitions::from_files(
-        [(
-            "image-pipeline.json",
-            include_str!("../../definitions/image-pipeline.json"),
-        )],
-        |_| None,
-    )
-    .unwrap();
-    let def = definitions.choreography("image-pipeline").unwrap();
-    let event = |n: u32, event_type: &str| saga_core::choreography::Event {
-        message_id: format!("m{n}"),
-        event_type: event_type.into(),
-        correlation_id: "c".into(),
-        task_id: Some("t".into()),
-        occurred_at: Some(format!("2026-11-22T10:00:{n:02}Z")),
-        saga_type: None,
-        data: json!({"image_id": "img"}),
-    };
-    let mut record = saga_core::choreography::new_record(def, "c", 0);
-    let earlier: Vec<_> = [
-        "RetrievalStarted",
-        "ImagesRetrieved",
-        "RetrievalCompleted",
-        "ImageReadyForAnonymization",
-        "AnonymizationRequested",
-        "AnonymizationCompleted",
-        "ImageReadyForProcessing",
-        "ProcessingStarted",
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, t)| event(i as u32, t))
-    .collect();
-    saga_core::choreography::apply(def, &mut record, &earlier, 1);
-    let failure = [event(9, "ProcessingFailed")];
+    let def = &fixtures::pipeline();
+    let mut record = saga_core::choreography::new_record(def, "c-1", 0);
+    let mut run = fixtures::failing_run();
+    let failure = [run.pop().expect("the run ends with its failure")];
+    saga_core::choreography::apply(def, &mut record, &run, 1);
     c.bench_function("choreography: apply a failure event + commands due", |b| {
         b.iter(|| {
             let mut record = record.clone();
