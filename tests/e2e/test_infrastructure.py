@@ -38,7 +38,7 @@ def changed_template(tmp_path):
 
 def test_the_local_stack_follows_the_template(tmp_path):
     template = changed_template(tmp_path)
-    stack = Stack(api_port=9700, dynamodb_port=8700, pulsar_port=6950, participants_port=9801,
+    stack = Stack(api_port=9760, dynamodb_port=8760, pulsar_port=6960, participants_port=9861,
                   run_dir=ROOT / ".run" / "e2e-template", quiet=True, template=template)
     stack.start()
     try:
