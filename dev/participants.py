@@ -5,7 +5,10 @@
 - campaign saga (seed 004): influencer, brand and tracking services under /campaign.
 
 Every participant honours the Idempotency-Key header: a repeated call with the same key gets the
-first answer again without acting twice.
+first answer again without acting twice. A compensation finds what its action did through the
+Compensates-Idempotency-Key header (the action's key), so it can undo an action whose answer
+the orchestrator never saw (a timeout); for an action that never took effect it is a harmless
+no-op.
 
 Failure injection, from the X-Demo-Faults header (a JSON object that the orchestrator fills
 from the saga input's fields below when the local stack sets DEMO_FAULTS=true, so no saga
@@ -117,11 +120,12 @@ def reserve_inventory(body):
     return {"reserva_id": reservation_id, "items": len(items)}
 
 
-def release_inventory(body):
-    items = reservations.pop(body.get("reserva_id"), [])
+def release_inventory(body, action):
+    reservation_id = body.get("reserva_id") or action.get("reserva_id")
+    items = reservations.pop(reservation_id, [])
     for item in items:
         stock[item["producto_id"]] += item["cantidad"]
-    return {"reserva_id": body.get("reserva_id"), "liberada": True}
+    return {"reserva_id": reservation_id, "liberada": bool(items)}
 
 
 def create_order(body):
@@ -131,13 +135,13 @@ def create_order(body):
     return orders[order_id]
 
 
-def delete_order(body):
-    orders.pop(body.get("pedido_id"), None)
-    return {"pedido_id": body.get("pedido_id"), "eliminado": True}
+def delete_order(body, action):
+    order_id = body.get("pedido_id") or action.get("id")
+    return {"pedido_id": order_id, "eliminado": orders.pop(order_id, None) is not None}
 
 
 def set_order_state(state):
-    def change(body):
+    def change(body, action=None):
         order = orders.get(body.get("pedido_id"))
         if order is None:
             raise Failure(404, f"Pedido {body.get('pedido_id')} no existe")
@@ -149,7 +153,7 @@ def set_order_state(state):
 # -- seed 004: campaign -------------------------------------------------------------------------
 
 def campaign_service(service, action):
-    def handle(body):
+    def handle(body, _action=None):
         rate = CAMPAIGN_FAILURE_RATES.get(service, 0) if action != "revertir" else 0
         if rate and random.random() < rate:
             raise Failure(500, f"{CAMPAIGN_ERRORS[service]} (tasa de fallo {rate:.0%})")
@@ -264,15 +268,26 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             attempt = attempts_by_key.get((step, key), 0) + 1
             attempts_by_key[(step, key)] = attempt
-            status, payload = self.act(step, handler, body, faults, key, attempt)
+            action = self.action_answer(step)
+            status, payload = self.act(step, handler, body, faults, key, attempt, action)
             calls.append({"participant": step, "path": self.path, "idempotency_key": key,
-                          "attempt": attempt, "body": body, "status": status,
+                          "attempt": attempt, "body": body, "status": status, "answer": payload,
+                          "compensates": self.headers.get("compensates-idempotency-key"),
                           "traceparent": self.headers.get("traceparent"),
                           "xray": self.headers.get("x-amzn-trace-id")})
         self.answer(status, payload)
 
+    def action_answer(self, step):
+        """For a compensation: what its action answered, found by the action's key ({} when
+        the action never took effect here)."""
+        if not step.endswith(":compensation"):
+            return None
+        action_key = self.headers.get("compensates-idempotency-key")
+        status, payload = answers_by_key.get((step.removesuffix(":compensation"), action_key), (None, {}))
+        return payload if status == 200 else {}
+
     @staticmethod
-    def act(step, handler, body, faults, key, attempt):
+    def act(step, handler, body, faults, key, attempt, action):
         """Runs the participant once per idempotency key; a repeat gets the first answer."""
         if key is not None and (step, key) in answers_by_key:
             return answers_by_key[(step, key)]
@@ -280,7 +295,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if failure:
                 raise failure
-            result = (200, handler(body))
+            result = (200, handler(body) if action is None else handler(body, action))
         except Failure as e:
             return e.status, {"error": str(e)}
         if key is not None:

@@ -1,7 +1,7 @@
 //! What a participant did with a call, and the classes its failures fall into. The ports
 //! report calls in these terms; the engine decides retries and compensation from them.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What a participant did with a call.
@@ -19,21 +19,27 @@ pub enum Outcome {
 }
 
 /// The classes a failed call falls into; a step lists the ones it retries.
-#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureClass {
     /// The attempt ran past its timeout.
     Timeout,
-    /// The participant could not be reached.
+    /// The participant could not be reached: the request was never sent.
     Connection,
+    /// The connection failed after the request was sent: it may have taken effect.
+    ConnectionLost,
     /// The participant answered 5xx.
     ServerError,
     /// The participant answered 429.
     Throttled,
+    /// The participant answered 409: it is still working on this idempotency key.
+    InProgress,
     /// Any other 4xx.
     ClientError,
-    /// A 2xx whose body was not JSON, or a request that could not be built.
+    /// A 2xx whose body could not be used (not JSON, or over the size limit).
     InvalidResponse,
+    /// The request could not be built (a reference that matches nothing, a bad URL): never sent.
+    InvalidRequest,
     /// The Pulsar broker did not accept the message.
     PublishError,
 }
@@ -43,8 +49,26 @@ impl FailureClass {
     pub const DEFAULT_RETRYABLE: &'static [FailureClass] = &[
         Self::Timeout,
         Self::Connection,
+        Self::ConnectionLost,
         Self::ServerError,
         Self::Throttled,
+        Self::InProgress,
         Self::PublishError,
     ];
+
+    /// Whether a call that failed this way may still have taken effect at the participant: a
+    /// timeout, a connection lost after sending, a 5xx, a 409 for a key still in progress, a
+    /// 2xx whose body was unusable, or a publish whose receipt was lost. Requests never sent
+    /// and definitive refusals (4xx, 429) did not.
+    pub fn may_have_taken_effect(self) -> bool {
+        matches!(
+            self,
+            Self::Timeout
+                | Self::ConnectionLost
+                | Self::ServerError
+                | Self::InProgress
+                | Self::InvalidResponse
+                | Self::PublishError
+        )
+    }
 }

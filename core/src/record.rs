@@ -1,5 +1,6 @@
 //! The saga record: one DynamoDB item per saga, and the only channel between the functions.
 
+use crate::outcome::FailureClass;
 use crate::trace::TraceContext;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -83,6 +84,9 @@ pub struct CallState {
     /// The last error seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The class of the last failed attempt (decides whether a failed step is compensated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureClass>,
     /// When the next attempt is due, after a retryable failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<Millis>,
@@ -104,6 +108,7 @@ impl CallState {
             started_at: None,
             ended_at: None,
             error: None,
+            failure: None,
             retry_at: None,
             previous_attempts: 0,
         }

@@ -40,6 +40,23 @@ pub struct StepDefaults {
     pub retry: Option<RetryPolicy>,
     /// Timeout of one attempt, in milliseconds.
     pub timeout_ms: Option<u64>,
+    /// Which failed steps are compensated.
+    pub compensate_failed: Option<CompensateFailed>,
+}
+
+/// Which failed steps are compensated, besides the completed ones.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CompensateFailed {
+    /// A step whose last attempt may have taken effect (see
+    /// [`FailureClass::may_have_taken_effect`]); never one the participant refused or never
+    /// received. The default.
+    #[default]
+    WhenUnknown,
+    /// Every failed step (seeds 003 and 004 undo the failed step too).
+    Always,
+    /// None: only completed steps are compensated.
+    Never,
 }
 
 /// How a step behaves around the point of no return.
@@ -78,6 +95,9 @@ pub struct StepDefinition {
     /// Failure classes retried for this step (falls back to [`FailureClass::DEFAULT_RETRYABLE`]).
     #[serde(default)]
     pub retry_on: Option<Vec<FailureClass>>,
+    /// Whether this step is compensated when it fails (falls back to the defaults).
+    #[serde(default)]
+    pub compensate_failed: Option<CompensateFailed>,
 }
 
 /// A call to a participant: an HTTP request or a Pulsar publish.
@@ -171,6 +191,22 @@ impl RetryPolicy {
 pub const DEFAULT_TIMEOUT_MS: u64 = 3_000;
 
 impl SagaDefinition {
+    /// Whether a step that failed for good, its last attempt failing as `failure`, is
+    /// compensated (when it has a compensation).
+    pub fn compensates_failed(&self, step: usize, failure: Option<FailureClass>) -> bool {
+        let rule = self.steps[step]
+            .compensate_failed
+            .or(self.defaults.compensate_failed)
+            .unwrap_or_default();
+        match rule {
+            CompensateFailed::Always => true,
+            CompensateFailed::Never => false,
+            CompensateFailed::WhenUnknown => {
+                failure.is_some_and(FailureClass::may_have_taken_effect)
+            }
+        }
+    }
+
     /// Retry policy in force for a step.
     pub fn retry_policy(&self, step: usize) -> RetryPolicy {
         self.steps[step]

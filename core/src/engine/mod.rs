@@ -170,6 +170,7 @@ pub fn record_outcome(
             state.status = StepStatus::Completed;
             state.ended_at = Some(now);
             state.error = None;
+            state.failure = None;
             state.retry_at = None;
             match call.phase {
                 Phase::Action => {
@@ -189,6 +190,7 @@ pub fn record_outcome(
             let policy = def.retry_policy(call.step);
             let state = call_state_mut(record, call.step, call.phase);
             state.error = Some(error.clone());
+            state.failure = Some(class);
             if def.is_retryable(call.step, class) && state.attempts < policy.max_attempts {
                 state.retry_at = Some(now + policy.delay_ms(state.attempts, jitter_draw) as i64);
                 return;
@@ -221,10 +223,17 @@ pub fn record_outcome(
     }
 }
 
-/// Queues the compensations of every completed step, newest first; steps without one are skipped.
+/// Queues the compensations of every completed step, and of a failed step that the definition
+/// compensates (by default: one whose outcome is unknown), newest first; steps without one are
+/// skipped.
 fn start_compensation(def: &SagaDefinition, record: &mut SagaRecord, now: Millis) {
-    for (state, step_def) in record.steps.iter_mut().zip(&def.steps) {
-        if state.action.status == StepStatus::Completed {
+    for (i, (state, step_def)) in record.steps.iter_mut().zip(&def.steps).enumerate() {
+        let undo = match state.action.status {
+            StepStatus::Completed => true,
+            StepStatus::Failed => def.compensates_failed(i, state.action.failure),
+            _ => false,
+        };
+        if undo {
             let mut compensation = CallState::pending();
             if step_def.compensation.is_none() {
                 compensation.status = StepStatus::Skipped;

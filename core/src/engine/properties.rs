@@ -1,6 +1,7 @@
 //! Property tests: for any definition shape and any sequence of call outcomes, compensations
-//! run exactly for the completed steps that have one, newest first, once each, never past the
-//! pivot, and the final status follows from the outcomes.
+//! run exactly for the steps that have one and completed, or failed with an outcome that may
+//! have taken effect (a 5xx here, not a 4xx), newest first, once each, never past the pivot,
+//! and the final status follows from the outcomes.
 
 use super::*;
 use crate::definition::{HttpCall, RetryPolicy, StepDefinition, StepKind};
@@ -53,6 +54,7 @@ fn definition(
                 }),
                 timeout_ms: None,
                 retry_on: None,
+                compensate_failed: None,
             }
         })
         .collect();
@@ -112,6 +114,15 @@ proptest! {
         let completed: Vec<usize> = (0..def.steps.len())
             .filter(|&i| record.steps[i].action.status == StepStatus::Completed)
             .collect();
+        // Completed steps, and the failed step if its last attempt may have taken effect.
+        let undoable: Vec<usize> = (0..def.steps.len())
+            .filter(|&i| {
+                let action = &record.steps[i].action;
+                action.status == StepStatus::Completed
+                    || (action.status == StepStatus::Failed
+                        && action.failure == Some(FailureClass::ServerError))
+            })
+            .collect();
         let compensated: Vec<usize> = ran.iter()
             .filter(|(_, phase, ok)| *phase == Phase::Compensation && *ok)
             .map(|(step, _, _)| *step)
@@ -132,7 +143,7 @@ proptest! {
         for &step in &compensation_calls {
             prop_assert!(def.steps[step].compensation.is_some());
             prop_assert!(pivot.is_none_or(|p| step < p));
-            prop_assert!(completed.contains(&step));
+            prop_assert!(undoable.contains(&step));
         }
 
         let failed_forward = record.steps.iter().position(|s| s.action.status == StepStatus::Failed);
@@ -144,8 +155,8 @@ proptest! {
             SagaStatus::Compensated => {
                 let failed = failed_forward.expect("a compensated saga has a failed step");
                 prop_assert!(def.steps[failed].kind != StepKind::Retriable);
-                // Exactly the completed steps that have a compensation, newest first.
-                let expected: Vec<usize> = completed.iter().rev().copied()
+                // Exactly the undoable steps that have a compensation, newest first.
+                let expected: Vec<usize> = undoable.iter().rev().copied()
                     .filter(|&i| def.steps[i].compensation.is_some())
                     .collect();
                 prop_assert_eq!(&compensated, &expected);

@@ -254,27 +254,29 @@ fn cancel_waits_for_the_call_in_flight_then_compensates_it_too() {
 
 #[test]
 fn cancel_abandons_an_action_waiting_to_retry() {
-    let def = order();
-    let (mut record, call) = order_with_third_call_in_flight(&def);
-    record_outcome(
-        &def,
-        &mut record,
-        &call,
-        fail(FailureClass::Timeout),
-        6,
-        0.5,
-    );
-    assert!(record.steps[2].action.retry_at.is_some());
-    record.cancel_requested = true;
-    apply_cancel(&def, &mut record, 7);
-    assert_eq!(record.status, SagaStatus::Compensating);
-    assert_eq!(record.steps[2].action.status, StepStatus::Failed);
-    let compensation = run_one(&def, &mut record, Outcome::Succeeded(json!(null)), 8);
-    assert_eq!(
-        (compensation.step, compensation.phase),
-        (1, Phase::Compensation)
-    );
-    assert_eq!(record.status, SagaStatus::Cancelled);
+    // A timed-out attempt may have taken effect: the abandoned step is compensated first. A
+    // throttled one (429) did not: only the completed steps are.
+    for (failure, compensated) in [
+        (FailureClass::Timeout, vec![2, 1]),
+        (FailureClass::Throttled, vec![1]),
+    ] {
+        let def = order();
+        let (mut record, call) = order_with_third_call_in_flight(&def);
+        record_outcome(&def, &mut record, &call, fail(failure), 6, 0.5);
+        assert!(record.steps[2].action.retry_at.is_some());
+        record.cancel_requested = true;
+        apply_cancel(&def, &mut record, 7);
+        assert_eq!(record.status, SagaStatus::Compensating);
+        assert_eq!(record.steps[2].action.status, StepStatus::Failed);
+        let mut ran = Vec::new();
+        while record.status == SagaStatus::Compensating {
+            let compensation = run_one(&def, &mut record, Outcome::Succeeded(json!(null)), 8);
+            assert_eq!(compensation.phase, Phase::Compensation);
+            ran.push(compensation.step);
+        }
+        assert_eq!(ran, compensated, "{failure:?}");
+        assert_eq!(record.status, SagaStatus::Cancelled);
+    }
 }
 
 #[test]
@@ -309,4 +311,65 @@ fn redrive_retries_the_compensation_that_gave_up_with_a_fresh_budget() {
     assert_eq!(call.attempt, 1);
     assert_eq!(record.status, SagaStatus::Compensated);
     assert_eq!(redrive(&mut record), Err(Refused::NotFailed("COMPENSATED")));
+}
+
+/// The compensations that ran when the order's third step (CrearPedido) failed as `failure`.
+fn compensations_after_a_failed_third_step(
+    def: &SagaDefinition,
+    failure: FailureClass,
+) -> Vec<String> {
+    let (record, calls) = drive(def, |name, phase, _| match (name, phase) {
+        ("CrearPedido", Phase::Action) => fail(failure),
+        _ => Outcome::Succeeded(json!({"id": 7, "reserva_id": "r"})),
+    });
+    assert_eq!(record.status, SagaStatus::Compensated);
+    calls
+        .into_iter()
+        .filter(|c| c.1 == Phase::Compensation)
+        .map(|c| c.0)
+        .collect()
+}
+
+#[test]
+fn a_failed_step_whose_outcome_is_unknown_is_compensated_first() {
+    let def = order();
+    for unknown in [
+        FailureClass::Timeout,
+        FailureClass::ConnectionLost,
+        FailureClass::ServerError,
+        FailureClass::InProgress,
+    ] {
+        assert_eq!(
+            compensations_after_a_failed_third_step(&def, unknown),
+            ["CrearPedido", "ReservarInventario"],
+            "{unknown:?}"
+        );
+    }
+    for refused in [
+        FailureClass::ClientError,
+        FailureClass::Connection,
+        FailureClass::InvalidRequest,
+    ] {
+        assert_eq!(
+            compensations_after_a_failed_third_step(&def, refused),
+            ["ReservarInventario"],
+            "{refused:?}"
+        );
+    }
+}
+
+#[test]
+fn the_definition_says_which_failed_steps_are_compensated() {
+    let mut always = order();
+    always.defaults.compensate_failed = Some(crate::definition::CompensateFailed::Always);
+    assert_eq!(
+        compensations_after_a_failed_third_step(&always, FailureClass::ClientError),
+        ["CrearPedido", "ReservarInventario"]
+    );
+    let mut never = order();
+    never.steps[2].compensate_failed = Some(crate::definition::CompensateFailed::Never);
+    assert_eq!(
+        compensations_after_a_failed_third_step(&never, FailureClass::Timeout),
+        ["ReservarInventario"]
+    );
 }

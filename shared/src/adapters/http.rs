@@ -37,7 +37,7 @@ fn failed(class: FailureClass, error: impl Into<String>) -> Outcome {
 impl HttpParticipant for ReqwestParticipant {
     async fn call(&self, request: HttpRequest<'_>) -> Outcome {
         let Ok(method) = reqwest::Method::from_bytes(request.method.as_bytes()) else {
-            return failed(FailureClass::InvalidResponse, "invalid HTTP method");
+            return failed(FailureClass::InvalidRequest, "invalid HTTP method");
         };
         let mut builder = self
             .client
@@ -60,6 +60,7 @@ impl HttpParticipant for ReqwestParticipant {
         };
         if !status.is_success() {
             let class = match status.as_u16() {
+                409 => FailureClass::InProgress,
                 429 => FailureClass::Throttled,
                 500..=599 => FailureClass::ServerError,
                 _ => FailureClass::ClientError,
@@ -83,13 +84,17 @@ impl HttpParticipant for ReqwestParticipant {
     }
 }
 
+/// A failed exchange: a timeout or a connection lost after the request went out may have
+/// taken effect; a connection never made, or a request never built, did not.
 fn classify_error(error: &reqwest::Error) -> FailureClass {
     if error.is_timeout() {
         FailureClass::Timeout
     } else if error.is_builder() {
-        FailureClass::InvalidResponse
-    } else {
+        FailureClass::InvalidRequest
+    } else if error.is_connect() {
         FailureClass::Connection
+    } else {
+        FailureClass::ConnectionLost
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::Worker;
 use crate::definition::SagaDefinition;
-use crate::engine::{Call, Request};
+use crate::engine::{self, Call, Phase, Request};
 use crate::outcome::{FailureClass, Outcome};
 use crate::ports::{Clock, HttpParticipant, HttpRequest, Message, Publisher, SagaStore};
 use crate::record::SagaRecord;
@@ -14,6 +14,11 @@ use tracing::{info, warn};
 
 /// The header that carries the demo participants' fault injection (see [`demo_faults`]).
 pub const DEMO_FAULTS_HEADER: &str = "x-demo-faults";
+
+/// On a compensation, the idempotency key of the action it undoes (an HTTP header and a Pulsar
+/// property): the participant finds by it what the action did, or that it never took effect
+/// (then the compensation is a harmless no-op).
+pub const COMPENSATES_HEADER: &str = "compensates-idempotency-key";
 
 /// The saga input's fields that ask the demo participants for failures and delays.
 const DEMO_FAULT_FIELDS: [&str; 4] = ["fail_at", "fail_mode", "fail_times", "delay_ms"];
@@ -37,11 +42,18 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         call: &Call,
     ) -> Outcome {
         let timeout = Duration::from_millis(call.timeout_ms);
-        let trace =
-            crate::invocation::saga_trace(record.trace.as_ref(), self.clock.now()).call_headers();
+        let mut extra: Vec<(String, String)> =
+            crate::invocation::saga_trace(record.trace.as_ref(), self.clock.now())
+                .call_headers()
+                .into();
+        if call.phase == Phase::Compensation {
+            let step = &def.steps[call.step].name;
+            let action_key = engine::idempotency_key(&record.id, step, Phase::Action);
+            extra.push((COMPENSATES_HEADER.to_string(), action_key));
+        }
         match &call.request {
             Err(missing) => Outcome::Failed {
-                class: FailureClass::InvalidResponse,
+                class: FailureClass::InvalidRequest,
                 error: missing.to_string(),
             },
             Ok(Request::Http {
@@ -50,7 +62,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 headers,
                 body,
             }) => {
-                let mut headers: Vec<_> = headers.iter().cloned().chain(trace).collect();
+                let mut headers: Vec<_> = headers.iter().cloned().chain(extra).collect();
                 if self.config.demo_faults
                     && let Some(faults) = demo_faults(&record.input)
                 {
@@ -79,7 +91,12 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                     ("step".to_string(), def.steps[call.step].name.clone()),
                     ("phase".to_string(), call.phase.as_str().to_string()),
                 ]);
-                properties.extend(trace);
+                // Message properties name the compensated action's key in snake case, like
+                // `idempotency_key`.
+                properties.extend(extra.into_iter().map(|(name, value)| match name.as_str() {
+                    COMPENSATES_HEADER => ("compensates_idempotency_key".to_string(), value),
+                    _ => (name, value),
+                }));
                 self.publisher
                     .publish(Message {
                         topic,
