@@ -20,9 +20,13 @@ pub enum StoreError {
     /// The conditional write lost: the record exists already, or its version moved on.
     #[error("the saga record changed under us (conditional write failed)")]
     Conflict,
-    /// The store could not be reached or refused the request.
+    /// The store could not be reached, or failed; the same request may succeed later.
     #[error("saga store unavailable: {0}")]
     Unavailable(String),
+    /// The store refused the record itself (an invalid item, over the item size limit): the
+    /// same request will fail again.
+    #[error("the saga store refused the record: {0}")]
+    Rejected(String),
 }
 
 /// A listing index partition.
@@ -98,6 +102,8 @@ pub struct HttpRequest<'a> {
     pub idempotency_key: &'a str,
     /// Attempt timeout.
     pub timeout: Duration,
+    /// Largest response body read; a longer one fails the call as an invalid response.
+    pub max_response_bytes: usize,
 }
 
 /// Calls participants over HTTP.

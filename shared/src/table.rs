@@ -87,7 +87,13 @@ impl<S: SagaStore> SagaTable<S> {
         record.writes += 1;
         record.updated_at = now;
         self.index(record, now);
-        self.store.replace(record, expected).await
+        let written = self.store.replace(record, expected).await;
+        if written.is_err() {
+            // Nothing was written: the record stays at the version it was read at.
+            record.version = expected;
+            record.writes -= 1;
+        }
+        written
     }
 
     /// The index keys and TTL a record carries once written at `now`.

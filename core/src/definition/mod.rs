@@ -42,6 +42,8 @@ pub struct StepDefaults {
     pub timeout_ms: Option<u64>,
     /// Which failed steps are compensated.
     pub compensate_failed: Option<CompensateFailed>,
+    /// Largest response body read from an HTTP participant, in bytes.
+    pub max_response_bytes: Option<usize>,
 }
 
 /// Which failed steps are compensated, besides the completed ones.
@@ -98,6 +100,9 @@ pub struct StepDefinition {
     /// Whether this step is compensated when it fails (falls back to the defaults).
     #[serde(default)]
     pub compensate_failed: Option<CompensateFailed>,
+    /// Largest response body read from its HTTP participant (falls back to the defaults).
+    #[serde(default)]
+    pub max_response_bytes: Option<usize>,
 }
 
 /// A call to a participant: an HTTP request or a Pulsar publish.
@@ -187,6 +192,9 @@ impl RetryPolicy {
     }
 }
 
+/// Largest response body read from an HTTP participant by default: 1 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
 /// Default per-attempt timeout, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 3_000;
 
@@ -221,6 +229,14 @@ impl SagaDefinition {
             .timeout_ms
             .or(self.defaults.timeout_ms)
             .unwrap_or(DEFAULT_TIMEOUT_MS)
+    }
+
+    /// Largest response body read for a step, in bytes.
+    pub fn max_response_bytes(&self, step: usize) -> usize {
+        self.steps[step]
+            .max_response_bytes
+            .or(self.defaults.max_response_bytes)
+            .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES)
     }
 
     /// Whether a failure of this class is retried for a step.

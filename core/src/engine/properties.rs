@@ -55,6 +55,7 @@ fn definition(
                 timeout_ms: None,
                 retry_on: None,
                 compensate_failed: None,
+                max_response_bytes: None,
             }
         })
         .collect();

@@ -13,7 +13,7 @@ pub const LIST_INDEXES: [(&str, &str); 3] = [
     ("by_task", "task_id"),
 ];
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
 use std::collections::HashMap;
@@ -58,7 +58,7 @@ impl DynamoStore {
         expected_version: Option<u64>,
     ) -> Result<WriteReceipt, StoreError> {
         let item = serde_dynamo::to_item(record)
-            .map_err(|e| StoreError::Unavailable(format!("record does not map to an item: {e}")))?;
+            .map_err(|e| StoreError::Rejected(format!("record does not map to an item: {e}")))?;
         let mut request = self
             .client
             .put_item()
@@ -82,12 +82,15 @@ impl DynamoStore {
     }
 }
 
+/// A lost condition is a conflict; a request DynamoDB validates and refuses (an item over the
+/// size limit, an invalid attribute) is rejected, since sending it again cannot help; the rest
+/// may pass later.
 fn put_error(error: SdkError<PutItemError>) -> StoreError {
-    if error
-        .as_service_error()
-        .is_some_and(|e| e.is_conditional_check_failed_exception())
-    {
+    let service = error.as_service_error();
+    if service.is_some_and(|e| e.is_conditional_check_failed_exception()) {
         StoreError::Conflict
+    } else if service.and_then(|e| e.code()) == Some("ValidationException") {
+        StoreError::Rejected(DisplayErrorContext(error).to_string())
     } else {
         StoreError::Unavailable(DisplayErrorContext(error).to_string())
     }

@@ -13,7 +13,9 @@ pub struct ReqwestParticipant {
 impl ReqwestParticipant {
     /// Builds the client once per process.
     pub fn new() -> Self {
+        // No redirects: a 3xx must not resend the saga's input and headers to another host.
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(std::time::Duration::from_secs(50))
             .build()
             .expect("the TLS backend initialises");
@@ -54,8 +56,18 @@ impl HttpParticipant for ReqwestParticipant {
             Err(e) => return failed(classify_error(&e), describe(request.url, &e)),
         };
         let status = response.status();
-        let body = match response.bytes().await {
-            Ok(body) => body,
+        let body = match read_bounded(response, request.max_response_bytes).await {
+            Ok(Some(body)) => body,
+            Ok(None) => {
+                return failed(
+                    FailureClass::InvalidResponse,
+                    format!(
+                        "{} answered {status} with a body over the limit of {} bytes \
+                         (max_response_bytes)",
+                        request.url, request.max_response_bytes
+                    ),
+                );
+            }
             Err(e) => return failed(classify_error(&e), describe(request.url, &e)),
         };
         if !status.is_success() {
@@ -66,7 +78,15 @@ impl HttpParticipant for ReqwestParticipant {
                 _ => FailureClass::ClientError,
             };
             let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-            return failed(class, format!("{} answered {status}: {text}", request.url));
+            let redirect = if status.is_redirection() {
+                " (redirects are not followed)"
+            } else {
+                ""
+            };
+            return failed(
+                class,
+                format!("{} answered {status}{redirect}: {text}", request.url),
+            );
         }
         if body.iter().all(u8::is_ascii_whitespace) {
             return Outcome::Succeeded(Value::Null);
@@ -82,6 +102,28 @@ impl HttpParticipant for ReqwestParticipant {
             ),
         }
     }
+}
+
+/// The response body, read chunk by chunk up to `limit` bytes; `None` past it, without
+/// reading (or holding) the rest.
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// A failed exchange: a timeout or a connection lost after the request went out may have

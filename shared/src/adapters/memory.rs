@@ -15,9 +15,29 @@ use std::sync::{Arc, Mutex};
 pub struct MemoryStore {
     records: Arc<Mutex<HashMap<String, SagaRecord>>>,
     writes: Arc<Mutex<Vec<SagaRecord>>>,
+    /// Records whose JSON is longer than this are refused, as DynamoDB refuses large items.
+    max_record_bytes: Option<usize>,
 }
 
 impl MemoryStore {
+    /// A store that refuses records whose JSON text is longer than `bytes`.
+    pub fn refusing_records_over(bytes: usize) -> Self {
+        Self {
+            max_record_bytes: Some(bytes),
+            ..Self::default()
+        }
+    }
+
+    fn check_size(&self, record: &SagaRecord) -> Result<(), StoreError> {
+        let size = serde_json::to_vec(record).map_or(usize::MAX, |json| json.len());
+        match self.max_record_bytes {
+            Some(limit) if size > limit => Err(StoreError::Rejected(format!(
+                "item size {size} exceeds the limit of {limit} bytes"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Every record written, in order.
     pub fn writes(&self) -> Vec<SagaRecord> {
         self.writes.lock().unwrap().clone()
@@ -35,6 +55,7 @@ impl MemoryStore {
 
 impl SagaStore for MemoryStore {
     async fn create(&self, record: &SagaRecord) -> Result<WriteReceipt, StoreError> {
+        self.check_size(record)?;
         let mut records = self.records.lock().unwrap();
         if records.contains_key(&record.id) {
             return Err(StoreError::Conflict);
@@ -51,6 +72,7 @@ impl SagaStore for MemoryStore {
         record: &SagaRecord,
         expected_version: u64,
     ) -> Result<WriteReceipt, StoreError> {
+        self.check_size(record)?;
         let mut records = self.records.lock().unwrap();
         match records.get(&record.id) {
             Some(stored) if stored.version == expected_version => {}

@@ -76,7 +76,16 @@ impl Problem {
 
 impl From<crate::ports::StoreError> for Problem {
     fn from(error: crate::ports::StoreError) -> Self {
+        // The store's own message (ARNs, account ids) goes to the log, not to the caller.
         tracing::error!(%error, "saga store error");
-        Problem::unavailable("the saga store is unavailable; retry later")
+        match error {
+            crate::ports::StoreError::Rejected(_) => Problem::new(
+                422,
+                "Unprocessable content",
+                "the saga store refused the saga record (too large or invalid as sent); \
+                 sending it again will not help",
+            ),
+            _ => Problem::unavailable("the saga store is unavailable; retry later"),
+        }
     }
 }

@@ -76,6 +76,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                         body,
                         idempotency_key: &call.idempotency_key,
                         timeout,
+                        max_response_bytes: def.max_response_bytes(call.step),
                     })
                     .await
             }

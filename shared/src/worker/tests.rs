@@ -272,3 +272,30 @@ async fn a_saga_taken_over_during_a_call_is_left_to_its_new_owner() {
         "nothing runs after the lost write"
     );
 }
+
+#[tokio::test]
+async fn a_record_the_store_refuses_ends_the_saga_failed_instead_of_looping() {
+    // Each HTTP participant answers 10 KB; the store refuses records over 15 KB, as DynamoDB
+    // refuses items over its size limit.
+    let big = "x".repeat(10_000);
+    let (mut worker, _) = worker(move |_, _| Outcome::Succeeded(json!({ "blob": big })));
+    worker.table.store = MemoryStore::refusing_records_over(15_000);
+    let record = started(&worker).await;
+    assert_eq!(
+        worker.run(record, "inv", FAR).await.unwrap(),
+        RunResult::Finished(SagaStatus::Failed)
+    );
+    let stored = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    assert_eq!(stored.status, SagaStatus::Failed);
+    let failure = stored.failure.unwrap();
+    assert!(
+        failure.error.contains("refused the saga record") && failure.error.contains("15000"),
+        "{}",
+        failure.error
+    );
+    assert!(stored.steps.iter().all(|s| s.output.is_none()));
+    assert!(
+        stored.lease.is_none() && !stored.runnable,
+        "nothing runs it again"
+    );
+}
