@@ -42,6 +42,9 @@ pub enum FailureClass {
     InvalidRequest,
     /// The Pulsar broker did not accept the message.
     PublishError,
+    /// The invocations running the call kept dying before they reported an outcome (out of
+    /// memory, a crash, the function timeout) until the step's attempts ran out.
+    Crashed,
 }
 
 impl FailureClass {
@@ -69,6 +72,7 @@ impl FailureClass {
                 | Self::InProgress
                 | Self::InvalidResponse
                 | Self::PublishError
+                | Self::Crashed
         )
     }
 }

@@ -93,6 +93,9 @@ pub struct CallState {
     /// Attempts made before the saga was last redriven (history; not counted against retries).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub previous_attempts: u32,
+    /// Attempts whose invocation died before reporting an outcome (counted against retries).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lost_attempts: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -111,6 +114,7 @@ impl CallState {
             failure: None,
             retry_at: None,
             previous_attempts: 0,
+            lost_attempts: 0,
         }
     }
 }

@@ -53,7 +53,7 @@ impl LambdaWorker {
             http: ReqwestParticipant::new(),
             publisher: publisher(config).await?,
             clock: SystemClock,
-            config: config.worker,
+            config: config.worker.clone(),
         })
     }
 }

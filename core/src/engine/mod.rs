@@ -4,7 +4,7 @@
 //! plain function of its inputs and can be tested exhaustively.
 
 use crate::definition::{CallSpec, SagaDefinition, StepKind, template};
-use crate::outcome::Outcome;
+use crate::outcome::{FailureClass, Outcome};
 use crate::record::{CallState, Failure, Millis, SagaRecord, SagaStatus, StepStatus};
 use serde_json::{Map, Value, json};
 
@@ -143,16 +143,57 @@ pub fn next(def: &SagaDefinition, record: &SagaRecord, now: Millis) -> Next {
     })
 }
 
-/// Marks the call as started; persisted with the write that precedes the call.
+/// Marks the call as started; persisted with the write that precedes the call. A call found
+/// already running with no retry due was begun by an invocation that died before reporting:
+/// that attempt is counted as lost.
 pub fn begin(record: &mut SagaRecord, call: &Call, now: Millis) {
     if record.status == SagaStatus::Pending {
         record.status = SagaStatus::Running;
     }
     let state = call_state_mut(record, call.step, call.phase);
+    if unreported(state) {
+        state.lost_attempts += 1;
+    }
     state.status = StepStatus::Running;
     state.attempts = call.attempt;
     state.started_at.get_or_insert(now);
     state.retry_at = None;
+}
+
+/// An attempt was begun and its outcome never recorded.
+fn unreported(state: &CallState) -> bool {
+    state.status == StepStatus::Running && state.retry_at.is_none() && state.attempts > 0
+}
+
+/// Fails the next call when invocations that never reported have used its attempts (each one
+/// died mid-call: out of memory, a crash, the function timeout), so a call that kills its
+/// invocation cannot loop forever; the failure then compensates as the definition says.
+/// Returns whether it failed a call.
+pub fn fail_lost_attempts(def: &SagaDefinition, record: &mut SagaRecord, now: Millis) -> bool {
+    let Next::Run(call) = next(def, record, now) else {
+        return false;
+    };
+    let state = call_state(record, call.step, call.phase);
+    let budget = def.retry_policy(call.step).max_attempts;
+    if !unreported(state) || state.attempts < budget {
+        return false;
+    }
+    let died = state.lost_attempts + 1;
+    let error = format!(
+        "the invocation running this call died {died} times before it reported an outcome (out \
+         of memory, a crash, or the function timeout); {} attempts used of {budget}",
+        state.attempts
+    );
+    let call = Call {
+        attempt: state.attempts,
+        ..call
+    };
+    let outcome = Outcome::Failed {
+        class: FailureClass::Crashed,
+        error,
+    };
+    record_outcome(def, record, &call, outcome, now, 0.0);
+    true
 }
 
 /// Applies an outcome to the record. `jitter_draw` is uniform in `[0, 1)`.

@@ -373,3 +373,34 @@ fn the_definition_says_which_failed_steps_are_compensated() {
         ["ReservarInventario"]
     );
 }
+
+#[test]
+fn a_call_whose_invocations_keep_dying_fails_when_its_attempts_run_out() {
+    let def = image();
+    let budget = def.retry_policy(0).max_attempts;
+    let mut record = new_record(&def, "s-1".into(), json!({}), 0);
+    // Each claim begins the call, and each invocation dies before it reports.
+    for attempt in 1..=budget {
+        assert!(
+            !fail_lost_attempts(&def, &mut record, 0),
+            "attempt {attempt}"
+        );
+        let Next::Run(call) = next(&def, &record, 0) else {
+            panic!("the call is due")
+        };
+        assert_eq!(call.attempt, attempt);
+        begin(&mut record, &call, 0);
+    }
+    assert!(fail_lost_attempts(&def, &mut record, 10));
+    let action = &record.steps[0].action;
+    assert_eq!(
+        (action.status, action.attempts, action.lost_attempts),
+        (StepStatus::Failed, budget, budget - 1)
+    );
+    assert_eq!(action.failure, Some(FailureClass::Crashed));
+    let error = &record.failure.as_ref().unwrap().error;
+    assert!(error.contains(&format!("died {budget} times")), "{error}");
+    // The first step has no compensation: nothing to undo, the saga ends compensated.
+    assert_eq!(record.status, SagaStatus::Compensated);
+    assert!(!fail_lost_attempts(&def, &mut record, 20));
+}

@@ -1,6 +1,7 @@
 //! Crash injection for fault tests: `SAGA_FAILPOINTS="before_call=0.1,after_call=0.2"` makes
 //! run-step crash with that probability just before a participant call, or after the call
-//! returned and before its outcome is written. Unset (the default), nothing happens.
+//! returned and before its outcome is written; `step=<name>` limits the crashes to that step's
+//! calls. Unset (the default), nothing happens.
 //!
 //! The crash is a panic: run-step's batch handler then drops every saga still in flight and
 //! fails the invocation, which is what a killed process does to the table and the
@@ -18,23 +19,32 @@ pub enum Failpoint {
 }
 
 /// Crash probabilities per failpoint.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Failpoints {
     /// Probability of a crash before a participant call.
     pub before_call: f64,
     /// Probability of a crash after the call, before its outcome is written.
     pub after_call: f64,
+    /// Only the calls of this step crash (all steps when unset).
+    pub step: Option<String>,
 }
 
 impl Failpoints {
     /// Parses `name=probability` pairs (`before_call`, `after_call`; 0 to 1); anything else is
     /// an error saying what was expected.
     pub fn parse(spec: &str) -> Result<Self, String> {
-        let expected = || "name=probability pairs: before_call or after_call, 0 to 1".to_string();
+        let expected = || {
+            "name=probability pairs (before_call or after_call, 0 to 1), and optionally step=<name>"
+                .to_string()
+        };
         let mut failpoints = Self::default();
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, probability) = pair.split_once('=').ok_or_else(expected)?;
-            let probability: f64 = probability.trim().parse().map_err(|_| expected())?;
+            let (name, value) = pair.split_once('=').ok_or_else(expected)?;
+            if name.trim() == "step" && !value.trim().is_empty() {
+                failpoints.step = Some(value.trim().to_string());
+                continue;
+            }
+            let probability: f64 = value.trim().parse().map_err(|_| expected())?;
             if !(0.0..=1.0).contains(&probability) {
                 return Err(expected());
             }
@@ -47,8 +57,11 @@ impl Failpoints {
         Ok(failpoints)
     }
 
-    /// Crashes the invocation with the failpoint's probability.
-    pub fn hit(&self, at: Failpoint) {
+    /// Crashes the invocation with the failpoint's probability, for a call of `step`.
+    pub fn hit(&self, at: Failpoint, step: &str) {
+        if self.step.as_deref().is_some_and(|only| only != step) {
+            return;
+        }
         let probability = match at {
             Failpoint::BeforeCall => self.before_call,
             Failpoint::AfterCall => self.after_call,
@@ -71,9 +84,13 @@ mod tests {
             f,
             Failpoints {
                 before_call: 0.1,
-                after_call: 0.25
+                after_call: 0.25,
+                step: None,
             }
         );
+        let only = Failpoints::parse("before_call=1,step=process").unwrap();
+        assert_eq!(only.step.as_deref(), Some("process"));
+        only.hit(Failpoint::BeforeCall, "anonymize");
         assert_eq!(Failpoints::parse(""), Ok(Failpoints::default()));
         for bad in ["nope=1", "after_call=x", "after_call=2", "before_call"] {
             assert!(Failpoints::parse(bad).is_err(), "{bad}");

@@ -18,7 +18,7 @@ pub use failpoints::Failpoints;
 use tracing::{Instrument, info, info_span, warn};
 
 /// Tunables of run-step.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WorkerConfig {
     /// Added to a call's timeout to form the lease held while it runs.
     pub lease_margin_ms: i64,
@@ -128,6 +128,9 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 Continue::Stop(r) => r,
             });
         };
+        if engine::fail_lost_attempts(def, &mut record, now) {
+            warn!(failure = ?record.failure, "a call whose invocations kept dying used its budget");
+        }
         engine::apply_cancel(def, &mut record, now);
         let next = engine::next(def, &record, now);
         record.runnable = false;
@@ -212,9 +215,10 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 Next::Done => return Ok(RunResult::Finished(record.status)),
             };
             let started = self.clock.now();
-            self.config.failpoints.hit(Failpoint::BeforeCall);
+            let step_name = &def.steps[call.step].name;
+            self.config.failpoints.hit(Failpoint::BeforeCall, step_name);
             let outcome = self.execute(def, record, &call).await;
-            self.config.failpoints.hit(Failpoint::AfterCall);
+            self.config.failpoints.hit(Failpoint::AfterCall, step_name);
             let now = self.clock.now();
             log_outcome(def, &call, &outcome, now - started);
             let failed = matches!(outcome, Outcome::Failed { .. });
