@@ -5,6 +5,14 @@ use super::start_compensation;
 use crate::definition::SagaDefinition;
 use crate::record::{CallState, Failure, Millis, SagaRecord, SagaStatus, StepStatus};
 
+/// The error a cancel records as the saga's failure (no step failed).
+const CANCELLED_ON_REQUEST: &str = "cancelled on request";
+
+/// Whether the saga's compensation was started by a cancel, not by a failed step.
+pub(super) fn is_cancellation(failure: &Failure) -> bool {
+    failure.step.is_empty() && failure.error == CANCELLED_ON_REQUEST
+}
+
 /// Why a cancel or redrive request cannot be honoured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
@@ -59,7 +67,7 @@ pub fn apply_cancel(def: &SagaDefinition, record: &mut SagaRecord, now: Millis) 
     }
     record.failure = Some(Failure {
         step: String::new(),
-        error: "cancelled on request".into(),
+        error: CANCELLED_ON_REQUEST.into(),
     });
     start_compensation(def, record, now);
 }

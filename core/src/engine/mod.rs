@@ -298,9 +298,15 @@ fn pending_compensation(record: &SagaRecord) -> Option<usize> {
     })
 }
 
+/// Ends the saga. Compensation that a cancel started ends CANCELLED; compensation of a failure
+/// ends COMPENSATED even when a cancel arrived meanwhile (the request stays recorded).
 fn finish(record: &mut SagaRecord, status: SagaStatus, now: Millis) {
+    let cancelled = record
+        .failure
+        .as_ref()
+        .is_some_and(commands::is_cancellation);
     record.status = match status {
-        SagaStatus::Compensated if record.cancel_requested => SagaStatus::Cancelled,
+        SagaStatus::Compensated if record.cancel_requested && cancelled => SagaStatus::Cancelled,
         other => other,
     };
     record.ended_at = Some(now);

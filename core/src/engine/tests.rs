@@ -404,3 +404,31 @@ fn a_call_whose_invocations_keep_dying_fails_when_its_attempts_run_out() {
     assert_eq!(record.status, SagaStatus::Compensated);
     assert!(!fail_lost_attempts(&def, &mut record, 20));
 }
+
+#[test]
+fn a_cancel_during_the_compensation_of_a_failure_leaves_it_compensated() {
+    let def = order();
+    let mut record = new_record(&def, "s-1".into(), json!({}), 0);
+    let mut now = 0;
+    let mut cancelled = false;
+    while let Next::Run(call) = next(&def, &record, now) {
+        begin(&mut record, &call, now);
+        let outcome = match (def.steps[call.step].name.as_str(), call.phase) {
+            ("CrearPedido", Phase::Action) => fail(FailureClass::ClientError),
+            _ => Outcome::Succeeded(json!({"id": 1, "reserva_id": "r"})),
+        };
+        now += 1;
+        record_outcome(&def, &mut record, &call, outcome, now, 0.5);
+        if record.status == SagaStatus::Compensating && !cancelled {
+            // The cancel command accepts it (not terminal, no pivot) and records the request.
+            assert_eq!(check_cancel(&def, &record), Ok(()));
+            record.cancel_requested = true;
+            apply_cancel(&def, &mut record, now);
+            cancelled = true;
+        }
+    }
+    assert!(cancelled);
+    assert_eq!(record.status, SagaStatus::Compensated);
+    assert!(record.cancel_requested);
+    assert_eq!(record.failure.unwrap().step, "CrearPedido");
+}

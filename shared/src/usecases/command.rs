@@ -70,6 +70,10 @@ pub async fn run<S: SagaStore, C: Clock>(
             return Err(CommandError::Choreographed);
         }
         match command {
+            // A repeated cancel is recorded already: nothing to write.
+            Command::Cancel if record.cancel_requested && !record.status.is_terminal() => {
+                return Ok(record);
+            }
             Command::Cancel => cancel(&deps.definitions, &mut record)?,
             Command::Redrive => engine::redrive(&mut record)?,
         }

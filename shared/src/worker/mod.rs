@@ -381,9 +381,10 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
     }
 
     /// After a lost write: while this invocation's lease holds, the only other writer is the
-    /// cancel command. If that is what moved the record, returns the record as this invocation
-    /// had it before planning (taken from `settled`, so this happens once per step), with the
-    /// request and the stored version, ready to be planned and written again.
+    /// cancel command (a first cancel, or a repeated one). If that is what moved the record,
+    /// returns the record as this invocation had it before planning (taken from `settled`, so
+    /// this happens once per step), with the request and the stored version, ready to be
+    /// planned and written again: a cancel never throws the driving invocation out.
     async fn cancel_arrived(
         &self,
         settled: &mut Option<SagaRecord>,
@@ -399,7 +400,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             .lease
             .as_ref()
             .is_some_and(|lease| lease.owner == owner);
-        if !still_ours || !stored.cancel_requested || record.cancel_requested {
+        if !still_ours || !stored.cancel_requested {
             return Ok(None);
         }
         record.cancel_requested = true;

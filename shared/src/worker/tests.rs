@@ -299,3 +299,57 @@ async fn a_record_the_store_refuses_ends_the_saga_failed_instead_of_looping() {
         "nothing runs it again"
     );
 }
+
+/// A worker whose participant, on each of these targets, lets the cancel command record a
+/// cancel (another writer: the record's version moves on, the lease stays this worker's).
+fn cancelled_during(
+    targets: &'static [&'static str],
+    fail_process: bool,
+) -> (TestWorker, Arc<ScriptedParticipant>) {
+    let store = MemoryStore::default();
+    let other_writer = store.clone();
+    let (mut worker, participant) = worker(move |target, _| {
+        if targets.iter().any(|t| target.ends_with(t)) {
+            other_writer.edit("saga-1", |r| r.cancel_requested = true);
+        }
+        if fail_process && target.ends_with("AI_MODEL_URL") {
+            return Outcome::Failed {
+                class: FailureClass::ClientError,
+                error: "422".into(),
+            };
+        }
+        Outcome::Succeeded(json!(null))
+    });
+    worker.table.store = store;
+    (worker, participant)
+}
+
+#[tokio::test]
+async fn a_second_cancel_during_the_compensation_does_not_throw_the_worker_out() {
+    let (worker, participant) =
+        cancelled_during(&["/tokenizer_event", "/tokenizer_compensation"], false);
+    let image = started(&worker).await;
+    let result = worker.run(image, "inv-1", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Cancelled));
+    assert_eq!(
+        participant.targets(),
+        [
+            "http://participant/ANONYMIZER_URL",
+            "persistent://public/default/tokenizer_event",
+            "persistent://public/default/tokenizer_compensation"
+        ],
+        "the finished compensation was written, not redone after the lease"
+    );
+}
+
+#[tokio::test]
+async fn a_cancel_during_the_compensation_of_a_failure_leaves_it_compensated() {
+    let (worker, participant) = cancelled_during(&["/tokenizer_compensation"], true);
+    let image = started(&worker).await;
+    let result = worker.run(image, "inv-1", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Compensated));
+    let last = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    assert!(last.cancel_requested, "the cancel is recorded");
+    assert_eq!(last.failure.unwrap().step, "process");
+    assert_eq!(participant.received().len(), 4);
+}
