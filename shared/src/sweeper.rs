@@ -273,9 +273,8 @@ mod tests {
         assert!(failed.failure.unwrap().error.contains("tokenize"));
         assert_eq!((failed.due_at, failed.sweep_shard), (None, None));
         assert_eq!(
-            failed.expires_at,
-            Some(15 + 30 * 86_400),
-            "kept 30 days, then deleted"
+            failed.expires_at, None,
+            "a FAILED saga waits for an operator; no TTL deletes it"
         );
     }
 

@@ -4,7 +4,7 @@
 //! and makes the conditional write. The shard constants and the TTL rule live here too.
 
 use crate::ports::{SagaStore, StoreError, WriteReceipt};
-use crate::record::{Millis, SagaRecord};
+use crate::record::{Millis, SagaRecord, SagaStatus};
 
 /// Partitions of the listing index by type (`{type}#{shard}`).
 pub const LIST_SHARDS: u32 = 8;
@@ -107,8 +107,9 @@ impl<S: SagaStore> SagaTable<S> {
         } else {
             schedule_sweep(record, now, rules);
         }
-        if !record.status.is_terminal() {
-            // A saga that goes on (a redrive, or a failure event after COMPLETED) is kept.
+        if !record.status.is_terminal() || record.status == SagaStatus::Failed {
+            // A saga that goes on (a redrive, or a failure event after COMPLETED) is kept, and
+            // a FAILED one waits for an operator: no TTL may delete it.
             record.expires_at = None;
         } else if rules.retention_days > 0 {
             record
@@ -145,7 +146,7 @@ fn schedule_sweep(record: &mut SagaRecord, now: Millis, rules: TableRules) {
 mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
-    use crate::record::{Lease, SagaStatus};
+    use crate::record::Lease;
     use serde_json::json;
 
     fn table() -> SagaTable<MemoryStore> {
@@ -204,20 +205,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_ended_saga_leaves_the_sweep_index_and_gets_its_ttl_until_it_goes_on() {
+    async fn an_ended_saga_leaves_the_sweep_index_and_gets_its_ttl_unless_it_failed() {
         let table = table();
         let mut record = saga();
         table.create(&mut record, 1_000).await.unwrap();
-        record.status = SagaStatus::Failed;
+        record.status = SagaStatus::Compensated;
         table.update(&mut record, 86_400_000).await.unwrap();
         assert_eq!((record.sweep_shard, record.due_at), (None, None));
         assert_eq!(record.expires_at, Some(86_400 + 30 * 86_400));
-        // A redrive takes it back: it is active again, and no TTL may delete it mid-run.
-        record.status = SagaStatus::Compensating;
-        record.runnable = true;
-        table.update(&mut record, 86_401_000).await.unwrap();
-        assert_eq!(record.expires_at, None);
-        assert!(record.sweep_shard.is_some());
+        // A FAILED saga waits for an operator: never deleted by the TTL.
+        let mut failed = SagaRecord {
+            id: "s-2".into(),
+            ..saga()
+        };
+        table.create(&mut failed, 1_000).await.unwrap();
+        failed.status = SagaStatus::Failed;
+        table.update(&mut failed, 86_400_000).await.unwrap();
+        assert_eq!((failed.sweep_shard, failed.expires_at), (None, None));
+        // A redrive takes it back: it is active again.
+        failed.status = SagaStatus::Compensating;
+        failed.runnable = true;
+        table.update(&mut failed, 86_401_000).await.unwrap();
+        assert_eq!(failed.expires_at, None);
+        assert!(failed.sweep_shard.is_some());
     }
 
     #[tokio::test]

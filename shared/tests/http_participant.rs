@@ -132,3 +132,28 @@ async fn answers_fall_into_their_failure_classes() {
         Some(FailureClass::Connection)
     );
 }
+
+#[tokio::test]
+async fn errors_name_the_participant_without_its_credentials_or_query() {
+    let (url, _) = serve(answer("503 Service Unavailable", &[], b"{}")).await;
+    let with_secrets = url.replace("http://", "http://user:hunter2@") + "?token=s3cret";
+    let Outcome::Failed { error, .. } = call(&with_secrets, 1024).await else {
+        panic!("a 503 fails")
+    };
+    assert!(error.starts_with(&url), "{error}");
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused = format!(
+        "http://user:hunter2@{}/call?token=s3cret",
+        closed.local_addr().unwrap()
+    );
+    drop(closed);
+    let Outcome::Failed { error: refused, .. } = call(&refused, 1024).await else {
+        panic!("nobody listens")
+    };
+    for text in [&error, &refused] {
+        assert!(
+            !text.contains("hunter2") && !text.contains("s3cret"),
+            "{text}"
+        );
+    }
+}

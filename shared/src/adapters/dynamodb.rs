@@ -17,6 +17,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// Saga records in one DynamoDB table.
 #[derive(Clone, Debug)]
@@ -35,9 +36,16 @@ impl DynamoStore {
     }
 
     /// A store over `table`, with a client configured the SDK's way (region and credentials
-    /// from Lambda's environment; `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
+    /// from Lambda's environment; `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local) and bounded
+    /// waits: 2 s to connect, 5 s an attempt, 12 s an operation with its retries, so a stuck
+    /// request fails inside the invocation instead of running into the function's timeout.
     pub async fn connect(table: &str) -> Self {
-        let config = aws_config::load_from_env().await;
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .operation_attempt_timeout(Duration::from_secs(5))
+            .operation_timeout(Duration::from_secs(12))
+            .build();
+        let config = aws_config::from_env().timeout_config(timeouts).load().await;
         Self::new(Client::new(&config), table)
     }
 

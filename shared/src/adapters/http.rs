@@ -51,9 +51,11 @@ impl HttpParticipant for ReqwestParticipant {
         for (name, value) in request.headers {
             builder = builder.header(name, value);
         }
+        // Errors name the participant without credentials or query (they end up in the record).
+        let shown = redacted(request.url);
         let response = match builder.send().await {
             Ok(response) => response,
-            Err(e) => return failed(classify_error(&e), describe(request.url, &e)),
+            Err(e) => return failed(classify_error(&e), describe(&shown, e)),
         };
         let status = response.status();
         let body = match read_bounded(response, request.max_response_bytes).await {
@@ -64,11 +66,11 @@ impl HttpParticipant for ReqwestParticipant {
                     format!(
                         "{} answered {status} with a body over the limit of {} bytes \
                          (max_response_bytes)",
-                        request.url, request.max_response_bytes
+                        shown, request.max_response_bytes
                     ),
                 );
             }
-            Err(e) => return failed(classify_error(&e), describe(request.url, &e)),
+            Err(e) => return failed(classify_error(&e), describe(&shown, e)),
         };
         if !status.is_success() {
             let class = match status.as_u16() {
@@ -85,7 +87,7 @@ impl HttpParticipant for ReqwestParticipant {
             };
             return failed(
                 class,
-                format!("{} answered {status}{redirect}: {text}", request.url),
+                format!("{shown} answered {status}{redirect}: {text}"),
             );
         }
         if body.iter().all(u8::is_ascii_whitespace) {
@@ -97,7 +99,7 @@ impl HttpParticipant for ReqwestParticipant {
                 FailureClass::InvalidResponse,
                 format!(
                     "{} answered {status} with a body that is not JSON: {e}",
-                    request.url
+                    shown
                 ),
             ),
         }
@@ -140,12 +142,28 @@ fn classify_error(error: &reqwest::Error) -> FailureClass {
     }
 }
 
-fn describe(url: &str, error: &reqwest::Error) -> String {
+fn describe(url: &str, error: reqwest::Error) -> String {
+    // The error's own text would repeat the URL with its credentials and query.
+    let error = error.without_url();
     let mut text = format!("{url}: {error}");
-    let mut source = std::error::Error::source(error);
+    let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
         text.push_str(&format!(": {cause}"));
         source = cause.source();
     }
     text
+}
+
+/// The URL without userinfo, query or fragment, as errors and records show it.
+fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            parsed.to_string()
+        }
+        Err(_) => "<invalid URL>".to_string(),
+    }
 }

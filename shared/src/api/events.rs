@@ -9,7 +9,7 @@
 //! events are reported in the response and logged, never retried.
 
 use super::{Problem, body_bytes, json_response, segments};
-use crate::monitor::{IngestReport, Monitor};
+use crate::monitor::{IngestReport, Monitor, Rejected};
 use crate::ports::{Clock, Publisher, SagaStore};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
@@ -47,10 +47,11 @@ async fn route<S: SagaStore, P: Publisher, C: Clock>(
     }
     let events = http_batch(request.body())?;
     let report = monitor.ingest(events).await.map_err(|e| {
+        // The table's or the broker's own message goes to the log, not to the caller.
         tracing::error!(error = %e, "event batch failed");
-        Problem::unavailable(format!(
-            "{e}; the batch was not fully applied, send it again"
-        ))
+        Problem::unavailable(
+            "the saga table or the broker failed; the batch was not fully applied, send it again",
+        )
     })?;
     Ok(json_response(200, &report))
 }
@@ -96,20 +97,14 @@ fn check_size(events: &[Value]) -> Result<(), String> {
     Ok(())
 }
 
-/// The events of a sink invocation (see the module docs for the contract).
-pub fn sink_batch(payload: Value) -> Result<Vec<Value>, String> {
-    let records = match payload {
-        Value::Array(records) => records,
-        record @ Value::Object(_) => vec![record],
-        other => {
-            return Err(format!(
-                "a sink batch is an array of records, not {}",
-                kind(&other)
-            ));
-        }
-    };
-    check_size(&records)?;
-    Ok(records.into_iter().map(sink_event).collect())
+/// The events of a sink invocation (see the module docs for the contract): an array of records
+/// or one record. Anything else is one record the monitor will reject, so a malformed batch is
+/// reported, never failed (a failed batch is retried by the sink forever, blocking its topic).
+pub fn sink_batch(payload: Value) -> Vec<Value> {
+    match payload {
+        Value::Array(records) => records.into_iter().map(sink_event).collect(),
+        record => vec![sink_event(record)],
+    }
 }
 
 /// One sink record's event; what cannot be unwrapped is passed on for the monitor to reject.
@@ -129,24 +124,32 @@ fn sink_event(record: Value) -> Value {
     event
 }
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// Handles a sink invocation: the report, or an error that makes the sink retry the batch.
+/// Handles a sink invocation: the report, record by record (records past
+/// [`MAX_BATCH_EVENTS`] are reported rejected, not applied), or an error, only when the table or
+/// the broker failed, that makes the sink retry the batch.
 pub async fn handle_sink<S: SagaStore, P: Publisher, C: Clock>(
     monitor: &Monitor<S, P, C>,
     payload: Value,
 ) -> Result<IngestReport, String> {
-    let events = sink_batch(payload)?;
-    monitor.ingest(events).await.map_err(|e| e.to_string())
+    let mut events = sink_batch(payload);
+    let over = events.split_off(events.len().min(MAX_BATCH_EVENTS));
+    let mut report = if events.is_empty() {
+        IngestReport::default()
+    } else {
+        monitor.ingest(events).await.map_err(|e| e.to_string())?
+    };
+    for (offset, event) in over.iter().enumerate() {
+        report.received += 1;
+        report.rejected.push(Rejected {
+            index: MAX_BATCH_EVENTS + offset,
+            message_id: event["message_id"].as_str().map(str::to_string),
+            reason: format!(
+                "past the batch limit of {MAX_BATCH_EVENTS} events; configure the sink for \
+                 smaller batches"
+            ),
+        });
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -162,15 +165,39 @@ mod tests {
             { "value": { "message_id": "own", "event_type": "X" }, "messageId": "1:3:0" },
             { "messageId": "1:4:0", "event_type": "Y" },
             "junk"
-        ]))
-        .unwrap();
+        ]));
         assert_eq!(events[0]["message_id"], "1:2:0");
         assert_eq!(events[0]["event_type"], "RetrievalStarted");
         assert_eq!(events[1]["message_id"], "own", "the event's own id wins");
         assert_eq!(events[2]["event_type"], "Y");
         assert_eq!(events[3], "junk");
-        assert!(sink_batch(json!(3)).unwrap_err().contains("a number"));
-        assert!(sink_batch(json!([])).unwrap_err().contains("empty"));
+        assert_eq!(sink_batch(json!(3)), vec![json!(3)], "reported, not failed");
+        assert!(sink_batch(json!([])).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_malformed_or_oversized_sink_batch_is_reported_record_by_record() {
+        use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
+        use crate::outcome::Outcome;
+        use crate::table::SagaTable;
+        let monitor = Monitor {
+            definitions: saga_core::choreography::fixtures::definitions(),
+            table: SagaTable::<MemoryStore>::default(),
+            publisher: ScriptedParticipant::new(|_, _| Outcome::Succeeded(json!({}))),
+            clock: ManualClock::at(1_000),
+        };
+        let report = handle_sink(&monitor, json!("not a batch")).await.unwrap();
+        assert_eq!((report.received, report.rejected.len()), (1, 1));
+        let records: Vec<Value> = (0..MAX_BATCH_EVENTS + 2)
+            .map(|n| json!({"messageId": format!("m{n}"), "value": {"event_type": "RetrievalStarted",
+                                                                    "correlation_id": format!("c{n}")}}))
+            .collect();
+        let report = handle_sink(&monitor, Value::Array(records)).await.unwrap();
+        assert_eq!(report.received, MAX_BATCH_EVENTS + 2);
+        assert_eq!(report.logged, MAX_BATCH_EVENTS);
+        let late: Vec<usize> = report.rejected.iter().map(|r| r.index).collect();
+        assert_eq!(late, [MAX_BATCH_EVENTS, MAX_BATCH_EVENTS + 1]);
+        assert_eq!(report.rejected[0].message_id.as_deref(), Some("m500"));
     }
 
     #[test]

@@ -176,6 +176,8 @@ mod tests {
     use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
     use crate::definition::Definitions;
     use crate::outcome::Outcome;
+    use crate::ports::{ListQuery, StoreError, WriteReceipt};
+    use crate::record::Millis;
     use crate::table::SagaTable;
     use crate::worker::Worker;
 
@@ -183,10 +185,14 @@ mod tests {
     use crate::worker::WorkerConfig;
     use std::sync::Arc;
 
-    type Deps =
-        StartDeps<MemoryStore, Arc<ScriptedParticipant>, Arc<ScriptedParticipant>, ManualClock>;
+    type Deps<S = MemoryStore> =
+        StartDeps<S, Arc<ScriptedParticipant>, Arc<ScriptedParticipant>, ManualClock>;
 
     fn deps(drive_waiting_sagas: bool) -> Deps {
+        deps_over(drive_waiting_sagas)
+    }
+
+    fn deps_over<S: SagaStore + Default>(drive_waiting_sagas: bool) -> Deps<S> {
         let definitions = Definitions::from_files(
             [(
                 "image.json",
@@ -200,7 +206,7 @@ mod tests {
         }));
         StartDeps {
             worker: Worker {
-                table: SagaTable::<MemoryStore>::default(),
+                table: SagaTable::<S>::default(),
                 http: participant.clone(),
                 publisher: participant,
                 clock: ManualClock::at(1_000),
@@ -286,6 +292,58 @@ mod tests {
             assert_eq!(handle(&deps, request).await.status(), 202);
             let created = &deps.worker.table.store.writes()[0];
             assert_eq!(created.trace.as_ref().unwrap().trace_id(), trace_id);
+        }
+    }
+
+    /// A store whose create is written but answered with a conflict, as DynamoDB answers the
+    /// SDK's retry of a create whose first attempt succeeded unseen.
+    #[derive(Default)]
+    struct RetriedCreate(MemoryStore);
+
+    impl SagaStore for RetriedCreate {
+        async fn create(&self, record: &SagaRecord) -> Result<WriteReceipt, StoreError> {
+            self.0.create(record).await?;
+            Err(StoreError::Conflict)
+        }
+        async fn replace(
+            &self,
+            record: &SagaRecord,
+            expected_version: u64,
+        ) -> Result<WriteReceipt, StoreError> {
+            self.0.replace(record, expected_version).await
+        }
+        async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
+            self.0.get(id).await
+        }
+        async fn list(&self, query: &ListQuery) -> Result<Vec<(Millis, String)>, StoreError> {
+            self.0.list(query).await
+        }
+        async fn get_many(&self, ids: &[String]) -> Result<Vec<SagaRecord>, StoreError> {
+            self.0.get_many(ids).await
+        }
+        async fn due(
+            &self,
+            shard: u32,
+            now: Millis,
+            limit: i32,
+        ) -> Result<Vec<SagaRecord>, StoreError> {
+            self.0.due(shard, now, limit).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_create_the_sdk_retried_after_it_succeeded_answers_with_that_saga() {
+        for (prefer, status) in [(None, 202), (Some("wait=5"), 200)] {
+            let deps = deps_over::<RetriedCreate>(true);
+            let response = handle(&deps, start_request(prefer)).await;
+            assert_eq!(response.status(), status, "{prefer:?}: not a 503");
+            assert!(response.headers().get("idempotent-replayed").is_none());
+            let writes = deps.worker.table.store.0.writes();
+            assert_eq!(
+                writes.iter().filter(|w| w.version == 1).count(),
+                1,
+                "one saga"
+            );
         }
     }
 }

@@ -144,19 +144,8 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
         None
     };
     match worker.table.create(&mut record, now).await {
-        Ok(_) => {
-            tracing::info!(saga_id = %record.id, saga_type, "saga started");
-            crate::metrics::saga_started(saga_type, now);
-            Ok(Started {
-                record,
-                claimed,
-                replayed: false,
-            })
-        }
+        Ok(_) => {}
         Err(StoreError::Conflict) => {
-            let Some(key) = &record.idempotency_key else {
-                return Err(StartError::Retry("saga id collision"));
-            };
             let existing = worker
                 .table
                 .store
@@ -165,24 +154,43 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
                 .ok_or(StartError::Retry(
                     "the saga of this idempotency key is being written",
                 ))?;
-            let same = existing.input == record.input
-                && existing.correlation_id == record.correlation_id
-                && existing.task_id == record.task_id;
-            if same {
-                Ok(Started {
-                    record: existing,
-                    claimed: None,
-                    replayed: true,
-                })
-            } else {
-                Err(StartError::KeyReused {
-                    key: key.clone(),
-                    saga_id: existing.id,
-                })
+            // Identical to ours: this request's own create, which the SDK sent again after a
+            // first attempt that succeeded but whose answer was lost. The saga is this one's.
+            if existing != record {
+                return replayed_or_refused(record, existing);
             }
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
     }
+    tracing::info!(saga_id = %record.id, saga_type, "saga started");
+    crate::metrics::saga_started(saga_type, now);
+    Ok(Started {
+        record,
+        claimed,
+        replayed: false,
+    })
+}
+
+/// Another request created this saga: with the same idempotency key and input it is a replay,
+/// with another input a conflict; without a key, an id collision.
+fn replayed_or_refused(record: SagaRecord, existing: SagaRecord) -> Result<Started, StartError> {
+    let Some(key) = record.idempotency_key else {
+        return Err(StartError::Retry("saga id collision"));
+    };
+    let same = existing.input == record.input
+        && existing.correlation_id == record.correlation_id
+        && existing.task_id == record.task_id;
+    if !same {
+        return Err(StartError::KeyReused {
+            key,
+            saga_id: existing.id,
+        });
+    }
+    Ok(Started {
+        record: existing,
+        claimed: None,
+        replayed: true,
+    })
 }
 
 /// The lease owner of a saga its start request drives.
