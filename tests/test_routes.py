@@ -132,3 +132,11 @@ def test_route_groups_have_their_scopes():
         condition, scopes, otherwise = props["AuthorizationScopes"]["!If"]
         assert condition == "UseJwt" and otherwise == {"!Ref": "AWS::NoValue"}, key
         assert [scope["!Ref"] for scope in scopes] == expected[key], key
+
+
+def test_run_step_timeout_setting_matches_the_function():
+    """The functions refuse definitions whose step timeouts do not fit in run-step's timeout;
+    they learn it from RUN_STEP_TIMEOUT_SECONDS, which must be the function's Timeout."""
+    resources = template()
+    declared = resources["Globals"]["Function"]["Environment"]["Variables"]["RUN_STEP_TIMEOUT_SECONDS"]
+    assert int(declared) == resources["Resources"]["RunStepFunction"]["Properties"]["Timeout"]

@@ -41,6 +41,18 @@ pub struct Config {
     pub drive_waiting_sagas: bool,
     /// A folder of definition files to use instead of the bundled ones (`SAGA_DEFINITIONS_DIR`).
     pub definitions_dir: Option<String>,
+    /// run-step's function timeout (`RUN_STEP_TIMEOUT_SECONDS`, default 120, as the template
+    /// sets it): no step's attempt may need longer than it less the worker's margins.
+    pub run_step_timeout: Duration,
+}
+
+impl Config {
+    /// The longest attempt a step may have: run-step's timeout less the lease and deadline
+    /// margins the worker keeps.
+    pub fn step_time_limit_ms(&self) -> u64 {
+        let margins = self.worker.lease_margin_ms + self.worker.deadline_margin_ms;
+        (self.run_step_timeout.as_millis() as u64).saturating_sub(margins.max(0) as u64)
+    }
 }
 
 impl Config {
@@ -92,6 +104,12 @@ impl Config {
             seed_wait: Duration::from_secs(number(&get, "SEED_WAIT_SECONDS", 25, 0..=900)?),
             drive_waiting_sagas: flag(&get, "DRIVE_WAITING_SAGAS", true)?,
             definitions_dir: get("SAGA_DEFINITIONS_DIR"),
+            run_step_timeout: Duration::from_secs(number(
+                &get,
+                "RUN_STEP_TIMEOUT_SECONDS",
+                120,
+                1..=900,
+            )?),
         })
     }
 }

@@ -4,8 +4,15 @@
 use crate::definition::{Definitions, LoadError};
 
 /// Loads the bundled definitions, or those of `dir` (`SAGA_DEFINITIONS_DIR`); `${env:NAME}`
-/// placeholders resolve from the environment.
-pub fn load(dir: Option<&str>) -> Result<Definitions, LoadError> {
+/// placeholders resolve from the environment. No step's attempt may need more than
+/// `step_time_limit_ms`.
+pub fn load(dir: Option<&str>, step_time_limit_ms: u64) -> Result<Definitions, LoadError> {
+    let definitions = parse(dir)?;
+    definitions.check_timeouts(step_time_limit_ms)?;
+    Ok(definitions)
+}
+
+fn parse(dir: Option<&str>) -> Result<Definitions, LoadError> {
     let env = |name: &str| std::env::var(name).ok();
     match dir {
         Some(dir) => {

@@ -48,7 +48,10 @@ impl LambdaWorker {
 
     async fn from_config(config: &Config) -> Result<Self, ColdStartError> {
         Ok(Worker {
-            definitions: definition_files::load(config.definitions_dir.as_deref())?,
+            definitions: definition_files::load(
+                config.definitions_dir.as_deref(),
+                config.step_time_limit_ms(),
+            )?,
             table: table(config).await,
             http: ReqwestParticipant::new(),
             publisher: publisher(config).await?,
@@ -87,7 +90,10 @@ impl CommandDeps<DynamoStore, SystemClock> {
     pub async fn from_env() -> Result<Self, ColdStartError> {
         let config = Config::from_env()?;
         Ok(CommandDeps {
-            definitions: definition_files::load(config.definitions_dir.as_deref())?,
+            definitions: definition_files::load(
+                config.definitions_dir.as_deref(),
+                config.step_time_limit_ms(),
+            )?,
             table: table(&config).await,
             clock: SystemClock,
         })
@@ -99,7 +105,10 @@ impl Monitor<DynamoStore, PulsarPublisher, SystemClock> {
     pub async fn from_env() -> Result<Self, ColdStartError> {
         let config = Config::from_env()?;
         Ok(Monitor {
-            definitions: definition_files::load(config.definitions_dir.as_deref())?,
+            definitions: definition_files::load(
+                config.definitions_dir.as_deref(),
+                config.step_time_limit_ms(),
+            )?,
             table: table(&config).await,
             publisher: publisher(&config).await?,
             clock: SystemClock,

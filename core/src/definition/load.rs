@@ -119,6 +119,31 @@ impl Definitions {
         self.by_type.get(saga_type)
     }
 
+    /// Checks that every step's attempt fits in `limit_ms`, the time an invocation has for one
+    /// call (its function's timeout less the margins the worker keeps); a step that cannot fit
+    /// would be cut off every time. The error names the file's type and the step.
+    pub fn check_timeouts(&self, limit_ms: u64) -> Result<(), LoadError> {
+        let mut types: Vec<_> = self.by_type.values().collect();
+        types.sort_by(|a, b| a.saga_type.cmp(&b.saga_type));
+        for def in types {
+            for (i, step) in def.steps.iter().enumerate() {
+                let timeout = def.timeout_ms(i);
+                if timeout > limit_ms {
+                    return Err(error(
+                        &def.saga_type,
+                        format!("steps[{i}] ({}).timeout_ms", step.name),
+                        format!(
+                            "{timeout} ms does not fit in the {limit_ms} ms an invocation has for \
+                             one call (RUN_STEP_TIMEOUT_SECONDS less the lease and deadline \
+                             margins)"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Names of the deployed saga types (orchestrated and choreographed), sorted.
     pub fn types(&self) -> Vec<&str> {
         let mut types: Vec<&str> = self

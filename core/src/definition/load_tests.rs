@@ -127,3 +127,17 @@ fn steps_after_the_pivot_must_be_retriable() {
         "t.json: steps[1].kind: steps after the pivot must be retriable"
     );
 }
+
+#[test]
+fn a_step_timeout_longer_than_an_invocation_can_wait_is_refused() {
+    let defs = load(
+        r#"{"type": "slow", "defaults": {"timeout_ms": 2000}, "steps": [
+            {"name": "quick", "action": {"http": {"url": "${env:URL}"}}},
+            {"name": "long", "timeout_ms": 200000, "action": {"http": {"url": "${env:URL}"}}}]}"#,
+    )
+    .unwrap();
+    assert!(defs.check_timeouts(200_000).is_ok());
+    let error = defs.check_timeouts(114_000).unwrap_err();
+    assert_eq!(error.field, "steps[1] (long).timeout_ms");
+    assert!(error.message.contains("200000 ms"), "{error}");
+}
