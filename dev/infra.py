@@ -87,11 +87,12 @@ def create_table(endpoint, table_name, template=None):
                           aws_access_key_id="local", aws_secret_access_key="local")
     try:
         client.create_table(TableName=table_name, **table_definition(template))
+        created = True
     except client.exceptions.ResourceInUseException:
-        pass
+        created = False  # a persistent local table, kept from an earlier start
     client.get_waiter("table_exists").wait(TableName=table_name)
     attribute = ttl_attribute(template)
-    if attribute:
+    if attribute and created:
         client.update_time_to_live(TableName=table_name, TimeToLiveSpecification={
             "Enabled": True, "AttributeName": attribute})
     return client.describe_table(TableName=table_name)["Table"]

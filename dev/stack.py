@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +29,8 @@ import infra
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
 VENV_BIN = TOOLS / "venv" / "bin"
+# The functions `cargo lambda watch` serves.
+FUNCTIONS = ("start-saga", "saga-status", "saga-command", "run-step", "sweeper", "saga-events")
 # The Pulsar token the local Secrets Manager holds (pulsar-lite accepts any token).
 PULSAR_TOKEN = "local-pulsar-token"
 
@@ -90,6 +93,11 @@ class Stack:
         self.quiet = quiet
         self.persistent = persistent
         self.processes = []
+        self.watch_process = None
+        self.watchdog = None
+        self.stopping = threading.Event()
+        # Times the watch server was restarted because one of its function processes died.
+        self.watch_restarts = 0
         # With a port: a Secrets Manager emulator (moto) holds the Pulsar token, and the
         # functions read it at cold start as in AWS (PULSAR_TOKEN_SECRET_ARN).
         self.secrets_port = secrets_port
@@ -127,8 +135,8 @@ class Stack:
 
     # -- processes ---------------------------------------------------------------------------
 
-    def spawn(self, name, args, env=None, cwd=ROOT):
-        log = open(self.run_dir / f"{name}.log", "wb")
+    def spawn(self, name, args, env=None, cwd=ROOT, append=False):
+        log = open(self.run_dir / f"{name}.log", "ab" if append else "wb")
         process = subprocess.Popen(args, cwd=cwd, env=env or self.function_env(), stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         process.name = name
@@ -148,6 +156,10 @@ class Stack:
                 process.wait()
 
     def stop(self):
+        self.stopping.set()
+        if self.watchdog is not None:
+            self.watchdog.join()
+            self.watchdog = None
         for process in reversed(self.processes):
             self.stop_process(process)
         self.processes.clear()
@@ -218,13 +230,7 @@ class Stack:
         say("creating the saga table as template.yaml declares it")
         infra.create_table(f"http://127.0.0.1:{self.dynamodb_port}", "sagas", self.template)
 
-        say(f"starting cargo lambda watch on port {self.api_port}")
-        watch = ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port",
-                 str(self.api_port), "--concurrency", "8"]
-        if not self.hot_reload:
-            watch.append("--ignore-changes")
-        watch_process = self.spawn("watch", watch)
-        wait_for_port(self.api_port, "cargo lambda watch", timeout=120, process=watch_process)
+        self.start_watch()
 
         say("starting the stream pump with template.yaml's event source mapping")
         devstack = str(ROOT / "target" / "debug" / "devstack")
@@ -233,6 +239,46 @@ class Stack:
         say("starting the Pulsar sink bridge (choreographed sagas' events -> saga-events)")
         self.spawn("bridge", [sys.executable, str(ROOT / "dev" / "bridge.py"), self.pulsar_url, self.api_url])
         self.warm_up()
+        self.stopping.clear()
+        self.watchdog = threading.Thread(target=self.replace_dead_functions, daemon=True)
+        self.watchdog.start()
+
+    def start_watch(self, append=False):
+        say(f"starting cargo lambda watch on port {self.api_port}")
+        watch = ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port",
+                 str(self.api_port), "--concurrency", "8"]
+        if not self.hot_reload:
+            watch.append("--ignore-changes")
+        self.watch_process = self.spawn("watch", watch, append=append)
+        wait_for_port(self.api_port, "cargo lambda watch", timeout=120, process=self.watch_process)
+
+    def function_pids(self):
+        """The function processes the watch server started (its children, by name; each runs in
+        a session of its own)."""
+        listing = subprocess.run(["ps", "-eo", "pid=,ppid=,comm="], capture_output=True, text=True).stdout
+        pids = set()
+        for line in listing.splitlines():
+            parts = line.split(None, 2)
+            if len(parts) == 3 and int(parts[1]) == self.watch_process.pid and parts[2] in FUNCTIONS:
+                pids.add(int(parts[0]))
+        return pids
+
+    def replace_dead_functions(self):
+        """Lambda replaces an execution environment whose process died; `cargo lambda watch`
+        cannot invoke a function again once its process was killed (kill -9: it is left
+        waiting on it). So, like Lambda, the stack starts afresh: when a function process the
+        watch server started is gone, the watch server is restarted (its log goes on)."""
+        known = set()
+        while not self.stopping.wait(0.5):
+            current = self.function_pids()
+            if known - current and not self.stopping.is_set():
+                say(f"function process {sorted(known - current)} died; restarting cargo lambda watch")
+                self.processes.remove(self.watch_process)
+                self.stop_process(self.watch_process)
+                self.start_watch(append=True)
+                self.watch_restarts += 1
+                current = set()
+            known = current
 
     def start_secrets(self):
         """Starts the Secrets Manager emulator and stores the Pulsar token in it."""

@@ -253,3 +253,65 @@ def test_a_call_that_always_kills_its_invocation_ends_the_saga_within_its_budget
               f"{log_count(stack, r'failpoint: crashing the invocation')} crashes")
     finally:
         recorder.close()
+
+
+def test_function_processes_killed_with_sigkill_lose_no_saga(stack_factory):
+    # Real process deaths, not panics: kill -9 a function process (run-step or start-saga,
+    # whichever is serving) every 6 s, four times, while sagas keep starting. The stack
+    # restarts the watch server when a function process dies, as Lambda replaces a dead
+    # execution environment; sagas whose invocation died are resumed by the sweeper when their
+    # lease runs out, and clients start again with the same Idempotency-Key.
+    import os
+    import random
+    import signal
+    stack = stack_factory("kill9", PARTICIPANT_LATENCY_MS="20")
+    api = Api(stack)
+    kills = []
+
+    def killer():
+        while len(kills) < 4:
+            time.sleep(6)
+            pids = sorted(stack.function_pids())
+            if pids:
+                victim = random.choice(pids)
+                os.kill(victim, signal.SIGKILL)
+                kills.append(victim)
+
+    def start(i):
+        body = image_body(i)
+        for _ in range(60):
+            try:
+                response = api.start("image", body, headers={"Idempotency-Key": f"kill9-{i}"})
+                if response.status_code == 202:
+                    return response.json()["id"], body
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"saga {i} never started")
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    bodies = {}
+    with ThreadPoolExecutor(8) as pool:
+        while thread.is_alive() or len(bodies) < 200:
+            batch = range(len(bodies), len(bodies) + 16)
+            bodies.update(pool.map(start, batch))
+            time.sleep(0.2)
+    thread.join()
+    deadline = time.time() + 60
+    while True:  # the last restart may still be under way
+        try:
+            if requests.get(f"{api.url}/health", timeout=5).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert time.time() < deadline, "the API did not come back"
+        time.sleep(0.5)
+    sagas = api.wait_all(list(bodies), timeout=300)
+    assert len(kills) == 4
+    assert stack.watch_restarts >= 3, (stack.watch_restarts, kills)
+    exhausted = assert_outcomes(sagas, bodies, crashes_may_exhaust=True)
+    assert_one_key_per_call(api, bodies)
+    print(f"{len(kills)} function processes killed over ~24 s, {stack.watch_restarts} watch "
+          f"restarts, all {len(bodies)} sagas finished ({exhausted} after a call's attempts "
+          f"all died)")
