@@ -215,20 +215,44 @@ async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
     assert_eq!(participant.received().len(), 2);
 }
 
-/// A worker whose participant, while running `tokenize`, lets another writer change the record.
-fn interrupted_during_tokenize(
+/// The calls of an image saga cancelled while `tokenize` ran: tokenize is undone, process
+/// never runs.
+const CANCELLED_AFTER_TOKENIZE: [&str; 3] = [
+    "http://participant/ANONYMIZER_URL",
+    "persistent://public/default/tokenizer_event",
+    "persistent://public/default/tokenizer_compensation",
+];
+
+/// A worker whose participant, on each of these targets, lets another writer change the record
+/// (its version moves on); with `fail_process`, the AI Model refuses its call (422).
+fn interrupted(
+    targets: &'static [&'static str],
     change: fn(&mut SagaRecord),
+    fail_process: bool,
 ) -> (TestWorker, Arc<ScriptedParticipant>) {
     let store = MemoryStore::default();
     let other_writer = store.clone();
     let (mut worker, participant) = worker(move |target, _| {
-        if target.ends_with("/tokenizer_event") {
+        if targets.iter().any(|t| target.ends_with(t)) {
             other_writer.edit("saga-1", change);
+        }
+        if fail_process && target.ends_with("AI_MODEL_URL") {
+            return Outcome::Failed {
+                class: FailureClass::ClientError,
+                error: "422".into(),
+            };
         }
         Outcome::Succeeded(json!(null))
     });
     worker.table.store = store;
     (worker, participant)
+}
+
+/// A worker whose participant, while running `tokenize`, lets another writer change the record.
+fn interrupted_during_tokenize(
+    change: fn(&mut SagaRecord),
+) -> (TestWorker, Arc<ScriptedParticipant>) {
+    interrupted(&["/tokenizer_event"], change, false)
 }
 
 #[tokio::test]
@@ -239,11 +263,7 @@ async fn a_cancel_during_a_call_compensates_that_step_once_it_completes() {
     assert_eq!(result, RunResult::Finished(SagaStatus::Cancelled));
     assert_eq!(
         participant.targets(),
-        [
-            "http://participant/ANONYMIZER_URL",
-            "persistent://public/default/tokenizer_event",
-            "persistent://public/default/tokenizer_compensation"
-        ],
+        CANCELLED_AFTER_TOKENIZE,
         "the completed tokenize is undone and process never runs"
     );
     let last = worker.table.store.get("saga-1").await.unwrap().unwrap();
@@ -301,27 +321,12 @@ async fn a_record_the_store_refuses_ends_the_saga_failed_instead_of_looping() {
 }
 
 /// A worker whose participant, on each of these targets, lets the cancel command record a
-/// cancel (another writer: the record's version moves on, the lease stays this worker's).
+/// cancel (the lease stays this worker's).
 fn cancelled_during(
     targets: &'static [&'static str],
     fail_process: bool,
 ) -> (TestWorker, Arc<ScriptedParticipant>) {
-    let store = MemoryStore::default();
-    let other_writer = store.clone();
-    let (mut worker, participant) = worker(move |target, _| {
-        if targets.iter().any(|t| target.ends_with(t)) {
-            other_writer.edit("saga-1", |r| r.cancel_requested = true);
-        }
-        if fail_process && target.ends_with("AI_MODEL_URL") {
-            return Outcome::Failed {
-                class: FailureClass::ClientError,
-                error: "422".into(),
-            };
-        }
-        Outcome::Succeeded(json!(null))
-    });
-    worker.table.store = store;
-    (worker, participant)
+    interrupted(targets, |r| r.cancel_requested = true, fail_process)
 }
 
 #[tokio::test]
@@ -333,11 +338,7 @@ async fn a_second_cancel_during_the_compensation_does_not_throw_the_worker_out()
     assert_eq!(result, RunResult::Finished(SagaStatus::Cancelled));
     assert_eq!(
         participant.targets(),
-        [
-            "http://participant/ANONYMIZER_URL",
-            "persistent://public/default/tokenizer_event",
-            "persistent://public/default/tokenizer_compensation"
-        ],
+        CANCELLED_AFTER_TOKENIZE,
         "the finished compensation was written, not redone after the lease"
     );
 }
