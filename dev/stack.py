@@ -240,8 +240,11 @@ class Stack:
         self.spawn("bridge", [sys.executable, str(ROOT / "dev" / "bridge.py"), self.pulsar_url, self.api_url])
         self.warm_up()
         self.stopping.clear()
-        self.watchdog = threading.Thread(target=self.replace_dead_functions, daemon=True)
-        self.watchdog.start()
+        if not self.hot_reload:
+            # With hot reload (make run) the watch server restarts its function processes on
+            # every change itself, so a process that goes away is no sign of a dead one.
+            self.watchdog = threading.Thread(target=self.replace_dead_functions, daemon=True)
+            self.watchdog.start()
 
     def start_watch(self, append=False):
         say(f"starting cargo lambda watch on port {self.api_port}")
