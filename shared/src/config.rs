@@ -53,9 +53,7 @@ impl Config {
         let margins = self.worker.lease_margin_ms + self.worker.deadline_margin_ms;
         (self.run_step_timeout.as_millis() as u64).saturating_sub(margins.max(0) as u64)
     }
-}
 
-impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(|name| std::env::var(name).ok())
