@@ -1,7 +1,7 @@
 //! Operator commands on a saga: cancel (stop going forward and compensate) and redrive (resume
 //! a FAILED saga where it gave up).
 
-use super::start_compensation;
+use super::{start_compensation, unreported};
 use crate::definition::SagaDefinition;
 use crate::record::{CallState, Failure, Millis, SagaRecord, SagaStatus, StepStatus};
 
@@ -53,8 +53,8 @@ pub fn apply_cancel(def: &SagaDefinition, record: &mut SagaRecord, now: Millis) 
     if !record.cancel_requested || !active || check_cancel(def, record).is_err() {
         return;
     }
-    let in_flight = |s: &CallState| s.status == StepStatus::Running && s.retry_at.is_none();
-    if record.steps.iter().any(|step| in_flight(&step.action)) {
+    // A call in flight, or cut off by a crash, is finished first.
+    if record.steps.iter().any(|step| unreported(&step.action)) {
         return;
     }
     for step in &mut record.steps {
