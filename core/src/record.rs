@@ -171,6 +171,10 @@ pub struct SagaRecord {
     pub id: String,
     /// The definition this saga runs.
     pub saga_type: String,
+    /// The version of its definition the saga started with, and runs to its end under.
+    /// Absent on records written before definitions had versions (they run the deployed one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition_version: Option<String>,
     /// Overall status.
     pub status: SagaStatus,
     /// Incremented by every write; writes are conditional on it.
@@ -277,6 +281,7 @@ impl SagaRecord {
     ) -> Self {
         Self {
             saga_type: saga_type.to_string(),
+            definition_version: None,
             status: SagaStatus::Pending,
             version: 0,
             input,
@@ -308,6 +313,21 @@ impl SagaRecord {
     /// True when an unexpired lease is held at `now`.
     pub fn is_leased(&self, now: Millis) -> bool {
         self.lease.as_ref().is_some_and(|l| l.expires_at > now)
+    }
+
+    /// Checks that the record has exactly these steps, in this order: the steps of the
+    /// definition it runs under. A record that does not fit cannot run; the error says why.
+    pub fn check_steps<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
+        let names: Vec<&str> = names.into_iter().collect();
+        let held: Vec<&str> = self.steps.iter().map(|s| s.name.as_str()).collect();
+        if names == held {
+            return Ok(());
+        }
+        Err(format!(
+            "the record's steps [{}] are not those of its definition [{}]",
+            held.join(", "),
+            names.join(", ")
+        ))
     }
 
     /// The step with this name.

@@ -17,5 +17,6 @@ pub mod sweeper;
 pub mod table;
 pub mod telemetry;
 pub mod usecases;
+pub mod versions;
 pub mod wiring;
 pub mod worker;

@@ -78,6 +78,16 @@ pub trait SagaStore: Send + Sync {
         &self,
         ids: &[String],
     ) -> impl Future<Output = Result<Vec<SagaRecord>, StoreError>> + Send;
+    /// Writes an item that keeps a text beside the sagas under `id` (a definition version),
+    /// replacing any text of that id.
+    fn put_text(
+        &self,
+        id: &str,
+        text: &str,
+    ) -> impl Future<Output = Result<WriteReceipt, StoreError>> + Send;
+    /// Reads a text written by [`Self::put_text`].
+    fn get_text(&self, id: &str)
+    -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// Active sagas of one sweeper shard that are due at `now`, at most `limit`.
     fn due(
         &self,

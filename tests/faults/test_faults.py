@@ -6,6 +6,7 @@ never saw one call under two keys."""
 import collections
 import json
 import re
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -220,6 +221,44 @@ def test_restarting_the_whole_stack_mid_run_loses_no_saga(stack_factory):
     assert_one_key_per_call(api, bodies)
     assert len(in_flight) >= 10, f"only {len(in_flight)} sagas were in flight at the restart"
     print(f"all {len(sagas)} sagas finished across the restart ({len(in_flight)} were in flight)")
+
+
+def test_a_redeploy_that_changes_a_definition_lets_in_flight_sagas_end_under_their_own(
+        stack_factory, tmp_path):
+    """Sagas in flight when a deploy renames, removes and adds steps end under the version they
+    started with; sagas started after it run the new one."""
+    definitions = tmp_path / "definitions"
+    shutil.copytree(ROOT / "definitions", definitions)
+    stack = stack_factory("redeploy", persistent=True, PARTICIPANT_LATENCY_MS="300",
+                          SAGA_DEFINITIONS_DIR=str(definitions))
+    api = Api(stack)
+    bodies = start_sagas(api, 24, failing_every=4)
+    first = api.get(next(iter(bodies))).json()
+    old_version = first["definition_version"]
+    in_flight = [i for i in bodies if api.get(i).json()["status"] not in TERMINAL]
+
+    image = json.loads((definitions / "image.json").read_text())
+    image["steps"][0]["name"] = "anonymise"  # renamed
+    image["steps"].pop()  # "process" removed
+    image["steps"].append({"name": "archive", "action": {"http": {"url": "${env:AI_MODEL_URL}"}}})
+    (definitions / "image.json").write_text(json.dumps(image, indent=2))
+    stack.restart()
+
+    sagas = api.wait_all(list(bodies))
+    assert_outcomes(sagas, bodies)
+    for saga in sagas.values():
+        assert saga["definition_version"] == old_version, saga
+        assert [s["name"] for s in saga["steps"]] == ["anonymize", "tokenize", "process"], saga
+    keys = [c["idempotency_key"] for i in bodies for c in api.calls(i)]
+    assert keys and not [k for k in keys if ":anonymise:" in k or ":archive:" in k], keys
+    assert len(in_flight) >= 8, f"only {len(in_flight)} sagas were in flight at the redeploy"
+
+    new = api.run_to_end("image", {"image_id": "after-the-deploy"})
+    assert new["status"] == "COMPLETED", new
+    assert new["definition_version"] != old_version
+    assert [s["name"] for s in new["steps"]] == ["anonymise", "tokenize", "archive"]
+    print(f"{len(in_flight)} sagas in flight at the redeploy ended under version {old_version}; "
+          f"a new saga ran version {new['definition_version']}")
 
 
 def test_a_thousand_sagas_at_concurrency_sixteen(stack_factory):

@@ -119,6 +119,7 @@ pub fn new_record(def: &Choreography, correlation_id: &str, now: Millis) -> Saga
         status: SagaStatus::Running,
         correlation_id: Some(correlation_id.to_string()),
         choreographed: true,
+        definition_version: Some(def.version.clone()),
         ..SagaRecord::fresh(id, &def.saga_type, steps, input, now)
     }
 }

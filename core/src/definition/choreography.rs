@@ -24,6 +24,9 @@ pub struct Choreography {
     pub compensation_timeout_ms: u64,
     /// The participants' steps, in pipeline order.
     pub steps: Vec<ChoreographyStep>,
+    /// The definition's version (see [`super::version_of`]). Set at load.
+    #[serde(skip)]
+    pub version: String,
 }
 
 /// One participant's part of the pipeline.

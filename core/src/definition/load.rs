@@ -4,7 +4,7 @@ use super::choreography::Choreography;
 use super::validate::validate;
 use super::{CallSpec, SagaDefinition};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// Definition files compiled into the functions: (file name, contents).
 const BUNDLED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/bundled_definitions.rs"));
@@ -21,21 +21,58 @@ pub struct LoadError {
     pub message: String,
 }
 
-/// The saga types deployed together, by type name.
-#[derive(Debug, Clone, Default)]
+/// The saga types deployed together, by type name, with the text of each file (kept beside
+/// the sagas so a saga runs to its end under the version it started with) and the older
+/// versions read back so far.
+#[derive(Clone, Default)]
 pub struct Definitions {
     by_type: HashMap<String, Arc<SagaDefinition>>,
     choreographies: HashMap<String, Arc<Choreography>>,
+    texts: HashMap<String, Arc<str>>,
+    pinned: Arc<RwLock<HashMap<String, AnyDefinition>>>,
+    env: Option<Env>,
+}
+
+/// Resolves `${env:NAME}` placeholders, for the files and for versions read back later.
+type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+impl std::fmt::Debug for Definitions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Definitions")
+            .field("types", &self.types())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A definition of either kind, as one version of a saga type.
+#[derive(Debug, Clone)]
+pub enum AnyDefinition {
+    /// Run step by step by the orchestrator.
+    Orchestrated(Arc<SagaDefinition>),
+    /// Driven by its participants' events.
+    Choreographed(Arc<Choreography>),
+}
+
+impl AnyDefinition {
+    /// The saga type.
+    pub fn saga_type(&self) -> &str {
+        match self {
+            Self::Orchestrated(d) => &d.saga_type,
+            Self::Choreographed(c) => &c.saga_type,
+        }
+    }
+
+    /// The version.
+    pub fn version(&self) -> &str {
+        match self {
+            Self::Orchestrated(d) => &d.version,
+            Self::Choreographed(c) => &c.version,
+        }
+    }
 }
 
 /// Overrides every choreography's `compensation_timeout_ms` when set (tests and operators).
 pub const COMPENSATION_TIMEOUT_ENV: &str = "CHOREOGRAPHY_COMPENSATION_TIMEOUT_MS";
-
-/// A parsed definition file: orchestrated (the default) or choreographed.
-enum Parsed {
-    Orchestrated(SagaDefinition),
-    Choreographed(Choreography),
-}
 
 impl Definitions {
     /// The definition files compiled into the functions: (file name, contents).
@@ -46,25 +83,21 @@ impl Definitions {
     /// Parses and validates definition files; `env` resolves `${env:NAME}` placeholders.
     pub fn from_files<'a>(
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
-        env: impl Fn(&str) -> Option<String>,
+        env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
     ) -> Result<Self, LoadError> {
         let mut loaded = Self::default();
         for (file, text) in files {
             let parsed = parse(file, text, &env)?;
-            let saga_type = match &parsed {
-                Parsed::Orchestrated(d) => &d.saga_type,
-                Parsed::Choreographed(c) => &c.saga_type,
-            };
-            if loaded.by_type.contains_key(saga_type)
-                || loaded.choreographies.contains_key(saga_type)
-            {
+            let saga_type = parsed.saga_type().to_string();
+            if loaded.texts.contains_key(&saga_type) {
                 return Err(error(file, "type", "another file defines this saga type"));
             }
+            loaded.texts.insert(saga_type, Arc::from(text));
             match parsed {
-                Parsed::Orchestrated(d) => {
-                    loaded.by_type.insert(d.saga_type.clone(), Arc::new(d));
+                AnyDefinition::Orchestrated(d) => {
+                    loaded.by_type.insert(d.saga_type.clone(), d);
                 }
-                Parsed::Choreographed(c) => {
+                AnyDefinition::Choreographed(c) => {
                     if let Some(event_type) = c
                         .event_types()
                         .find(|e| loaded.choreography_for(e).is_some())
@@ -75,12 +108,11 @@ impl Definitions {
                             format!("event type {event_type} is mapped by another choreography"),
                         ));
                     }
-                    loaded
-                        .choreographies
-                        .insert(c.saga_type.clone(), Arc::new(c));
+                    loaded.choreographies.insert(c.saga_type.clone(), c);
                 }
             }
         }
+        loaded.env = Some(Arc::new(env));
         Ok(loaded)
     }
 
@@ -100,6 +132,58 @@ impl Definitions {
             .collect();
         types.sort();
         types
+    }
+
+    /// Parses the text of a stored definition version as [`Self::from_files`] parsed the files,
+    /// placeholders resolved the same way.
+    pub fn parse_version(&self, text: &str) -> Result<AnyDefinition, LoadError> {
+        let env = |name: &str| self.env.as_ref().and_then(|env| env(name));
+        parse("stored definition", text, &env)
+    }
+
+    /// The deployed definition of a saga type, of either kind.
+    pub fn current(&self, saga_type: &str) -> Option<AnyDefinition> {
+        self.by_type
+            .get(saga_type)
+            .cloned()
+            .map(AnyDefinition::Orchestrated)
+            .or_else(|| {
+                self.choreographies
+                    .get(saga_type)
+                    .cloned()
+                    .map(AnyDefinition::Choreographed)
+            })
+    }
+
+    /// The file text of a deployed saga type's definition.
+    pub fn text(&self, saga_type: &str) -> Option<&str> {
+        self.texts.get(saga_type).map(|t| &**t)
+    }
+
+    /// A version of a saga type: the deployed one when it is that version, else one read back
+    /// and kept by [`Self::keep_version`]. `None` when neither is at hand.
+    pub fn version(&self, saga_type: &str, version: &str) -> Option<AnyDefinition> {
+        if let Some(current) = self.current(saga_type)
+            && current.version() == version
+        {
+            return Some(current);
+        }
+        let pinned = self.pinned.read().unwrap_or_else(|e| e.into_inner());
+        pinned.get(&version_key(saga_type, version)).cloned()
+    }
+
+    /// True when this version was kept by [`Self::keep_version`].
+    pub fn is_kept(&self, saga_type: &str, version: &str) -> bool {
+        let pinned = self.pinned.read().unwrap_or_else(|e| e.into_inner());
+        pinned.contains_key(&version_key(saga_type, version))
+    }
+
+    /// Keeps a version read back from the store for the later sagas that need it (all clones of
+    /// these definitions share what is kept).
+    pub fn keep_version(&self, definition: AnyDefinition) {
+        let key = version_key(definition.saga_type(), definition.version());
+        let mut pinned = self.pinned.write().unwrap_or_else(|e| e.into_inner());
+        pinned.insert(key, definition);
     }
 
     /// The choreography of a saga type.
@@ -157,6 +241,11 @@ impl Definitions {
     }
 }
 
+/// The id of the item that keeps a version of a saga type's definition beside the sagas.
+pub fn version_key(saga_type: &str, version: &str) -> String {
+    format!("definition#{saga_type}#{version}")
+}
+
 pub(super) fn error(file: &str, field: impl Into<String>, message: impl Into<String>) -> LoadError {
     LoadError {
         file: file.to_string(),
@@ -169,7 +258,7 @@ fn parse(
     file: &str,
     text: &str,
     env: &impl Fn(&str) -> Option<String>,
-) -> Result<Parsed, LoadError> {
+) -> Result<AnyDefinition, LoadError> {
     #[derive(serde::Deserialize)]
     struct ModeOnly {
         mode: Option<String>,
@@ -177,10 +266,15 @@ fn parse(
     let mode = serde_json::from_str::<ModeOnly>(text)
         .map_err(|e| error(file, "-", e.to_string()))?
         .mode;
+    let version = super::version_of(text).unwrap_or_default();
     if mode.as_deref() == Some("choreography") {
-        return parse_choreography(file, text, env).map(Parsed::Choreographed);
+        let mut choreography = parse_choreography(file, text, env)?;
+        choreography.version = version;
+        return Ok(AnyDefinition::Choreographed(Arc::new(choreography)));
     }
-    parse_orchestrated(file, text, env).map(Parsed::Orchestrated)
+    let mut definition = parse_orchestrated(file, text, env)?;
+    definition.version = version;
+    Ok(AnyDefinition::Orchestrated(Arc::new(definition)))
 }
 
 fn parse_choreography(

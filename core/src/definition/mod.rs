@@ -8,7 +8,7 @@ mod validate;
 /// Most steps a saga may have (keeps the record well under DynamoDB's item limit).
 pub const MAX_STEPS: usize = 16;
 
-pub use load::{COMPENSATION_TIMEOUT_ENV, Definitions, LoadError};
+pub use load::{AnyDefinition, COMPENSATION_TIMEOUT_ENV, Definitions, LoadError, version_key};
 
 use crate::outcome::FailureClass;
 use serde::Deserialize;
@@ -30,6 +30,19 @@ pub struct SagaDefinition {
     pub defaults: StepDefaults,
     /// Steps, run in order.
     pub steps: Vec<StepDefinition>,
+    /// The definition's version: a hash of its file's content (see [`version_of`]). Set at load.
+    #[serde(skip)]
+    pub version: String,
+}
+
+/// The version of a definition file: the first 16 hex digits of the SHA-256 of its JSON in
+/// canonical form (keys sorted, no whitespace), so reformatting a file keeps its version and
+/// any change of meaning gives a new one. `None` when the text is not JSON.
+pub fn version_of(text: &str) -> Option<String> {
+    use sha2::Digest;
+    let canonical = serde_json::from_str::<Value>(text).ok()?.to_string();
+    let digest = sha2::Sha256::digest(canonical.as_bytes());
+    Some(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Per-definition defaults for steps.

@@ -97,6 +97,7 @@ pub fn new_record(def: &SagaDefinition, id: String, input: Value, now: Millis) -
         version: 1,
         runnable: true,
         writes: 1,
+        definition_version: Some(def.version.clone()),
         ..SagaRecord::fresh(id, &def.saga_type, steps, input, now)
     }
 }
@@ -114,7 +115,7 @@ pub fn next(def: &SagaDefinition, record: &SagaRecord, now: Millis) -> Next {
                 None => return Next::Done,
             }
         }
-        SagaStatus::Compensating => match pending_compensation(record) {
+        SagaStatus::Compensating => match pending_compensation(def, record) {
             Some(step) => (step, Phase::Compensation),
             None => return Next::Done,
         },
@@ -126,12 +127,10 @@ pub fn next(def: &SagaDefinition, record: &SagaRecord, now: Millis) -> Next {
     {
         return Next::WaitUntil(retry_at);
     }
-    let spec = match phase {
-        Phase::Action => &def.steps[step].action,
-        Phase::Compensation => def.steps[step]
-            .compensation
-            .as_ref()
-            .expect("pending compensations exist only for steps that have one"),
+    let spec = match (phase, &def.steps[step].compensation) {
+        (Phase::Compensation, Some(compensation)) => compensation,
+        // Only steps with a compensation are pending one (see `pending_compensation`).
+        _ => &def.steps[step].action,
     };
     Next::Run(Call {
         step,
@@ -221,7 +220,7 @@ pub fn record_outcome(
                     }
                 }
                 Phase::Compensation => {
-                    if pending_compensation(record).is_none() {
+                    if pending_compensation(def, record).is_none() {
                         finish(record, SagaStatus::Compensated, now);
                     }
                 }
@@ -282,19 +281,20 @@ fn start_compensation(def: &SagaDefinition, record: &mut SagaRecord, now: Millis
             state.compensation = Some(compensation);
         }
     }
-    if pending_compensation(record).is_some() {
+    if pending_compensation(def, record).is_some() {
         record.status = SagaStatus::Compensating;
     } else {
         finish(record, SagaStatus::Compensated, now);
     }
 }
 
-/// The newest step whose compensation is still to run.
-fn pending_compensation(record: &SagaRecord) -> Option<usize> {
-    record.steps.iter().rposition(|s| {
-        s.compensation
-            .as_ref()
-            .is_some_and(|c| matches!(c.status, StepStatus::Pending | StepStatus::Running))
+/// The newest step whose compensation is still to run (one its definition has).
+fn pending_compensation(def: &SagaDefinition, record: &SagaRecord) -> Option<usize> {
+    record.steps.iter().zip(&def.steps).rposition(|(s, d)| {
+        d.compensation.is_some()
+            && s.compensation
+                .as_ref()
+                .is_some_and(|c| matches!(c.status, StepStatus::Pending | StepStatus::Running))
     })
 }
 

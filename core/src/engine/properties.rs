@@ -6,6 +6,7 @@
 use super::*;
 use crate::definition::{HttpCall, RetryPolicy, StepDefinition, StepKind};
 use crate::outcome::FailureClass;
+use crate::record::StepState;
 use proptest::prelude::*;
 
 #[derive(Clone, Copy, Debug)]
@@ -64,6 +65,7 @@ fn definition(
         description: String::new(),
         defaults: Default::default(),
         steps,
+        version: "v1".into(),
     }
 }
 
@@ -174,5 +176,145 @@ proptest! {
             }
             other => prop_assert!(false, "unexpected status {:?}", other),
         }
+    }
+}
+
+fn any_status() -> impl Strategy<Value = SagaStatus> {
+    prop_oneof![
+        Just(SagaStatus::Pending),
+        Just(SagaStatus::Running),
+        Just(SagaStatus::Completed),
+        Just(SagaStatus::Compensating),
+        Just(SagaStatus::Compensated),
+        Just(SagaStatus::Failed),
+        Just(SagaStatus::Cancelled),
+    ]
+}
+
+fn any_call_state() -> impl Strategy<Value = CallState> {
+    let status = prop_oneof![
+        Just(StepStatus::Pending),
+        Just(StepStatus::Running),
+        Just(StepStatus::Completed),
+        Just(StepStatus::Failed),
+        Just(StepStatus::Skipped),
+    ];
+    let failure = proptest::option::of(prop_oneof![
+        Just(FailureClass::Timeout),
+        Just(FailureClass::ServerError),
+        Just(FailureClass::ClientError),
+        Just(FailureClass::Crashed),
+    ]);
+    (
+        status,
+        0u32..6,
+        0u32..6,
+        proptest::option::of(0i64..10_000),
+        proptest::option::of(0i64..10_000),
+        failure,
+    )
+        .prop_map(
+            |(status, attempts, lost_attempts, started_at, retry_at, failure)| CallState {
+                status,
+                attempts,
+                lost_attempts,
+                started_at,
+                retry_at,
+                failure,
+                ..CallState::pending()
+            },
+        )
+}
+
+/// Any record: any statuses, attempts and flags, and steps that may or may not be those of the
+/// definition (a name changed, one added or removed), as a stored record of an older or
+/// corrupted version could be.
+fn any_record() -> impl Strategy<Value = SagaRecord> {
+    let step = (
+        prop_oneof![Just("s0"), Just("s1"), Just("s2"), Just("renamed")],
+        any_call_state(),
+        proptest::option::of(any_call_state()),
+        proptest::option::of(prop_oneof![Just(json!({"id": 1})), Just(json!(null))]),
+    );
+    (
+        any_status(),
+        proptest::collection::vec(step, 0..5),
+        any::<bool>(),
+        proptest::option::of(0i64..10_000),
+    )
+        .prop_map(|(status, steps, cancel_requested, lease_until)| {
+            let mut record = SagaRecord::fresh("p".into(), "prop", [], json!({}), 0);
+            record.status = status;
+            record.cancel_requested = cancel_requested;
+            record.lease = lease_until.map(|expires_at| crate::record::Lease {
+                owner: "other".into(),
+                expires_at,
+            });
+            record.steps = steps
+                .into_iter()
+                .map(|(name, action, compensation, output)| StepState {
+                    name: name.into(),
+                    action,
+                    output,
+                    compensation,
+                })
+                .collect();
+            record
+        })
+}
+
+proptest! {
+    /// No record, however it came to be, makes the engine panic: a record whose steps are not
+    /// its definition's is refused with a reason before the engine sees it (as the worker
+    /// does), and any other is driven through every entry point the worker uses.
+    #[test]
+    fn no_record_makes_the_engine_panic(
+        (has_comp, pivot, max_attempts, script) in shape(),
+        mut record in any_record(),
+        fit in any::<bool>(),
+        jitter in 0.0f64..1.0,
+    ) {
+        let def = definition(&has_comp, pivot, max_attempts);
+        if fit {
+            // Half the cases: the definition's steps, in any state.
+            record.steps.resize_with(def.steps.len(), || StepState::pending(""));
+            for (state, step) in record.steps.iter_mut().zip(&def.steps) {
+                state.name = step.name.clone();
+            }
+        }
+        let fits = record.check_steps(def.steps.iter().map(|s| s.name.as_str()));
+        let names: Vec<&str> = def.steps.iter().map(|s| s.name.as_str()).collect();
+        let held: Vec<&str> = record.steps.iter().map(|s| s.name.as_str()).collect();
+        prop_assert_eq!(fits.is_ok(), names == held);
+        if let Err(reason) = fits {
+            prop_assert!(reason.contains("not those of its definition"));
+            return Ok(());
+        }
+        let mut now = 5_000;
+        fail_lost_attempts(&def, &mut record, now);
+        apply_cancel(&def, &mut record, now);
+        let _ = crate::engine::commands::check_cancel(&def, &record);
+        let mut outcomes = script.into_iter();
+        let mut calls = 0;
+        for _ in 0..200 {
+            match next(&def, &record, now) {
+                Next::Done => break,
+                Next::WaitUntil(t) => now = t.max(now + 1),
+                Next::Run(call) => {
+                    prop_assert!(call.step < record.steps.len());
+                    calls += 1;
+                    begin(&mut record, &call, now);
+                    let outcome = match outcomes.next().unwrap_or(Scripted::Succeed) {
+                        Scripted::Succeed => Outcome::Succeeded(json!({"id": 2})),
+                        Scripted::Retryable => Outcome::Failed { class: FailureClass::Timeout, error: "t".into() },
+                        Scripted::Final => Outcome::Failed { class: FailureClass::ClientError, error: "4xx".into() },
+                    };
+                    now += 1;
+                    record_outcome(&def, &mut record, &call, outcome, now, jitter);
+                    apply_cancel(&def, &mut record, now);
+                }
+            }
+        }
+        prop_assert!(calls <= 200);
     }
 }

@@ -105,6 +105,41 @@ fn put_error(error: SdkError<PutItemError>) -> StoreError {
 }
 
 impl SagaStore for DynamoStore {
+    async fn put_text(&self, id: &str, text: &str) -> Result<WriteReceipt, StoreError> {
+        let output = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", AttributeValue::S(id.to_string()))
+            .item("text", AttributeValue::S(text.to_string()))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(put_error)?;
+        Ok(WriteReceipt {
+            capacity_units: output
+                .consumed_capacity()
+                .and_then(|c| c.capacity_units())
+                .unwrap_or(0.0),
+        })
+    }
+
+    async fn get_text(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        Ok(output.item.and_then(|mut item| match item.remove("text") {
+            Some(AttributeValue::S(text)) => Some(text),
+            _ => None,
+        }))
+    }
+
     async fn create(&self, record: &SagaRecord) -> Result<WriteReceipt, StoreError> {
         self.put(record, "attribute_not_exists(id)", None).await
     }

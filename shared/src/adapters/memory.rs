@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 pub struct MemoryStore {
     records: Arc<Mutex<HashMap<String, SagaRecord>>>,
     writes: Arc<Mutex<Vec<SagaRecord>>>,
+    texts: Arc<Mutex<HashMap<String, String>>>,
     /// Records whose JSON is longer than this are refused, as DynamoDB refuses large items.
     max_record_bytes: Option<usize>,
 }
@@ -54,6 +55,16 @@ impl MemoryStore {
 }
 
 impl SagaStore for MemoryStore {
+    async fn put_text(&self, id: &str, text: &str) -> Result<WriteReceipt, StoreError> {
+        let mut texts = self.texts.lock().unwrap();
+        texts.insert(id.to_string(), text.to_string());
+        Ok(WriteReceipt::default())
+    }
+
+    async fn get_text(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.texts.lock().unwrap().get(id).cloned())
+    }
+
     async fn create(&self, record: &SagaRecord) -> Result<WriteReceipt, StoreError> {
         self.check_size(record)?;
         let mut records = self.records.lock().unwrap();

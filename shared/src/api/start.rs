@@ -315,6 +315,12 @@ mod tests {
         async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
             self.0.get(id).await
         }
+        async fn put_text(&self, id: &str, text: &str) -> Result<WriteReceipt, StoreError> {
+            self.0.put_text(id, text).await
+        }
+        async fn get_text(&self, id: &str) -> Result<Option<String>, StoreError> {
+            self.0.get_text(id).await
+        }
         async fn list(&self, query: &ListQuery) -> Result<Vec<(Millis, String)>, StoreError> {
             self.0.list(query).await
         }

@@ -12,6 +12,9 @@ pub struct SagaView {
     id: String,
     #[serde(rename = "type")]
     saga_type: String,
+    /// The version of its definition the saga runs under (a content hash).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    definition_version: Option<String>,
     status: &'static str,
     version: u64,
     input: Value,
@@ -136,6 +139,7 @@ impl From<&SagaRecord> for SagaView {
         Self {
             id: record.id.clone(),
             saga_type: record.saga_type.clone(),
+            definition_version: record.definition_version.clone(),
             status: record.status.as_str(),
             version: record.version,
             input: record.input.clone(),

@@ -8,8 +8,8 @@
 mod tests;
 
 use crate::choreography::{Applied, Event, apply, command_sent, commands_due, new_record, saga_id};
-use crate::definition::Definitions;
 use crate::definition::choreography::Choreography;
+use crate::definition::{AnyDefinition, Definitions};
 use crate::outcome::Outcome;
 
 use crate::ports::{Clock, Message, Publisher, SagaStore, StoreError};
@@ -210,6 +210,32 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
             let stored = self.table.store.get(&id).await?;
             let expected = stored.as_ref().map(|r| r.version);
             let status_before = stored.as_ref().map(|r| r.status);
+            let pinned = match &stored {
+                Some(record) => match self.version_of(record).await? {
+                    Ok(pinned) => Some(pinned),
+                    Err(reason) => {
+                        warn!(saga_id = %id, %reason, "events of a saga that cannot run refused");
+                        let refused = events
+                            .iter()
+                            .map(|e| (e.message_id.clone(), reason.clone()))
+                            .collect();
+                        return Ok((
+                            id,
+                            Applied {
+                                refused,
+                                ..Applied::default()
+                            },
+                            0,
+                        ));
+                    }
+                },
+                None => {
+                    crate::versions::keep_deployed(&self.table, &self.definitions, &def.saga_type)
+                        .await?;
+                    None
+                }
+            };
+            let def = pinned.as_deref().unwrap_or(def);
             let mut record = stored.unwrap_or_else(|| SagaRecord {
                 trace: Some(crate::invocation::saga_trace(None, now)),
                 ..new_record(def, correlation_id, now)
@@ -251,6 +277,29 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// The choreography a stored saga runs under (the version it started with), or why it
+    /// cannot run. Only a store failure is an error.
+    async fn version_of(
+        &self,
+        record: &SagaRecord,
+    ) -> Result<Result<Arc<Choreography>, String>, StoreError> {
+        use crate::versions::{VersionError, definition_of};
+        let def = match definition_of(&self.table, &self.definitions, record).await {
+            Ok(AnyDefinition::Choreographed(def)) => def,
+            Ok(AnyDefinition::Orchestrated(_)) => {
+                return Ok(Err(format!(
+                    "saga type {} is orchestrated: run-step drives it",
+                    record.saga_type
+                )));
+            }
+            Err(VersionError::Unrunnable(reason)) => return Ok(Err(reason)),
+            Err(VersionError::Store(e)) => return Err(e),
+        };
+        Ok(record
+            .check_steps(def.steps.iter().map(|s| s.name.as_str()))
+            .map(|()| def))
     }
 
     async fn publish_commands(

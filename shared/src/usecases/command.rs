@@ -4,11 +4,12 @@
 //! is not leased becomes runnable at once; one whose call is in flight is taken over when its
 //! lease expires (the invocation holding it stops at its next write, which now fails).
 
-use crate::definition::Definitions;
+use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
 use crate::engine::{self, Refused};
 use crate::ports::{Clock, SagaStore, StoreError};
 use crate::record::SagaRecord;
 use crate::table::SagaTable;
+use crate::versions::{self, VersionError};
 
 /// What the command function needs.
 pub struct CommandDeps<S, C> {
@@ -16,7 +17,7 @@ pub struct CommandDeps<S, C> {
     pub table: SagaTable<S>,
     /// Time source.
     pub clock: C,
-    /// Deployed definitions (to know each saga's pivot).
+    /// Deployed definitions (to know each saga's pivot, under the version it runs).
     pub definitions: Definitions,
 }
 
@@ -74,7 +75,16 @@ pub async fn run<S: SagaStore, C: Clock>(
             Command::Cancel if record.cancel_requested && !record.status.is_terminal() => {
                 return Ok(record);
             }
-            Command::Cancel => cancel(&deps.definitions, &mut record)?,
+            Command::Cancel => {
+                let def = match versions::definition_of(&deps.table, &deps.definitions, &record)
+                    .await
+                {
+                    Ok(AnyDefinition::Orchestrated(def)) => Some(def),
+                    Ok(AnyDefinition::Choreographed(_)) | Err(VersionError::Unrunnable(_)) => None,
+                    Err(VersionError::Store(e)) => return Err(e.into()),
+                };
+                cancel(def.as_deref(), &mut record)?
+            }
             Command::Redrive => engine::redrive(&mut record)?,
         }
         let now = deps.clock.now();
@@ -94,8 +104,10 @@ pub async fn run<S: SagaStore, C: Clock>(
     Err(CommandError::KeptChanging)
 }
 
-fn cancel(definitions: &Definitions, record: &mut SagaRecord) -> Result<(), Refused> {
-    match definitions.get(&record.saga_type) {
+/// Records a cancel under the saga's own definition version (`None` when it cannot be had:
+/// run-step then fails the saga with the reason).
+fn cancel(def: Option<&SagaDefinition>, record: &mut SagaRecord) -> Result<(), Refused> {
+    match def {
         Some(def) => engine::check_cancel(def, record)?,
         None if record.status.is_terminal() => {
             return Err(Refused::Finished(record.status.as_str()));

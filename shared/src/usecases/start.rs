@@ -117,6 +117,8 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
             saga_type: saga_type.to_string(),
             deployed: worker.definitions.types().join(", "),
         })?;
+    // The first saga of this version keeps it in the table, for after a redeploy changes it.
+    crate::versions::keep_deployed(&worker.table, &worker.definitions, saga_type).await?;
     let id = match &start.idempotency_key {
         Some(key) => uuid::Uuid::new_v5(
             &IDEMPOTENT_ID_NAMESPACE,

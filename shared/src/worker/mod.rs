@@ -5,12 +5,13 @@
 //! twice under two owners. All of it is safe to repeat: a call that may have run is retried
 //! with the same idempotency key.
 
-use crate::definition::{Definitions, SagaDefinition};
+use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
 use crate::engine::{self, Next, Phase};
 use crate::outcome::Outcome;
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
 use crate::record::{Failure, Lease, Millis, SagaRecord, SagaStatus};
 use crate::table::SagaTable;
+use crate::versions::{self, VersionError};
 
 use calls::log_outcome;
 use failpoints::Failpoint;
@@ -114,20 +115,25 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             return Ok(RunResult::Skipped("leased"));
         }
         let mut record = image;
-        let Some(def) = self.definitions.get(&record.saga_type) else {
-            record.failure = Some(Failure {
-                step: String::new(),
-                error: format!("saga type {} is not deployed", record.saga_type),
-            });
-            record.status = SagaStatus::Failed;
-            record.ended_at = Some(now);
-            record.runnable = false;
-            record.lease = None;
-            return self.write(&mut record, now).await.map(|done| match done {
-                Continue::Yes => RunResult::Finished(SagaStatus::Failed),
-                Continue::Stop(r) => r,
-            });
+        let def = match self.definition_of(&record).await? {
+            Ok(def) => def,
+            Err(reason) => {
+                warn!(%reason, "the saga cannot run: FAILED");
+                record.failure = Some(Failure {
+                    step: String::new(),
+                    error: reason,
+                });
+                record.status = SagaStatus::Failed;
+                record.ended_at = Some(now);
+                record.runnable = false;
+                record.lease = None;
+                return self.write(&mut record, now).await.map(|done| match done {
+                    Continue::Yes => RunResult::Finished(SagaStatus::Failed),
+                    Continue::Stop(r) => r,
+                });
+            }
         };
+        let def = &*def;
         if engine::fail_lost_attempts(def, &mut record, now) {
             warn!(failure = ?record.failure, "a call whose invocations kept dying used its budget");
         }
@@ -150,6 +156,29 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         }
         info!(version = record.version, "claimed");
         self.drive(def, &mut record, next, owner, deadline).await
+    }
+
+    /// The definition a saga runs under (the version it started with), or why it cannot run:
+    /// that version is lost, the type is choreographed, or the record's steps are not the
+    /// definition's. Only a store failure is an error.
+    async fn definition_of(
+        &self,
+        record: &SagaRecord,
+    ) -> Result<Result<std::sync::Arc<SagaDefinition>, String>, StoreError> {
+        let def = match versions::definition_of(&self.table, &self.definitions, record).await {
+            Ok(AnyDefinition::Orchestrated(def)) => def,
+            Ok(AnyDefinition::Choreographed(_)) => {
+                return Ok(Err(format!(
+                    "saga type {} is choreographed: its events drive it",
+                    record.saga_type
+                )));
+            }
+            Err(VersionError::Unrunnable(reason)) => return Ok(Err(reason)),
+            Err(VersionError::Store(e)) => return Err(e),
+        };
+        Ok(record
+            .check_steps(def.steps.iter().map(|s| s.name.as_str()))
+            .map(|()| def))
     }
 
     /// Prepares a new saga's record to be created already claimed by `owner`: not runnable

@@ -354,3 +354,91 @@ async fn a_cancel_during_the_compensation_of_a_failure_leaves_it_compensated() {
     assert_eq!(last.failure.unwrap().step, "process");
     assert_eq!(participant.received().len(), 4);
 }
+
+/// The image definition after a redeploy that renamed its first step, removed its last one
+/// and added another: a new version.
+fn redeployed_image() -> Definitions {
+    let mut changed: serde_json::Value =
+        serde_json::from_str(include_str!("../../../definitions/image.json")).unwrap();
+    let steps = changed["steps"].as_array_mut().unwrap();
+    steps[0]["name"] = json!("anonymise");
+    steps.pop();
+    steps.push(json!({ "name": "archive", "action": { "http": { "url": "http://new/archive" } } }));
+    Definitions::from_files([("image.json", changed.to_string().as_str())], |name| {
+        Some(format!("http://participant/{name}"))
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_saga_ends_under_the_definition_version_it_started_with_after_a_redeploy() {
+    let (old, _) = worker(|_, _| Outcome::Succeeded(json!({"ok": 1})));
+    crate::versions::keep_deployed(&old.table, &old.definitions, "image")
+        .await
+        .unwrap();
+    let image = started(&old).await;
+    let started_under = image.definition_version.clone().unwrap();
+    // A new deployment: new processes, with only the changed definition.
+    let participant = Arc::new(ScriptedParticipant::new(|_, _| {
+        Outcome::Succeeded(json!({"ok": 1}))
+    }));
+    let new = Worker {
+        table: old.table.clone(),
+        http: participant.clone(),
+        publisher: participant.clone(),
+        clock: ManualClock::at(1_000),
+        definitions: redeployed_image(),
+        config: WorkerConfig::default(),
+    };
+    assert_ne!(new.definitions.get("image").unwrap().version, started_under);
+    let result = new.run(image, "inv-1", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Completed));
+    let targets = participant.targets();
+    assert_eq!(
+        targets,
+        [
+            "http://participant/ANONYMIZER_URL",
+            "persistent://public/default/tokenizer_event",
+            "http://participant/AI_MODEL_URL",
+        ],
+        "the original three steps, none of the new version's"
+    );
+    let done = new.table.store.get("saga-1").await.unwrap().unwrap();
+    assert_eq!(done.definition_version, Some(started_under));
+    let names: Vec<&str> = done.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["anonymize", "tokenize", "process"]);
+}
+
+#[tokio::test]
+async fn a_saga_whose_definition_version_is_kept_nowhere_fails_with_the_reason() {
+    let (old, _) = worker(|_, _| Outcome::Succeeded(json!({"ok": 1})));
+    // Started without keeping its version (as by a process whose table write was lost).
+    let image = started(&old).await;
+    let (mut new, participant) = worker(|_, _| Outcome::Succeeded(json!({"ok": 1})));
+    new.table = old.table.clone();
+    new.definitions = redeployed_image();
+    let result = new.run(image, "inv-1", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Failed));
+    assert!(participant.targets().is_empty(), "nothing ran");
+    let failed = new.table.store.get("saga-1").await.unwrap().unwrap();
+    let error = failed.failure.unwrap().error;
+    assert!(error.contains("neither deployed nor kept"), "{error}");
+}
+
+#[tokio::test]
+async fn a_record_whose_steps_are_not_its_definitions_fails_instead_of_running() {
+    let (worker, participant) = worker(|_, _| Outcome::Succeeded(json!({"ok": 1})));
+    let mut image = started(&worker).await;
+    worker.table.store.edit("saga-1", |r| {
+        r.steps.pop();
+    });
+    image.steps.pop();
+    image.version += 1;
+    image.writes += 1;
+    let result = worker.run(image, "inv-1", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Failed));
+    assert!(participant.targets().is_empty());
+    let failed = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    let error = failed.failure.unwrap().error;
+    assert!(error.contains("not those of its definition"), "{error}");
+}
