@@ -2,7 +2,8 @@
 
 - image saga (seed 001): the Anonymizer at /anonymize and the AI Model at /process;
 - order saga (seed 003): a café under /cafeteria (products, inventory reservations, orders);
-- campaign saga (seed 004): influencer, brand and tracking services under /campaign.
+- campaign saga (seed 004): influencer, brand and tracking services under /campaign;
+- /bulk answers as many bytes as asked (large payloads, in the tests).
 
 Every participant honours the Idempotency-Key header: a repeated call with the same key gets the
 first answer again without acting twice. A compensation finds what its action did through the
@@ -162,7 +163,15 @@ def campaign_service(service, action):
 
 
 # (method, path) -> (step name used by failure injection, handler)
+def bulk(body):
+    """Answers `answer_bytes` bytes of filler with the call's `mark` and the size of what it
+    received (large payloads: tests/e2e/test_payloads.py)."""
+    return {"mark": body.get("mark"), "received_bytes": len(json.dumps(body)),
+            "blob": "b" * int(body.get("answer_bytes") or 0)}
+
+
 ROUTES = {
+    ("POST", "/bulk"): ("bulk", bulk),
     ("POST", "/anonymize"): ("anonymize", anonymize),
     ("POST", "/process"): ("process", process),
     ("POST", "/cafeteria/productos/validar"): ("ValidarProductos", validate_products),

@@ -120,6 +120,7 @@ class Stack:
             "AI_MODEL_URL": self.ai_model_url,
             "CAFETERIA_URL": self.cafeteria_url,
             "CAMPAIGN_URL": self.campaign_url,
+            "PARTICIPANTS_URL": self.participants_url,
             "PULSAR_URL": self.pulsar_url,
             "INVOKE_URL": self.api_url,
             # The demo participants' fault injection travels in a header (never in AWS).

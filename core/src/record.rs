@@ -126,9 +126,14 @@ pub struct StepState {
     pub name: String,
     /// The forward action.
     pub action: CallState,
-    /// The action's response body (JSON, size-bounded), stored as JSON text.
+    /// The action's response body, stored as JSON text (in an item of its own when large).
     #[serde(default, with = "json_text", skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
+    /// When the output is large: the id of the item that keeps it beside the record (see
+    /// [`payload_key`]); it is then absent from the record's item, and readers that need it
+    /// load it from there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_ref: Option<String>,
     /// The compensation, once the saga needs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compensation: Option<CallState>,
@@ -141,6 +146,7 @@ impl StepState {
             name: name.to_string(),
             action: CallState::pending(),
             output: None,
+            output_ref: None,
             compensation: None,
         }
     }
@@ -179,9 +185,17 @@ pub struct SagaRecord {
     pub status: SagaStatus,
     /// Incremented by every write; writes are conditional on it.
     pub version: u64,
-    /// The input the saga was started with, stored as JSON text.
-    #[serde(with = "json_text_required")]
+    /// The input the saga was started with, stored as JSON text (in an item of its own when
+    /// large: then absent from the record's item, and `null` until loaded).
+    #[serde(
+        default,
+        with = "json_text_required",
+        skip_serializing_if = "Value::is_null"
+    )]
     pub input: Value,
+    /// When the input is large: the id of the item that keeps it (see [`payload_key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_ref: Option<String>,
     /// Per-step state, in definition order.
     pub steps: Vec<StepState>,
     /// The failure that sent the saga to compensation or to FAILED.
@@ -285,6 +299,7 @@ impl SagaRecord {
             status: SagaStatus::Pending,
             version: 0,
             input,
+            input_ref: None,
             steps: step_names.into_iter().map(StepState::pending).collect(),
             failure: None,
             lease: None,
@@ -334,6 +349,16 @@ impl SagaRecord {
     pub fn step(&self, name: &str) -> Option<&StepState> {
         self.steps.iter().find(|s| s.name == name)
     }
+}
+
+/// The id of the item that keeps a large payload of a saga: the saga id and a hash of the
+/// payload's JSON text, so writing the same payload twice writes the same item, and a racing
+/// invocation's different payload can never overwrite the one a record refers to.
+pub fn payload_key(saga_id: &str, text: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{saga_id}#payload#{hex}")
 }
 
 /// Stores an optional JSON value as JSON text (robust against DynamoDB's nesting and number limits).

@@ -4,6 +4,7 @@
 use crate::outcome::Outcome;
 use crate::record::{Millis, SagaRecord};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -28,6 +29,11 @@ pub enum StoreError {
     #[error("the saga store refused the record: {0}")]
     Rejected(String),
 }
+
+/// The largest item the store writes, in bytes as DynamoDB counts them: under its 400 KB item
+/// limit with room to spare. A larger record or text is refused before it is sent
+/// ([`StoreError::Rejected`]), so it can never fail as "unavailable" and be retried forever.
+pub const ITEM_BUDGET_BYTES: usize = 350 * 1024;
 
 /// A listing index partition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,16 +84,24 @@ pub trait SagaStore: Send + Sync {
         &self,
         ids: &[String],
     ) -> impl Future<Output = Result<Vec<SagaRecord>, StoreError>> + Send;
-    /// Writes an item that keeps a text beside the sagas under `id` (a definition version),
-    /// replacing any text of that id.
+    /// Writes an item that keeps a text beside the sagas under `id` (a definition version, a
+    /// large input or output), replacing any text of that id.
     fn put_text(
         &self,
         id: &str,
         text: &str,
     ) -> impl Future<Output = Result<WriteReceipt, StoreError>> + Send;
-    /// Reads a text written by [`Self::put_text`].
-    fn get_text(&self, id: &str)
-    -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// Reads texts written by [`Self::put_text`], by id (missing ones are left out).
+    fn get_texts(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, String>, StoreError>> + Send;
+    /// Lets the retention TTL delete these texts at `expires_at` (epoch seconds).
+    fn expire_texts(
+        &self,
+        ids: &[String],
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Active sagas of one sweeper shard that are due at `now`, at most `limit`.
     fn due(
         &self,

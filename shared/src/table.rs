@@ -3,6 +3,7 @@
 //! write count, update time, the sweeper's and the listing's index keys, the retention TTL)
 //! and makes the conditional write. The shard constants and the TTL rule live here too.
 
+use crate::payloads;
 use crate::ports::{SagaStore, StoreError, WriteReceipt};
 use crate::record::{Millis, SagaRecord, SagaStatus};
 
@@ -72,7 +73,20 @@ impl<S: SagaStore> SagaTable<S> {
             record.type_shard = Some(type_shard(&record.saga_type, &record.id));
         }
         self.index(record, now);
-        self.store.create(record).await
+        let apart = payloads::store_large(&self.store, record).await?;
+        let detached = payloads::detach(record);
+        let written = self.store.create(record).await;
+        payloads::reattach(record, detached);
+        written.map(|receipt| with_capacity(receipt, apart))
+    }
+
+    /// Reads a record with its payloads, those kept apart included.
+    pub async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
+        let Some(mut record) = self.store.get(id).await? else {
+            return Ok(None);
+        };
+        payloads::load(&self.store, &mut record).await?;
+        Ok(Some(record))
     }
 
     /// Replaces the stored record with this one, conditional on the stored version being the
@@ -87,13 +101,43 @@ impl<S: SagaStore> SagaTable<S> {
         record.writes += 1;
         record.updated_at = now;
         self.index(record, now);
+        let apart = match payloads::store_large(&self.store, record).await {
+            Ok(apart) => apart,
+            Err(e) => {
+                record.version = expected;
+                record.writes -= 1;
+                return Err(e);
+            }
+        };
+        let detached = payloads::detach(record);
         let written = self.store.replace(record, expected).await;
-        if written.is_err() {
-            // Nothing was written: the record stays at the version it was read at.
-            record.version = expected;
-            record.writes -= 1;
+        payloads::reattach(record, detached);
+        match written {
+            Ok(receipt) => {
+                self.expire_payloads(record).await;
+                Ok(with_capacity(receipt, apart))
+            }
+            Err(e) => {
+                // Nothing was written: the record stays at the version it was read at.
+                record.version = expected;
+                record.writes -= 1;
+                Err(e)
+            }
         }
-        written
+    }
+
+    /// Gives a finished saga's payload items the record's TTL, so they go with it.
+    async fn expire_payloads(&self, record: &SagaRecord) {
+        let Some(expires_at) = record.expires_at else {
+            return;
+        };
+        let keys = payloads::keys(record);
+        if keys.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.expire_texts(&keys, expires_at).await {
+            tracing::warn!(saga_id = %record.id, error = %e, "payload items of a finished saga keep no TTL");
+        }
     }
 
     /// The index keys and TTL a record carries once written at `now`.
@@ -116,6 +160,13 @@ impl<S: SagaStore> SagaTable<S> {
                 .expires_at
                 .get_or_insert(now / 1000 + rules.retention_days * 86_400);
         }
+    }
+}
+
+/// A write's receipt, with the capacity its payload items took.
+fn with_capacity(receipt: WriteReceipt, payloads: f64) -> WriteReceipt {
+    WriteReceipt {
+        capacity_units: receipt.capacity_units + payloads,
     }
 }
 

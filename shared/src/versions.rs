@@ -60,10 +60,12 @@ pub async fn definition_of<S: SagaStore>(
     if let Some(found) = definitions.version(saga_type, version) {
         return Ok(found);
     }
+    let key = version_key(saga_type, version);
     let Some(text) = table
         .store
-        .get_text(&version_key(saga_type, version))
+        .get_texts(std::slice::from_ref(&key))
         .await?
+        .remove(&key)
     else {
         return Err(VersionError::Unrunnable(format!(
             "version {version} of the definition of {saga_type} is neither deployed nor kept \

@@ -5,6 +5,7 @@ some tests beside another stack); its logs then go to .run/e2e-<api port>/ inste
 """
 
 import os
+import shutil
 
 import pytest
 
@@ -21,12 +22,21 @@ def port(variable, default):
 def stack():
     api_port = port("E2E_API_PORT", DEFAULT_API_PORT)
     run_dir = "e2e" if api_port == DEFAULT_API_PORT else f"e2e-{api_port}"
+    # The bundled definitions and the tests' own (tests/e2e/definitions), read from a folder
+    # as SAGA_DEFINITIONS_DIR allows.
+    definitions = ROOT / ".run" / run_dir / "definitions"
+    shutil.rmtree(definitions, ignore_errors=True)
+    definitions.mkdir(parents=True)
+    for folder in (ROOT / "definitions", ROOT / "tests" / "e2e" / "definitions"):
+        for file in folder.glob("*.json"):
+            shutil.copy(file, definitions)
     stack = Stack(api_port=api_port, dynamodb_port=port("E2E_DYNAMODB_PORT", 8300),
                   pulsar_port=port("E2E_PULSAR_PORT", 6750),
                   participants_port=port("E2E_PARTICIPANTS_PORT", 9401),
                   secrets_port=port("E2E_SECRETS_PORT", 4610),
                   run_dir=ROOT / ".run" / run_dir, quiet=True,
-                  extra_env={"CAMPAIGN_FAILURE_RATES": "0", "CHOREOGRAPHY_COMPENSATION_TIMEOUT_MS": "6000"})
+                  extra_env={"CAMPAIGN_FAILURE_RATES": "0", "CHOREOGRAPHY_COMPENSATION_TIMEOUT_MS": "6000",
+                             "SAGA_DEFINITIONS_DIR": str(definitions)})
     stack.start()
     yield stack
     stack.stop()

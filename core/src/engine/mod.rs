@@ -10,8 +10,10 @@ use serde_json::{Map, Value, json};
 
 pub use commands::{Refused, apply_cancel, check_cancel, redrive};
 
-/// Largest step output kept in the record, in bytes of JSON text; larger ones are summarised.
-pub const MAX_OUTPUT_BYTES: usize = 16 * 1024;
+/// Largest step output kept, in bytes of JSON text: an action answering more fails as an
+/// `invalid_response` that names the limit (its outcome is then unknown, so it is compensated
+/// by default). Outputs over a few KiB are kept whole in items of their own beside the record.
+pub const MAX_OUTPUT_BYTES: usize = 256 * 1024;
 
 /// Which of a step's two calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,6 +206,10 @@ pub fn record_outcome(
     now: Millis,
     jitter_draw: f64,
 ) {
+    let outcome = match outcome {
+        Outcome::Succeeded(output) if call.phase == Phase::Action => over_limit(output),
+        other => other,
+    };
     match outcome {
         Outcome::Succeeded(output) => {
             let state = call_state_mut(record, call.step, call.phase);
@@ -214,7 +220,9 @@ pub fn record_outcome(
             state.retry_at = None;
             match call.phase {
                 Phase::Action => {
-                    record.steps[call.step].output = Some(bounded(output));
+                    let step = &mut record.steps[call.step];
+                    step.output = Some(output);
+                    step.output_ref = None;
                     if call.step + 1 == def.steps.len() {
                         finish(record, SagaStatus::Completed, now);
                     }
@@ -372,13 +380,18 @@ fn render(spec: &CallSpec, context: &Value) -> Result<Request, template::Missing
     })
 }
 
-/// Keeps outputs under [`MAX_OUTPUT_BYTES`] so the record stays far below DynamoDB's item limit.
-fn bounded(output: Value) -> Value {
+/// An action's output, or a failure when it is over [`MAX_OUTPUT_BYTES`].
+fn over_limit(output: Value) -> Outcome {
     let size = output.to_string().len();
     if size <= MAX_OUTPUT_BYTES {
-        output
-    } else {
-        json!({ "truncated": true, "bytes": size })
+        return Outcome::Succeeded(output);
+    }
+    Outcome::Failed {
+        class: FailureClass::InvalidResponse,
+        error: format!(
+            "the answer is {size} bytes of JSON, over the {MAX_OUTPUT_BYTES}-byte limit of a \
+             step output"
+        ),
     }
 }
 

@@ -256,6 +256,7 @@ fn any_record() -> impl Strategy<Value = SagaRecord> {
                     name: name.into(),
                     action,
                     output,
+                    output_ref: None,
                     compensation,
                 })
                 .collect();

@@ -153,9 +153,14 @@ fn bodies_are_rendered_from_the_input() {
 }
 
 #[test]
-fn large_outputs_are_summarised() {
-    let big = json!("x".repeat(MAX_OUTPUT_BYTES + 1));
-    assert_eq!(bounded(big)["truncated"], json!(true));
+fn an_output_over_the_limit_fails_its_step_naming_the_limit() {
+    let whole = json!("x".repeat(MAX_OUTPUT_BYTES - 2));
+    assert_eq!(over_limit(whole.clone()), Outcome::Succeeded(whole));
+    let Outcome::Failed { class, error } = over_limit(json!("x".repeat(MAX_OUTPUT_BYTES))) else {
+        panic!("an output over the limit is a failure");
+    };
+    assert_eq!(class, FailureClass::InvalidResponse);
+    assert!(error.contains("262144-byte limit"), "{error}");
 }
 
 fn order() -> SagaDefinition {

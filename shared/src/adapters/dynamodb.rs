@@ -1,6 +1,8 @@
 //! The saga table in DynamoDB: one item per saga, written with conditional puts.
 
-use crate::ports::{ListPartition, ListQuery, SagaStore, StoreError, WriteReceipt};
+use crate::ports::{
+    ITEM_BUDGET_BYTES, ListPartition, ListQuery, SagaStore, StoreError, WriteReceipt,
+};
 use crate::record::{Millis, SagaRecord};
 
 /// The sweeper's sparse index: active sagas by shard, ordered by when they are due.
@@ -67,6 +69,7 @@ impl DynamoStore {
     ) -> Result<WriteReceipt, StoreError> {
         let item = serde_dynamo::to_item(record)
             .map_err(|e| StoreError::Rejected(format!("record does not map to an item: {e}")))?;
+        check_size(&item, "saga record")?;
         let mut request = self
             .client
             .put_item()
@@ -90,6 +93,97 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Items by id, with consistent reads, 100 ids per request (missing ones are left out).
+    async fn batch_get(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(100) {
+            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|id| HashMap::from([("id".to_string(), AttributeValue::S(id.clone()))]))
+                .collect();
+            // BatchGetItem may leave keys unprocessed under load; ask again a few times.
+            for _ in 0..5 {
+                if keys.is_empty() {
+                    break;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys are set");
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+                found.extend(
+                    output
+                        .responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
+                keys = output
+                    .unprocessed_keys
+                    .and_then(|mut unprocessed| unprocessed.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+            if !keys.is_empty() {
+                return Err(StoreError::Unavailable(format!(
+                    "{} keys stayed unprocessed after 5 batch reads",
+                    keys.len()
+                )));
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Refuses an item over [`ITEM_BUDGET_BYTES`], naming its size.
+fn check_size(item: &HashMap<String, AttributeValue>, what: &str) -> Result<(), StoreError> {
+    let size = item_size(item);
+    if size > ITEM_BUDGET_BYTES {
+        return Err(StoreError::Rejected(format!(
+            "the {what} would be {size} bytes, over the {ITEM_BUDGET_BYTES}-byte budget of one \
+             item (DynamoDB's limit is 400 KB)"
+        )));
+    }
+    Ok(())
+}
+
+/// An item's size as DynamoDB counts it against its item limit: attribute names and values,
+/// numbers at most 21 bytes, lists and maps 3 bytes and 1 byte per element more.
+pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => (n.len().div_ceil(2) + 1).min(21),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::L(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_size(v))
+                .sum::<usize>()
+        }
+        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+        AttributeValue::Ns(set) => set.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        _ => 1,
+    }
+}
+
 /// A lost condition is a conflict; a request DynamoDB validates and refuses (an item over the
 /// size limit, an invalid attribute) is rejected, since sending it again cannot help; the rest
 /// may pass later.
@@ -106,12 +200,16 @@ fn put_error(error: SdkError<PutItemError>) -> StoreError {
 
 impl SagaStore for DynamoStore {
     async fn put_text(&self, id: &str, text: &str) -> Result<WriteReceipt, StoreError> {
+        let item = HashMap::from([
+            ("id".to_string(), AttributeValue::S(id.to_string())),
+            ("text".to_string(), AttributeValue::S(text.to_string())),
+        ]);
+        check_size(&item, "text kept beside the saga")?;
         let output = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("id", AttributeValue::S(id.to_string()))
-            .item("text", AttributeValue::S(text.to_string()))
+            .set_item(Some(item))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
@@ -124,20 +222,32 @@ impl SagaStore for DynamoStore {
         })
     }
 
-    async fn get_text(&self, id: &str) -> Result<Option<String>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S(id.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
-        Ok(output.item.and_then(|mut item| match item.remove("text") {
-            Some(AttributeValue::S(text)) => Some(text),
-            _ => None,
-        }))
+    async fn get_texts(&self, ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
+        Ok(self
+            .batch_get(ids)
+            .await?
+            .into_iter()
+            .filter_map(|mut item| match (item.remove("id"), item.remove("text")) {
+                (Some(AttributeValue::S(id)), Some(AttributeValue::S(text))) => Some((id, text)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn expire_texts(&self, ids: &[String], expires_at: i64) -> Result<(), StoreError> {
+        for id in ids {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("id", AttributeValue::S(id.clone()))
+                .update_expression("SET expires_at = :t")
+                .condition_expression("attribute_exists(id)")
+                .expression_attribute_values(":t", AttributeValue::N(expires_at.to_string()))
+                .send()
+                .await
+                .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        }
+        Ok(())
     }
 
     async fn create(&self, record: &SagaRecord) -> Result<WriteReceipt, StoreError> {
@@ -195,47 +305,14 @@ impl SagaStore for DynamoStore {
     }
 
     async fn get_many(&self, ids: &[String]) -> Result<Vec<SagaRecord>, StoreError> {
-        let mut records = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(100) {
-            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
-                .iter()
-                .map(|id| HashMap::from([("id".to_string(), AttributeValue::S(id.clone()))]))
-                .collect();
-            // BatchGetItem may leave keys unprocessed under load; ask again a few times.
-            for _ in 0..5 {
-                if keys.is_empty() {
-                    break;
-                }
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut keys)))
-                    .consistent_read(true)
-                    .build()
-                    .expect("keys are set");
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
-                let items = output
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default();
-                for item in items {
-                    records.push(serde_dynamo::from_item(item).map_err(|e| {
-                        StoreError::Unavailable(format!("unreadable saga record: {e}"))
-                    })?);
-                }
-                keys = output
-                    .unprocessed_keys
-                    .and_then(|mut unprocessed| unprocessed.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-            }
-        }
-        Ok(records)
+        self.batch_get(ids)
+            .await?
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item(item)
+                    .map_err(|e| StoreError::Unavailable(format!("unreadable saga record: {e}")))
+            })
+            .collect()
     }
 
     async fn due(

@@ -16,6 +16,7 @@ pub struct MemoryStore {
     records: Arc<Mutex<HashMap<String, SagaRecord>>>,
     writes: Arc<Mutex<Vec<SagaRecord>>>,
     texts: Arc<Mutex<HashMap<String, String>>>,
+    expiring_texts: Arc<Mutex<HashMap<String, i64>>>,
     /// Records whose JSON is longer than this are refused, as DynamoDB refuses large items.
     max_record_bytes: Option<usize>,
 }
@@ -39,6 +40,16 @@ impl MemoryStore {
         }
     }
 
+    /// The texts kept beside the records, by id.
+    pub fn texts(&self) -> HashMap<String, String> {
+        self.texts.lock().unwrap().clone()
+    }
+
+    /// When each text given a TTL expires.
+    pub fn expiring_texts(&self) -> HashMap<String, i64> {
+        self.expiring_texts.lock().unwrap().clone()
+    }
+
     /// Every record written, in order.
     pub fn writes(&self) -> Vec<SagaRecord> {
         self.writes.lock().unwrap().clone()
@@ -56,13 +67,29 @@ impl MemoryStore {
 
 impl SagaStore for MemoryStore {
     async fn put_text(&self, id: &str, text: &str) -> Result<WriteReceipt, StoreError> {
+        if text.len() > crate::ports::ITEM_BUDGET_BYTES {
+            return Err(StoreError::Rejected(format!(
+                "item size {} exceeds the budget of one item",
+                text.len()
+            )));
+        }
         let mut texts = self.texts.lock().unwrap();
         texts.insert(id.to_string(), text.to_string());
         Ok(WriteReceipt::default())
     }
 
-    async fn get_text(&self, id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.texts.lock().unwrap().get(id).cloned())
+    async fn get_texts(&self, ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
+        let texts = self.texts.lock().unwrap();
+        Ok(ids
+            .iter()
+            .filter_map(|id| Some((id.clone(), texts.get(id)?.clone())))
+            .collect())
+    }
+
+    async fn expire_texts(&self, ids: &[String], expires_at: i64) -> Result<(), StoreError> {
+        let mut expiring = self.expiring_texts.lock().unwrap();
+        expiring.extend(ids.iter().map(|id| (id.clone(), expires_at)));
+        Ok(())
     }
 
     async fn create(&self, record: &SagaRecord) -> Result<WriteReceipt, StoreError> {
@@ -151,6 +178,8 @@ pub struct ReceivedCall {
     pub target: String,
     /// The idempotency key it carried.
     pub idempotency_key: String,
+    /// The request body or message payload.
+    pub body: serde_json::Value,
 }
 
 /// Gives the outcome of the nth call (from 1) to a target (URL or topic).
@@ -181,11 +210,12 @@ impl ScriptedParticipant {
         self.received().into_iter().map(|c| c.target).collect()
     }
 
-    fn answer(&self, target: &str, key: &str) -> Outcome {
+    fn answer(&self, target: &str, key: &str, body: &serde_json::Value) -> Outcome {
         let mut received = self.received.lock().unwrap();
         received.push(ReceivedCall {
             target: target.into(),
             idempotency_key: key.into(),
+            body: body.clone(),
         });
         let nth = received.iter().filter(|c| c.target == target).count() as u32;
         (self.script)(target, nth)
@@ -194,13 +224,13 @@ impl ScriptedParticipant {
 
 impl HttpParticipant for ScriptedParticipant {
     async fn call(&self, request: HttpRequest<'_>) -> Outcome {
-        self.answer(request.url, request.idempotency_key)
+        self.answer(request.url, request.idempotency_key, request.body)
     }
 }
 
 impl Publisher for ScriptedParticipant {
     async fn publish(&self, message: Message<'_>) -> Outcome {
-        self.answer(message.topic, message.idempotency_key)
+        self.answer(message.topic, message.idempotency_key, message.payload)
     }
 }
 

@@ -318,8 +318,14 @@ mod tests {
         async fn put_text(&self, id: &str, text: &str) -> Result<WriteReceipt, StoreError> {
             self.0.put_text(id, text).await
         }
-        async fn get_text(&self, id: &str) -> Result<Option<String>, StoreError> {
-            self.0.get_text(id).await
+        async fn get_texts(
+            &self,
+            ids: &[String],
+        ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+            self.0.get_texts(ids).await
+        }
+        async fn expire_texts(&self, ids: &[String], expires_at: i64) -> Result<(), StoreError> {
+            self.0.expire_texts(ids, expires_at).await
         }
         async fn list(&self, query: &ListQuery) -> Result<Vec<(Millis, String)>, StoreError> {
             self.0.list(query).await

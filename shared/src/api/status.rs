@@ -56,17 +56,21 @@ async fn route<S: SagaStore>(
         }
         ("GET", ["sagas", id]) => {
             let id = parse_saga_id(id)?;
-            let record = store
+            let mut record = store
                 .get(&id)
                 .await?
                 .ok_or_else(|| Problem::not_found(format!("no saga with id {id}")))?;
+            crate::payloads::load(store, &mut record).await?;
             Ok(json_response(200, &SagaView::from(&record)))
         }
         ("GET", ["saga", id]) => {
-            let found = match uuid::Uuid::parse_str(id) {
+            let mut found = match uuid::Uuid::parse_str(id) {
                 Ok(_) => store.get(id).await?,
                 Err(_) => None,
             };
+            if let Some(record) = &mut found {
+                crate::payloads::load(store, record).await?;
+            }
             Ok(seed::status_response(found.as_ref()))
         }
         (

@@ -150,7 +150,6 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
         Err(StoreError::Conflict) => {
             let existing = worker
                 .table
-                .store
                 .get(&record.id)
                 .await?
                 .ok_or(StartError::Retry(
@@ -224,5 +223,7 @@ pub async fn wait_for_end<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clo
             record = latest;
         }
     }
+    // The answer shows the payloads whole: those kept apart are read once, at the end.
+    crate::payloads::load(&worker.table.store, &mut record).await?;
     Ok(record)
 }

@@ -134,6 +134,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             }
         };
         let def = &*def;
+        crate::payloads::load(&self.table.store, &mut record).await?;
         if engine::fail_lost_attempts(def, &mut record, now) {
             warn!(failure = ?record.failure, "a call whose invocations kept dying used its budget");
         }

@@ -295,11 +295,11 @@ async fn a_saga_taken_over_during_a_call_is_left_to_its_new_owner() {
 
 #[tokio::test]
 async fn a_record_the_store_refuses_ends_the_saga_failed_instead_of_looping() {
-    // Each HTTP participant answers 10 KB; the store refuses records over 15 KB, as DynamoDB
-    // refuses items over its size limit.
-    let big = "x".repeat(10_000);
+    // Each HTTP participant answers 3 KB (kept in the record); the store refuses records over
+    // 5 KB, as DynamoDB refuses items over its size limit.
+    let big = "x".repeat(3_000);
     let (mut worker, _) = worker(move |_, _| Outcome::Succeeded(json!({ "blob": big })));
-    worker.table.store = MemoryStore::refusing_records_over(15_000);
+    worker.table.store = MemoryStore::refusing_records_over(5_000);
     let record = started(&worker).await;
     assert_eq!(
         worker.run(record, "inv", FAR).await.unwrap(),
@@ -309,7 +309,7 @@ async fn a_record_the_store_refuses_ends_the_saga_failed_instead_of_looping() {
     assert_eq!(stored.status, SagaStatus::Failed);
     let failure = stored.failure.unwrap();
     assert!(
-        failure.error.contains("refused the saga record") && failure.error.contains("15000"),
+        failure.error.contains("refused the saga record") && failure.error.contains("5000"),
         "{}",
         failure.error
     );
@@ -441,4 +441,84 @@ async fn a_record_whose_steps_are_not_its_definitions_fails_instead_of_running()
     let failed = worker.table.store.get("saga-1").await.unwrap().unwrap();
     let error = failed.failure.unwrap().error;
     assert!(error.contains("not those of its definition"), "{error}");
+}
+
+/// Two steps; the second sends the first one's output.
+fn bulky_worker(
+    script: impl Fn(&str, u32) -> Outcome + Send + Sync + 'static,
+) -> (TestWorker, Arc<ScriptedParticipant>) {
+    let (mut worker, participant) = worker(script);
+    worker.definitions = Definitions::from_files(
+        [(
+            "bulky.json",
+            r#"{"type": "bulky", "steps": [
+                {"name": "early", "action": {"http": {"url": "http://p/early"}}},
+                {"name": "later", "action": {"http": {"url": "http://p/later",
+                    "body": {"early": "${/steps/early/output}"}}}}]}"#,
+        )],
+        |_| None,
+    )
+    .unwrap();
+    // Records over 8 KB are refused: large payloads must live beside them.
+    worker.table.store = MemoryStore::refusing_records_over(8_000);
+    (worker, participant)
+}
+
+#[tokio::test]
+async fn large_payloads_are_kept_whole_beside_the_record_and_references_read_them() {
+    let items = "o".repeat(100 * 1024);
+    let answer = move |target: &str| json!({ "from": target, "items": items });
+    let output = answer("http://p/early");
+    let (worker, participant) = bulky_worker(move |target, _| Outcome::Succeeded(answer(target)));
+    let def = worker.definitions.get("bulky").unwrap();
+    let input = json!({ "order": "i".repeat(50 * 1024) });
+    let mut record = new_record(def, "saga-1".into(), input.clone(), 1_000);
+    worker.table.create(&mut record, 1_000).await.unwrap();
+    let result = worker.run(record, "inv", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Completed));
+    let received = participant.received();
+    assert_eq!(received[0].body, input, "the input, whole");
+    assert_eq!(
+        received[1].body,
+        json!({ "early": output }),
+        "an early output, whole"
+    );
+    // As stored: the record refers to three items and holds none of the payloads.
+    let stored = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    assert!(stored.input.is_null() && stored.input_ref.is_some());
+    assert!(
+        stored
+            .steps
+            .iter()
+            .all(|s| s.output.is_none() && s.output_ref.is_some())
+    );
+    assert_eq!(worker.table.store.texts().len(), 3, "input and two outputs");
+    // As read: whole again, and the payload items expire with the finished record.
+    let read = worker.table.get("saga-1").await.unwrap().unwrap();
+    assert_eq!(read.input, input);
+    assert_eq!(read.steps[0].output, Some(output));
+    let expiring = worker.table.store.expiring_texts();
+    assert_eq!(expiring.len(), 3);
+    assert!(expiring.values().all(|at| Some(*at) == read.expires_at));
+}
+
+#[tokio::test]
+async fn an_output_over_the_hard_limit_fails_its_step_naming_the_limit() {
+    let (worker, participant) = bulky_worker(|target, _| match target {
+        "http://p/early" => Outcome::Succeeded(json!("o".repeat(300 * 1024))),
+        _ => Outcome::Succeeded(json!({})),
+    });
+    let def = worker.definitions.get("bulky").unwrap();
+    let mut record = new_record(def, "saga-1".into(), json!({}), 1_000);
+    worker.table.create(&mut record, 1_000).await.unwrap();
+    let result = worker.run(record, "inv", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Compensated));
+    assert_eq!(participant.targets(), ["http://p/early"], "later never ran");
+    let stored = worker.table.get("saga-1").await.unwrap().unwrap();
+    let error = stored.steps[0].action.error.clone().unwrap();
+    assert!(error.contains("262144-byte limit"), "{error}");
+    assert_eq!(
+        stored.steps[0].action.failure,
+        Some(FailureClass::InvalidResponse)
+    );
 }

@@ -1,0 +1,122 @@
+//! Large inputs and outputs kept whole in items of their own beside the saga record (a claim
+//! check): the record holds the item's id, stays small however large its payloads grow, and
+//! every reader that needs a payload loads it back. [`crate::table::SagaTable`] stores and
+//! detaches them on every write; [`load`] brings them back.
+
+use crate::ports::{SagaStore, StoreError};
+use crate::record::{SagaRecord, payload_key};
+use serde_json::Value;
+
+/// Payloads longer than this, in bytes of JSON text, are kept apart. With at most 16 steps the
+/// record then stays far under one item's budget whatever its payloads are.
+pub const INLINE_PAYLOAD_BYTES: usize = 4 * 1024;
+
+/// Writes each large payload not yet kept apart to an item of its own, and notes its id in the
+/// record. Returns the write capacity the store reported.
+pub async fn store_large<S: SagaStore>(
+    store: &S,
+    record: &mut SagaRecord,
+) -> Result<f64, StoreError> {
+    let mut capacity = 0.0;
+    if record.input_ref.is_none() && !record.input.is_null() {
+        let text = record.input.to_string();
+        if text.len() > INLINE_PAYLOAD_BYTES {
+            let key = payload_key(&record.id, &text);
+            capacity += store.put_text(&key, &text).await?.capacity_units;
+            record.input_ref = Some(key);
+        }
+    }
+    for step in &mut record.steps {
+        let (None, Some(output)) = (&step.output_ref, &step.output) else {
+            continue;
+        };
+        let text = output.to_string();
+        if text.len() > INLINE_PAYLOAD_BYTES {
+            let key = payload_key(&record.id, &text);
+            capacity += store.put_text(&key, &text).await?.capacity_units;
+            step.output_ref = Some(key);
+        }
+    }
+    Ok(capacity)
+}
+
+/// The payloads taken out of a record for a write.
+pub struct Detached {
+    input: Value,
+    outputs: Vec<(usize, Option<Value>)>,
+}
+
+/// Takes the payloads kept apart out of the record, so the write leaves them out.
+pub fn detach(record: &mut SagaRecord) -> Detached {
+    let input = match record.input_ref {
+        Some(_) => std::mem::take(&mut record.input),
+        None => Value::Null,
+    };
+    let outputs = record
+        .steps
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, step)| step.output_ref.is_some())
+        .map(|(i, step)| (i, step.output.take()))
+        .collect();
+    Detached { input, outputs }
+}
+
+/// Puts back what [`detach`] took.
+pub fn reattach(record: &mut SagaRecord, detached: Detached) {
+    if record.input_ref.is_some() {
+        record.input = detached.input;
+    }
+    for (i, output) in detached.outputs {
+        record.steps[i].output = output;
+    }
+}
+
+/// The ids of the items that keep the record's payloads.
+pub fn keys(record: &SagaRecord) -> Vec<String> {
+    record
+        .input_ref
+        .iter()
+        .chain(record.steps.iter().filter_map(|s| s.output_ref.as_ref()))
+        .cloned()
+        .collect()
+}
+
+/// Loads the payloads kept apart that the record does not hold yet (no read when it has
+/// none). A payload that cannot be found or read is an error naming it.
+pub async fn load<S: SagaStore>(store: &S, record: &mut SagaRecord) -> Result<(), StoreError> {
+    let mut wanted = Vec::new();
+    if let Some(key) = &record.input_ref
+        && record.input.is_null()
+    {
+        wanted.push(key.clone());
+    }
+    for step in &record.steps {
+        if let (Some(key), None) = (&step.output_ref, &step.output) {
+            wanted.push(key.clone());
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut texts = store.get_texts(&wanted).await?;
+    let mut parse = |key: &str| -> Result<Value, StoreError> {
+        let text = texts.remove(key).ok_or_else(|| {
+            StoreError::Unavailable(format!("the payload item {key} of the saga is missing"))
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            StoreError::Unavailable(format!("the payload item {key} is not JSON: {e}"))
+        })
+    };
+    if let Some(key) = record.input_ref.clone()
+        && record.input.is_null()
+    {
+        record.input = parse(&key)?;
+    }
+    for step in &mut record.steps {
+        if let (Some(key), None) = (&step.output_ref, &step.output) {
+            step.output = Some(parse(key)?);
+        }
+    }
+    Ok(())
+}
