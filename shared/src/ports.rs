@@ -102,13 +102,33 @@ pub trait SagaStore: Send + Sync {
         ids: &[String],
         expires_at: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Active sagas of one sweeper shard that are due at `now`, at most `limit`.
+    /// Active sagas of one sweeper shard that are due at `now`, oldest due first: at most
+    /// `limit`, after the key `after` (the page's `next` continues it).
     fn due(
         &self,
         shard: u32,
         now: Millis,
         limit: i32,
-    ) -> impl Future<Output = Result<Vec<SagaRecord>, StoreError>> + Send;
+        after: Option<DueKey>,
+    ) -> impl Future<Output = Result<DuePage, StoreError>> + Send;
+}
+
+/// Where a page of a sweeper shard ended: the last saga's due time and id.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DueKey {
+    /// Its `due_at`.
+    pub due_at: Millis,
+    /// Its id.
+    pub id: String,
+}
+
+/// A page of due sagas.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DuePage {
+    /// The sagas, oldest due first.
+    pub records: Vec<SagaRecord>,
+    /// Where the next page starts, if there may be one.
+    pub next: Option<DueKey>,
 }
 
 /// An HTTP request to a participant.

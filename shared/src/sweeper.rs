@@ -6,13 +6,16 @@
 //! record runnable, and the stream brings it to run-step, which claims it as usual.
 
 use crate::ports::{Clock, SagaStore, StoreError};
-use crate::record::SagaRecord;
+use crate::record::{Millis, SagaRecord};
 use crate::table::SagaTable;
 use serde::Serialize;
-use tracing::info;
+use tracing::{info, warn};
 
-/// Most sagas nudged per shard and sweep.
+/// Due sagas read per page of a shard.
 pub const SWEEP_BATCH: i32 = 100;
+
+/// Most pages of one shard read in one sweep: a backlog beyond them waits for the next sweep.
+pub const MAX_PAGES_PER_SHARD: usize = 50;
 
 /// What one sweep did.
 #[derive(Serialize, Debug, Default, PartialEq, Eq)]
@@ -27,6 +30,10 @@ pub struct SweepReport {
     pub live: usize,
     /// Choreographed sagas failed because their rollback events are overdue.
     pub expired: usize,
+    /// Sagas whose nudge failed for another reason (logged; the next sweep tries again).
+    pub errors: usize,
+    /// Shards whose reading failed (logged; the other shards were swept all the same).
+    pub failed_shards: Vec<u32>,
 }
 
 /// Nudges due sagas.
@@ -35,51 +42,85 @@ pub struct Sweeper<S, C> {
     pub table: SagaTable<S>,
     /// Time source.
     pub clock: C,
-    /// Most sagas nudged per shard and sweep.
+    /// Due sagas read per page of a shard.
     pub batch: i32,
 }
 
 impl<S: SagaStore, C: Clock> Sweeper<S, C> {
-    /// One pass over every shard of the sweeper's index.
-    pub async fn sweep(&self) -> Result<SweepReport, StoreError> {
+    /// One pass over every shard of the sweeper's index, each paged through to its end (up to
+    /// [`MAX_PAGES_PER_SHARD`] pages). A shard that cannot be read, or a saga that cannot be
+    /// nudged, is logged and counted; the rest of the pass goes on.
+    pub async fn sweep(&self) -> SweepReport {
         let mut report = SweepReport::default();
         let now = self.clock.now();
         for shard in 0..self.table.rules.sweep_shards {
-            for record in self.table.store.due(shard, now, self.batch).await? {
-                report.due += 1;
-                if record.status.is_terminal() {
-                    continue;
-                }
-                if record.choreographed {
-                    match self.expire(record, now).await {
-                        Ok(true) => report.expired += 1,
-                        Ok(false) => {}
-                        Err(StoreError::Conflict) => report.skipped += 1,
-                        Err(e) => return Err(e),
-                    }
-                    continue;
-                }
-                if record.is_leased(now) {
-                    report.live += 1;
-                    continue;
-                }
-                match self.nudge(record, now).await {
-                    Ok(()) => report.nudged += 1,
-                    Err(StoreError::Conflict) => report.skipped += 1,
-                    Err(e) => return Err(e),
-                }
+            if let Err(e) = self.sweep_shard(shard, now, &mut report).await {
+                warn!(shard, error = %e, "sweeping a shard failed; the other shards go on");
+                report.failed_shards.push(shard);
             }
         }
-        if report.due > 0 {
+        if report.due > 0 || !report.failed_shards.is_empty() {
             info!(
                 due = report.due,
                 nudged = report.nudged,
                 skipped = report.skipped,
+                live = report.live,
                 expired = report.expired,
+                errors = report.errors,
+                failed_shards = ?report.failed_shards,
                 "sweep"
             );
         }
-        Ok(report)
+        report
+    }
+
+    async fn sweep_shard(
+        &self,
+        shard: u32,
+        now: Millis,
+        report: &mut SweepReport,
+    ) -> Result<(), StoreError> {
+        let mut after = None;
+        for _ in 0..MAX_PAGES_PER_SHARD {
+            let page = self.table.store.due(shard, now, self.batch, after).await?;
+            for record in page.records {
+                self.visit(record, now, report).await;
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Acts on one due saga.
+    async fn visit(&self, record: SagaRecord, now: Millis, report: &mut SweepReport) {
+        report.due += 1;
+        if record.status.is_terminal() {
+            return;
+        }
+        let id = record.id.clone();
+        let done = if record.choreographed {
+            self.expire(record, now).await.map(|expired| {
+                report.expired += usize::from(expired);
+            })
+        } else if record.is_leased(now) {
+            report.live += 1;
+            return;
+        } else {
+            self.nudge(record, now).await.map(|()| {
+                report.nudged += 1;
+            })
+        };
+        match done {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => report.skipped += 1,
+            Err(e) => {
+                warn!(saga_id = %id, error = %e, "nudging a due saga failed; the next sweep tries again");
+                report.errors += 1;
+            }
+        }
     }
 
     /// Fails a choreographed saga whose rollback events are overdue (its events drive it, so
@@ -148,6 +189,18 @@ mod tests {
         record
     }
 
+    /// A saga due at `due_at`, held by `owner` until `expires_at`.
+    fn leased(owner: &str, due_at: Millis, expires_at: Millis) -> impl FnOnce(&mut SagaRecord) {
+        move |r| {
+            r.runnable = false;
+            r.due_at = Some(due_at);
+            r.lease = Some(Lease {
+                owner: owner.into(),
+                expires_at,
+            });
+        }
+    }
+
     #[tokio::test]
     async fn an_expired_lease_is_dropped_and_the_saga_made_runnable() {
         let sweeper = sweeper();
@@ -159,14 +212,10 @@ mod tests {
             });
         })
         .await;
-        assert_eq!(
-            sweeper.sweep().await.unwrap().nudged,
-            0,
-            "the lease is still live"
-        );
+        assert_eq!(sweeper.sweep().await.nudged, 0, "the lease is still live");
         sweeper.clock.advance(2_000);
         assert_eq!(
-            sweeper.sweep().await.unwrap(),
+            sweeper.sweep().await,
             SweepReport {
                 due: 1,
                 nudged: 1,
@@ -192,9 +241,9 @@ mod tests {
         })
         .await;
         sweeper.clock.advance(4_000);
-        assert_eq!(sweeper.sweep().await.unwrap().due, 0);
+        assert_eq!(sweeper.sweep().await.due, 0);
         sweeper.clock.advance(1_000);
-        assert_eq!(sweeper.sweep().await.unwrap().nudged, 1);
+        assert_eq!(sweeper.sweep().await.nudged, 1);
         assert!(
             sweeper
                 .table
@@ -208,25 +257,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn live_leases_at_the_head_of_a_shard_do_not_hide_an_expired_one_behind_them() {
+        let mut sweeper = sweeper();
+        sweeper.table.rules.sweep_shards = 1;
+        sweeper.batch = SWEEP_BATCH;
+        // 100 sagas due since long ago, each under a live lease (driven right now) ...
+        for _ in 0..100 {
+            stored(&sweeper, leased("alive", 10_001, 60_000)).await;
+        }
+        // ... and one whose lease expired, due after them.
+        let dead = stored(&sweeper, leased("dead", 10_500, 10_500)).await;
+        sweeper.clock.advance(1_000);
+        let report = sweeper.sweep().await;
+        assert_eq!((report.due, report.live, report.nudged), (101, 100, 1));
+        let nudged = sweeper.table.store.get(&dead.id).await.unwrap().unwrap();
+        assert!(nudged.runnable && nudged.lease.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_shard_that_cannot_be_read_does_not_stop_the_others() {
+        let mut sweeper = sweeper();
+        sweeper.table.store.failing_shard = Some(0);
+        let mut expected = 0;
+        for _ in 0..20 {
+            let record = stored(&sweeper, |r| r.runnable = true).await;
+            expected += usize::from(record.sweep_shard != Some(0));
+        }
+        assert!(expected > 0 && expected < 20, "sagas on several shards");
+        sweeper.clock.advance(5_000);
+        let report = sweeper.sweep().await;
+        assert_eq!(report.failed_shards, [0]);
+        assert_eq!(report.nudged, expected, "every saga of the other shards");
+    }
+
+    #[tokio::test]
     async fn a_due_saga_with_a_live_lease_is_left_alone() {
         let sweeper = sweeper();
         // Due since before the claim; the lease taken since then is still live.
-        let record = stored(&sweeper, |r| {
-            r.runnable = false;
-            r.due_at = Some(10_500);
-            r.lease = Some(Lease {
-                owner: "alive".into(),
-                expires_at: 20_000,
-            });
-        })
-        .await;
+        let record = stored(&sweeper, leased("alive", 10_500, 20_000)).await;
         assert_eq!(
             record.due_at,
             Some(10_500),
             "a due time ahead is kept while leased"
         );
         sweeper.clock.advance(1_000);
-        let report = sweeper.sweep().await.unwrap();
+        let report = sweeper.sweep().await;
         assert_eq!((report.due, report.live, report.nudged), (1, 1, 0));
         assert_eq!(
             sweeper
@@ -263,9 +338,9 @@ mod tests {
             .unwrap();
 
         sweeper.clock.advance(4_000);
-        assert_eq!(sweeper.sweep().await.unwrap().due, 0, "not yet due");
+        assert_eq!(sweeper.sweep().await.due, 0, "not yet due");
         sweeper.clock.advance(1_000);
-        let report = sweeper.sweep().await.unwrap();
+        let report = sweeper.sweep().await;
         assert_eq!((report.expired, report.nudged), (1, 0));
         let failed = sweeper.table.store.get(&record.id).await.unwrap().unwrap();
         assert_eq!(failed.status, crate::record::SagaStatus::Failed);
@@ -287,6 +362,6 @@ mod tests {
         .await;
         assert_eq!(record.due_at, None);
         sweeper.clock.advance(100_000);
-        assert_eq!(sweeper.sweep().await.unwrap().due, 0);
+        assert_eq!(sweeper.sweep().await.due, 0);
     }
 }

@@ -11,7 +11,13 @@ async fn main() -> Result<(), Error> {
     let sweeper = &sweeper;
     run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
-            Ok::<SweepReport, Error>(sweeper.sweep().await?)
+            let report = sweeper.sweep().await;
+            // After the whole pass: a shard that could not be read makes the invocation an
+            // error, so it shows in the function's error metric.
+            match report.failed_shards.len() {
+                0 => Ok::<SweepReport, Error>(report),
+                n => Err(format!("{n} sweeper shards could not be read: {report:?}").into()),
+            }
         },
     ))
     .await

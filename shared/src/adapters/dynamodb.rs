@@ -1,7 +1,8 @@
 //! The saga table in DynamoDB: one item per saga, written with conditional puts.
 
 use crate::ports::{
-    ITEM_BUDGET_BYTES, ListPartition, ListQuery, SagaStore, StoreError, WriteReceipt,
+    DueKey, DuePage, ITEM_BUDGET_BYTES, ListPartition, ListQuery, SagaStore, StoreError,
+    WriteReceipt,
 };
 use crate::record::{Millis, SagaRecord};
 
@@ -320,7 +321,21 @@ impl SagaStore for DynamoStore {
         shard: u32,
         now: Millis,
         limit: i32,
-    ) -> Result<Vec<SagaRecord>, StoreError> {
+        after: Option<DueKey>,
+    ) -> Result<DuePage, StoreError> {
+        let start = after.map(|key| {
+            HashMap::from([
+                (
+                    "sweep_shard".to_string(),
+                    AttributeValue::N(shard.to_string()),
+                ),
+                (
+                    "due_at".to_string(),
+                    AttributeValue::N(key.due_at.to_string()),
+                ),
+                ("id".to_string(), AttributeValue::S(key.id)),
+            ])
+        });
         let output = self
             .client
             .query()
@@ -329,20 +344,34 @@ impl SagaStore for DynamoStore {
             .key_condition_expression("sweep_shard = :shard AND due_at <= :now")
             .expression_attribute_values(":shard", AttributeValue::N(shard.to_string()))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .set_exclusive_start_key(start)
             .limit(limit)
             .send()
             .await
             .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
-        // The index holds keys only (so progress writes do not rewrite it): read each record.
-        let mut due = Vec::new();
-        for key in output.items.unwrap_or_default() {
-            if let Some(AttributeValue::S(id)) = key.get("id")
-                && let Some(record) = self.get(id).await?
-            {
-                due.push(record);
+        let next = output.last_evaluated_key.as_ref().and_then(|key| {
+            match (key.get("due_at"), key.get("id")) {
+                (Some(AttributeValue::N(due_at)), Some(AttributeValue::S(id))) => Some(DueKey {
+                    due_at: due_at.parse().ok()?,
+                    id: id.clone(),
+                }),
+                _ => None,
             }
-        }
-        Ok(due)
+        });
+        // The index holds keys only (so progress writes do not rewrite it): the records are
+        // read in one batch.
+        let ids: Vec<String> = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|mut key| match key.remove("id") {
+                Some(AttributeValue::S(id)) => Some(id),
+                _ => None,
+            })
+            .collect();
+        let mut records = self.get_many(&ids).await?;
+        records.sort_by_key(|r| (r.due_at, r.id.clone()));
+        Ok(DuePage { records, next })
     }
 
     async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {

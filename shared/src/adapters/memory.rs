@@ -2,8 +2,8 @@
 
 use crate::outcome::Outcome;
 use crate::ports::{
-    Clock, HttpParticipant, HttpRequest, ListPartition, ListQuery, Message, Publisher, SagaStore,
-    StoreError, WriteReceipt,
+    Clock, DueKey, DuePage, HttpParticipant, HttpRequest, ListPartition, ListQuery, Message,
+    Publisher, SagaStore, StoreError, WriteReceipt,
 };
 use crate::record::{Millis, SagaRecord};
 use std::collections::HashMap;
@@ -19,6 +19,8 @@ pub struct MemoryStore {
     expiring_texts: Arc<Mutex<HashMap<String, i64>>>,
     /// Records whose JSON is longer than this are refused, as DynamoDB refuses large items.
     max_record_bytes: Option<usize>,
+    /// Reading this sweeper shard fails, as a throttled or failing partition would.
+    pub failing_shard: Option<u32>,
 }
 
 impl MemoryStore {
@@ -158,16 +160,29 @@ impl SagaStore for MemoryStore {
         shard: u32,
         now: Millis,
         limit: i32,
-    ) -> Result<Vec<SagaRecord>, StoreError> {
+        after: Option<DueKey>,
+    ) -> Result<DuePage, StoreError> {
+        if self.failing_shard == Some(shard) {
+            return Err(StoreError::Unavailable(format!(
+                "shard {shard} fails (test)"
+            )));
+        }
         let records = self.records.lock().unwrap();
+        let key = |r: &SagaRecord| DueKey {
+            due_at: r.due_at.unwrap_or_default(),
+            id: r.id.clone(),
+        };
         let mut due: Vec<SagaRecord> = records
             .values()
             .filter(|r| r.sweep_shard == Some(shard) && r.due_at.is_some_and(|d| d <= now))
+            .filter(|r| after.as_ref().is_none_or(|a| key(r) > *a))
             .cloned()
             .collect();
-        due.sort_by_key(|r| r.due_at);
+        due.sort_by_key(key);
+        let more = due.len() > limit.max(0) as usize;
         due.truncate(limit.max(0) as usize);
-        Ok(due)
+        let next = more.then(|| due.last().map(key)).flatten();
+        Ok(DuePage { records: due, next })
     }
 }
 

@@ -338,8 +338,9 @@ mod tests {
             shard: u32,
             now: Millis,
             limit: i32,
-        ) -> Result<Vec<SagaRecord>, StoreError> {
-            self.0.due(shard, now, limit).await
+            after: Option<crate::ports::DueKey>,
+        ) -> Result<crate::ports::DuePage, StoreError> {
+            self.0.due(shard, now, limit, after).await
         }
     }
 

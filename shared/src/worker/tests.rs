@@ -199,7 +199,7 @@ async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
         clock: ManualClock::at(61_000),
         batch: SWEEP_BATCH,
     };
-    assert_eq!(sweeper.sweep().await.unwrap().nudged, 1);
+    assert_eq!(sweeper.sweep().await.nudged, 1);
     let woken = sweeper.table.store.get("s").await.unwrap().unwrap();
     assert!(woken.runnable);
 
