@@ -3,7 +3,8 @@
 - image saga (seed 001): the Anonymizer at /anonymize and the AI Model at /process;
 - order saga (seed 003): a café under /cafeteria (products, inventory reservations, orders);
 - campaign saga (seed 004): influencer, brand and tracking services under /campaign;
-- /bulk answers as many bytes as asked (large payloads, in the tests).
+- /bulk answers as many bytes as asked (large payloads, in the tests), /bulk/undo undoes it, and
+  /stuck is always down (503).
 
 Every participant honours the Idempotency-Key header: a repeated call with the same key gets the
 first answer again without acting twice. A compensation finds what its action did through the
@@ -170,8 +171,15 @@ def bulk(body):
             "blob": "b" * int(body.get("answer_bytes") or 0)}
 
 
+def stuck(body):
+    """A participant that is down: every call answers 503 (retryable)."""
+    raise Failure(503, "the stuck participant is down")
+
+
 ROUTES = {
     ("POST", "/bulk"): ("bulk", bulk),
+    ("POST", "/bulk/undo"): ("bulk:compensation", lambda body, action: {"undone": action.get("mark")}),
+    ("POST", "/stuck"): ("stuck", stuck),
     ("POST", "/anonymize"): ("anonymize", anonymize),
     ("POST", "/process"): ("process", process),
     ("POST", "/cafeteria/productos/validar"): ("ValidarProductos", validate_products),

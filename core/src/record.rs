@@ -255,6 +255,14 @@ pub struct SagaRecord {
     /// A choreographed saga's log: its participants' events, in arrival order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<LoggedEvent>,
+    /// Events that changed no step, left out of a full log (events that change a step are
+    /// always kept).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_events: u32,
+    /// When a RUNNING choreographed saga was marked stalled: no event came for its
+    /// definition's `stall_timeout_ms`. Cleared by the next event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalled_at: Option<Millis>,
     /// The trace the saga's calls join (see [`crate::trace`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceContext>,
@@ -320,6 +328,8 @@ impl SagaRecord {
             capacity_units: 0.0,
             choreographed: false,
             events: Vec::new(),
+            dropped_events: 0,
+            stalled_at: None,
             trace: None,
             id,
         }

@@ -5,6 +5,7 @@
 //! a write conditional on the version the sweeper read: it drops the stale lease and marks the
 //! record runnable, and the stream brings it to run-step, which claims it as usual.
 
+use crate::choreography::Expired;
 use crate::ports::{Clock, SagaStore, StoreError};
 use crate::record::{Millis, SagaRecord};
 use crate::table::SagaTable;
@@ -30,6 +31,8 @@ pub struct SweepReport {
     pub live: usize,
     /// Choreographed sagas failed because their rollback events are overdue.
     pub expired: usize,
+    /// Choreographed sagas marked stalled: RUNNING without an event for their stall timeout.
+    pub stalled: usize,
     /// Sagas whose nudge failed for another reason (logged; the next sweep tries again).
     pub errors: usize,
     /// Shards whose reading failed (logged; the other shards were swept all the same).
@@ -66,6 +69,7 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
                 skipped = report.skipped,
                 live = report.live,
                 expired = report.expired,
+                stalled = report.stalled,
                 errors = report.errors,
                 failed_shards = ?report.failed_shards,
                 "sweep"
@@ -102,8 +106,10 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
         }
         let id = record.id.clone();
         let done = if record.choreographed {
-            self.expire(record, now).await.map(|expired| {
-                report.expired += usize::from(expired);
+            self.expire(record, now).await.map(|expired| match expired {
+                Expired::RollbackOverdue => report.expired += 1,
+                Expired::Stalled => report.stalled += 1,
+                Expired::No => {}
             })
         } else if record.is_leased(now) {
             report.live += 1;
@@ -123,16 +129,24 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
         }
     }
 
-    /// Fails a choreographed saga whose rollback events are overdue (its events drive it, so
-    /// there is nothing to nudge).
-    async fn expire(&self, mut record: SagaRecord, now: i64) -> Result<bool, StoreError> {
-        if !crate::choreography::expire(&mut record, now) {
-            return Ok(false);
+    /// Fails a choreographed saga whose rollback events are overdue, or marks one stalled (its
+    /// events drive it, so there is nothing to nudge).
+    async fn expire(&self, mut record: SagaRecord, now: Millis) -> Result<Expired, StoreError> {
+        let expired = crate::choreography::expire(&mut record, now);
+        match expired {
+            Expired::No => return Ok(expired),
+            Expired::RollbackOverdue => {
+                info!(saga_id = %record.id, failure = ?record.failure, "rollback events overdue: saga FAILED");
+            }
+            Expired::Stalled => {
+                info!(saga_id = %record.id, "no event for the stall timeout: saga marked stalled");
+            }
         }
-        info!(saga_id = %record.id, failure = ?record.failure, "rollback events overdue: saga FAILED");
         self.table.update(&mut record, now).await?;
-        crate::metrics::saga_finished(&record.saga_type, record.status, now);
-        Ok(true)
+        if record.status.is_terminal() {
+            crate::metrics::saga_finished(&record.saga_type, record.status, now);
+        }
+        Ok(expired)
     }
 
     async fn nudge(&self, mut record: SagaRecord, now: i64) -> Result<(), StoreError> {

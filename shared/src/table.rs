@@ -151,9 +151,12 @@ impl<S: SagaStore> SagaTable<S> {
         } else {
             schedule_sweep(record, now, rules);
         }
-        if !record.status.is_terminal() || record.status == SagaStatus::Failed {
+        let going_on = !record.status.is_terminal() && record.stalled_at.is_none();
+        if going_on || record.status == SagaStatus::Failed {
             // A saga that goes on (a redrive, or a failure event after COMPLETED) is kept, and
-            // a FAILED one waits for an operator: no TTL may delete it.
+            // a FAILED one waits for an operator: no TTL may delete it. A stalled one (no event
+            // for its stall timeout, as junk correlation ids leave them) expires like a
+            // finished one unless an event revives it.
             record.expires_at = None;
         } else if rules.retention_days > 0 {
             record

@@ -36,6 +36,7 @@ def stack():
                   secrets_port=port("E2E_SECRETS_PORT", 4610),
                   run_dir=ROOT / ".run" / run_dir, quiet=True,
                   extra_env={"CAMPAIGN_FAILURE_RATES": "0", "CHOREOGRAPHY_COMPENSATION_TIMEOUT_MS": "6000",
+                             "CHOREOGRAPHY_STALL_TIMEOUT_MS": "4000",
                              "SAGA_DEFINITIONS_DIR": str(definitions)})
     stack.start()
     yield stack

@@ -224,3 +224,23 @@ def test_choreographed_sagas_are_not_started_or_commanded(api):
         response = requests.post(f"{api.url}/sagas/{saga['id']}/{command}", timeout=30)
         assert response.status_code == 409
         assert "choreographed" in response.json()["detail"]
+
+
+def test_a_run_without_events_for_its_stall_timeout_is_marked_stalled_and_listed(api, stack):
+    correlation = f"junk-{uuid.uuid4()}"
+    response = requests.post(f"{api.url}/events", json=run_events(["RetrievalStarted"], correlation),
+                             timeout=30)
+    assert response.status_code == 200, response.text
+    stall_s = int(stack.function_env()["CHOREOGRAPHY_STALL_TIMEOUT_MS"]) / 1000
+    deadline = time.time() + stall_s + 20
+    while "stalled_at" not in (saga := saga_of(api, correlation)) and time.time() < deadline:
+        time.sleep(0.5)
+    assert saga["status"] == "RUNNING" and "stalled_at" in saga, saga
+    listed = requests.get(f"{api.url}/sagas", params={"type": "image-pipeline", "stalled": "true",
+                                                       "limit": 100}, timeout=10).json()["items"]
+    assert saga["id"] in [s["id"] for s in listed]
+    assert all(s["stalled"] for s in listed)
+    # A late event revives it.
+    requests.post(f"{api.url}/events", json=run_events(["ImagesRetrieved"], correlation, start=1),
+                  timeout=30)
+    assert "stalled_at" not in api.get(saga["id"]).json()

@@ -62,13 +62,16 @@ pub(super) fn settle(def: &Choreography, record: &mut SagaRecord, now: Millis) {
         record.ended_at = Some(now);
     }
     record.status = status;
-    if status == SagaStatus::Compensating {
+    match status {
         // The rollback events are due by the deadline; the sweeper checks it.
-        record
-            .due_at
-            .get_or_insert(now + def.compensation_timeout_ms as Millis);
-    } else {
-        record.due_at = None;
+        SagaStatus::Compensating => {
+            record
+                .due_at
+                .get_or_insert(now + def.compensation_timeout_ms as Millis);
+        }
+        // The next event is due within the stall timeout, counted from the latest one.
+        SagaStatus::Running => record.due_at = Some(now + def.stall_timeout_ms as Millis),
+        _ => record.due_at = None,
     }
 }
 
@@ -112,13 +115,18 @@ pub fn command_sent(record: &mut SagaRecord, step: &str, now: Millis) {
     }
 }
 
-/// Fails a compensating saga whose rollback events are overdue at `now`; true if it did.
-pub fn expire(record: &mut SagaRecord, now: Millis) -> bool {
-    let overdue = record.choreographed
-        && record.status == SagaStatus::Compensating
-        && record.due_at.is_some_and(|due| due <= now);
-    if !overdue {
-        return false;
+/// Acts on a choreographed saga that is due at `now`: a compensating one whose rollback events
+/// are overdue is FAILED; a running one that had no event for its stall timeout is marked
+/// stalled (it stays RUNNING: a late event still counts, and clears the mark).
+pub fn expire(record: &mut SagaRecord, now: Millis) -> Expired {
+    let due = record.choreographed && record.due_at.is_some_and(|due| due <= now);
+    if due && record.status == SagaStatus::Running {
+        record.stalled_at = Some(now);
+        record.due_at = None;
+        return Expired::Stalled;
+    }
+    if !due || record.status != SagaStatus::Compensating {
+        return Expired::No;
     }
     let missing: Vec<String> = record
         .steps
@@ -149,5 +157,16 @@ pub fn expire(record: &mut SagaRecord, now: Millis) -> bool {
     record.ended_at = Some(now);
     record.sweep_shard = None;
     record.due_at = None;
-    true
+    Expired::RollbackOverdue
+}
+
+/// What [`expire`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expired {
+    /// Nothing is overdue.
+    No,
+    /// The rollback events did not arrive in time: the saga is FAILED.
+    RollbackOverdue,
+    /// No event came for the stall timeout: the saga is marked stalled.
+    Stalled,
 }

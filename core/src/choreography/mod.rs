@@ -19,9 +19,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use compensation::settle;
-pub use compensation::{command_sent, commands_due, expire};
+pub use compensation::{Expired, command_sent, commands_due, expire};
 
-/// Most events kept in one saga's log (keeps the record well under DynamoDB's item limit).
+/// Events kept in one saga's log before events that change no step are dropped (events that
+/// change a step are kept past it: a saga has at most 16 steps, each changing a few times).
 pub const MAX_LOGGED_EVENTS: usize = 64;
 
 /// Largest event `data` accepted, in bytes of JSON text.
@@ -131,6 +132,8 @@ pub struct Applied {
     pub logged: usize,
     /// Events whose message id was logged already.
     pub duplicates: usize,
+    /// Events that changed no step, left out of a full log.
+    pub dropped: usize,
     /// Events refused, with the reason (their message id and why).
     pub refused: Vec<(String, String)>,
 }
@@ -157,11 +160,6 @@ pub fn apply(
             applied.refused.push((event.message_id.clone(), reason));
             continue;
         };
-        if record.events.len() >= MAX_LOGGED_EVENTS {
-            let reason = format!("the saga log is full ({MAX_LOGGED_EVENTS} events)");
-            applied.refused.push((event.message_id.clone(), reason));
-            continue;
-        }
         let logged = LoggedEvent {
             message_id: event.message_id.clone(),
             event_type: event.event_type.clone(),
@@ -175,9 +173,22 @@ pub fn apply(
         if record.task_id.is_none() {
             record.task_id.clone_from(&event.task_id);
         }
+        // Past the cap, an event that changes no step is dropped (and counted); one that does
+        // is always kept, so the saga's state never depends on the log's room, and the log
+        // stays bounded (a step's state changes a few times at most).
+        let before = (record.events.len() >= MAX_LOGGED_EVENTS).then(|| record.steps.clone());
         apply_to_step(record, step, &logged);
+        if before.is_some_and(|before| before == record.steps) {
+            record.dropped_events += 1;
+            applied.dropped += 1;
+            continue;
+        }
         record.events.push(logged);
         applied.logged += 1;
+    }
+    if applied.logged + applied.dropped > 0 {
+        // Any event shows the saga is alive.
+        record.stalled_at = None;
     }
     settle(def, record, now);
     applied

@@ -115,8 +115,8 @@ fn overdue_rollbacks_fail_the_saga_and_a_late_one_still_settles_it() {
     let def = pipeline();
     let (mut record, _) = run(&failing_run());
     let due = record.due_at.unwrap();
-    assert!(!expire(&mut record, due - 1));
-    assert!(expire(&mut record, due));
+    assert_eq!(expire(&mut record, due - 1), Expired::No);
+    assert_eq!(expire(&mut record, due), Expired::RollbackOverdue);
     assert_eq!(record.status, SagaStatus::Failed);
     assert!(
         record
@@ -146,17 +146,52 @@ fn overdue_rollbacks_fail_the_saga_and_a_late_one_still_settles_it() {
 }
 
 #[test]
-fn unknown_events_and_a_full_log_are_refused() {
+fn unknown_events_are_refused_and_a_full_log_drops_only_events_that_change_nothing() {
     let def = pipeline();
     let mut record = new_record(&def, "c-1", 0);
     let applied = apply(&def, &mut record, &[event(1, "OrderPlaced")], 0);
     assert_eq!(applied.refused.len(), 1);
-    let many: Vec<Event> = (0..MAX_LOGGED_EVENTS as u32 + 3)
+    let progress: Vec<Event> = (0..MAX_LOGGED_EVENTS as u32 + 3)
         .map(|n| event(n + 100, "ImagesRetrieved"))
         .collect();
-    let applied = apply(&def, &mut record, &many, 0);
-    assert_eq!(applied.logged, MAX_LOGGED_EVENTS);
-    assert_eq!(applied.refused.len(), 3);
+    let applied = apply(&def, &mut record, &progress, 0);
+    assert_eq!((applied.logged, applied.dropped), (MAX_LOGGED_EVENTS, 3));
+    assert!(applied.refused.is_empty());
+    assert_eq!(record.dropped_events, 3);
+    // The log is full, yet every event that changes a step is kept and counts: the saga ends
+    // as the same run leaves a saga with room in its log.
+    let applied = apply(&def, &mut record, &failing_run(), 0);
+    let mut roomy = new_record(&def, "c-1", 0);
+    apply(&def, &mut roomy, &failing_run(), 0);
+    let statuses =
+        |r: &SagaRecord| -> Vec<StepStatus> { r.steps.iter().map(|s| s.action.status).collect() };
+    assert_eq!(record.status, SagaStatus::Compensating);
+    assert_eq!(statuses(&record), statuses(&roomy));
+    assert_eq!(record.failure, roomy.failure);
+    assert!(applied.logged >= 3, "the completions and the failure");
+    assert_eq!(applied.logged + applied.dropped, failing_run().len());
+    assert_eq!(record.dropped_events as usize, 3 + applied.dropped);
+}
+
+#[test]
+fn a_running_saga_without_events_for_its_stall_timeout_is_marked_until_the_next_event() {
+    let def = pipeline();
+    let mut record = new_record(&def, "c-1", 0);
+    apply(&def, &mut record, &[event(1, "RetrievalStarted")], 1_000);
+    let due = record.due_at.expect("due at the stall timeout");
+    assert_eq!(due, 1_000 + def.stall_timeout_ms as Millis);
+    assert_eq!(expire(&mut record, due - 1), Expired::No);
+    assert_eq!(expire(&mut record, due), Expired::Stalled);
+    assert_eq!(
+        (record.status, record.stalled_at, record.due_at),
+        (SagaStatus::Running, Some(due), None)
+    );
+    apply(&def, &mut record, &[event(2, "ImagesRetrieved")], due + 10);
+    assert_eq!(record.stalled_at, None, "a late event revives it");
+    assert_eq!(
+        record.due_at,
+        Some(due + 10 + def.stall_timeout_ms as Millis)
+    );
 }
 
 #[test]

@@ -22,11 +22,21 @@ pub struct Choreography {
     pub command_topic: String,
     /// After a failure, how long the rollback events may take before the saga is FAILED.
     pub compensation_timeout_ms: u64,
+    /// How long a RUNNING saga may go without an event before it is marked stalled.
+    #[serde(default = "default_stall_timeout")]
+    pub stall_timeout_ms: u64,
     /// The participants' steps, in pipeline order.
     pub steps: Vec<ChoreographyStep>,
     /// The definition's version (see [`super::version_of`]). Set at load.
     #[serde(skip)]
     pub version: String,
+}
+
+/// A RUNNING choreographed saga without an event for an hour is marked stalled by default.
+pub const DEFAULT_STALL_TIMEOUT_MS: u64 = 3_600_000;
+
+fn default_stall_timeout() -> u64 {
+    DEFAULT_STALL_TIMEOUT_MS
 }
 
 /// One participant's part of the pipeline.
@@ -102,6 +112,9 @@ impl Choreography {
         }
         if !(1..=7 * 24 * 3_600_000).contains(&self.compensation_timeout_ms) {
             return fail("compensation_timeout_ms".into(), "must be 1 ms to 7 days");
+        }
+        if !(1..=7 * 24 * 3_600_000).contains(&self.stall_timeout_ms) {
+            return fail("stall_timeout_ms".into(), "must be 1 ms to 7 days");
         }
         let mut names = HashSet::new();
         let mut event_types = HashSet::new();

@@ -74,6 +74,9 @@ impl AnyDefinition {
 /// Overrides every choreography's `compensation_timeout_ms` when set (tests and operators).
 pub const COMPENSATION_TIMEOUT_ENV: &str = "CHOREOGRAPHY_COMPENSATION_TIMEOUT_MS";
 
+/// Overrides every choreography's `stall_timeout_ms` when set (tests and operators).
+pub const STALL_TIMEOUT_ENV: &str = "CHOREOGRAPHY_STALL_TIMEOUT_MS";
+
 impl Definitions {
     /// The definition files compiled into the functions: (file name, contents).
     pub fn bundled_files() -> impl Iterator<Item = (&'static str, &'static str)> {
@@ -289,14 +292,27 @@ fn parse_choreography(
     for (i, topic) in definition.event_topics.iter_mut().enumerate() {
         resolve_placeholders(file, &format!("event_topics[{i}]"), topic, env)?;
     }
-    if let Some(timeout) = env(COMPENSATION_TIMEOUT_ENV).filter(|t| !t.is_empty()) {
-        definition.compensation_timeout_ms = timeout.parse().map_err(|_| {
-            error(
-                file,
-                "compensation_timeout_ms",
-                format!("{COMPENSATION_TIMEOUT_ENV}={timeout:?} is not a number of milliseconds"),
-            )
-        })?;
+    for (variable, target, field) in [
+        (
+            COMPENSATION_TIMEOUT_ENV,
+            &mut definition.compensation_timeout_ms,
+            "compensation_timeout_ms",
+        ),
+        (
+            STALL_TIMEOUT_ENV,
+            &mut definition.stall_timeout_ms,
+            "stall_timeout_ms",
+        ),
+    ] {
+        if let Some(timeout) = env(variable).filter(|t| !t.is_empty()) {
+            *target = timeout.parse().map_err(|_| {
+                error(
+                    file,
+                    field,
+                    format!("{variable}={timeout:?} is not a number of milliseconds"),
+                )
+            })?;
+        }
     }
     definition
         .validate()

@@ -11,7 +11,8 @@ fn load(text: &str) -> Result<Definitions, LoadError> {
 #[test]
 fn bundled_definitions_load() {
     let defs = Definitions::from_files(BUNDLED.iter().map(|(f, c)| (*f, *c)), |name| {
-        (name != COMPENSATION_TIMEOUT_ENV).then(|| "http://127.0.0.1:1/".into())
+        let timeout = [COMPENSATION_TIMEOUT_ENV, STALL_TIMEOUT_ENV].contains(&name);
+        (!timeout).then(|| "http://127.0.0.1:1/".into())
     })
     .unwrap();
     assert!(defs.get("image").is_some());

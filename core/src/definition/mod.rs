@@ -8,7 +8,9 @@ mod validate;
 /// Most steps a saga may have (keeps the record well under DynamoDB's item limit).
 pub const MAX_STEPS: usize = 16;
 
-pub use load::{AnyDefinition, COMPENSATION_TIMEOUT_ENV, Definitions, LoadError, version_key};
+pub use load::{
+    AnyDefinition, COMPENSATION_TIMEOUT_ENV, Definitions, LoadError, STALL_TIMEOUT_ENV, version_key,
+};
 
 use crate::outcome::FailureClass;
 use serde::Deserialize;
@@ -28,6 +30,11 @@ pub struct SagaDefinition {
     /// Defaults applied to every step that does not set its own.
     #[serde(default)]
     pub defaults: StepDefaults,
+    /// Time from a saga's start by which it must be done going forward: past it, a saga that
+    /// can still compensate (its pivot has not completed) stops and compensates. None: no
+    /// deadline.
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
     /// Steps, run in order.
     pub steps: Vec<StepDefinition>,
     /// The definition's version: a hash of its file's content (see [`version_of`]). Set at load.
@@ -266,6 +273,12 @@ impl SagaDefinition {
             .map(|i| self.timeout_ms(i))
             .max()
             .unwrap_or(DEFAULT_TIMEOUT_MS)
+    }
+
+    /// When a saga of this definition started at `created_at` must stop going forward.
+    pub fn deadline_at(&self, created_at: crate::record::Millis) -> Option<crate::record::Millis> {
+        self.deadline_ms
+            .map(|ms| created_at.saturating_add(ms.min(i64::MAX as u64) as i64))
     }
 
     /// Index of the pivot step, if the saga has one.

@@ -30,6 +30,12 @@ pub(super) fn validate(file: &str, def: &SagaDefinition) -> Result<(), LoadError
     if let Some(policy) = def.defaults.retry {
         validate_retry(file, "defaults.retry", &policy)?;
     }
+    if def
+        .deadline_ms
+        .is_some_and(|ms| !(1..=365 * 24 * 3_600_000).contains(&ms))
+    {
+        return Err(error(file, "deadline_ms", "must be 1 ms to 365 days"));
+    }
     let mut seen = HashSet::new();
     let mut pivot_seen = false;
     for (i, step) in def.steps.iter().enumerate() {

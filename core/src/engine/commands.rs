@@ -43,32 +43,60 @@ pub fn check_cancel(def: &SagaDefinition, record: &SagaRecord) -> Result<(), Ref
     Ok(())
 }
 
-/// Acts on a cancel request: the completed steps are compensated, newest first, and the saga
-/// ends CANCELLED. A call in flight (or cut off by a crash) is finished first, so its outcome
-/// says whether there is something to undo: the caller applies the cancel again after each
-/// outcome. An action waiting to retry after a failed attempt is abandoned. Does nothing
-/// without a request, once compensating, or past the pivot.
-pub fn apply_cancel(def: &SagaDefinition, record: &mut SagaRecord, now: Millis) {
+/// Stops a saga going forward when a cancel was requested or its definition's deadline passed:
+/// the completed steps are compensated, newest first, and the saga ends CANCELLED (a cancel)
+/// or COMPENSATED (the deadline, recorded as its failure). A call in flight (or cut off by a
+/// crash) is finished first, so its outcome says whether there is something to undo: the
+/// caller applies this again after each outcome. An action waiting to retry after a failed
+/// attempt is abandoned. Does nothing without a reason, once compensating, or past the pivot.
+pub fn apply_stop(def: &SagaDefinition, record: &mut SagaRecord, now: Millis) {
     let active = matches!(record.status, SagaStatus::Pending | SagaStatus::Running);
-    if !record.cancel_requested || !active || check_cancel(def, record).is_err() {
+    if !active || check_cancel(def, record).is_err() {
+        return;
+    }
+    let deadline_passed = def
+        .deadline_at(record.created_at)
+        .is_some_and(|at| now >= at);
+    if !record.cancel_requested && !deadline_passed {
         return;
     }
     // A call in flight, or cut off by a crash, is finished first.
     if record.steps.iter().any(|step| unreported(&step.action)) {
         return;
     }
+    let (abandoned, failure) = if record.cancel_requested {
+        (
+            "abandoned: the saga was cancelled".to_string(),
+            Failure {
+                step: String::new(),
+                error: CANCELLED_ON_REQUEST.into(),
+            },
+        )
+    } else {
+        let ms = def.deadline_ms.unwrap_or_default();
+        let step = record
+            .steps
+            .iter()
+            .find(|s| s.action.status != StepStatus::Completed)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        (
+            "abandoned: the saga's deadline passed".to_string(),
+            Failure {
+                step,
+                error: format!("the saga's deadline ({ms} ms after its start) passed"),
+            },
+        )
+    };
     for step in &mut record.steps {
         if step.action.status == StepStatus::Running {
             step.action.status = StepStatus::Failed;
-            step.action.error = Some("abandoned: the saga was cancelled".into());
+            step.action.error = Some(abandoned.clone());
             step.action.ended_at = Some(now);
             step.action.retry_at = None;
         }
     }
-    record.failure = Some(Failure {
-        step: String::new(),
-        error: CANCELLED_ON_REQUEST.into(),
-    });
+    record.failure = Some(failure);
     start_compensation(def, record, now);
 }
 

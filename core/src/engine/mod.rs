@@ -8,7 +8,7 @@ use crate::outcome::{FailureClass, Outcome};
 use crate::record::{CallState, Failure, Millis, SagaRecord, SagaStatus, StepStatus};
 use serde_json::{Map, Value, json};
 
-pub use commands::{Refused, apply_cancel, check_cancel, redrive};
+pub use commands::{Refused, apply_stop, check_cancel, redrive};
 
 /// Largest step output kept, in bytes of JSON text: an action answering more fails as an
 /// `invalid_response` that names the limit (its outcome is then unknown, so it is compensated
@@ -127,7 +127,11 @@ pub fn next(def: &SagaDefinition, record: &SagaRecord, now: Millis) -> Next {
     if let Some(retry_at) = state.retry_at
         && retry_at > now
     {
-        return Next::WaitUntil(retry_at);
+        // A deadline that comes first ends the wait: the saga then stops (see `apply_stop`).
+        let deadline = def
+            .deadline_at(record.created_at)
+            .filter(|&at| at > now && phase == Phase::Action && check_cancel(def, record).is_ok());
+        return Next::WaitUntil(deadline.map_or(retry_at, |at| at.min(retry_at)));
     }
     let spec = match (phase, &def.steps[step].compensation) {
         (Phase::Compensation, Some(compensation)) => compensation,

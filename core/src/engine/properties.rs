@@ -66,6 +66,7 @@ fn definition(
         defaults: Default::default(),
         steps,
         version: "v1".into(),
+        deadline_ms: None,
     }
 }
 
@@ -273,9 +274,11 @@ proptest! {
         (has_comp, pivot, max_attempts, script) in shape(),
         mut record in any_record(),
         fit in any::<bool>(),
+        deadline_ms in proptest::option::of(1u64..20_000),
         jitter in 0.0f64..1.0,
     ) {
-        let def = definition(&has_comp, pivot, max_attempts);
+        let mut def = definition(&has_comp, pivot, max_attempts);
+        def.deadline_ms = deadline_ms;
         if fit {
             // Half the cases: the definition's steps, in any state.
             record.steps.resize_with(def.steps.len(), || StepState::pending(""));
@@ -293,14 +296,17 @@ proptest! {
         }
         let mut now = 5_000;
         fail_lost_attempts(&def, &mut record, now);
-        apply_cancel(&def, &mut record, now);
+        apply_stop(&def, &mut record, now);
         let _ = crate::engine::commands::check_cancel(&def, &record);
         let mut outcomes = script.into_iter();
         let mut calls = 0;
         for _ in 0..200 {
             match next(&def, &record, now) {
                 Next::Done => break,
-                Next::WaitUntil(t) => now = t.max(now + 1),
+                Next::WaitUntil(t) => {
+                    now = t.max(now + 1);
+                    apply_stop(&def, &mut record, now);
+                }
                 Next::Run(call) => {
                     prop_assert!(call.step < record.steps.len());
                     calls += 1;
@@ -312,7 +318,7 @@ proptest! {
                     };
                     now += 1;
                     record_outcome(&def, &mut record, &call, outcome, now, jitter);
-                    apply_cancel(&def, &mut record, now);
+                    apply_stop(&def, &mut record, now);
                 }
             }
         }

@@ -207,7 +207,7 @@ fn cancel_waits_for_the_call_in_flight_then_compensates_it_too() {
     let def = order();
     let (mut record, call) = order_with_third_call_in_flight(&def);
     record.cancel_requested = true;
-    apply_cancel(&def, &mut record, 6);
+    apply_stop(&def, &mut record, 6);
     assert_eq!(
         record.status,
         SagaStatus::Running,
@@ -229,7 +229,7 @@ fn cancel_waits_for_the_call_in_flight_then_compensates_it_too() {
         7,
         0.5,
     );
-    apply_cancel(&def, &mut record, 7);
+    apply_stop(&def, &mut record, 7);
     assert_eq!(record.status, SagaStatus::Compensating);
     let mut compensated = Vec::new();
     while let Next::Run(call) = next(&def, &record, 8) {
@@ -270,7 +270,7 @@ fn cancel_abandons_an_action_waiting_to_retry() {
         record_outcome(&def, &mut record, &call, fail(failure), 6, 0.5);
         assert!(record.steps[2].action.retry_at.is_some());
         record.cancel_requested = true;
-        apply_cancel(&def, &mut record, 7);
+        apply_stop(&def, &mut record, 7);
         assert_eq!(record.status, SagaStatus::Compensating);
         assert_eq!(record.steps[2].action.status, StepStatus::Failed);
         let mut ran = Vec::new();
@@ -428,7 +428,7 @@ fn a_cancel_during_the_compensation_of_a_failure_leaves_it_compensated() {
             // The cancel command accepts it (not terminal, no pivot) and records the request.
             assert_eq!(check_cancel(&def, &record), Ok(()));
             record.cancel_requested = true;
-            apply_cancel(&def, &mut record, now);
+            apply_stop(&def, &mut record, now);
             cancelled = true;
         }
     }
@@ -436,4 +436,70 @@ fn a_cancel_during_the_compensation_of_a_failure_leaves_it_compensated() {
     assert_eq!(record.status, SagaStatus::Compensated);
     assert!(record.cancel_requested);
     assert_eq!(record.failure.unwrap().step, "CrearPedido");
+}
+
+#[test]
+fn past_its_deadline_a_saga_stops_going_forward_and_compensates_with_the_reason() {
+    let mut def = image();
+    def.deadline_ms = Some(1_000);
+    // Step 2 (tokenize) completes, step 3 keeps failing with a retry due long after the
+    // deadline: the wait ends at the deadline instead.
+    def.steps[2].retry = Some(crate::definition::RetryPolicy {
+        max_attempts: 10,
+        initial_interval_ms: 60_000,
+        jitter: false,
+        ..Default::default()
+    });
+    let mut record = new_record(&def, "s-1".into(), json!({"image_id": "i"}), 0);
+    for (at, outcome) in [
+        (10, Outcome::Succeeded(json!({}))),
+        (20, Outcome::Succeeded(json!({}))),
+        (30, fail(FailureClass::ServerError)),
+    ] {
+        run_one(&def, &mut record, outcome, at);
+        apply_stop(&def, &mut record, at);
+    }
+    assert_eq!(next(&def, &record, 40), Next::WaitUntil(1_000));
+    apply_stop(&def, &mut record, 999);
+    assert_eq!(
+        record.status,
+        SagaStatus::Running,
+        "not before the deadline"
+    );
+    apply_stop(&def, &mut record, 1_000);
+    assert_eq!(record.status, SagaStatus::Compensating);
+    let failure = record.failure.clone().unwrap();
+    assert_eq!(failure.step, "process");
+    assert!(failure.error.contains("deadline (1000 ms"), "{failure:?}");
+    assert!(
+        record.steps[2].action.error.as_deref() == Some("abandoned: the saga's deadline passed")
+    );
+    let Next::Run(call) = next(&def, &record, 1_000) else {
+        panic!("the tokenizer compensation runs");
+    };
+    assert_eq!((call.step, call.phase), (1, Phase::Compensation));
+    run_one(&def, &mut record, Outcome::Succeeded(json!({})), 1_010);
+    assert_eq!(record.status, SagaStatus::Compensated, "not CANCELLED");
+}
+
+#[test]
+fn a_deadline_does_not_stop_a_saga_past_its_pivot() {
+    let mut def = order();
+    def.deadline_ms = Some(1_000);
+    def.steps[1].kind = StepKind::Pivot;
+    let mut record = new_record(&def, "s-1".into(), json!({}), 0);
+    for i in 0..=1 {
+        run_one(
+            &def,
+            &mut record,
+            Outcome::Succeeded(json!({})),
+            10 + i as Millis,
+        );
+    }
+    apply_stop(&def, &mut record, 5_000);
+    assert_eq!(
+        record.status,
+        SagaStatus::Running,
+        "only forward past the pivot"
+    );
 }

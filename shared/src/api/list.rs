@@ -27,6 +27,9 @@ struct ListItem {
     task_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     failed_step: Option<String>,
+    /// A RUNNING choreographed saga that had no event for its stall timeout.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stalled: bool,
 }
 
 impl From<&SagaRecord> for ListItem {
@@ -41,6 +44,7 @@ impl From<&SagaRecord> for ListItem {
             correlation_id: r.correlation_id.clone(),
             task_id: r.task_id.clone(),
             failed_step: r.failure.as_ref().map(|f| f.step.clone()),
+            stalled: r.stalled_at.is_some(),
         }
     }
 }
@@ -70,6 +74,11 @@ pub fn parse(query: &HashMap<String, String>) -> Result<ListRequest, Problem> {
                 )
             }
             "correlation_id" => request.correlation_id = Some(value.clone()),
+            "stalled" => {
+                request.stalled = Some(value.parse().map_err(|_| {
+                    Problem::bad_request(format!("stalled must be true or false, not {value:?}"))
+                })?)
+            }
             "task_id" => request.task_id = Some(value.clone()),
             "created_after" => request.created_from = Some(parse_time(name, value)?),
             "created_before" => request.created_to = Some(parse_time(name, value)?),
@@ -85,8 +94,8 @@ pub fn parse(query: &HashMap<String, String>) -> Result<ListRequest, Problem> {
             "cursor" => request.after = Some(decode_cursor(value)?),
             other => {
                 return Err(Problem::bad_request(format!(
-                    "unknown query parameter {other:?}; use type, status, correlation_id, \
-                     task_id, created_after, created_before, limit, cursor"
+                    "unknown query parameter {other:?}; use type, status, stalled, \
+                     correlation_id, task_id, created_after, created_before, limit, cursor"
                 )));
             }
         }

@@ -30,6 +30,12 @@ pub struct SagaView {
     idempotency_key: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     cancel_requested: bool,
+    /// When a RUNNING choreographed saga was marked stalled (no event for its stall timeout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stalled_at: Option<String>,
+    /// Progress events left out of its full log.
+    #[serde(skip_serializing_if = "is_zero")]
+    dropped_events: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<crate::record::Failure>,
     summary: SummaryView,
@@ -140,6 +146,8 @@ impl From<&SagaRecord> for SagaView {
             id: record.id.clone(),
             saga_type: record.saga_type.clone(),
             definition_version: record.definition_version.clone(),
+            stalled_at: record.stalled_at.map(rfc3339),
+            dropped_events: record.dropped_events,
             status: record.status.as_str(),
             version: record.version,
             input: record.input.clone(),

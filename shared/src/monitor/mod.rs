@@ -64,6 +64,8 @@ pub struct IngestReport {
     pub logged: usize,
     /// Events already logged (same message id).
     pub duplicates: usize,
+    /// Progress events left out of a full saga log (counted on the saga's record).
+    pub dropped: usize,
     /// Events refused; the rest of the batch is processed regardless.
     pub rejected: Vec<Rejected>,
     /// Compensation commands published.
@@ -149,6 +151,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
         {
             report.logged += applied.logged;
             report.duplicates += applied.duplicates;
+            report.dropped += applied.dropped;
             report.commands += commands;
             for (message_id, reason) in applied.refused {
                 let index = events
@@ -241,7 +244,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
                 ..new_record(def, correlation_id, now)
             });
             let applied = apply(def, &mut record, events, now);
-            if applied.logged == 0 {
+            if applied.logged == 0 && applied.dropped == 0 {
                 return Ok((id, applied, 0));
             }
             let commands = self.publish_commands(def, &mut record, now).await?;

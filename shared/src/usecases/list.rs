@@ -3,7 +3,7 @@
 //! A type's sagas are spread over [`LIST_SHARDS`] index partitions; a page queries each
 //! partition for at most `limit + 1` keys after the last key of the previous page, merges them
 //! by creation time, and reads the records of the page. Filters the index does not hold
-//! (status, and type or task beside a correlation id) are applied to the records read.
+//! (status, stalled, and type or task beside a correlation id) are applied to the records read.
 
 use crate::ports::{ListPartition, ListQuery, SagaStore, StoreError};
 use crate::record::{Millis, SagaRecord, SagaStatus};
@@ -23,6 +23,8 @@ pub struct ListRequest {
     pub saga_type: Option<String>,
     /// Overall status.
     pub status: Option<SagaStatus>,
+    /// Stalled (true) or not (false): a RUNNING choreographed saga without events.
+    pub stalled: Option<bool>,
     /// Correlation id.
     pub correlation_id: Option<String>,
     /// Task id.
@@ -70,6 +72,7 @@ pub async fn list<S: SagaStore>(
     };
     let keep = |r: &SagaRecord| {
         request.status.is_none_or(|s| r.status == s)
+            && request.stalled.is_none_or(|s| r.stalled_at.is_some() == s)
             && request.saga_type.as_ref().is_none_or(|t| &r.saga_type == t)
             && request
                 .task_id

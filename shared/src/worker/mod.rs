@@ -138,7 +138,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         if engine::fail_lost_attempts(def, &mut record, now) {
             warn!(failure = ?record.failure, "a call whose invocations kept dying used its budget");
         }
-        engine::apply_cancel(def, &mut record, now);
+        engine::apply_stop(def, &mut record, now);
         let next = engine::next(def, &record, now);
         record.runnable = false;
         record.wake_at = None;
@@ -236,6 +236,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                     let wait = (until - self.clock.now()).max(0) as u64;
                     self.clock.sleep(wait).await;
                     let now = self.clock.now();
+                    engine::apply_stop(def, record, now);
                     next = engine::next(def, record, now);
                     if let Next::Run(call) = &next {
                         engine::begin(record, call, now);
@@ -268,7 +269,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 now,
             );
             // A cancel takes effect here, at a step boundary, with this call's outcome known.
-            engine::apply_cancel(def, record, now);
+            engine::apply_stop(def, record, now);
             let mut settled = Some(record.clone());
             let plan = loop {
                 next = engine::next(def, record, now);
@@ -282,7 +283,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                         };
                         info!("cancel requested during the call");
                         *record = cancelled;
-                        engine::apply_cancel(def, record, now);
+                        engine::apply_stop(def, record, now);
                     }
                 }
             };
