@@ -238,3 +238,58 @@ proptest! {
         prop_assert!(positions.windows(2).all(|w| w[0] < w[1]), "newest first");
     }
 }
+
+fn any_step_status() -> impl Strategy<Value = StepStatus> {
+    prop_oneof![
+        Just(StepStatus::Pending),
+        Just(StepStatus::Running),
+        Just(StepStatus::Completed),
+        Just(StepStatus::Failed),
+        Just(StepStatus::Skipped),
+    ]
+}
+
+proptest! {
+    /// No stored state and no event sequence makes the choreography rules panic: any status,
+    /// any step and compensation states, any events (known or not, any times), then the
+    /// sweeper's checks at any time.
+    #[test]
+    fn no_record_or_event_makes_the_rules_panic(
+        status in prop_oneof![
+            Just(SagaStatus::Running), Just(SagaStatus::Completed), Just(SagaStatus::Compensating),
+            Just(SagaStatus::Compensated), Just(SagaStatus::Failed), Just(SagaStatus::Pending),
+        ],
+        states in proptest::collection::vec(
+            (any_step_status(), proptest::option::of(any_step_status())), 3),
+        types in proptest::collection::vec(0usize..14, 0..80),
+        now in 0i64..10_000_000,
+    ) {
+        const TYPES: [&str; 14] = [
+            "RetrievalStarted", "ImagesRetrieved", "RetrievalCompleted",
+            "ImageReadyForAnonymization", "AnonymizationRequested", "AnonymizationCompleted",
+            "AnonymizationFailed", "ImageReadyForProcessing", "ProcessingStarted",
+            "ProcessingFailed", "AnonymizationRolledBack", "RetrievedImageDeleted",
+            "ProcessingCompleted", "Unknown",
+        ];
+        let def = pipeline();
+        let mut record = new_record(&def, "c-1", 0);
+        prop_assume!(record.steps.len() == states.len());
+        record.status = status;
+        record.due_at = Some(now / 2);
+        for (step, (action, compensation)) in record.steps.iter_mut().zip(states) {
+            step.action.status = action;
+            step.compensation = compensation.map(|status| CallState { status, ..CallState::pending() });
+        }
+        let events: Vec<Event> = types.iter().enumerate()
+            .map(|(i, &t)| event(i as u32 % 60, TYPES[t]))
+            .collect();
+        for chunk in events.chunks(7) {
+            apply(&def, &mut record, chunk, now);
+            for command in commands_due(&def, &record) {
+                command_sent(&mut record, &command.step, now);
+            }
+            expire(&mut record, now);
+        }
+        prop_assert!(record.events.len() <= MAX_LOGGED_EVENTS + 4 * record.steps.len() * 4);
+    }
+}
