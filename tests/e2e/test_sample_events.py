@@ -71,7 +71,9 @@ def test_run_step_sample_is_accepted(stack):
 
 def test_sweeper_sample_runs_a_sweep(stack):
     report = invoke(stack, "sweeper", "sweeper.json")
-    assert set(report) == {"due", "nudged", "skipped", "live", "expired"}
+    assert set(report) == {"due", "nudged", "skipped", "live", "expired", "stalled", "errors",
+                           "failed_shards"}
+    assert report["failed_shards"] == [] and report["errors"] == 0
 
 
 def test_saga_events_samples_log_a_choreographed_saga(stack, api):
