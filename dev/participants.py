@@ -2,7 +2,7 @@
 
 - image saga (seed 001): the Anonymizer at /anonymize and the AI Model at /process;
 - order saga (seed 003): a café under /cafeteria (products, inventory reservations, orders);
-- campaign saga (seed 004): influencer, brand and tracking services under /campaign;
+- campaign saga (seed 004): the campaign, influencer, brand and tracking services under /campaign;
 - /bulk answers as many bytes as asked (large payloads, in the tests), /bulk/undo undoes it, and
   /stuck is always down (503).
 
@@ -23,6 +23,9 @@ definition carries them), else from the request body (the image saga sends its i
 and from the environment: PARTICIPANT_FAILURE_RATE (0..1, random 500s on every participant),
 PARTICIPANT_LATENCY_MS (added to every answer), and CAMPAIGN_FAILURE_RATES (seed 004's rates,
 "influencer=0.05,marca=0.10,tracking=0.15" by default; "0" turns them off).
+
+The café also answers seed 003's own reads: GET /api/v1/pedidos/, /api/v1/pedidos/{id} and
+/api/v1/pedidos/inventario/reservas.
 
 GET /_calls lists every call received (participant, idempotency key, attempt, body, answer
 status, trace headers); DELETE /_calls forgets them. Tests use these to see what the orchestrator sent.
@@ -163,7 +166,8 @@ def campaign_service(service, action):
     return handle
 
 
-# (method, path) -> (step name used by failure injection, handler)
+# -- tests: large answers, a participant that is down ----------------------------------------
+
 def bulk(body):
     """Answers `answer_bytes` bytes of filler with the call's `mark` and the size of what it
     received (large payloads: tests/e2e/test_payloads.py)."""
@@ -176,6 +180,7 @@ def stuck(body):
     raise Failure(503, "the stuck participant is down")
 
 
+# (method, path) -> (step name used by failure injection, handler)
 ROUTES = {
     ("POST", "/bulk"): ("bulk", bulk),
     ("POST", "/bulk/undo"): ("bulk:compensation", lambda body, action: {"undone": action.get("mark")}),
@@ -190,10 +195,13 @@ ROUTES = {
     ("POST", "/cafeteria/pedidos/confirmar"): ("ConfirmarPedido", set_order_state("confirmado")),
     ("POST", "/cafeteria/pedidos/cancelar"): ("ConfirmarPedido:compensation", set_order_state("cancelado")),
 }
-for _service in ("influencer", "marca", "tracking"):
-    _action = "inicializar" if _service == "tracking" else "notificar"
-    ROUTES[("POST", f"/campaign/{_service}/{_action}")] = (_service, campaign_service(_service, _action))
-    ROUTES[("POST", f"/campaign/{_service}/revertir")] = (f"{_service}:compensation",
+# (service, its action, the saga step it serves: the name failure injection uses)
+for _service, _action, _step in (("campana", "crear", "crear_campana"),
+                                 ("influencer", "notificar", "influencer"),
+                                 ("marca", "notificar", "marca"),
+                                 ("tracking", "inicializar", "tracking")):
+    ROUTES[("POST", f"/campaign/{_service}/{_action}")] = (_step, campaign_service(_service, _action))
+    ROUTES[("POST", f"/campaign/{_service}/revertir")] = (f"{_step}:compensation",
                                                           campaign_service(_service, "revertir"))
 
 
@@ -251,8 +259,15 @@ class Handler(BaseHTTPRequestHandler):
                 "/cafeteria/inventario/reservas": lambda: {"reservas": reservations, "stock": stock},
                 "/cafeteria/pedidos": lambda: list(orders.values()),
             }
+            # Seed 003's own reads of the café, at the seed's paths.
+            seed = self.path.rstrip("/").removeprefix("/api/v1/pedidos")
+            if self.path.startswith("/api/v1/pedidos"):
+                views[self.path] = {"": lambda: list(orders.values()),
+                                    "/inventario/reservas": lambda: {"reservas": reservations, "stock": stock},
+                                    }.get(seed) or (lambda: orders.get(int(seed[1:])) if seed[1:].isdigit() else None)
             view = views.get(self.path)
-            self.answer(200, view()) if view else self.answer(404, {"error": "not found"})
+            found = view() if view else None
+            self.answer(200, found) if found is not None else self.answer(404, {"detail": "no encontrado"})
 
     def do_DELETE(self):
         if self.path != "/_calls":

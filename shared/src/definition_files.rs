@@ -35,6 +35,20 @@ pub fn deployed_types(dir: Option<&str>) -> Vec<String> {
     }
 }
 
+/// The client APIs the deployed definitions declare, by saga type, read without resolving the
+/// rest (for the function that serves their read routes).
+pub fn client_apis(dir: Option<&str>) -> Vec<(String, crate::definition::client_api::ClientApi)> {
+    match dir {
+        Some(dir) => {
+            let files = read_dir(dir).unwrap_or_default();
+            Definitions::declared_client_apis(files.iter().map(|(_, text)| text.as_str()))
+        }
+        None => {
+            Definitions::declared_client_apis(Definitions::bundled_files().map(|(_, text)| text))
+        }
+    }
+}
+
 /// (path, contents) of every `*.json` file of a folder, sorted by path.
 fn read_dir(dir: &str) -> Result<Vec<(String, String)>, LoadError> {
     let io_error = |e: std::io::Error| LoadError {

@@ -117,12 +117,13 @@ impl Monitor<DynamoStore, PulsarPublisher, SystemClock> {
 }
 
 impl StatusDeps<DynamoStore> {
-    /// saga-status' store and the deployed types it lists.
+    /// saga-status' store, the deployed types it lists, and their client APIs' read routes.
     pub async fn from_env() -> Result<Self, ColdStartError> {
         let config = Config::from_env()?;
         Ok(StatusDeps {
             store: DynamoStore::connect(&config.table_name).await,
             saga_types: definition_files::deployed_types(config.definitions_dir.as_deref()),
+            client_apis: definition_files::client_apis(config.definitions_dir.as_deref()),
         })
     }
 }

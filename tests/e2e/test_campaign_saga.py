@@ -1,9 +1,10 @@
-"""Seed 004's campaign saga on the local stack: influencers, brand, tracking, each with a
-compensation; the status reports steps executed, the failed step, compensations and time."""
+"""Seed 004's campaign saga on the local stack: create the campaign, then influencers, brand,
+tracking, each with a compensation and tried once; the status reports steps executed, the failed
+step, compensations and time."""
 
 import pytest
 
-STEPS = ["influencer", "marca", "tracking"]
+STEPS = ["crear_campana", "influencer", "marca", "tracking"]
 CAMPAIGN = {"nombre": "Campaña Demo", "tipo": "influencer_marketing", "presupuesto": 50000,
             "marca": {"id_marca": "m-1", "nombre_marca": "Alpes"},
             "influencers": [{"nombre": "Tech", "plataforma": "Instagram"}]}

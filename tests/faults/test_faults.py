@@ -261,6 +261,36 @@ def test_a_redeploy_that_changes_a_definition_lets_in_flight_sagas_end_under_the
           f"a new saga ran version {new['definition_version']}")
 
 
+def test_campaigns_at_the_seeds_failure_rates_are_compensated_as_often_as_the_seed_expects(
+        stack_factory):
+    """Seed 004's services fail 5%, 10% and 15% of calls and its saga compensates at the first
+    failure: 1 - 0.95 x 0.90 x 0.85 = 27.3% of campaigns end compensated."""
+    rates = {"influencer": 0.05, "marca": 0.10, "tracking": 0.15}
+    stack = stack_factory("campaigns", CAMPAIGN_FAILURE_RATES=",".join(f"{k}={v}" for k, v in rates.items()))
+    count = 300
+    body = {"tipo": "influencer_marketing", "presupuesto": 50000,
+            "marca": {"id_marca": "m-1", "nombre_marca": "Alpes"}}
+
+    def run(i):
+        response = requests.post(f"{stack.api_url}/campana-saga", json={**body, "nombre": f"c-{i}"}, timeout=60)
+        assert response.status_code == 200, response.text
+        return response.json()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(run, range(count)))
+    states = collections.Counter(a["estado"] for a in answers)
+    assert set(states) <= {"COMPLETADA", "COMPENSADA"}, states
+    expected = 1 - (1 - rates["influencer"]) * (1 - rates["marca"]) * (1 - rates["tracking"])
+    share = states["COMPENSADA"] / count
+    sigma = (expected * (1 - expected) / count) ** 0.5
+    failed_at = collections.Counter(a["paso_fallido"] for a in answers if a["estado"] == "COMPENSADA")
+    print(f"{count} campaigns at the seed's rates: {share:.1%} compensated (expected {expected:.1%}, "
+          f"sigma {sigma:.1%}); failed at {dict(failed_at)}")
+    assert abs(share - expected) < 4 * sigma
+    for answer in answers:
+        if answer["estado"] == "COMPENSADA":
+            assert answer["compensaciones"][0] == answer["paso_fallido"], answer
+
+
 def test_a_thousand_sagas_at_concurrency_sixteen(stack_factory):
     stack = stack_factory("load", RUST_LOG="warn,saga=info")
     api = Api(stack)

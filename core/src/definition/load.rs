@@ -189,6 +189,43 @@ impl Definitions {
         pinned.insert(key, definition);
     }
 
+    /// The client APIs these definition texts declare, by saga type, read without resolving
+    /// or validating the rest (for functions that only read sagas); unreadable ones are left
+    /// out (the functions that start sagas refuse them at load).
+    pub fn declared_client_apis<'a>(
+        texts: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<(String, super::client_api::ClientApi)> {
+        #[derive(serde::Deserialize)]
+        struct ApiOnly {
+            #[serde(rename = "type")]
+            saga_type: String,
+            client_api: Option<super::client_api::ClientApi>,
+        }
+        texts
+            .into_iter()
+            .filter_map(|text| serde_json::from_str::<ApiOnly>(text).ok())
+            .filter_map(|d| Some((d.saga_type, d.client_api?)))
+            .filter(|(_, api)| api.validate().is_ok())
+            .collect()
+    }
+
+    /// The definition and route of a client API start route this request matches.
+    pub fn client_start_route(
+        &self,
+        method: &str,
+        segments: &[&str],
+    ) -> Option<(&Arc<SagaDefinition>, &super::client_api::ClientRoute)> {
+        self.by_type.values().find_map(|def| {
+            let route = def
+                .client_api
+                .as_ref()?
+                .routes
+                .iter()
+                .find(|r| r.start && r.matches(method, segments).is_some())?;
+            Some((def, route))
+        })
+    }
+
     /// The choreography of a saga type.
     pub fn choreography(&self, saga_type: &str) -> Option<&Arc<Choreography>> {
         self.choreographies.get(saga_type)

@@ -1,6 +1,7 @@
 //! Saga definitions: the data the engine runs. Loaded from JSON files, validated at load.
 
 pub mod choreography;
+pub mod client_api;
 mod load;
 pub mod template;
 mod validate;
@@ -37,6 +38,9 @@ pub struct SagaDefinition {
     pub deadline_ms: Option<u64>,
     /// Steps, run in order.
     pub steps: Vec<StepDefinition>,
+    /// The saga type's own client API (a seed system's routes, status names and answers).
+    #[serde(default)]
+    pub client_api: Option<client_api::ClientApi>,
     /// The definition's version: a hash of its file's content (see [`version_of`]). Set at load.
     #[serde(skip)]
     pub version: String,

@@ -30,6 +30,10 @@ pub(super) fn validate(file: &str, def: &SagaDefinition) -> Result<(), LoadError
     if let Some(policy) = def.defaults.retry {
         validate_retry(file, "defaults.retry", &policy)?;
     }
+    if let Some(api) = &def.client_api {
+        api.validate()
+            .map_err(|(field, message)| error(file, field, message))?;
+    }
     if def
         .deadline_ms
         .is_some_and(|ms| !(1..=365 * 24 * 3_600_000).contains(&ms))

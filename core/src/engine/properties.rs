@@ -67,6 +67,7 @@ fn definition(
         steps,
         version: "v1".into(),
         deadline_ms: None,
+        client_api: None,
     }
 }
 

@@ -91,11 +91,42 @@ async fn route<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
             request.uri().path(),
             "POST",
         )),
-        _ => Err(Problem::not_found(format!(
-            "no route for {method} {}",
-            request.uri().path()
-        ))),
+        _ => client_start(deps, request, method, &segments).await,
     }
+}
+
+/// A start route of a saga type's own client API (see
+/// [`crate::definition::client_api::ClientApi`]): the body is the input, the saga is driven
+/// here until it ends or the route's wait (at most `SEED_WAIT_SECONDS`) runs out, and the
+/// answer is the route's view of it.
+async fn client_start<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
+    deps: &StartDeps<S, H, P, C>,
+    request: &Request,
+    method: &str,
+    segments: &[&str],
+) -> Result<Response<Body>, Problem> {
+    let path = request.uri().path();
+    let definitions = &deps.worker.definitions;
+    let Some((def, route)) = definitions.client_start_route(method, segments) else {
+        if let Some((_, route)) = definitions.client_start_route("POST", segments) {
+            return Err(Problem::method_not_allowed(method, path, route.method()));
+        }
+        return Err(Problem::not_found(format!("no route for {method} {path}")));
+    };
+    let api = def
+        .client_api
+        .as_ref()
+        .expect("a client route comes from a client API");
+    let start = parse(request, &def.saga_type)?;
+    let started = create(deps, start, true).await?;
+    let wait = Duration::from_millis(route.wait_ms).min(deps.seed_wait);
+    let record = wait_for_end(deps, started, wait).await?;
+    let answer = route.answer_for(record.status);
+    let now = deps.worker.clock.now();
+    Ok(json_response(
+        answer.status,
+        &api.render(answer, Some(&record), now),
+    ))
 }
 
 fn accepted(record: &SagaRecord) -> Response<Body> {

@@ -3,6 +3,7 @@
 
 use super::views::SagaView;
 use super::{Problem, json_response, list, parse_saga_id, seed, segments, ui};
+use crate::definition::client_api::{ClientApi, ClientRoute};
 use crate::ports::SagaStore;
 use lambda_http::{Body, Request, RequestExt, Response};
 use std::collections::HashMap;
@@ -13,6 +14,8 @@ pub struct StatusDeps<S> {
     pub store: S,
     /// Deployed saga types (listing without a type filter covers them all).
     pub saga_types: Vec<String>,
+    /// The deployed types' own client APIs, whose read routes this function serves.
+    pub client_apis: Vec<(String, ClientApi)>,
 }
 
 /// Routes a request of the status function.
@@ -29,6 +32,11 @@ async fn route<S: SagaStore>(
     let store = &deps.store;
     let segments = segments(request);
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    // Seed 002's routes are ours under /api/v1/saga (its by-correlation answers one saga).
+    let (seed_002, segments) = match segments.as_slice() {
+        ["api", "v1", "saga", rest @ ..] => (true, rest.to_vec()),
+        _ => (false, segments),
+    };
     let method = request.method().as_str();
     let query = || -> HashMap<String, String> {
         request
@@ -44,6 +52,19 @@ async fn route<S: SagaStore>(
         }
         ("GET", ["ui"]) => Ok(ui::page()),
         ("GET", ["sagas"]) => list::respond(store, list::parse(&query())?, &deps.saga_types).await,
+        ("GET", ["sagas", "by-correlation", id]) if seed_002 => {
+            let mut filters = query();
+            filters.insert("correlation_id".into(), id.to_string());
+            filters.insert("limit".into(), "1".into());
+            let page = crate::usecases::list::list(store, list::parse(&filters)?, &deps.saga_types)
+                .await?;
+            let mut record =
+                page.sagas.into_iter().next().ok_or_else(|| {
+                    Problem::not_found(format!("no saga with correlation id {id}"))
+                })?;
+            crate::payloads::load(store, &mut record).await?;
+            Ok(json_response(200, &SagaView::from(&record)))
+        }
         ("GET", ["sagas", by @ ("by-correlation" | "by-task"), id]) => {
             let mut filters = query();
             let field = if *by == "by-task" {
@@ -88,11 +109,61 @@ async fn route<S: SagaStore>(
         (_, ["sagas", _]) => Err(Problem::method_not_allowed(
             method,
             request.uri().path(),
-            "GET, POST",
+            if seed_002 { "GET" } else { "GET, POST" },
         )),
-        _ => Err(Problem::not_found(format!(
+        _ if seed_002 => Err(Problem::not_found(format!(
             "no route for {method} {}",
             request.uri().path()
         ))),
+        _ => client_read(deps, method, &segments, request.uri().path()).await,
     }
+}
+
+/// A read route of a saga type's own client API (see [`ClientApi`]), else a 404 (or a 405 on
+/// such a route's path with another method).
+async fn client_read<S: SagaStore>(
+    deps: &StatusDeps<S>,
+    method: &str,
+    segments: &[&str],
+    path: &str,
+) -> Result<Response<Body>, Problem> {
+    let (saga_type, api, route, id) = find_read_route(&deps.client_apis, method, segments, path)?;
+    let mut record = match uuid::Uuid::parse_str(id) {
+        Ok(_) => deps.store.get(id).await?,
+        Err(_) => None,
+    }
+    .filter(|r| r.saga_type == saga_type);
+    if let Some(record) = &mut record {
+        crate::payloads::load(&deps.store, record).await?;
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let answer = match (&record, &route.not_found) {
+        (Some(r), _) => route.answer_for(r.status),
+        (None, Some(answer)) => answer,
+        (None, None) => return Err(Problem::not_found(format!("no {saga_type} saga {id}"))),
+    };
+    Ok(json_response(
+        answer.status,
+        &api.render(answer, record.as_ref(), now),
+    ))
+}
+
+/// The client API read route a request matches: its saga type, API, route and saga id.
+fn find_read_route<'a, 'r>(
+    apis: &'a [(String, ClientApi)],
+    method: &str,
+    segments: &[&'r str],
+    path: &str,
+) -> Result<(&'a str, &'a ClientApi, &'a ClientRoute, &'r str), Problem> {
+    for (saga_type, api) in apis {
+        for route in api.routes.iter().filter(|r| !r.start) {
+            if let Some(id) = route.matches(method, segments) {
+                return Ok((saga_type, api, route, id));
+            }
+            if route.matches(route.method(), segments).is_some() {
+                return Err(Problem::method_not_allowed(method, path, route.method()));
+            }
+        }
+    }
+    Err(Problem::not_found(format!("no route for {method} {path}")))
 }

@@ -33,6 +33,7 @@ mod tests {
 
     async fn request(method: &str, path: &str) -> Response<Body> {
         let deps = StatusDeps {
+            client_apis: Vec::new(),
             store: MemoryStore::default(),
             saga_types: vec!["image".into()],
         };
