@@ -35,12 +35,15 @@ def test_seed_003_creates_an_order_and_answers_in_its_shape(api):
 def test_seed_003_reverts_a_failed_order_and_answers_its_error_shape(api):
     order = {"cliente": "Ana", "items": [{"producto_id": 1, "cantidad": 1}, {"producto_id": 99, "cantidad": 1}]}
     response = requests.post(f"{api.url}/api/v1/pedidos/", json=order, timeout=30)
-    assert response.status_code == 400, response.text
+    assert response.status_code == 409, response.text
     detail = response.json()["detail"]
     assert detail["mensaje"] == "Error al crear pedido. Se han revertido todos los cambios."
     assert detail["saga"]["estado"] == "compensada"
     assert [s["ejecutado"] for s in detail["saga"]["steps"]] == [False] * 4
     assert "99" in detail["error"]
+    # A body of another shape is refused before any saga starts, naming the field.
+    bad = requests.post(f"{api.url}/api/v1/pedidos/", json={"cliente": {}, "items": []}, timeout=30)
+    assert bad.status_code == 422 and "cliente must be a string" in bad.json()["detail"]
 
 
 def test_seed_004_runs_a_campaign_and_reports_its_state(api):

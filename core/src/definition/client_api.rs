@@ -38,6 +38,10 @@ pub struct ClientRoute {
     /// How long a start route waits for the saga's end.
     #[serde(default = "default_wait_ms")]
     pub wait_ms: u64,
+    /// The body a start route accepts, as a shape (see [`check_shape`]); a body of another
+    /// shape is refused with a 422 naming the field, before any saga starts.
+    #[serde(default)]
+    pub body: Option<Value>,
     /// The answer when the saga completed.
     pub completed: Answer,
     /// The answer when it ended any other way (compensated, failed, cancelled).
@@ -57,6 +61,74 @@ pub struct Answer {
     pub status: u16,
     /// The name of a view in [`ClientApi::views`].
     pub view: String,
+}
+
+/// Checks a value against a shape: a type name (`"string"`, `"integer"`, `"number"`,
+/// `"boolean"`, `"object"`, `"array"`, `"any"`), an object of field shapes (a name ending in `?`
+/// is optional; other fields are allowed), or a one-element array (every item has that shape).
+/// The error names the field at fault.
+pub fn check_shape(value: &Value, shape: &Value, at: &str) -> Result<(), String> {
+    let wrong = |expected: &str| Err(format!("{at} must be {expected}"));
+    match shape {
+        Value::String(kind) => {
+            let ok = match kind.as_str() {
+                "string" => value.is_string(),
+                "integer" => value.is_i64() || value.is_u64(),
+                "number" => value.is_number(),
+                "boolean" => value.is_boolean(),
+                "object" => value.is_object(),
+                "array" => value.is_array(),
+                _ => true,
+            };
+            if ok {
+                Ok(())
+            } else {
+                wrong(&format!(
+                    "a{} {kind}",
+                    if kind.starts_with(['a', 'i', 'o']) {
+                        "n"
+                    } else {
+                        ""
+                    }
+                ))
+            }
+        }
+        Value::Object(fields) => {
+            let Some(given) = value.as_object() else {
+                return wrong("an object");
+            };
+            for (name, field_shape) in fields {
+                let (name, optional) = match name.strip_suffix('?') {
+                    Some(name) => (name, true),
+                    None => (name.as_str(), false),
+                };
+                let field_at = if at.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{at}.{name}")
+                };
+                match given.get(name) {
+                    Some(field) => check_shape(field, field_shape, &field_at)?,
+                    None if optional => {}
+                    None => return Err(format!("{field_at} is required")),
+                }
+            }
+            Ok(())
+        }
+        Value::Array(item) => {
+            let Some(items) = value.as_array() else {
+                return wrong("an array");
+            };
+            match item.first() {
+                Some(item_shape) => items
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(i, v)| check_shape(v, item_shape, &format!("{at}[{i}]"))),
+                None => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 fn default_wait_ms() -> u64 {
@@ -372,5 +444,40 @@ mod tests {
         bad.routes[0].route = "GET /saga/estado".into();
         assert!(bad.validate().unwrap_err().0.ends_with("route"));
         assert!(api().validate().is_ok());
+    }
+
+    #[test]
+    fn a_body_is_checked_against_its_shape_naming_the_field() {
+        let shape = json!({ "cliente": "string", "tipo?": "string",
+                            "items": [{ "producto_id": "integer", "cantidad": "integer" }] });
+        let ok =
+            json!({ "cliente": "Ana", "items": [{ "producto_id": 1, "cantidad": 2 }], "x": 1 });
+        assert_eq!(check_shape(&ok, &shape, ""), Ok(()));
+        let cases = [
+            (json!({ "items": [] }), "cliente is required"),
+            (
+                json!({ "cliente": {}, "items": [] }),
+                "cliente must be a string",
+            ),
+            (
+                json!({ "cliente": "a", "tipo": 3, "items": [] }),
+                "tipo must be a string",
+            ),
+            (
+                json!({ "cliente": "a", "items": [{ "producto_id": "1", "cantidad": 1 }] }),
+                "items[0].producto_id must be an integer",
+            ),
+            (
+                json!({ "cliente": "a", "items": {} }),
+                "items must be an array",
+            ),
+        ];
+        for (body, error) in cases {
+            assert_eq!(
+                check_shape(&body, &shape, ""),
+                Err(error.to_string()),
+                "{body}"
+            );
+        }
     }
 }

@@ -118,6 +118,10 @@ async fn client_start<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
         .as_ref()
         .expect("a client route comes from a client API");
     let start = parse(request, &def.saga_type)?;
+    if let Some(shape) = &route.body {
+        crate::definition::client_api::check_shape(&start.input, shape, "")
+            .map_err(|detail| Problem::new(422, "Unprocessable request", detail))?;
+    }
     let started = create(deps, start, true).await?;
     let wait = Duration::from_millis(route.wait_ms).min(deps.seed_wait);
     let record = wait_for_end(deps, started, wait).await?;
