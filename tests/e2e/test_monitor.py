@@ -24,7 +24,9 @@ STEP_TOPIC = {
 RUN_TO_FAILURE = ["RetrievalStarted", "ImagesRetrieved", "RetrievalCompleted", "ImageReadyForAnonymization",
                   "AnonymizationRequested", "AnonymizationCompleted", "ImageReadyForProcessing",
                   "ProcessingStarted", "ProcessingFailed"]
-ROLLBACKS = ["AnonymizationRolledBack", "RetrievedImageDeleted"]
+# Seed 002's services confirm a rolled-back anonymization; a deleted retrieved image they do not
+# confirm (its step has no confirmation event: done once its command is sent).
+ROLLBACKS = ["AnonymizationRolledBack"]
 
 
 def topic_of(event_type):
@@ -128,7 +130,7 @@ def test_a_failure_sends_compensation_commands_newest_first(api, participants, c
         assert message["payload"]["step"] == step
         assert message["properties"]["correlation_id"] == correlation
         assert message["key"] == f"{saga['id']}:{step}:compensation"
-    assert [s["compensation"]["status"] for s in saga["steps"][:2]] == ["RUNNING", "RUNNING"]
+    assert [s["compensation"]["status"] for s in saga["steps"][:2]] == ["COMPLETED", "RUNNING"]
 
     for event in run_events(ROLLBACKS, correlation, start=20):
         participants.publish(event)
@@ -179,17 +181,30 @@ def test_duplicates_and_reordering_change_nothing(api, participants, commands):
 
 def test_missing_rollbacks_fail_the_saga_after_the_timeout(api, stack):
     correlation = f"run-{uuid.uuid4()}"
-    events = run_events(["ImageReadyForAnonymization", "AnonymizationFailed"], correlation)
+    events = run_events(["ImageReadyForProcessing", "ProcessingFailed"], correlation)
     response = requests.post(f"{api.url}/events", json=events, timeout=30)
     assert response.status_code == 200, response.text
-    assert response.json()["commands"] == 1
+    assert response.json()["commands"] == 2
     timeout_s = int(stack.function_env()["CHOREOGRAPHY_COMPENSATION_TIMEOUT_MS"]) / 1000
     saga = saga_of(api, correlation, "FAILED", timeout=timeout_s + 20)
-    assert "data_retrieval" in saga["failure"]["error"]
-    assert saga["steps"][0]["compensation"]["status"] == "FAILED"
+    assert "anonymization" in saga["failure"]["error"]
+    assert "data_retrieval" not in saga["failure"]["error"], "confirmed when its command went out"
+    assert [s["compensation"]["status"] for s in saga["steps"][:2]] == ["COMPLETED", "FAILED"]
     # A late rollback event still settles it.
-    requests.post(f"{api.url}/events", json=run_events(["RetrievedImageDeleted"], correlation, start=5), timeout=30)
-    assert saga_of(api, correlation, "COMPENSATED")["failure"]["step"] == "anonymization"
+    requests.post(f"{api.url}/events", json=run_events(["AnonymizationRolledBack"], correlation, start=5), timeout=30)
+    assert saga_of(api, correlation, "COMPENSATED")["failure"]["step"] == "processing"
+
+
+def test_a_compensation_without_a_confirmation_event_is_done_once_its_command_is_sent(api, commands):
+    """Seed 002's services send no event for DeleteRetrievedImage: the saga needs none."""
+    correlation = f"run-{uuid.uuid4()}"
+    events = run_events(["RetrievalCompleted", "AnonymizationFailed"], correlation)
+    report = requests.post(f"{api.url}/events", json=events, timeout=30).json()
+    assert report["commands"] == 1
+    saga = saga_of(api, correlation, "COMPENSATED")
+    assert saga["steps"][0]["compensation"]["status"] == "COMPLETED"
+    sent = commands_for(commands, saga["id"], 1)
+    assert [m["payload"]["command"] for m in sent] == ["DeleteRetrievedImage"]
 
 
 def test_post_events_reports_each_event_and_rejects_bad_batches(api):

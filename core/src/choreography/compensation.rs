@@ -105,14 +105,25 @@ pub fn commands_due(def: &Choreography, record: &SagaRecord) -> Vec<Command> {
         .collect()
 }
 
-/// Notes that a command went out: the step's compensation is under way.
-pub fn command_sent(record: &mut SagaRecord, step: &str, now: Millis) {
+/// Notes that a command went out: the step's compensation is under way, or done when its
+/// step has no confirmation event (then the published command is all there is to wait for,
+/// as seed 002's services confirm no image deletion). The saga's status follows.
+pub fn command_sent(def: &Choreography, record: &mut SagaRecord, step: &str, now: Millis) {
+    let confirmed_by_event = def.steps.iter().find(|s| s.name == step).is_some_and(|s| {
+        s.events
+            .values()
+            .any(|m| *m == crate::definition::choreography::EventMeaning::Compensated)
+    });
     if let Some(state) = record.steps.iter_mut().find(|s| s.name == step) {
         let compensation = state.compensation.get_or_insert_with(CallState::pending);
         compensation.attempts = compensation.attempts.max(1);
         compensation.started_at = earliest(compensation.started_at, now);
         raise(compensation, StepStatus::Running);
+        if !confirmed_by_event && raise(compensation, StepStatus::Completed) {
+            compensation.ended_at = earliest(compensation.ended_at, now);
+        }
     }
+    settle(def, record, now);
 }
 
 /// Acts on a choreographed saga that is due at `now`: a compensating one whose rollback events

@@ -143,20 +143,12 @@ impl Choreography {
             if !step.events.values().any(|m| *m == EventMeaning::Completed) {
                 return fail(at("events"), "needs an event meaning \"completed\"");
             }
-            if let Some(c) = &step.compensation {
-                if c.command.trim().is_empty() {
-                    return fail(at("compensation.command"), "must not be empty");
-                }
-                if !step
-                    .events
-                    .values()
-                    .any(|m| *m == EventMeaning::Compensated)
-                {
-                    return fail(
-                        at("events"),
-                        "a compensated step needs an event meaning \"compensated\"",
-                    );
-                }
+            // A "compensated" event confirms the command; without one, publishing the command
+            // completes the step's compensation.
+            if let Some(c) = &step.compensation
+                && c.command.trim().is_empty()
+            {
+                return fail(at("compensation.command"), "must not be empty");
             }
         }
         Ok(())

@@ -48,12 +48,9 @@ fn the_compensation_timeout_can_be_overridden() {
 fn choreography_mistakes_name_the_field() {
     let cases = [
         (
-            PIPELINE.replace(
-                "\"RetrievedImageDeleted\": \"compensated\"",
-                "\"X\": \"progress\"",
-            ),
-            "steps[0].events",
-            "compensated",
+            PIPELINE.replace("\"DeleteRetrievedImage\"", "\" \""),
+            "steps[0].compensation.command",
+            "must not be empty",
         ),
         (
             PIPELINE.replace("\"ProcessingFailed\"", "\"RetrievalFailed\""),

@@ -340,7 +340,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
                 return Err(IngestError::Publish(error));
             }
             info!(saga_id = %record.id, step = %command.step, command = name, "compensation command sent");
-            command_sent(record, &command.step, now);
+            command_sent(def, record, &command.step, now);
         }
         Ok(commands.len())
     }
