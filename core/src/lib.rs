@@ -6,6 +6,7 @@
 pub mod choreography;
 pub mod definition;
 pub mod engine;
+pub mod history;
 pub mod outcome;
 pub mod record;
 pub mod trace;

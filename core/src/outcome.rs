@@ -59,6 +59,23 @@ impl FailureClass {
         Self::PublishError,
     ];
 
+    /// The class's name, as in definitions and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Connection => "connection",
+            Self::ConnectionLost => "connection_lost",
+            Self::ServerError => "server_error",
+            Self::Throttled => "throttled",
+            Self::InProgress => "in_progress",
+            Self::ClientError => "client_error",
+            Self::InvalidResponse => "invalid_response",
+            Self::InvalidRequest => "invalid_request",
+            Self::PublishError => "publish_error",
+            Self::Crashed => "crashed",
+        }
+    }
+
     /// Whether a call that failed this way may still have taken effect at the participant: a
     /// timeout, a connection lost after sending, a 5xx, a 409 for a key still in progress, a
     /// 2xx whose body was unusable, or a publish whose receipt was lost. Requests never sent
@@ -74,5 +91,30 @@ impl FailureClass {
                 | Self::PublishError
                 | Self::Crashed
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_names_are_the_serialized_ones() {
+        let all = [
+            FailureClass::Timeout,
+            FailureClass::Connection,
+            FailureClass::ConnectionLost,
+            FailureClass::ServerError,
+            FailureClass::Throttled,
+            FailureClass::InProgress,
+            FailureClass::ClientError,
+            FailureClass::InvalidResponse,
+            FailureClass::InvalidRequest,
+            FailureClass::PublishError,
+            FailureClass::Crashed,
+        ];
+        for class in all {
+            assert_eq!(serde_json::to_value(class).unwrap(), class.as_str());
+        }
     }
 }

@@ -263,6 +263,20 @@ pub struct SagaRecord {
     /// definition's `stall_timeout_ms`. Cleared by the next event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalled_at: Option<Millis>,
+    /// The newest entries of the saga's history (see [`crate::history`]), stored as JSON text
+    /// (one string attribute is smaller in DynamoDB than a list of maps).
+    #[serde(
+        default,
+        with = "json_text_list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub history: Vec<crate::history::HistoryEntry>,
+    /// Ids of the items that keep older history entries, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history_refs: Vec<String>,
+    /// The last status the history noted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logged_status: Option<SagaStatus>,
     /// The trace the saga's calls join (see [`crate::trace`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceContext>,
@@ -330,6 +344,9 @@ impl SagaRecord {
             events: Vec::new(),
             dropped_events: 0,
             stalled_at: None,
+            history: Vec::new(),
+            history_refs: Vec::new(),
+            logged_status: None,
             trace: None,
             id,
         }
@@ -387,6 +404,24 @@ mod json_text {
         let text: Option<String> = Option::deserialize(d)?;
         text.map(|t| serde_json::from_str(&t).map_err(serde::de::Error::custom))
             .transpose()
+    }
+}
+
+/// Stores a list as JSON text.
+mod json_text_list {
+    use serde::de::DeserializeOwned;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(items: &[T], s: S) -> Result<S::Ok, S::Error> {
+        let text = serde_json::to_string(items).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<T>, D::Error> {
+        let text = String::deserialize(d)?;
+        serde_json::from_str(&text).map_err(serde::de::Error::custom)
     }
 }
 

@@ -3,7 +3,7 @@
 //! API shared by the functions. The pure parts live in `saga-core` and are re-exported here, so
 //! the functions depend on this crate alone.
 
-pub use saga_core::{choreography, definition, engine, outcome, record, trace};
+pub use saga_core::{choreography, definition, engine, history, outcome, record, trace};
 
 pub mod adapters;
 pub mod api;

@@ -3,6 +3,7 @@
 //! every reader that needs a payload loads it back. [`crate::table::SagaTable`] stores and
 //! detaches them on every write; [`load`] brings them back.
 
+use crate::history::HistoryEntry;
 use crate::ports::{SagaStore, StoreError};
 use crate::record::{SagaRecord, payload_key};
 use serde_json::Value;
@@ -40,6 +41,53 @@ pub async fn store_large<S: SagaStore>(
     Ok(capacity)
 }
 
+/// History entries the record keeps before older ones move to an item of their own.
+pub const HISTORY_IN_RECORD: usize = 48;
+
+/// History entries left in the record when older ones move out.
+const HISTORY_KEPT: usize = 16;
+
+/// Moves the record's older history entries to an item of their own once it holds more than
+/// [`HISTORY_IN_RECORD`] (one extra write per 32 entries), noting the item's id. Returns the
+/// write capacity the store reported.
+pub async fn spill_history<S: SagaStore>(
+    store: &S,
+    record: &mut SagaRecord,
+) -> Result<f64, StoreError> {
+    if record.history.len() <= HISTORY_IN_RECORD {
+        return Ok(0.0);
+    }
+    let older = record.history.len() - HISTORY_KEPT;
+    let text = serde_json::to_string(&record.history[..older])
+        .map_err(|e| StoreError::Rejected(format!("history does not serialize: {e}")))?;
+    let key = payload_key(&record.id, &text);
+    let receipt = store.put_text(&key, &text).await?;
+    record.history.drain(..older);
+    record.history_refs.push(key);
+    Ok(receipt.capacity_units)
+}
+
+/// The saga's whole history, oldest first: the entries moved to items of their own, then the
+/// record's.
+pub async fn history<S: SagaStore>(
+    store: &S,
+    record: &SagaRecord,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    let mut texts = store.get_texts(&record.history_refs).await?;
+    let mut entries = Vec::new();
+    for key in &record.history_refs {
+        let text = texts.remove(key).ok_or_else(|| {
+            StoreError::Unavailable(format!("the history item {key} of the saga is missing"))
+        })?;
+        let chunk: Vec<HistoryEntry> = serde_json::from_str(&text).map_err(|e| {
+            StoreError::Unavailable(format!("the history item {key} is unreadable: {e}"))
+        })?;
+        entries.extend(chunk);
+    }
+    entries.extend(record.history.iter().cloned());
+    Ok(entries)
+}
+
 /// The payloads taken out of a record for a write.
 pub struct Detached {
     input: Value,
@@ -72,12 +120,13 @@ pub fn reattach(record: &mut SagaRecord, detached: Detached) {
     }
 }
 
-/// The ids of the items that keep the record's payloads.
+/// The ids of the items that keep the record's payloads and older history.
 pub fn keys(record: &SagaRecord) -> Vec<String> {
     record
         .input_ref
         .iter()
         .chain(record.steps.iter().filter_map(|s| s.output_ref.as_ref()))
+        .chain(&record.history_refs)
         .cloned()
         .collect()
 }

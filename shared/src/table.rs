@@ -3,6 +3,7 @@
 //! write count, update time, the sweeper's and the listing's index keys, the retention TTL)
 //! and makes the conditional write. The shard constants and the TTL rule live here too.
 
+use crate::history;
 use crate::payloads;
 use crate::ports::{SagaStore, StoreError, WriteReceipt};
 use crate::record::{Millis, SagaRecord, SagaStatus};
@@ -73,7 +74,9 @@ impl<S: SagaStore> SagaTable<S> {
             record.type_shard = Some(type_shard(&record.saga_type, &record.id));
         }
         self.index(record, now);
-        let apart = payloads::store_large(&self.store, record).await?;
+        history::note_status(record, now);
+        let apart = payloads::store_large(&self.store, record).await?
+            + payloads::spill_history(&self.store, record).await?;
         let detached = payloads::detach(record);
         let written = self.store.create(record).await;
         payloads::reattach(record, detached);
@@ -101,7 +104,14 @@ impl<S: SagaStore> SagaTable<S> {
         record.writes += 1;
         record.updated_at = now;
         self.index(record, now);
-        let apart = match payloads::store_large(&self.store, record).await {
+        history::note_status(record, now);
+        let stored_apart = match payloads::store_large(&self.store, record).await {
+            Ok(apart) => payloads::spill_history(&self.store, record)
+                .await
+                .map(|spilled| apart + spilled),
+            Err(e) => Err(e),
+        };
+        let apart = match stored_apart {
             Ok(apart) => apart,
             Err(e) => {
                 record.version = expected;
@@ -299,5 +309,26 @@ mod tests {
         table.update(&mut record, 10_000).await.unwrap();
         assert_eq!(record.due_at, Some(70_000));
         assert_eq!(record.sweep_shard, Some(shard_of("s-1", 8)));
+    }
+
+    #[tokio::test]
+    async fn status_changes_are_noted_once_and_older_history_moves_to_an_item_of_its_own() {
+        let table = table();
+        let mut record = saga();
+        table.create(&mut record, 1_000).await.unwrap();
+        table.update(&mut record, 1_001).await.unwrap();
+        record.status = SagaStatus::Running;
+        table.update(&mut record, 1_002).await.unwrap();
+        let statuses: Vec<_> = record.history.iter().filter_map(|e| e.status).collect();
+        assert_eq!(statuses, [SagaStatus::Pending, SagaStatus::Running]);
+        for i in 0..60 {
+            crate::history::note_command(&mut record, "cancel", 2_000 + i);
+        }
+        table.update(&mut record, 3_000).await.unwrap();
+        assert_eq!(record.history_refs.len(), 1);
+        assert_eq!(record.history.len(), 16);
+        let whole = payloads::history(&table.store, &record).await.unwrap();
+        assert_eq!(whole.len(), 62, "nothing lost");
+        assert!(whole.windows(2).all(|w| w[0].at <= w[1].at), "oldest first");
     }
 }

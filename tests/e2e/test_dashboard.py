@@ -151,6 +151,11 @@ def test_a_compensated_saga_is_listed_and_its_timeline_shows_the_failure_and_com
     assert failed.get_attribute("data-status") == "FAILED"
     assert "✖ FAILED" in failed.text and "failed step" in failed.text
     assert error in failed.text and "3 attempts" in failed.text
+    # Every attempt from the saga's history: a bar each, and a line each with its outcome.
+    assert len(failed.find_elements(By.CSS_SELECTOR, ".bar")) == 3
+    lines = [li.text for li in failed.find_elements(By.CSS_SELECTOR, "ol.attempts li")]
+    assert [line.split(" · ")[0] for line in lines] == ["attempt 1", "attempt 2", "attempt 3"]
+    assert all("server_error" in line for line in lines)
     compensation = call_row(browser, "tokenize", "compensation")
     assert compensation.get_attribute("data-status") == "COMPLETED"
     assert "compensation" in compensation.text.lower()

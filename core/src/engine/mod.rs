@@ -4,6 +4,7 @@
 //! plain function of its inputs and can be tested exhaustively.
 
 use crate::definition::{CallSpec, SagaDefinition, StepKind, template};
+use crate::history;
 use crate::outcome::{FailureClass, Outcome};
 use crate::record::{CallState, Failure, Millis, SagaRecord, SagaStatus, StepStatus};
 use serde_json::{Map, Value, json};
@@ -156,13 +157,21 @@ pub fn begin(record: &mut SagaRecord, call: &Call, now: Millis) {
         record.status = SagaStatus::Running;
     }
     let state = call_state_mut(record, call.step, call.phase);
-    if unreported(state) {
+    let lost = unreported(state).then_some(state.attempts);
+    if lost.is_some() {
         state.lost_attempts += 1;
     }
     state.status = StepStatus::Running;
     state.attempts = call.attempt;
     state.started_at.get_or_insert(now);
     state.retry_at = None;
+    let step = record.steps[call.step].name.clone();
+    let phase = call.phase.as_str();
+    if let Some(attempt) = lost {
+        let died = "its invocation died before it reported an outcome";
+        history::attempt_ended(record, (&step, phase, attempt), "lost", Some(died), now);
+    }
+    history::attempt_began(record, &step, phase, call.attempt, now);
 }
 
 /// An attempt was begun and its outcome never recorded.
@@ -214,6 +223,22 @@ pub fn record_outcome(
         Outcome::Succeeded(output) if call.phase == Phase::Action => over_limit(output),
         other => other,
     };
+    let attempt = (
+        record.steps[call.step].name.clone(),
+        call.phase.as_str(),
+        call.attempt,
+    );
+    let (class, error) = match &outcome {
+        Outcome::Succeeded(_) => ("succeeded", None),
+        Outcome::Failed { class, error } => (class.as_str(), Some(error.as_str())),
+    };
+    history::attempt_ended(
+        record,
+        (&attempt.0, attempt.1, attempt.2),
+        class,
+        error,
+        now,
+    );
     match outcome {
         Outcome::Succeeded(output) => {
             let state = call_state_mut(record, call.step, call.phase);

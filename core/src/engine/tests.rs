@@ -503,3 +503,52 @@ fn a_deadline_does_not_stop_a_saga_past_its_pivot() {
         "only forward past the pivot"
     );
 }
+
+#[test]
+fn every_attempt_is_in_the_history_with_its_outcome_and_duration() {
+    let def = image();
+    let mut record = new_record(&def, "s-1".into(), json!({"image_id": "i"}), 0);
+    run_one(&def, &mut record, fail(FailureClass::ServerError), 10);
+    let Next::WaitUntil(at) = next(&def, &record, 11) else {
+        panic!("a retry waits")
+    };
+    run_one(&def, &mut record, Outcome::Succeeded(json!({})), at);
+    // An attempt whose invocation died: found still running when the call is begun again.
+    let Next::Run(call) = next(&def, &record, at + 5) else {
+        panic!("tokenize runs")
+    };
+    begin(&mut record, &call, at + 5);
+    let again = Call {
+        attempt: 2,
+        ..call.clone()
+    };
+    begin(&mut record, &again, at + 500);
+    let attempts: Vec<(&str, u32, Option<&str>, Option<i64>)> = record
+        .history
+        .iter()
+        .map(|e| {
+            (
+                e.step.as_deref().unwrap_or_default(),
+                e.attempt.unwrap_or_default(),
+                e.outcome.as_deref(),
+                e.took_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        [
+            ("anonymize", 1, Some("server_error"), Some(1)),
+            ("anonymize", 2, Some("succeeded"), Some(1)),
+            ("tokenize", 1, Some("lost"), Some(495)),
+            ("tokenize", 2, None, None),
+        ]
+    );
+    assert!(
+        record.history[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("ServerError")
+    );
+}

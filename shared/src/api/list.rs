@@ -82,15 +82,7 @@ pub fn parse(query: &HashMap<String, String>) -> Result<ListRequest, Problem> {
             "task_id" => request.task_id = Some(value.clone()),
             "created_after" => request.created_from = Some(parse_time(name, value)?),
             "created_before" => request.created_to = Some(parse_time(name, value)?),
-            "limit" => {
-                request.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| {
-                        Problem::bad_request(format!("limit must be 1 to {MAX_LIMIT}"))
-                    })?
-            }
+            "limit" => request.limit = super::parse_limit(value, MAX_LIMIT)?,
             "cursor" => request.after = Some(decode_cursor(value)?),
             other => {
                 return Err(Problem::bad_request(format!(

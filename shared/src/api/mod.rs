@@ -2,6 +2,7 @@
 
 pub mod command;
 pub mod events;
+pub mod history;
 pub mod list;
 pub mod problem;
 pub mod seed;
@@ -83,6 +84,15 @@ pub fn parse_saga_id(id: &str) -> Result<String, Problem> {
     uuid::Uuid::parse_str(id)
         .map(|u| u.hyphenated().to_string())
         .map_err(|_| Problem::bad_request(format!("{id:?} is not a saga id (a UUID)")))
+}
+
+/// A page size query parameter: 1 to `max`.
+pub fn parse_limit(value: &str, max: usize) -> Result<usize, Problem> {
+    value
+        .parse()
+        .ok()
+        .filter(|l| (1..=max).contains(l))
+        .ok_or_else(|| Problem::bad_request(format!("limit must be 1 to {max}")))
 }
 
 /// RFC 3339 text for a timestamp in milliseconds.

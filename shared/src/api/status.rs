@@ -84,6 +84,16 @@ async fn route<S: SagaStore>(
             crate::payloads::load(store, &mut record).await?;
             Ok(json_response(200, &SagaView::from(&record)))
         }
+        ("GET", ["sagas", id, "history"]) => {
+            let id = parse_saga_id(id)?;
+            let record = store
+                .get(&id)
+                .await?
+                .ok_or_else(|| Problem::not_found(format!("no saga with id {id}")))?;
+            let entries = crate::payloads::history(store, &record).await?;
+            let page = super::history::page(&record, entries, &query())?;
+            Ok(json_response(200, &page))
+        }
         ("GET", ["saga", id]) => {
             let mut found = match uuid::Uuid::parse_str(id) {
                 Ok(_) => store.get(id).await?,
@@ -100,6 +110,7 @@ async fn route<S: SagaStore>(
             | ["health"]
             | ["ui"]
             | ["saga", _]
+            | ["sagas", _, "history"]
             | ["sagas", "by-correlation" | "by-task", _],
         ) => Err(Problem::method_not_allowed(
             method,

@@ -88,6 +88,11 @@ pub async fn run<S: SagaStore, C: Clock>(
             Command::Redrive => engine::redrive(&mut record)?,
         }
         let now = deps.clock.now();
+        let name = match command {
+            Command::Cancel => "cancel",
+            Command::Redrive => "redrive",
+        };
+        crate::history::note_command(&mut record, name, now);
         if !record.is_leased(now) {
             record.lease = None;
             record.wake_at = None;

@@ -2,6 +2,7 @@
 //! it and go on), or the store refused the record itself (end the saga FAILED, saying why).
 
 use super::{Continue, RunResult, Worker};
+use crate::history::EntryKind;
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
 use crate::record::{Failure, Millis, SagaRecord, SagaStatus, StepStatus};
 use tracing::warn;
@@ -76,6 +77,12 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         record.cancel_requested = true;
         record.version = stored.version;
         record.writes = stored.writes;
+        // The command's history entry is the stored record's own: keep it.
+        for entry in stored.history {
+            if entry.kind == EntryKind::Command && !record.history.contains(&entry) {
+                record.history.push(entry);
+            }
+        }
         Ok(Some(record))
     }
 }
