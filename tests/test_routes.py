@@ -161,3 +161,22 @@ def test_the_client_apis_of_the_definitions_are_routed_to_their_functions():
             assert (method, path, function) in routes, f"{file.name}: {route['route']}"
             assert ("ANY", path, function) in routes, f"{file.name}: ANY {path}"
     assert len(declared) >= 3, declared
+
+
+def test_every_function_that_writes_sagas_may_do_what_the_table_does():
+    """Writes go through SagaTable, which reads payload and definition-version items in batches
+    (BatchGetItem), writes them (PutItem) and gives a finished saga's items its TTL
+    (UpdateItem); saga-status only reads."""
+    table_actions = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    for name, resource in template()["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        granted = set()
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy.get("Statement", []):
+                if statement.get("Resource") == {"!GetAtt": "SagaTable.Arn"}:
+                    granted |= set(statement["Action"])
+        if name == "SagaStatusFunction":
+            assert granted == {"dynamodb:GetItem", "dynamodb:BatchGetItem"}, name
+        else:
+            assert granted == table_actions, name
