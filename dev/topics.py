@@ -14,6 +14,9 @@ IMAGE_TOPICS = [
     "persistent://public/default/tokenizer_compensation",
 ]
 
+# Where the bundled definitions send their sagas' lifecycle notifications.
+LIFECYCLE_TOPIC = "persistent://public/default/saga-lifecycle"
+
 
 class TopicRecorder:
     """Subscribes to topics from their earliest message and keeps every message received."""

@@ -120,16 +120,17 @@ pub fn attempt_ended(
     }
 }
 
-/// Notes a status change, once per change, whoever wrote it.
-pub fn note_status(record: &mut SagaRecord, now: Millis) {
+/// Notes a status change, once per change, whoever wrote it; true when it was one.
+pub fn note_status(record: &mut SagaRecord, now: Millis) -> bool {
     if record.logged_status == Some(record.status) {
-        return;
+        return false;
     }
     record.logged_status = Some(record.status);
     record.history.push(HistoryEntry {
         status: Some(record.status),
         ..HistoryEntry::new(now, EntryKind::Status)
     });
+    true
 }
 
 /// Notes an operator command.

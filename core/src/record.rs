@@ -274,6 +274,9 @@ pub struct SagaRecord {
     /// Ids of the items that keep older history entries, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history_refs: Vec<String>,
+    /// The topic of the saga's lifecycle notifications, from its definition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_topic: Option<String>,
     /// The last status the history noted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logged_status: Option<SagaStatus>,
@@ -346,6 +349,7 @@ impl SagaRecord {
             stalled_at: None,
             history: Vec::new(),
             history_refs: Vec::new(),
+            notify_topic: None,
             logged_status: None,
             trace: None,
             id,

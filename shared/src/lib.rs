@@ -12,6 +12,7 @@ pub mod definition_files;
 pub mod invocation;
 pub mod metrics;
 pub mod monitor;
+pub mod notifications;
 pub mod payloads;
 pub mod ports;
 pub mod sweeper;

@@ -13,6 +13,10 @@ use std::time::Duration;
 pub struct WriteReceipt {
     /// Write capacity units the store reported.
     pub capacity_units: f64,
+    /// The lifecycle notifications this write calls for (`STARTED` for a create, the terminal
+    /// status it wrote), for a saga whose definition names a notification topic; set by the
+    /// table.
+    pub notify: [Option<&'static str>; 2],
 }
 
 /// Why a store operation failed.

@@ -6,7 +6,7 @@
 //! record runnable, and the stream brings it to run-step, which claims it as usual.
 
 use crate::choreography::Expired;
-use crate::ports::{Clock, SagaStore, StoreError};
+use crate::ports::{Clock, Publisher, SagaStore, StoreError};
 use crate::record::{Millis, SagaRecord};
 use crate::table::SagaTable;
 use serde::Serialize;
@@ -40,16 +40,18 @@ pub struct SweepReport {
 }
 
 /// Nudges due sagas.
-pub struct Sweeper<S, C> {
+pub struct Sweeper<S, P, C> {
     /// The saga table (its rules give the sweeper's shard count).
     pub table: SagaTable<S>,
+    /// Publishes the lifecycle notification of a saga the sweeper ends.
+    pub publisher: P,
     /// Time source.
     pub clock: C,
     /// Due sagas read per page of a shard.
     pub batch: i32,
 }
 
-impl<S: SagaStore, C: Clock> Sweeper<S, C> {
+impl<S: SagaStore, P: Publisher, C: Clock> Sweeper<S, P, C> {
     /// One pass over every shard of the sweeper's index, each paged through to its end (up to
     /// [`MAX_PAGES_PER_SHARD`] pages). A shard that cannot be read, or a saga that cannot be
     /// nudged, is logged and counted; the rest of the pass goes on.
@@ -142,7 +144,8 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
                 info!(saga_id = %record.id, "no event for the stall timeout: saga marked stalled");
             }
         }
-        self.table.update(&mut record, now).await?;
+        let receipt = self.table.update(&mut record, now).await?;
+        crate::notifications::send(&self.publisher, &record, &receipt, now).await;
         if record.status.is_terminal() {
             crate::metrics::saga_finished(&record.saga_type, record.status, now);
         }
@@ -161,15 +164,19 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::{ManualClock, MemoryStore};
+    use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
     use crate::definition::Definitions;
     use crate::engine::new_record;
     use crate::record::Lease;
     use crate::table::TableRules;
     use serde_json::json;
+    use std::sync::Arc;
 
-    fn sweeper() -> Sweeper<MemoryStore, ManualClock> {
+    fn sweeper() -> Sweeper<MemoryStore, Arc<ScriptedParticipant>, ManualClock> {
         Sweeper {
+            publisher: Arc::new(ScriptedParticipant::new(|_, _| {
+                crate::outcome::Outcome::Succeeded(json!({}))
+            })),
             table: SagaTable::new(
                 MemoryStore::default(),
                 TableRules {
@@ -184,7 +191,7 @@ mod tests {
     }
 
     async fn stored(
-        sweeper: &Sweeper<MemoryStore, ManualClock>,
+        sweeper: &Sweeper<MemoryStore, Arc<ScriptedParticipant>, ManualClock>,
         edit: impl FnOnce(&mut SagaRecord),
     ) -> SagaRecord {
         let defs = Definitions::from_files(

@@ -80,7 +80,16 @@ impl<S: SagaStore> SagaTable<S> {
         let detached = payloads::detach(record);
         let written = self.store.create(record).await;
         payloads::reattach(record, detached);
-        written.map(|receipt| with_capacity(receipt, apart))
+        // A choreographed saga's first batch may already end it.
+        let ended = record.status.is_terminal().then(|| record.status.as_str());
+        let notify = match record.notify_topic {
+            Some(_) => [Some("STARTED"), ended],
+            None => [None, None],
+        };
+        written.map(|receipt| WriteReceipt {
+            notify,
+            ..with_capacity(receipt, apart)
+        })
     }
 
     /// Reads a record with its payloads, those kept apart included.
@@ -104,7 +113,9 @@ impl<S: SagaStore> SagaTable<S> {
         record.writes += 1;
         record.updated_at = now;
         self.index(record, now);
-        history::note_status(record, now);
+        let changed = history::note_status(record, now);
+        let ended = changed && record.status.is_terminal() && record.notify_topic.is_some();
+        let notify = [ended.then(|| record.status.as_str()), None];
         let stored_apart = match payloads::store_large(&self.store, record).await {
             Ok(apart) => payloads::spill_history(&self.store, record)
                 .await
@@ -125,7 +136,10 @@ impl<S: SagaStore> SagaTable<S> {
         match written {
             Ok(receipt) => {
                 self.expire_payloads(record).await;
-                Ok(with_capacity(receipt, apart))
+                Ok(WriteReceipt {
+                    notify,
+                    ..with_capacity(receipt, apart)
+                })
             }
             Err(e) => {
                 // Nothing was written: the record stays at the version it was read at.
@@ -180,6 +194,7 @@ impl<S: SagaStore> SagaTable<S> {
 fn with_capacity(receipt: WriteReceipt, payloads: f64) -> WriteReceipt {
     WriteReceipt {
         capacity_units: receipt.capacity_units + payloads,
+        ..receipt
     }
 }
 
@@ -330,5 +345,30 @@ mod tests {
         let whole = payloads::history(&table.store, &record).await.unwrap();
         assert_eq!(whole.len(), 62, "nothing lost");
         assert!(whole.windows(2).all(|w| w[0].at <= w[1].at), "oldest first");
+    }
+
+    #[tokio::test]
+    async fn a_write_says_which_lifecycle_notifications_it_calls_for() {
+        let table = table();
+        let mut quiet = saga();
+        let created = table.create(&mut quiet, 1_000).await.unwrap();
+        assert_eq!(created.notify, [None, None], "no topic, no notification");
+        let mut record = SagaRecord {
+            id: "s-2".into(),
+            notify_topic: Some("lifecycle".into()),
+            ..saga()
+        };
+        let created = table.create(&mut record, 1_000).await.unwrap();
+        assert_eq!(created.notify, [Some("STARTED"), None]);
+        record.status = SagaStatus::Running;
+        assert_eq!(
+            table.update(&mut record, 1_001).await.unwrap().notify,
+            [None, None]
+        );
+        record.status = SagaStatus::Failed;
+        let ended = table.update(&mut record, 1_002).await.unwrap();
+        assert_eq!(ended.notify, [Some("FAILED"), None]);
+        let again = table.update(&mut record, 1_003).await.unwrap();
+        assert_eq!(again.notify, [None, None], "once per transition");
     }
 }

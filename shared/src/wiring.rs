@@ -73,12 +73,14 @@ impl StartDeps<DynamoStore, ReqwestParticipant, PulsarPublisher, SystemClock> {
     }
 }
 
-impl Sweeper<DynamoStore, SystemClock> {
-    /// The sweeper over the saga table.
+impl Sweeper<DynamoStore, PulsarPublisher, SystemClock> {
+    /// The sweeper over the saga table (with a publisher for the notification of a saga it
+    /// ends; it connects on first use).
     pub async fn from_env() -> Result<Self, ColdStartError> {
         let config = Config::from_env()?;
         Ok(Sweeper {
             table: table(&config).await,
+            publisher: publisher(&config).await?,
             clock: SystemClock,
             batch: SWEEP_BATCH,
         })

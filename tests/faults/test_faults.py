@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from helpers import IMAGE_TOPICS, ROOT, TERMINAL, Api, Stack, TopicRecorder
+from topics import LIFECYCLE_TOPIC
 
 # Short leases and a fast sweeper so crashed invocations are resumed within seconds.
 FAST_RECOVERY = {
@@ -166,8 +167,17 @@ def test_start_requests_killed_while_driving_their_sagas_lose_no_saga(stack_fact
 def test_every_stream_record_delivered_twice_runs_each_call_once(stack_factory):
     stack = stack_factory("duplicates", PUMP_DUPLICATE_DELIVERY="1")
     api = Api(stack)
+    lifecycle = TopicRecorder(stack.pulsar_url, [LIFECYCLE_TOPIC], subscription="lifecycle")
     bodies = start_sagas(api, 40)
     sagas = api.wait_all(list(bodies))
+    # One lifecycle notification per saga and transition, though every record came twice.
+    time.sleep(1)
+    keys = collections.Counter(m["key"] for m in lifecycle.messages)
+    lifecycle.close()
+    for saga_id, saga in sagas.items():
+        assert keys[f"{saga_id}:notify:STARTED"] == 1, saga_id
+        assert keys[f"{saga_id}:notify:{saga['status']}"] == 1, saga_id
+    assert sum(keys.values()) == 2 * len(sagas)
     assert_outcomes(sagas, bodies)
     assert_one_key_per_call(api, bodies)
     calls = collections.Counter(c["idempotency_key"] for c in api.all_calls())

@@ -22,6 +22,9 @@ pub struct Choreography {
     pub command_topic: String,
     /// After a failure, how long the rollback events may take before the saga is FAILED.
     pub compensation_timeout_ms: u64,
+    /// Where the saga's lifecycle notifications go (started, ended, needs an operator).
+    #[serde(default)]
+    pub notifications: Option<super::Notifications>,
     /// How long a RUNNING saga may go without an event before it is marked stalled.
     #[serde(default = "default_stall_timeout")]
     pub stall_timeout_ms: u64,

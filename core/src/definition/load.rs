@@ -326,6 +326,9 @@ fn parse_choreography(
     let mut definition: Choreography = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|e| error(file, e.path().to_string(), e.inner().to_string()))?;
     resolve_placeholders(file, "command_topic", &mut definition.command_topic, env)?;
+    if let Some(notifications) = &mut definition.notifications {
+        resolve_placeholders(file, "notifications.topic", &mut notifications.topic, env)?;
+    }
     for (i, topic) in definition.event_topics.iter_mut().enumerate() {
         resolve_placeholders(file, &format!("event_topics[{i}]"), topic, env)?;
     }
@@ -365,6 +368,9 @@ fn parse_orchestrated(
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let mut definition: SagaDefinition = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|e| error(file, e.path().to_string(), e.inner().to_string()))?;
+    if let Some(notifications) = &mut definition.notifications {
+        resolve_placeholders(file, "notifications.topic", &mut notifications.topic, env)?;
+    }
     for (i, step) in definition.steps.iter_mut().enumerate() {
         resolve_env(file, &format!("steps[{i}].action"), &mut step.action, env)?;
         if let Some(compensation) = &mut step.compensation {

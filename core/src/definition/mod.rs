@@ -38,6 +38,9 @@ pub struct SagaDefinition {
     pub deadline_ms: Option<u64>,
     /// Steps, run in order.
     pub steps: Vec<StepDefinition>,
+    /// Where the saga's lifecycle notifications go (started, ended, needs an operator).
+    #[serde(default)]
+    pub notifications: Option<Notifications>,
     /// The saga type's own client API (a seed system's routes, status names and answers).
     #[serde(default)]
     pub client_api: Option<client_api::ClientApi>,
@@ -54,6 +57,14 @@ pub fn version_of(text: &str) -> Option<String> {
     let canonical = serde_json::from_str::<Value>(text).ok()?.to_string();
     let digest = sha2::Sha256::digest(canonical.as_bytes());
     Some(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Lifecycle notifications of a saga type.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    /// The Pulsar topic; `${env:NAME}` is replaced at load.
+    pub topic: String,
 }
 
 /// Per-definition defaults for steps.

@@ -101,6 +101,7 @@ pub fn new_record(def: &SagaDefinition, id: String, input: Value, now: Millis) -
         runnable: true,
         writes: 1,
         definition_version: Some(def.version.clone()),
+        notify_topic: def.notifications.as_ref().map(|n| n.topic.clone()),
         ..SagaRecord::fresh(id, &def.saga_type, steps, input, now)
     }
 }

@@ -68,6 +68,7 @@ fn definition(
         version: "v1".into(),
         deadline_ms: None,
         client_api: None,
+        notifications: None,
     }
 }
 

@@ -88,6 +88,7 @@ impl DynamoStore {
                     .consumed_capacity()
                     .and_then(|c| c.capacity_units())
                     .unwrap_or(0.0),
+                ..WriteReceipt::default()
             }),
             Err(e) => Err(put_error(e)),
         }
@@ -220,6 +221,7 @@ impl SagaStore for DynamoStore {
                 .consumed_capacity()
                 .and_then(|c| c.capacity_units())
                 .unwrap_or(0.0),
+            ..WriteReceipt::default()
         })
     }
 

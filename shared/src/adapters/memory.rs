@@ -104,6 +104,7 @@ impl SagaStore for MemoryStore {
         self.writes.lock().unwrap().push(record.clone());
         Ok(WriteReceipt {
             capacity_units: 1.0,
+            ..WriteReceipt::default()
         })
     }
 
@@ -122,6 +123,7 @@ impl SagaStore for MemoryStore {
         self.writes.lock().unwrap().push(record.clone());
         Ok(WriteReceipt {
             capacity_units: 1.0,
+            ..WriteReceipt::default()
         })
     }
 

@@ -253,7 +253,8 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
                 Some(_) => self.table.update(&mut record, now).await,
             };
             match written {
-                Ok(_) => {
+                Ok(receipt) => {
+                    crate::notifications::send(&self.publisher, &record, &receipt, now).await;
                     if expected.is_none() {
                         crate::metrics::saga_started(&def.saga_type, now);
                     }

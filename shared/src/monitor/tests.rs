@@ -44,11 +44,13 @@ async fn the_monitor_logs_publishes_and_writes_once_per_batch() {
         .into_iter()
         .map(|c| c.idempotency_key)
         .collect();
+    // The commands, newest step first, before the write; the start's notification after it.
     assert_eq!(
         keys,
         [
             format!("{id}:anonymization:compensation"),
-            format!("{id}:data_retrieval:compensation")
+            format!("{id}:data_retrieval:compensation"),
+            format!("{id}:notify:STARTED"),
         ]
     );
     let stored = monitor.table.store.get(&id).await.unwrap().unwrap();
@@ -59,7 +61,7 @@ async fn the_monitor_logs_publishes_and_writes_once_per_batch() {
     // The same batch again: nothing new is logged, published or written.
     let again = monitor.ingest(raw(&failing_run())).await.unwrap();
     assert_eq!((again.logged, again.duplicates, again.commands), (0, 9, 0));
-    assert_eq!(monitor.publisher.received().len(), 2);
+    assert_eq!(monitor.publisher.received().len(), 3);
     assert_eq!(monitor.table.store.writes().len(), 1);
 
     // The image deletion has no confirmation event (none in seed 002): the anonymization's

@@ -146,7 +146,9 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
         None
     };
     match worker.table.create(&mut record, now).await {
-        Ok(_) => {}
+        Ok(receipt) => {
+            crate::notifications::send(&worker.publisher, &record, &receipt, now).await;
+        }
         Err(StoreError::Conflict) => {
             let existing = worker
                 .table

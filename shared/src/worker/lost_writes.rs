@@ -46,7 +46,8 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         record.lease = None;
         record.wake_at = None;
         record.runnable = false;
-        self.table.update(record, now).await?;
+        let receipt = self.table.update(record, now).await?;
+        crate::notifications::send(&self.publisher, record, &receipt, now).await;
         crate::metrics::saga_finished(&record.saga_type, record.status, now);
         Ok(Continue::Stop(RunResult::Finished(SagaStatus::Failed)))
     }

@@ -346,6 +346,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         match self.table.update(record, now).await {
             Ok(receipt) => {
                 record.capacity_units += receipt.capacity_units;
+                crate::notifications::send(&self.publisher, record, &receipt, now).await;
                 if record.status.is_terminal() {
                     info!(
                         status = record.status.as_str(),

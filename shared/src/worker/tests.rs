@@ -13,10 +13,7 @@ fn worker(
     script: impl Fn(&str, u32) -> Outcome + Send + Sync + 'static,
 ) -> (TestWorker, Arc<ScriptedParticipant>) {
     let definitions = Definitions::from_files(
-        [(
-            "image.json",
-            include_str!("../../../definitions/image.json"),
-        )],
+        [("image.json", image_without_notifications().as_str())],
         |name| Some(format!("http://participant/{name}")),
     )
     .unwrap();
@@ -30,6 +27,15 @@ fn worker(
         config: WorkerConfig::default(),
     };
     (worker, participant)
+}
+
+/// The bundled image definition without its lifecycle notifications, so the participant sees
+/// the saga's own calls only (`a_finished_saga_is_announced_once` tests them).
+fn image_without_notifications() -> String {
+    let mut image: serde_json::Value =
+        serde_json::from_str(include_str!("../../../definitions/image.json")).unwrap();
+    image.as_object_mut().unwrap().remove("notifications");
+    image.to_string()
 }
 
 async fn started(worker: &TestWorker) -> SagaRecord {
@@ -196,6 +202,7 @@ async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
 
     let sweeper = Sweeper {
         table: worker.table,
+        publisher: worker.publisher.clone(),
         clock: ManualClock::at(61_000),
         batch: SWEEP_BATCH,
     };
@@ -521,4 +528,33 @@ async fn an_output_over_the_hard_limit_fails_its_step_naming_the_limit() {
         stored.steps[0].action.failure,
         Some(FailureClass::InvalidResponse)
     );
+}
+
+#[tokio::test]
+async fn a_finished_saga_is_announced_once_by_the_invocation_whose_write_ended_it() {
+    let (mut worker, participant) = worker(|_, _| Outcome::Succeeded(json!({"ok": 1})));
+    worker.definitions = Definitions::from_files(
+        [("image.json", include_str!("../../../definitions/image.json"))],
+        |name| Some(format!("http://participant/{name}")),
+    )
+    .unwrap();
+    let image = started(&worker).await;
+    assert!(image.notify_topic.is_some());
+    let result = worker.run(image.clone(), "inv-1", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Completed));
+    // A duplicate delivery of the same image loses its claim and announces nothing.
+    assert_eq!(
+        worker.run(image, "inv-2", FAR).await.unwrap(),
+        RunResult::LostRace
+    );
+    let notices: Vec<(String, serde_json::Value)> = participant
+        .received()
+        .into_iter()
+        .filter(|c| c.target.ends_with("saga-lifecycle"))
+        .map(|c| (c.idempotency_key, c.body))
+        .collect();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].0, "saga-1:notify:COMPLETED");
+    assert_eq!(notices[0].1["status"], "COMPLETED");
+    assert_eq!(notices[0].1["needs_operator"], false);
 }

@@ -1,0 +1,77 @@
+//! Lifecycle notifications: when a saga starts, ends, or needs an operator (ends `FAILED`), a
+//! message goes to the topic its definition names. The table says which write calls for one
+//! (`WriteReceipt::notify`); the writer publishes it after that write succeeded, so only the
+//! invocation whose conditional write made the transition sends it: retries and duplicate
+//! deliveries that lose their write send nothing. The message key is
+//! `{saga id}:notify:{event}`, like the participant calls' keys.
+
+use crate::invocation::saga_trace;
+use crate::outcome::Outcome;
+use crate::ports::{Message, Publisher, WriteReceipt};
+use crate::record::{Millis, SagaRecord, SagaStatus};
+use serde_json::json;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// How long a notification's publish may take.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Publishes the notification a successful write called for, if any.
+pub async fn send<P: Publisher>(
+    publisher: &P,
+    record: &SagaRecord,
+    receipt: &WriteReceipt,
+    now: Millis,
+) {
+    let Some(topic) = &record.notify_topic else {
+        return;
+    };
+    for event in receipt.notify.into_iter().flatten() {
+        // Boxed: it sits at the bottom of deep async call chains (the sweeper's).
+        Box::pin(publish(publisher, record, topic, event, now)).await;
+    }
+}
+
+async fn publish<P: Publisher>(
+    publisher: &P,
+    record: &SagaRecord,
+    topic: &str,
+    event: &str,
+    now: Millis,
+) {
+    let key = format!("{}:notify:{event}", record.id);
+    let payload = json!({
+        "event": event,
+        "saga_id": record.id,
+        "saga_type": record.saga_type,
+        "status": record.status,
+        "needs_operator": record.status == SagaStatus::Failed,
+        "at": crate::api::rfc3339(now),
+        "correlation_id": record.correlation_id,
+        "task_id": record.task_id,
+        "failure": record.failure,
+    });
+    let [traceparent, xray] = saga_trace(record.trace.as_ref(), now).call_headers();
+    let properties = [
+        ("event".to_string(), event.to_string()),
+        ("saga_id".to_string(), record.id.clone()),
+        ("saga_type".to_string(), record.saga_type.clone()),
+        traceparent,
+        xray,
+    ];
+    let outcome = publisher
+        .publish(Message {
+            topic,
+            payload: &payload,
+            idempotency_key: &key,
+            properties: &properties,
+            timeout: PUBLISH_TIMEOUT,
+        })
+        .await;
+    match outcome {
+        Outcome::Succeeded(_) => info!(saga_id = %record.id, event, "lifecycle notification sent"),
+        Outcome::Failed { error, .. } => {
+            warn!(saga_id = %record.id, event, %error, "lifecycle notification not sent")
+        }
+    }
+}
