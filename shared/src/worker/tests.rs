@@ -534,7 +534,10 @@ async fn an_output_over_the_hard_limit_fails_its_step_naming_the_limit() {
 async fn a_finished_saga_is_announced_once_by_the_invocation_whose_write_ended_it() {
     let (mut worker, participant) = worker(|_, _| Outcome::Succeeded(json!({"ok": 1})));
     worker.definitions = Definitions::from_files(
-        [("image.json", include_str!("../../../definitions/image.json"))],
+        [(
+            "image.json",
+            include_str!("../../../definitions/image.json"),
+        )],
         |name| Some(format!("http://participant/{name}")),
     )
     .unwrap();
