@@ -43,6 +43,8 @@ def test_every_attempt_status_change_and_compensation_is_in_the_history(api, sta
     assert statuses == ["PENDING", "RUNNING", "COMPENSATING", "COMPENSATED"] or \
         statuses == ["RUNNING", "COMPENSATING", "COMPENSATED"], statuses
     assert [e["at"] for e in items] == sorted(e["at"] for e in items)
+    for entry in items:  # the history, as GET /sagas/{id}/history serves it (shown with -s)
+        print(" ".join(f"{k}={v}" for k, v in entry.items() if k != "error"))
 
     # What it costs: no write of its own (entries ride on the saga's writes), and these bytes.
     client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{stack.dynamodb_port}",
