@@ -67,6 +67,11 @@ def http(method, url, body=None, timeout=30):
         return e.code, e.read()
 
 
+# The local EventBridge bus (moto) and the queue its rule copies notifications to.
+EVENT_BUS = "saga-lifecycle"
+EVENT_QUEUE = "saga-lifecycle-events"
+
+
 class Stack:
     """Starts and stops the local stack. Ports default to the environment, then to `make run`'s."""
 
@@ -130,7 +135,10 @@ class Stack:
         })
         if self.pulsar_token_arn:
             env.update({"AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://127.0.0.1:{self.secrets_port}",
-                        "PULSAR_TOKEN_SECRET_ARN": self.pulsar_token_arn})
+                        "PULSAR_TOKEN_SECRET_ARN": self.pulsar_token_arn,
+                        # Lifecycle notifications also go to an EventBridge bus (moto's).
+                        "AWS_ENDPOINT_URL_EVENTBRIDGE": f"http://127.0.0.1:{self.secrets_port}",
+                        "EVENT_BUS_NAME": EVENT_BUS})
         env.update(self.extra_env)
         return env
 
@@ -298,6 +306,26 @@ class Stack:
                      "authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/secretsmanager/aws4_request"})
         with urllib.request.urlopen(request, timeout=30) as response:
             self.pulsar_token_arn = json.load(response)["ARN"]
+        self.create_event_bus()
+
+    def aws(self, service):
+        """A boto3 client of the emulator (moto)."""
+        import boto3
+        return boto3.client(service, endpoint_url=f"http://127.0.0.1:{self.secrets_port}",
+                            region_name="us-east-1", aws_access_key_id="local",
+                            aws_secret_access_key="local")
+
+    def create_event_bus(self):
+        """An EventBridge bus for the lifecycle notifications, and a rule that copies what it
+        receives to an SQS queue the tests read (`EVENT_QUEUE`)."""
+        events, sqs = self.aws("events"), self.aws("sqs")
+        events.create_event_bus(Name=EVENT_BUS)
+        queue = sqs.create_queue(QueueName=EVENT_QUEUE)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="lifecycle-to-queue", EventBusName=EVENT_BUS,
+                        EventPattern=json.dumps({"source": ["saga-orchestrator"]}))
+        events.put_targets(Rule="lifecycle-to-queue", EventBusName=EVENT_BUS,
+                           Targets=[{"Id": "queue", "Arn": arn}])
 
     def warm_up(self):
         """Starts each function once so the first saga does not pay for process start."""

@@ -35,6 +35,9 @@ pub struct Config {
     pub pulsar_url: String,
     /// The Pulsar token's source.
     pub pulsar_token: PulsarToken,
+    /// The EventBridge bus lifecycle notifications also go to (`EVENT_BUS_NAME`; none when
+    /// unset or empty).
+    pub event_bus_name: Option<String>,
     /// How long the seed's `POST /saga` waits for its saga (`SEED_WAIT_SECONDS`, default 25).
     pub seed_wait: Duration,
     /// Whether a start request that waits drives its saga (`DRIVE_WAITING_SAGAS`, default true).
@@ -99,6 +102,7 @@ impl Config {
             },
             pulsar_url: get("PULSAR_URL").unwrap_or_else(|| "pulsar://127.0.0.1:6650".into()),
             pulsar_token,
+            event_bus_name: get("EVENT_BUS_NAME").filter(|name| !name.is_empty()),
             seed_wait: Duration::from_secs(number(&get, "SEED_WAIT_SECONDS", 25, 0..=900)?),
             drive_waiting_sagas: flag(&get, "DRIVE_WAITING_SAGAS", true)?,
             definitions_dir: get("SAGA_DEFINITIONS_DIR"),

@@ -3,7 +3,9 @@
 //! (`WriteReceipt::notify`); the writer publishes it after that write succeeded, so only the
 //! invocation whose conditional write made the transition sends it: retries and duplicate
 //! deliveries that lose their write send nothing. The message key is
-//! `{saga id}:notify:{event}`, like the participant calls' keys.
+//! `{saga id}:notify:{event}`, like the participant calls' keys. Where an event bus is
+//! configured (`EVENT_BUS_NAME`, EventBridge), the same notification goes there too, as detail
+//! type `Saga {event}` from source `saga-orchestrator`.
 
 use crate::invocation::saga_trace;
 use crate::outcome::Outcome;
@@ -73,5 +75,8 @@ async fn publish<P: Publisher>(
         Outcome::Failed { error, .. } => {
             warn!(saga_id = %record.id, event, %error, "lifecycle notification not sent")
         }
+    }
+    if let Err(error) = publisher.announce(&format!("Saga {event}"), &payload).await {
+        warn!(saga_id = %record.id, event, %error, "lifecycle notification not put on the event bus");
     }
 }

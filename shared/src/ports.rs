@@ -175,10 +175,20 @@ pub struct Message<'a> {
     pub timeout: Duration,
 }
 
-/// Publishes messages to participants' topics.
+/// Publishes messages to participants' topics, and lifecycle notifications to an event bus.
 pub trait Publisher: Send + Sync {
     /// Publishes and waits for the broker's receipt.
     fn publish(&self, message: Message<'_>) -> impl Future<Output = Outcome> + Send;
+
+    /// Puts a lifecycle notification on the event bus, where one is configured (EventBridge
+    /// in AWS); by default there is none.
+    fn announce(
+        &self,
+        _detail_type: &str,
+        _detail: &Value,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// The time, in milliseconds since the Unix epoch, and waiting for it to pass.
@@ -212,5 +222,13 @@ impl<T: HttpParticipant> HttpParticipant for std::sync::Arc<T> {
 impl<T: Publisher> Publisher for std::sync::Arc<T> {
     fn publish(&self, message: Message<'_>) -> impl Future<Output = Outcome> + Send {
         (**self).publish(message)
+    }
+
+    fn announce(
+        &self,
+        detail_type: &str,
+        detail: &Value,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        (**self).announce(detail_type, detail)
     }
 }

@@ -1,5 +1,6 @@
 //! Builds the functions' dependencies once per cold start, from the [`Config`] read then.
 
+use crate::adapters::eventbridge::{EventBus, WithEventBus};
 use crate::adapters::secrets::SecretError;
 use crate::adapters::{dynamodb::DynamoStore, http::ReqwestParticipant, pulsar::PulsarPublisher};
 use crate::api::status::StatusDeps;
@@ -30,14 +31,24 @@ pub enum ColdStartError {
 }
 
 /// The worker as deployed: DynamoDB, reqwest, Pulsar and the system clock.
-pub type LambdaWorker = Worker<DynamoStore, ReqwestParticipant, PulsarPublisher, SystemClock>;
+pub type LambdaWorker = Worker<DynamoStore, ReqwestParticipant, LambdaPublisher, SystemClock>;
+
+/// Pulsar for messages, and EventBridge for lifecycle notifications when `EVENT_BUS_NAME` is set.
+pub type LambdaPublisher = WithEventBus<PulsarPublisher>;
 
 async fn table(config: &Config) -> SagaTable<DynamoStore> {
     SagaTable::new(DynamoStore::connect(&config.table_name).await, config.table)
 }
 
-async fn publisher(config: &Config) -> Result<PulsarPublisher, SecretError> {
-    PulsarPublisher::connect(&config.pulsar_url, &config.pulsar_token).await
+async fn publisher(config: &Config) -> Result<LambdaPublisher, SecretError> {
+    let bus = match &config.event_bus_name {
+        Some(name) => Some(EventBus::connect(name).await),
+        None => None,
+    };
+    Ok(WithEventBus {
+        publisher: PulsarPublisher::connect(&config.pulsar_url, &config.pulsar_token).await?,
+        bus,
+    })
 }
 
 impl LambdaWorker {
@@ -61,7 +72,7 @@ impl LambdaWorker {
     }
 }
 
-impl StartDeps<DynamoStore, ReqwestParticipant, PulsarPublisher, SystemClock> {
+impl StartDeps<DynamoStore, ReqwestParticipant, LambdaPublisher, SystemClock> {
     /// start-saga's worker and waiting rules.
     pub async fn from_env() -> Result<Self, ColdStartError> {
         let config = Config::from_env()?;
@@ -73,7 +84,7 @@ impl StartDeps<DynamoStore, ReqwestParticipant, PulsarPublisher, SystemClock> {
     }
 }
 
-impl Sweeper<DynamoStore, PulsarPublisher, SystemClock> {
+impl Sweeper<DynamoStore, LambdaPublisher, SystemClock> {
     /// The sweeper over the saga table (with a publisher for the notification of a saga it
     /// ends; it connects on first use).
     pub async fn from_env() -> Result<Self, ColdStartError> {
@@ -102,7 +113,7 @@ impl CommandDeps<DynamoStore, SystemClock> {
     }
 }
 
-impl Monitor<DynamoStore, PulsarPublisher, SystemClock> {
+impl Monitor<DynamoStore, LambdaPublisher, SystemClock> {
     /// saga-events' monitor.
     pub async fn from_env() -> Result<Self, ColdStartError> {
         let config = Config::from_env()?;

@@ -2,6 +2,7 @@
 topic its definition names, keyed {saga id}:notify:{event}; read with a real Pulsar consumer."""
 
 import collections
+import json
 import time
 import uuid
 
@@ -9,6 +10,7 @@ import pytest
 import requests
 
 from helpers import TopicRecorder, eventually
+from stack import EVENT_QUEUE
 from topics import LIFECYCLE_TOPIC
 
 
@@ -52,3 +54,21 @@ def test_a_compensated_saga_and_one_that_needs_an_operator_are_announced_once_ea
     assert failed["needs_operator"] is True and "anonymization" in failed["failure"]["error"]
     counts = collections.Counter(m["key"] for m in lifecycle.messages)
     assert max(counts.values()) == 1, "one message per saga and event"
+
+
+def test_notifications_also_go_to_the_event_bus(api, stack):
+    """With EVENT_BUS_NAME (a bus parameter in the template), each notification is also put on
+    EventBridge; locally moto's bus copies them to a queue through a rule."""
+    saga = api.run_to_end("image", {"image_id": "n-3", "data": "x"})
+    sqs = stack.aws("sqs")
+    queue = sqs.get_queue_url(QueueName=EVENT_QUEUE)["QueueUrl"]
+    seen = []
+
+    def received():
+        for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+            seen.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        return [e for e in seen if e["detail"]["saga_id"] == saga["id"]]
+    events = eventually(lambda: len(received()) >= 2 and received(), timeout=20)
+    assert sorted(e["detail-type"] for e in events) == ["Saga COMPLETED", "Saga STARTED"]
+    assert all(e["source"] == "saga-orchestrator" for e in events)
