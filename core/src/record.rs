@@ -365,10 +365,14 @@ impl SagaRecord {
     /// definition it runs under. A record that does not fit cannot run; the error says why.
     pub fn check_steps<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
         let names: Vec<&str> = names.into_iter().collect();
-        let held: Vec<&str> = self.steps.iter().map(|s| s.name.as_str()).collect();
-        if names == held {
+        if names
+            .iter()
+            .copied()
+            .eq(self.steps.iter().map(|s| s.name.as_str()))
+        {
             return Ok(());
         }
+        let held: Vec<&str> = self.steps.iter().map(|s| s.name.as_str()).collect();
         Err(format!(
             "the record's steps [{}] are not those of its definition [{}]",
             held.join(", "),

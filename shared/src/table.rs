@@ -75,21 +75,14 @@ impl<S: SagaStore> SagaTable<S> {
         }
         self.index(record, now);
         history::note_status(record, now);
-        let apart = payloads::store_large(&self.store, record).await?
-            + payloads::spill_history(&self.store, record).await?;
-        let detached = payloads::detach(record);
-        let written = self.store.create(record).await;
-        payloads::reattach(record, detached);
         // A choreographed saga's first batch may already end it.
         let ended = record.status.is_terminal().then(|| record.status.as_str());
         let notify = match record.notify_topic {
             Some(_) => [Some("STARTED"), ended],
             None => [None, None],
         };
-        written.map(|receipt| WriteReceipt {
-            notify,
-            ..with_capacity(receipt, apart)
-        })
+        let receipt = self.put(record, None).await?;
+        Ok(WriteReceipt { notify, ..receipt })
     }
 
     /// Reads a record with its payloads, those kept apart included.
@@ -116,30 +109,10 @@ impl<S: SagaStore> SagaTable<S> {
         let changed = history::note_status(record, now);
         let ended = changed && record.status.is_terminal() && record.notify_topic.is_some();
         let notify = [ended.then(|| record.status.as_str()), None];
-        let stored_apart = match payloads::store_large(&self.store, record).await {
-            Ok(apart) => payloads::spill_history(&self.store, record)
-                .await
-                .map(|spilled| apart + spilled),
-            Err(e) => Err(e),
-        };
-        let apart = match stored_apart {
-            Ok(apart) => apart,
-            Err(e) => {
-                record.version = expected;
-                record.writes -= 1;
-                return Err(e);
-            }
-        };
-        let detached = payloads::detach(record);
-        let written = self.store.replace(record, expected).await;
-        payloads::reattach(record, detached);
-        match written {
+        match self.put(record, Some(expected)).await {
             Ok(receipt) => {
                 self.expire_payloads(record).await;
-                Ok(WriteReceipt {
-                    notify,
-                    ..with_capacity(receipt, apart)
-                })
+                Ok(WriteReceipt { notify, ..receipt })
             }
             Err(e) => {
                 // Nothing was written: the record stays at the version it was read at.
@@ -148,6 +121,25 @@ impl<S: SagaStore> SagaTable<S> {
                 Err(e)
             }
         }
+    }
+
+    /// Moves large payloads and older history to items of their own, then writes the record
+    /// without them: a create, or a replace conditional on the `expected` stored version. The
+    /// receipt counts the capacity of every item written.
+    async fn put(
+        &self,
+        record: &mut SagaRecord,
+        expected: Option<u64>,
+    ) -> Result<WriteReceipt, StoreError> {
+        let apart = payloads::store_large(&self.store, record).await?
+            + payloads::spill_history(&self.store, record).await?;
+        let detached = payloads::detach(record);
+        let written = match expected {
+            None => self.store.create(record).await,
+            Some(version) => self.store.replace(record, version).await,
+        };
+        payloads::reattach(record, detached);
+        written.map(|receipt| with_capacity(receipt, apart))
     }
 
     /// Gives a finished saga's payload items the record's TTL, so they go with it.

@@ -43,6 +43,21 @@ pub async fn keep_deployed<S: SagaStore>(
     Ok(())
 }
 
+/// The definition a saga runs under (see [`definition_of`]), checked to hold the record's
+/// steps, or why the saga cannot run: its version is lost, or its record's steps are not the
+/// definition's. Only a store failure is an error.
+pub async fn runnable_definition<S: SagaStore>(
+    table: &SagaTable<S>,
+    definitions: &Definitions,
+    record: &SagaRecord,
+) -> Result<Result<AnyDefinition, String>, StoreError> {
+    match definition_of(table, definitions, record).await {
+        Ok(def) => Ok(record.check_steps(def.step_names()).map(|()| def)),
+        Err(VersionError::Unrunnable(reason)) => Ok(Err(reason)),
+        Err(VersionError::Store(e)) => Err(e),
+    }
+}
+
 /// The definition a saga runs under: the version it started with (the deployed one, one kept
 /// in memory, or one read back from the table), or the deployed one for a record without a
 /// version.

@@ -1,5 +1,6 @@
 use super::fixtures::{event, failing_run, pipeline};
 use super::*;
+use crate::engine::properties::any_step_status;
 use proptest::prelude::*;
 
 fn run(events: &[Event]) -> (SagaRecord, Vec<Command>) {
@@ -231,16 +232,6 @@ proptest! {
         let positions: Vec<usize> = sent.iter().map(|s| all.iter().position(|a| a == s).unwrap()).collect();
         prop_assert!(positions.windows(2).all(|w| w[0] < w[1]), "newest first");
     }
-}
-
-fn any_step_status() -> impl Strategy<Value = StepStatus> {
-    prop_oneof![
-        Just(StepStatus::Pending),
-        Just(StepStatus::Running),
-        Just(StepStatus::Completed),
-        Just(StepStatus::Failed),
-        Just(StepStatus::Skipped),
-    ]
 }
 
 proptest! {

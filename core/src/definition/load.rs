@@ -62,6 +62,14 @@ impl AnyDefinition {
         }
     }
 
+    /// The names of its steps, in order.
+    pub fn step_names(&self) -> Vec<&str> {
+        match self {
+            Self::Orchestrated(d) => d.steps.iter().map(|s| s.name.as_str()).collect(),
+            Self::Choreographed(c) => c.steps.iter().map(|s| s.name.as_str()).collect(),
+        }
+    }
+
     /// The version.
     pub fn version(&self) -> &str {
         match self {

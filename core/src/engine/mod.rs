@@ -427,6 +427,6 @@ fn over_limit(output: Value) -> Outcome {
 
 mod commands;
 #[cfg(test)]
-mod properties;
+pub(crate) mod properties;
 #[cfg(test)]
 mod tests;

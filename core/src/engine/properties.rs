@@ -194,14 +194,19 @@ fn any_status() -> impl Strategy<Value = SagaStatus> {
     ]
 }
 
-fn any_call_state() -> impl Strategy<Value = CallState> {
-    let status = prop_oneof![
+/// Any step status (the choreography's property tests use it too).
+pub(crate) fn any_step_status() -> impl Strategy<Value = StepStatus> {
+    prop_oneof![
         Just(StepStatus::Pending),
         Just(StepStatus::Running),
         Just(StepStatus::Completed),
         Just(StepStatus::Failed),
         Just(StepStatus::Skipped),
-    ];
+    ]
+}
+
+fn any_call_state() -> impl Strategy<Value = CallState> {
+    let status = any_step_status();
     let failure = proptest::option::of(prop_oneof![
         Just(FailureClass::Timeout),
         Just(FailureClass::ServerError),

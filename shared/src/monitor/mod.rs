@@ -289,21 +289,15 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
         &self,
         record: &SagaRecord,
     ) -> Result<Result<Arc<Choreography>, String>, StoreError> {
-        use crate::versions::{VersionError, definition_of};
-        let def = match definition_of(&self.table, &self.definitions, record).await {
-            Ok(AnyDefinition::Choreographed(def)) => def,
-            Ok(AnyDefinition::Orchestrated(_)) => {
-                return Ok(Err(format!(
-                    "saga type {} is orchestrated: run-step drives it",
-                    record.saga_type
-                )));
-            }
-            Err(VersionError::Unrunnable(reason)) => return Ok(Err(reason)),
-            Err(VersionError::Store(e)) => return Err(e),
-        };
-        Ok(record
-            .check_steps(def.steps.iter().map(|s| s.name.as_str()))
-            .map(|()| def))
+        let def =
+            crate::versions::runnable_definition(&self.table, &self.definitions, record).await?;
+        Ok(def.and_then(|def| match def {
+            AnyDefinition::Choreographed(def) => Ok(def),
+            AnyDefinition::Orchestrated(_) => Err(format!(
+                "saga type {} is orchestrated: run-step drives it",
+                record.saga_type
+            )),
+        }))
     }
 
     async fn publish_commands(

@@ -11,7 +11,7 @@ use crate::outcome::Outcome;
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
 use crate::record::{Failure, Lease, Millis, SagaRecord, SagaStatus};
 use crate::table::SagaTable;
-use crate::versions::{self, VersionError};
+use crate::versions;
 
 use calls::log_outcome;
 use failpoints::Failpoint;
@@ -166,20 +166,14 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         &self,
         record: &SagaRecord,
     ) -> Result<Result<std::sync::Arc<SagaDefinition>, String>, StoreError> {
-        let def = match versions::definition_of(&self.table, &self.definitions, record).await {
-            Ok(AnyDefinition::Orchestrated(def)) => def,
-            Ok(AnyDefinition::Choreographed(_)) => {
-                return Ok(Err(format!(
-                    "saga type {} is choreographed: its events drive it",
-                    record.saga_type
-                )));
-            }
-            Err(VersionError::Unrunnable(reason)) => return Ok(Err(reason)),
-            Err(VersionError::Store(e)) => return Err(e),
-        };
-        Ok(record
-            .check_steps(def.steps.iter().map(|s| s.name.as_str()))
-            .map(|()| def))
+        let def = versions::runnable_definition(&self.table, &self.definitions, record).await?;
+        Ok(def.and_then(|def| match def {
+            AnyDefinition::Orchestrated(def) => Ok(def),
+            AnyDefinition::Choreographed(_) => Err(format!(
+                "saga type {} is choreographed: its events drive it",
+                record.saga_type
+            )),
+        }))
     }
 
     /// Prepares a new saga's record to be created already claimed by `owner`: not runnable
