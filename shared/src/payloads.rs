@@ -4,7 +4,7 @@
 //! detaches them on every write; [`load`] brings them back.
 
 use crate::history::HistoryEntry;
-use crate::ports::{SagaStore, StoreError};
+use crate::ports::{SagaStore, StoreError, WriteReceipt};
 use crate::record::{SagaRecord, payload_key};
 use serde_json::Value;
 
@@ -13,17 +13,17 @@ use serde_json::Value;
 pub const INLINE_PAYLOAD_BYTES: usize = 4 * 1024;
 
 /// Writes each large payload not yet kept apart to an item of its own, and notes its id in the
-/// record. Returns the write capacity the store reported.
+/// record. Returns what the store reported for those writes.
 pub async fn store_large<S: SagaStore>(
     store: &S,
     record: &mut SagaRecord,
-) -> Result<f64, StoreError> {
-    let mut capacity = 0.0;
+) -> Result<WriteReceipt, StoreError> {
+    let mut written = WriteReceipt::default();
     if record.input_ref.is_none() && !record.input.is_null() {
         let text = record.input.to_string();
         if text.len() > INLINE_PAYLOAD_BYTES {
             let key = payload_key(&record.id, &text);
-            capacity += store.put_text(&key, &text).await?.capacity_units;
+            written.add(&store.put_text(&key, &text).await?);
             record.input_ref = Some(key);
         }
     }
@@ -34,11 +34,11 @@ pub async fn store_large<S: SagaStore>(
         let text = output.to_string();
         if text.len() > INLINE_PAYLOAD_BYTES {
             let key = payload_key(&record.id, &text);
-            capacity += store.put_text(&key, &text).await?.capacity_units;
+            written.add(&store.put_text(&key, &text).await?);
             step.output_ref = Some(key);
         }
     }
-    Ok(capacity)
+    Ok(written)
 }
 
 /// History entries the record keeps before older ones move to an item of their own.
@@ -48,14 +48,14 @@ pub const HISTORY_IN_RECORD: usize = 48;
 const HISTORY_KEPT: usize = 16;
 
 /// Moves the record's older history entries to an item of their own once it holds more than
-/// [`HISTORY_IN_RECORD`] (one extra write per 32 entries), noting the item's id. Returns the
-/// write capacity the store reported.
+/// [`HISTORY_IN_RECORD`] (one extra write per 32 entries), noting the item's id. Returns what
+/// the store reported for that write.
 pub async fn spill_history<S: SagaStore>(
     store: &S,
     record: &mut SagaRecord,
-) -> Result<f64, StoreError> {
+) -> Result<WriteReceipt, StoreError> {
     if record.history.len() <= HISTORY_IN_RECORD {
-        return Ok(0.0);
+        return Ok(WriteReceipt::default());
     }
     let older = record.history.len() - HISTORY_KEPT;
     let text = serde_json::to_string(&record.history[..older])
@@ -64,7 +64,7 @@ pub async fn spill_history<S: SagaStore>(
     let receipt = store.put_text(&key, &text).await?;
     record.history.drain(..older);
     record.history_refs.push(key);
-    Ok(receipt.capacity_units)
+    Ok(receipt)
 }
 
 /// The saga's whole history, oldest first: the entries moved to items of their own, then the

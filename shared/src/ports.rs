@@ -13,10 +13,20 @@ use std::time::Duration;
 pub struct WriteReceipt {
     /// Write capacity units the store reported.
     pub capacity_units: f64,
+    /// Bytes of the items written, as DynamoDB counts an item's size (0 where unknown).
+    pub bytes: usize,
     /// The lifecycle notifications this write calls for (`STARTED` for a create, the terminal
     /// status it wrote), for a saga whose definition names a notification topic; set by the
     /// table.
     pub notify: [Option<&'static str>; 2],
+}
+
+impl WriteReceipt {
+    /// Adds another write's capacity and bytes to this one's.
+    pub fn add(&mut self, other: &WriteReceipt) {
+        self.capacity_units += other.capacity_units;
+        self.bytes += other.bytes;
+    }
 }
 
 /// Why a store operation failed.

@@ -131,15 +131,26 @@ impl<S: SagaStore> SagaTable<S> {
         record: &mut SagaRecord,
         expected: Option<u64>,
     ) -> Result<WriteReceipt, StoreError> {
-        let apart = payloads::store_large(&self.store, record).await?
-            + payloads::spill_history(&self.store, record).await?;
+        let started = std::time::Instant::now();
+        let mut apart = payloads::store_large(&self.store, record).await?;
+        apart.add(&payloads::spill_history(&self.store, record).await?);
         let detached = payloads::detach(record);
         let written = match expected {
             None => self.store.create(record).await,
             Some(version) => self.store.replace(record, version).await,
         };
         payloads::reattach(record, detached);
-        written.map(|receipt| with_capacity(receipt, apart))
+        let mut receipt = written?;
+        receipt.add(&apart);
+        tracing::debug!(
+            target: "timing",
+            saga_id = %record.id,
+            write_ms = started.elapsed().as_secs_f64() * 1000.0,
+            bytes = receipt.bytes,
+            capacity_units = receipt.capacity_units,
+            "record written"
+        );
+        Ok(receipt)
     }
 
     /// Gives a finished saga's payload items the record's TTL, so they go with it.
@@ -179,14 +190,6 @@ impl<S: SagaStore> SagaTable<S> {
                 .expires_at
                 .get_or_insert(now / 1000 + rules.retention_days * 86_400);
         }
-    }
-}
-
-/// A write's receipt, with the capacity its payload items took.
-fn with_capacity(receipt: WriteReceipt, payloads: f64) -> WriteReceipt {
-    WriteReceipt {
-        capacity_units: receipt.capacity_units + payloads,
-        ..receipt
     }
 }
 

@@ -36,6 +36,9 @@ pub struct SagaDefinition {
     /// deadline.
     #[serde(default)]
     pub deadline_ms: Option<u64>,
+    /// When the saga's record is written while its steps run (see [`Checkpoint`]).
+    #[serde(default)]
+    pub checkpoint: Checkpoint,
     /// Steps, run in order.
     pub steps: Vec<StepDefinition>,
     /// Where the saga's lifecycle notifications go (started, ended, needs an operator).
@@ -97,6 +100,26 @@ pub enum CompensateFailed {
 }
 
 /// How a step behaves around the point of no return.
+/// When a saga's record is written while its steps run.
+///
+/// Every participant call carries an idempotency key that stays the same across attempts and
+/// invocations, so a call that completed but was not yet recorded can be run again safely after
+/// a crash: what a checkpoint buys is less repeated work after a crash, and progress visible in
+/// `GET /sagas/{id}` while the saga runs.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Checkpoint {
+    /// After every call (the default): `GET /sagas/{id}` shows each step as it completes.
+    #[default]
+    EveryStep,
+    /// Only where durability needs it: the claim, the completed pivot, any failure or retry,
+    /// the start of compensation and each compensation, a release or a park, and the end. A
+    /// happy-path saga started with `Prefer: wait` then costs two writes whatever its step
+    /// count; an invocation that dies mid-run has its steps since the last checkpoint run again
+    /// (with the same idempotency keys), and its lease covers the calls up to the next one.
+    Boundaries,
+}
+
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {

@@ -9,6 +9,7 @@ use crate::outcome::{FailureClass, Outcome};
 use crate::record::{CallState, Failure, Millis, SagaRecord, SagaStatus, StepStatus};
 use serde_json::{Map, Value, json};
 
+pub use checkpoint::{lease_span_ms, may_defer_write};
 pub use commands::{Refused, apply_stop, check_cancel, redrive};
 
 /// Largest step output kept, in bytes of JSON text: an action answering more fails as an
@@ -425,6 +426,7 @@ fn over_limit(output: Value) -> Outcome {
     }
 }
 
+mod checkpoint;
 mod commands;
 #[cfg(test)]
 pub(crate) mod properties;

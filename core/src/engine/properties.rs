@@ -67,6 +67,7 @@ fn definition(
         steps,
         version: "v1".into(),
         deadline_ms: None,
+        checkpoint: Default::default(),
         client_api: None,
         notifications: None,
     }

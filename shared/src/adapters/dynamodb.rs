@@ -70,7 +70,7 @@ impl DynamoStore {
     ) -> Result<WriteReceipt, StoreError> {
         let item = serde_dynamo::to_item(record)
             .map_err(|e| StoreError::Rejected(format!("record does not map to an item: {e}")))?;
-        check_size(&item, "saga record")?;
+        let bytes = check_size(&item, "saga record")?;
         let mut request = self
             .client
             .put_item()
@@ -88,6 +88,7 @@ impl DynamoStore {
                     .consumed_capacity()
                     .and_then(|c| c.capacity_units())
                     .unwrap_or(0.0),
+                bytes,
                 ..WriteReceipt::default()
             }),
             Err(e) => Err(put_error(e)),
@@ -148,8 +149,8 @@ impl DynamoStore {
     }
 }
 
-/// Refuses an item over [`ITEM_BUDGET_BYTES`], naming its size.
-fn check_size(item: &HashMap<String, AttributeValue>, what: &str) -> Result<(), StoreError> {
+/// Refuses an item over [`ITEM_BUDGET_BYTES`], naming its size; returns the size.
+fn check_size(item: &HashMap<String, AttributeValue>, what: &str) -> Result<usize, StoreError> {
     let size = item_size(item);
     if size > ITEM_BUDGET_BYTES {
         return Err(StoreError::Rejected(format!(
@@ -157,7 +158,7 @@ fn check_size(item: &HashMap<String, AttributeValue>, what: &str) -> Result<(), 
              item (DynamoDB's limit is 400 KB)"
         )));
     }
-    Ok(())
+    Ok(size)
 }
 
 /// An item's size as DynamoDB counts it against its item limit: attribute names and values,
@@ -206,7 +207,7 @@ impl SagaStore for DynamoStore {
             ("id".to_string(), AttributeValue::S(id.to_string())),
             ("text".to_string(), AttributeValue::S(text.to_string())),
         ]);
-        check_size(&item, "text kept beside the saga")?;
+        let bytes = check_size(&item, "text kept beside the saga")?;
         let output = self
             .client
             .put_item()
@@ -221,6 +222,7 @@ impl SagaStore for DynamoStore {
                 .consumed_capacity()
                 .and_then(|c| c.capacity_units())
                 .unwrap_or(0.0),
+            bytes,
             ..WriteReceipt::default()
         })
     }

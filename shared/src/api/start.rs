@@ -34,9 +34,16 @@ pub async fn handle<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
     deps: &StartDeps<S, H, P, C>,
     request: Request,
 ) -> Response<Body> {
-    route(deps, &request)
+    let began = std::time::Instant::now();
+    let response = route(deps, &request)
         .await
-        .unwrap_or_else(Problem::into_response)
+        .unwrap_or_else(Problem::into_response);
+    tracing::debug!(
+        target: "timing",
+        took_ms = began.elapsed().as_secs_f64() * 1000.0,
+        "start request handled"
+    );
+    response
 }
 
 async fn route<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(

@@ -10,7 +10,7 @@ use crate::ports::{Clock, HttpParticipant, HttpRequest, Message, Publisher, Saga
 use crate::record::SagaRecord;
 use serde_json::{Map, Value};
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::{debug, warn};
 
 /// The header that carries the demo participants' fault injection (see [`demo_faults`]).
 pub const DEMO_FAULTS_HEADER: &str = "x-demo-faults";
@@ -116,7 +116,10 @@ pub(super) fn log_outcome(def: &SagaDefinition, call: &Call, outcome: &Outcome, 
     let step = def.steps[call.step].name.as_str();
     let phase = call.phase.as_str();
     match outcome {
-        Outcome::Succeeded(_) => info!(
+        // Each attempt is in the saga's history and its latency in the StepLatency metric:
+        // a success logs at debug only, to keep the hot path's log volume down.
+        Outcome::Succeeded(_) => debug!(
+            target: "timing",
             step,
             phase,
             attempt = call.attempt,

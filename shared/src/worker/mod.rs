@@ -5,8 +5,8 @@
 //! twice under two owners. All of it is safe to repeat: a call that may have run is retried
 //! with the same idempotency key.
 
-use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
-use crate::engine::{self, Next, Phase};
+use crate::definition::{AnyDefinition, Checkpoint, Definitions, SagaDefinition};
+use crate::engine::{self, Call, Next, Phase};
 use crate::outcome::Outcome;
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
 use crate::record::{Failure, Lease, Millis, SagaRecord, SagaStatus};
@@ -16,7 +16,7 @@ use crate::versions;
 use calls::log_outcome;
 use failpoints::Failpoint;
 pub use failpoints::Failpoints;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 /// Tunables of run-step.
 #[derive(Clone, Debug, PartialEq)]
@@ -155,7 +155,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         if let Continue::Stop(result) = self.write(&mut record, now).await? {
             return Ok(result);
         }
-        info!(version = record.version, "claimed");
+        debug!(version = record.version, "claimed");
         self.drive(def, &mut record, next, owner, deadline).await
     }
 
@@ -208,7 +208,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         let Some(def) = self.definitions.get(&record.saga_type) else {
             return Ok(RunResult::Skipped("not deployed"));
         };
-        info!(parent: &span, "claimed at creation");
+        debug!(parent: &span, "claimed at creation");
         self.drive(def, record, next, owner, deadline)
             .instrument(span)
             .await
@@ -247,6 +247,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             let now = self.clock.now();
             log_outcome(def, &call, &outcome, now - started);
             let failed = matches!(outcome, Outcome::Failed { .. });
+            let status_before = record.status;
             engine::record_outcome(def, record, &call, outcome, now, fastrand::f64());
             let step = &record.steps[call.step];
             let state = match call.phase {
@@ -264,6 +265,14 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             );
             // A cancel takes effect here, at a step boundary, with this call's outcome known.
             engine::apply_stop(def, record, now);
+            if let Some(following) =
+                self.deferred_write(def, record, (&call, !failed, status_before), now, deadline)
+            {
+                // The checkpoint policy leaves this outcome for a later write.
+                engine::begin(record, &following, now);
+                next = Next::Run(following);
+                continue;
+            }
             let mut settled = Some(record.clone());
             let plan = loop {
                 next = engine::next(def, record, now);
@@ -282,10 +291,38 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 }
             };
             if let Continue::Stop(result) = plan {
-                info!(status = record.status.as_str(), result = ?result, "stopped");
+                debug!(status = record.status.as_str(), result = ?result, "stopped");
                 return Ok(result);
             }
         }
+    }
+
+    /// The call to run next without writing first, when the definition's checkpoint policy
+    /// allows it, the lease already written covers that call, and the invocation has time.
+    fn deferred_write(
+        &self,
+        def: &SagaDefinition,
+        record: &SagaRecord,
+        (done, succeeded, status_before): (&Call, bool, SagaStatus),
+        now: Millis,
+        deadline: Millis,
+    ) -> Option<Call> {
+        if def.checkpoint == Checkpoint::EveryStep {
+            return None;
+        }
+        let next = engine::next(def, record, now);
+        if !engine::may_defer_write(def, record, done, succeeded, status_before, &next) {
+            return None;
+        }
+        let Next::Run(call) = next else {
+            return None;
+        };
+        let ends_by = now + call.timeout_ms as i64;
+        let leased = record
+            .lease
+            .as_ref()
+            .is_some_and(|lease| ends_by + self.config.lease_margin_ms <= lease.expires_at);
+        (leased && ends_by + self.config.deadline_margin_ms < deadline).then_some(call)
     }
 
     /// Sets lease, runnable and wake-up for what comes next; `Stop` when this invocation ends.
@@ -311,7 +348,8 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             }
             Next::Run(call) if now + call.timeout_ms as i64 + room < deadline => {
                 engine::begin(record, call, now);
-                hold(record, now + call.timeout_ms as i64);
+                // Under `boundaries`, long enough for the calls up to the next checkpoint.
+                hold(record, now + engine::lease_span_ms(def, call) as i64);
                 Continue::Yes
             }
             Next::Run(_) => {

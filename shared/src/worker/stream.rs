@@ -7,7 +7,7 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 
 /// Time budget assumed when the runtime's deadline is not a real instant (`cargo lambda watch`
 /// sends a relative 600000 ms).
@@ -61,6 +61,8 @@ where
             }
         }
     }
+    let began = std::time::Instant::now();
+    let sagas = newest.len();
     let mut tasks = tokio::task::JoinSet::new();
     for (image, sequence) in newest.into_values() {
         let worker = worker.clone();
@@ -91,6 +93,12 @@ where
             }
         }
     }
+    debug!(
+        target: "timing",
+        sagas,
+        took_ms = began.elapsed().as_secs_f64() * 1000.0,
+        "stream batch handled"
+    );
     Ok(response)
 }
 

@@ -561,3 +561,147 @@ async fn a_finished_saga_is_announced_once_by_the_invocation_whose_write_ended_i
     assert_eq!(notices[0].1["status"], "COMPLETED");
     assert_eq!(notices[0].1["needs_operator"], false);
 }
+
+/// A worker running the image saga under the `boundaries` checkpoint policy.
+fn boundaries_worker(
+    script: impl Fn(&str, u32) -> Outcome + Send + Sync + 'static,
+) -> (TestWorker, Arc<ScriptedParticipant>) {
+    let (mut worker, participant) = worker(script);
+    let mut image: serde_json::Value =
+        serde_json::from_str(&image_without_notifications()).unwrap();
+    image["checkpoint"] = json!("boundaries");
+    worker.definitions =
+        Definitions::from_files([("image.json", image.to_string().as_str())], |n| {
+            Some(format!("http://participant/{n}"))
+        })
+        .unwrap();
+    (worker, participant)
+}
+
+#[tokio::test]
+async fn under_boundaries_a_happy_saga_is_written_at_its_claim_and_its_end_only() {
+    let (worker, participant) = boundaries_worker(|_, _| Outcome::Succeeded(json!({"ok": 1})));
+    // Through the stream: the create, the claim, the end.
+    let image = started(&worker).await;
+    let result = worker.run(image, "inv-1", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Completed));
+    let writes = worker.table.store.writes();
+    assert_eq!(writes.len(), 3);
+    let claim = &writes[1];
+    assert_eq!(claim.steps[0].action.status, StepStatus::Running);
+    let lease = claim.lease.as_ref().expect("the claim holds a lease");
+    let def = worker.definitions.get("image").unwrap();
+    let all_steps: i64 = (0..3).map(|i| def.timeout_ms(i) as i64).sum();
+    assert_eq!(
+        lease.expires_at,
+        1_000 + all_steps + WorkerConfig::default().lease_margin_ms,
+        "the lease covers every call up to the end (the image saga has no pivot)"
+    );
+    let last = writes.last().unwrap();
+    assert_eq!(last.status, SagaStatus::Completed);
+    assert!(
+        last.steps
+            .iter()
+            .all(|s| s.output == Some(json!({"ok": 1})))
+    );
+    let attempts = last.history.iter().filter(|e| e.outcome.is_some()).count();
+    assert_eq!(attempts, 3, "every attempt is in the history all the same");
+    assert_eq!(participant.received().len(), 3);
+
+    // Started by a request that waits: created already claimed, then written once at its end.
+    let def = worker.definitions.get("image").unwrap();
+    let mut record = new_record(def, "saga-2".into(), json!({"image_id": "j"}), 1_000);
+    let next = worker.claim_new(&mut record, "inv-2").unwrap();
+    worker.table.create(&mut record, 1_000).await.unwrap();
+    let result = worker.drive_new(&mut record, next, "inv-2", FAR).await;
+    assert_eq!(result.unwrap(), RunResult::Finished(SagaStatus::Completed));
+    let stored = worker.table.store.get("saga-2").await.unwrap().unwrap();
+    assert_eq!((stored.writes, stored.status), (2, SagaStatus::Completed));
+}
+
+#[tokio::test]
+async fn under_boundaries_a_crash_mid_run_reruns_the_unrecorded_calls_with_the_same_keys() {
+    let (mut worker, participant) = boundaries_worker(|_, _| Outcome::Succeeded(json!({})));
+    worker.config.failpoints = Failpoints {
+        before_call: 1.0,
+        after_call: 0.0,
+        step: Some("process".into()),
+    };
+    let image = started(&worker).await;
+    let worker = Arc::new(worker);
+    let crashing = worker.clone();
+    let died = tokio::spawn(async move { crashing.run(image, "inv-1", FAR).await }).await;
+    assert!(died.is_err(), "the invocation died before the third call");
+    let stored = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    assert_eq!(stored.writes, 2, "nothing was written after the claim");
+    assert_eq!(stored.steps[1].action.status, StepStatus::Pending);
+
+    // The sweeper hands the saga on once the claim's lease expires; the next invocation runs
+    // the two unrecorded calls again, with the keys they carried the first time.
+    let Ok(mut worker) = Arc::try_unwrap(worker) else {
+        panic!("the crashed task holds no worker")
+    };
+    worker.config.failpoints = Failpoints::default();
+    worker
+        .clock
+        .advance(stored.lease.as_ref().unwrap().expires_at - 1_000 + 1);
+    let mut image = stored;
+    image.runnable = true;
+    image.lease = None;
+    let result = worker.run(image, "inv-2", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Completed));
+    let keys: Vec<String> = participant
+        .received()
+        .into_iter()
+        .map(|c| c.idempotency_key)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "saga-1:anonymize:action",
+            "saga-1:tokenize:action",
+            "saga-1:anonymize:action",
+            "saga-1:tokenize:action",
+            "saga-1:process:action",
+        ]
+    );
+    let last = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    assert_eq!(
+        last.steps[0].action.lost_attempts, 1,
+        "the lost attempt is counted"
+    );
+}
+
+#[tokio::test]
+async fn under_boundaries_a_failure_is_written_before_anything_else_runs() {
+    let (worker, _) = boundaries_worker(|target, _| {
+        if target.ends_with("AI_MODEL_URL") {
+            Outcome::Failed {
+                class: FailureClass::ClientError,
+                error: "422".into(),
+            }
+        } else {
+            Outcome::Succeeded(json!(null))
+        }
+    });
+    let image = started(&worker).await;
+    let result = worker.run(image, "inv-1", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Compensated));
+    let statuses: Vec<SagaStatus> = worker
+        .table
+        .store
+        .writes()
+        .iter()
+        .map(|w| w.status)
+        .collect();
+    // The create, the claim, the failure that starts compensation, then the end.
+    assert_eq!(
+        statuses,
+        [
+            SagaStatus::Pending,
+            SagaStatus::Running,
+            SagaStatus::Compensating,
+            SagaStatus::Compensated
+        ]
+    );
+}

@@ -1,0 +1,42 @@
+//! Which writes a saga's checkpoint policy lets the worker leave out (see [`Checkpoint`]).
+
+use super::{Call, Next, Phase};
+use crate::definition::{Checkpoint, SagaDefinition, StepKind};
+use crate::record::{SagaRecord, SagaStatus};
+
+/// Whether the outcome of `done` may go unwritten until a later checkpoint, with `next` run
+/// first: under [`Checkpoint::Boundaries`], a forward call that succeeded, was not the pivot,
+/// changed no status (no compensation started, the saga did not end) and is followed by
+/// another forward call. The caller still checks that the lease it holds covers that call.
+pub fn may_defer_write(
+    def: &SagaDefinition,
+    record: &SagaRecord,
+    done: &Call,
+    succeeded: bool,
+    status_before: SagaStatus,
+    next: &Next,
+) -> bool {
+    def.checkpoint == Checkpoint::Boundaries
+        && succeeded
+        && done.phase == Phase::Action
+        && def.steps[done.step].kind != StepKind::Pivot
+        && record.status == status_before
+        && matches!(next, Next::Run(call) if call.phase == Phase::Action)
+}
+
+/// How long the lease taken for `call` must last, in milliseconds: its timeout, and under
+/// [`Checkpoint::Boundaries`] the timeouts of the forward calls after it up to the next
+/// checkpoint (the pivot or the last step), which run without a write in between.
+pub fn lease_span_ms(def: &SagaDefinition, call: &Call) -> u64 {
+    if def.checkpoint == Checkpoint::EveryStep || call.phase == Phase::Compensation {
+        return call.timeout_ms;
+    }
+    let mut span = 0;
+    for step in call.step..def.steps.len() {
+        span += def.timeout_ms(step);
+        if def.steps[step].kind == StepKind::Pivot {
+            break;
+        }
+    }
+    span
+}
