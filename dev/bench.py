@@ -1,31 +1,66 @@
-"""End-to-end benchmark on the local stack: starts it (own ports), runs N happy-path image
-sagas at a given concurrency, and reports sagas/s, p50/p99 latency (as the client sees it,
-starting each saga with `Prefer: wait` so one request returns it finished, and as the record
-itself says from created_at to ended_at), and DynamoDB writes and capacity per saga.
+"""End-to-end benchmark on the local stack, and what its figures would cost on AWS.
 
-It measures both ways a saga can run, each on a fresh stack, in alternating order (A B B A),
-and prints the medians and their ratio: `inline` (start-saga drives the saga its request
-waits for) and `stream` (start-saga only writes the record; the stream brings it to run-step,
-as for a start that does not wait).
+For each variant (how a saga runs, and the image definition's checkpoint policy) it starts a
+fresh stack on its own ports with release builds of the functions (as they run in AWS; `--build
+debug` for `make run`'s), warms it up, runs N happy-path 3-step image sagas at a concurrency,
+and reports:
 
-    .tools/venv/bin/python dev/bench.py --sagas 100 --concurrency 8 [--modes inline,stream] [--rounds 2]
+- sagas/s, p50/p99 as the client sees them, and start to end as the record says;
+- CPU milliseconds per saga of every process of the stack (DynamoDB Local, the watch server,
+  each function, the stream pump, the participants, the load generator), from /proc;
+- DynamoDB writes, write capacity and bytes written per saga;
+- the wall time of a saga split into participant calls, store writes and the rest (our code,
+  invocation hops, queueing), from the functions' `timing` debug lines;
+- the modelled AWS cost per million sagas beside Step Functions (see `PRICES`).
+
+Modes: `inline` (start-saga drives the saga its `Prefer: wait` request waits for) and `stream`
+(start-saga only writes the record; the stream brings it to run-step, start-saga polls).
+Checkpoint policies: `every_step` and `boundaries` (see the README's "Checkpoints").
+`--baseline DIR` also measures another checkout (for instance `git worktree add ../base
+379fa07`) under the same load, in alternating order (A B B A), and prints the ratios.
+`--sweeper N` measures how fast the sweeper restarts a backlog of N due sagas.
+
+    .tools/venv/bin/python dev/bench.py --sagas 800 --concurrency 8 [--modes inline,stream]
+        [--checkpoints every_step,boundaries] [--rounds 2] [--baseline DIR] [--sweeper 10000]
 """
 
 import argparse
+import importlib
+import inspect
 import json
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
-import requests
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack import ROOT, Stack  # noqa: E402
-
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 TERMINAL = {"COMPLETED", "COMPENSATED", "FAILED", "CANCELLED"}
+FUNCTIONS = ("start-saga", "saga-status", "saga-command", "run-step", "sweeper", "saga-events")
+
+# Prices used by the cost model (US East, on-demand, as published by AWS in 2025-2026).
+PRICES = {
+    "lambda_request": 0.20 / 1e6,  # per request
+    "lambda_gb_second_arm64": 0.0000133334,  # per GB-second, arm64
+    "api_request": 1.00 / 1e6,  # HTTP API, per request (first 300 million a month)
+    "dynamodb_write_unit": 0.625 / 1e6,  # on-demand, per write request unit
+    "dynamodb_read_unit": 0.125 / 1e6,  # on-demand, per read request unit
+    "logs_ingested_gb": 0.50,  # CloudWatch Logs, per GB ingested
+    "sfn_standard_transition": 25.0 / 1e6,  # Step Functions Standard, per state transition
+    "sfn_express_request": 1.00 / 1e6,  # Step Functions Express, per execution
+    "sfn_express_gb_second": 0.00001667,  # Express duration, per GB-second (64 MB minimum)
+}
+# The template's MemorySize (Globals) in GB: what Lambda bills GB-seconds at.
+LAMBDA_MEMORY_GB = 256 / 1024
+# A 3-step saga in Step Functions Standard: start, three task states and a success state (the
+# happy path of the usual catch-and-compensate layout) make 5 transitions.
+SFN_TRANSITIONS_PER_SAGA = 5
 
 
 def percentile(values, fraction):
@@ -34,8 +69,112 @@ def percentile(values, fraction):
 
 
 def iso_ms(text):
-    from datetime import datetime
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
+
+
+# -- per-process CPU ------------------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def processes():
+    """pid -> (ppid, command name, CPU seconds) of every process, from /proc."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        table[int(entry.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / TICKS)
+    return table
+
+
+def cpu_by_role(stack):
+    """CPU seconds so far of each role of the stack: a function's processes under its name,
+    every other process under the name of the stack process it descends from."""
+    table = processes()
+    children = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    roles = {}
+    for top in stack.processes:
+        role = getattr(top, "name", None) or Path(str(top.args[0])).name
+        pending = [top.pid]
+        while pending:
+            pid = pending.pop()
+            if pid not in table:
+                continue
+            _, name, seconds = table[pid]
+            key = name if name in FUNCTIONS else role
+            roles[key] = roles.get(key, 0.0) + seconds
+            pending.extend(children.get(pid, []))
+    user, system = os.times()[:2]
+    roles["load generator"] = user + system
+    return roles
+
+
+# -- the functions' timing lines -------------------------------------------------------------
+
+
+def timing_lines(log):
+    """The functions' `timing` debug lines (JSON) in a piece of the watch server's log."""
+    wanted = (b'"record written"', b'"call finished"', b' handled"')
+    for line in log.splitlines():
+        if line.startswith(b"{") and any(w in line for w in wanted):
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
+
+
+def split_from_logs(log, sagas):
+    """Per saga: milliseconds in participant calls and store writes, bytes written, and the
+    handler time Lambda would bill (start-saga requests and run-step batches)."""
+    calls = writes = written = billed = 0.0
+    invocations = 0
+    for entry in timing_lines(log):
+        message = entry.get("message", "")
+        if message == "call finished":
+            calls += float(entry.get("duration_ms", 0))
+        elif message == "record written":
+            writes += float(entry.get("write_ms", 0))
+            written += float(entry.get("bytes", 0))
+        elif message in ("start request handled", "stream batch handled"):
+            billed += float(entry.get("took_ms", 0))
+            invocations += 1
+    if invocations == 0:
+        return None
+    return {
+        "calls_ms": round(calls / sagas, 2),
+        "writes_ms": round(writes / sagas, 2),
+        "bytes_written": round(written / sagas),
+        "invocations": round(invocations / sagas, 3),
+        "billed_ms": round(billed / sagas, 2),
+    }
+
+
+# -- one measured run (in a child process: a baseline checkout brings its own stack module) --
+
+
+def load_stack_module(root):
+    sys.path.insert(0, str(Path(root) / "dev"))
+    return importlib.import_module("stack")
+
+
+def definitions_with(root, run_dir, checkpoint):
+    """A copy of the checkout's definitions with the image saga's checkpoint policy set."""
+    target = run_dir / "definitions"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(Path(root) / "definitions", target)
+    image = target / "image.json"
+    definition = json.loads(image.read_text())
+    definition["checkpoint"] = checkpoint
+    image.write_text(json.dumps(definition, indent=2))
+    return target
 
 
 def run_one(session, api, index):
@@ -45,27 +184,36 @@ def run_one(session, api, index):
                             headers={"Prefer": "wait=25"}, timeout=60)
     response.raise_for_status()
     saga = response.json()
+    polls = 0
     while saga["status"] not in TERMINAL:
         if time.perf_counter() - started > 60:
             raise RuntimeError(f"saga {saga['id']} not finished after 60 s")
         time.sleep(0.1)
+        polls += 1
         saga = session.get(f"{api}/sagas/{saga['id']}", timeout=30).json()
-    return time.perf_counter() - started, saga
+    return time.perf_counter() - started, saga, polls
 
 
-MODES = {
-    # start-saga drives each saga it waits for (the default).
-    "inline": {},
-    # Every saga goes through the stream to run-step, start-saga polls the record.
-    "stream": {"DRIVE_WAITING_SAGAS": "false"},
-}
-
-
-def measure(mode, args):
-    """Runs the warm-up and the measured sagas on a fresh stack in this mode; returns the report."""
-    stack = Stack(api_port=9500, dynamodb_port=8500, pulsar_port=6850, participants_port=9601,
-                  run_dir=ROOT / ".run" / "bench", quiet=True,
-                  extra_env={"RUST_LOG": "warn", "CAMPAIGN_FAILURE_RATES": "0", **MODES[mode]})
+def measure(spec):
+    """Runs the warm-up and the measured sagas on a fresh stack; returns the report."""
+    import requests
+    stack_module = load_stack_module(spec["root"])
+    run_dir = Path(spec["root"]) / ".run" / "bench"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = {"RUST_LOG": "info,timing=debug", "LOG_FORMAT": "json", "CAMPAIGN_FAILURE_RATES": "0"}
+    if spec["mode"] == "stream":
+        env["DRIVE_WAITING_SAGAS"] = "false"
+    if spec.get("checkpoint"):
+        env["SAGA_DEFINITIONS_DIR"] = str(definitions_with(spec["root"], run_dir, spec["checkpoint"]))
+    options = {"api_port": 9500, "dynamodb_port": 8500, "pulsar_port": 6850,
+               "participants_port": 9601, "run_dir": run_dir, "quiet": True, "extra_env": env}
+    release = spec["build"] == "release"
+    if "release" in inspect.signature(stack_module.Stack).parameters:
+        stack = stack_module.Stack(release=release, **options)
+    else:
+        stack = stack_module.Stack(**options)
+        if release:
+            serve_release_builds(stack, spec["root"])
     stack.start()
     local = threading.local()
 
@@ -74,83 +222,222 @@ def measure(mode, args):
             local.session = requests.Session()
         return local.session
 
+    label = spec["label"]
     try:
-        print(f"[{mode}] warming up with {args.warmup} sagas", flush=True)
-        with ThreadPoolExecutor(args.concurrency) as pool:
-            list(pool.map(lambda i: run_one(session(), stack.api_url, -i), range(args.warmup)))
-        print(f"[{mode}] running {args.sagas} sagas at concurrency {args.concurrency}", flush=True)
-        done = 0
-        lock = threading.Lock()
-
-        def timed(i):
-            nonlocal done
-            result = run_one(session(), stack.api_url, i)
-            with lock:
-                done += 1
-                if done % 100 == 0:
-                    print(f"  {done}/{args.sagas}", flush=True)
-            return result
-
+        print(f"[{label}] warming up with {spec['warmup']} sagas", flush=True)
+        with ThreadPoolExecutor(spec["concurrency"]) as pool:
+            list(pool.map(lambda i: run_one(session(), stack.api_url, -i), range(spec["warmup"])))
+        print(f"[{label}] running {spec['sagas']} sagas at concurrency {spec['concurrency']}", flush=True)
+        log = run_dir / "watch.log"
+        log_from = log.stat().st_size
+        cpu_before = cpu_by_role(stack)
         began = time.perf_counter()
-        with ThreadPoolExecutor(args.concurrency) as pool:
-            results = list(pool.map(timed, range(args.sagas)))
+        with ThreadPoolExecutor(spec["concurrency"]) as pool:
+            results = list(pool.map(lambda i: run_one(session(), stack.api_url, i), range(spec["sagas"])))
         elapsed = time.perf_counter() - began
+        time.sleep(0.5)  # the last lines reach the log
+        cpu_after = cpu_by_role(stack)
+        with open(log, "rb") as f:
+            f.seek(log_from)
+            logged = f.read()
     finally:
         stack.stop()
 
+    n = spec["sagas"]
     latencies = [r[0] * 1000 for r in results]
     sagas = [r[1] for r in results]
-    # Start to end as the record itself says (created_at to ended_at), free of polling delay.
     server = [iso_ms(s["ended_at"]) - iso_ms(s["created_at"]) for s in sagas]
-    return {
-        "mode": mode,
-        "sagas": args.sagas,
-        "concurrency": args.concurrency,
+    cpu = {role: round((cpu_after[role] - cpu_before.get(role, 0.0)) * 1000 / n, 3)
+           for role in cpu_after if cpu_after[role] - cpu_before.get(role, 0.0) > 0}
+    report = {
+        "label": label,
+        "mode": spec["mode"],
+        "checkpoint": spec.get("checkpoint") or "every_step",
+        "build": spec["build"],
+        "sagas": n,
+        "concurrency": spec["concurrency"],
         "statuses": sorted({s["status"] for s in sagas}),
-        "sagas_per_second": round(args.sagas / elapsed, 1),
+        "sagas_per_second": round(n / elapsed, 1),
         "p50_ms": round(statistics.median(latencies), 1),
         "p99_ms": round(percentile(latencies, 0.99), 1),
         "server_p50_ms": round(statistics.median(server), 1),
-        "server_p99_ms": round(percentile(server, 0.99), 1),
+        "server_mean_ms": round(statistics.mean(server), 1),
         "dynamodb_writes_per_saga": statistics.mean(s["dynamodb"]["writes"] for s in sagas),
         "write_capacity_units_per_saga": round(statistics.mean(s["dynamodb"]["write_capacity_units"] for s in sagas), 2),
+        "polls_per_saga": round(sum(r[2] for r in results) / n, 3),
+        "log_bytes_per_saga": round(len(logged) / n),
+        "cpu_ms_per_saga": dict(sorted(cpu.items(), key=lambda kv: -kv[1])),
+        "our_functions_cpu_ms_per_saga": round(sum(v for k, v in cpu.items() if k in FUNCTIONS), 3),
+        "split": split_from_logs(logged, n),
     }
+    return report
+
+
+def serve_release_builds(stack, root):
+    """For a checkout whose stack cannot serve release builds itself: build them, and add
+    `--release` to its `cargo lambda watch`."""
+    functions = [arg for name in FUNCTIONS for arg in ("-p", name)]
+    subprocess.run(["cargo", "build", "--release", *functions], cwd=root, check=True,
+                   stdout=subprocess.DEVNULL)
+    spawn = stack.spawn
+
+    def spawn_release(name, args, *rest, **options):
+        if list(args[:3]) == ["cargo", "lambda", "watch"]:
+            args = [*args, "--release"]
+        return spawn(name, args, *rest, **options)
+
+    stack.spawn = spawn_release
+
+
+def measured(spec):
+    """Runs `measure` in a child process (so a baseline checkout's stack module is its own)."""
+    child = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
+                           stdout=subprocess.PIPE, text=True)
+    lines = child.stdout.strip().splitlines()
+    for line in lines[:-1]:
+        print(line, flush=True)
+    if child.returncode != 0 or not lines:
+        raise RuntimeError(f"[{spec['label']}] failed (exit {child.returncode})")
+    return json.loads(lines[-1])
+
+
+# -- the cost model ----------------------------------------------------------------------------
+
+
+def cost_per_million(report):
+    """Dollars per million sagas on AWS from one run's measured figures."""
+    split = report["split"]
+    if split is None:
+        return None
+    million = 1e6
+    requests = 1 + report["polls_per_saga"]  # API requests: the start and any polls
+    invocations = requests + split["invocations"] - 1  # start-saga's are counted in both
+    gb_seconds = (split["billed_ms"] + report["polls_per_saga"] * 5) / 1000 * LAMBDA_MEMORY_GB
+    ours = {
+        "api_gateway": requests * PRICES["api_request"] * million,
+        "lambda_requests": invocations * PRICES["lambda_request"] * million,
+        "lambda_duration": gb_seconds * PRICES["lambda_gb_second_arm64"] * million,
+        "dynamodb_writes": report["write_capacity_units_per_saga"] * PRICES["dynamodb_write_unit"] * million,
+        "logs": report["log_bytes_per_saga"] / 1e9 * PRICES["logs_ingested_gb"] * million,
+    }
+    express_seconds = max(0.1, report["server_mean_ms"] / 1000)  # billed in 100 ms steps
+    return {
+        "ours": {k: round(v, 3) for k, v in ours.items()} | {"total": round(sum(ours.values()), 2)},
+        "step_functions_standard": round(SFN_TRANSITIONS_PER_SAGA * PRICES["sfn_standard_transition"] * million, 2),
+        "step_functions_express": round((PRICES["sfn_express_request"] + express_seconds * 0.064
+                                         * PRICES["sfn_express_gb_second"]) * million, 2),
+    }
+
+
+# -- the sweeper's drain rate --------------------------------------------------------------------
+
+
+def measure_sweeper(count, build):
+    """Seeds `count` sagas whose invocations died (leases expired), then invokes the sweeper
+    until none is due; returns the time it took and the sagas/s."""
+    stack_module = load_stack_module(ROOT)
+    run_dir = ROOT / ".run" / "bench-sweeper"
+    # The pump's own sweeper ticks are slowed down so that only the measured passes restart.
+    stack = stack_module.Stack(api_port=9510, dynamodb_port=8510, pulsar_port=6860,
+                               participants_port=9611, run_dir=run_dir, quiet=True,
+                               release=build == "release",
+                               extra_env={"RUST_LOG": "warn", "SWEEP_INTERVAL_MS": "3600000"})
+    stack.start()
+    try:
+        env = {**stack.function_env(), "SAGA_TABLE": "sagas"}
+        print(f"[sweeper] seeding {count} sagas whose invocations died", flush=True)
+        subprocess.run([str(ROOT / "target" / "debug" / "devstack"), "backlog", str(count)],
+                       env=env, check=True)
+        import requests
+        url = f"{stack.api_url}/2015-03-31/functions/sweeper/invocations"
+        began = time.perf_counter()
+        nudged = passes = 0
+        while nudged < count and time.perf_counter() - began < 600:
+            report = requests.post(url, json={}, timeout=300).json()
+            passes += 1
+            nudged += report.get("nudged", 0)
+            print(f"  pass {passes}: {report.get('nudged', 0)} restarted "
+                  f"({nudged}/{count}, {time.perf_counter() - began:.1f} s)", flush=True)
+            if report.get("due", 0) == 0:
+                break
+        elapsed = time.perf_counter() - began
+    finally:
+        stack.stop()
+    return {"backlog": count, "restarted": nudged, "passes": passes, "seconds": round(elapsed, 1),
+            "sagas_per_second": round(nudged / elapsed, 1)}
+
+
+# -- main ------------------------------------------------------------------------------------------
+
+
+def summarise(reports, labels):
+    keys = ("sagas_per_second", "p50_ms", "p99_ms", "server_p50_ms", "dynamodb_writes_per_saga",
+            "write_capacity_units_per_saga", "our_functions_cpu_ms_per_saga")
+    medians = {}
+    for label in labels:
+        runs = [r for r in reports if r["label"] == label]
+        medians[label] = {k: round(statistics.median(r[k] for r in runs), 2) for k in keys}
+        print(f"{label}: median of {len(runs)} runs: {json.dumps(medians[label])}")
+    return medians
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sagas", type=int, default=100)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--sagas", type=int, default=800)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=500,
                         help="sagas run first and not measured (DynamoDB Local's JIT needs a few hundred)")
-    parser.add_argument("--modes", default="inline,stream",
-                        help="comma-separated: inline (start-saga drives the sagas it waits for), "
-                             "stream (run-step drives every saga)")
+    parser.add_argument("--modes", default="inline,stream", help="comma-separated: inline, stream")
+    parser.add_argument("--checkpoints", default="every_step,boundaries",
+                        help="comma-separated checkpoint policies of the image saga")
     parser.add_argument("--rounds", type=int, default=2,
-                        help="runs of each mode, in alternating order (A B B A ...) so that drift "
-                             "on a shared machine does not favour one; medians are compared")
+                        help="runs of each variant, in alternating order (A B B A ...)")
+    parser.add_argument("--build", choices=("release", "debug"), default="release")
+    parser.add_argument("--baseline", help="another checkout to measure the same way (every_step)")
+    parser.add_argument("--sweeper", type=int, default=0, metavar="N",
+                        help="also time the sweeper restarting a backlog of N due sagas")
     args = parser.parse_args()
-    modes = list(dict.fromkeys(m.strip() for m in args.modes.split(",") if m.strip()))
-    unknown = [m for m in modes if m not in MODES]
-    if unknown or not modes or args.rounds < 1:
-        parser.error(f"unknown mode(s) {unknown}; choose from {', '.join(MODES)}; rounds >= 1")
-    order = [m for r in range(args.rounds) for m in (modes if r % 2 == 0 else modes[::-1])]
-    reports = [measure(mode, args) for mode in order]
+    if args.child:
+        print(json.dumps(measure(json.loads(args.child))), flush=True)
+        return 0
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    checkpoints = [c.strip() for c in args.checkpoints.split(",") if c.strip()]
+    if not set(modes) <= {"inline", "stream"} or not set(checkpoints) <= {"every_step", "boundaries"}:
+        parser.error("modes are inline and stream; checkpoints every_step and boundaries")
+    base = {"sagas": args.sagas, "concurrency": args.concurrency, "warmup": args.warmup, "build": args.build}
+    variants = [{**base, "label": f"{m}/{c}", "root": str(ROOT), "mode": m, "checkpoint": c}
+                for m in modes for c in checkpoints]
+    if args.baseline:
+        variants += [{**base, "label": f"{m}/baseline", "root": str(Path(args.baseline).resolve()), "mode": m}
+                     for m in modes]
+    order = [v for r in range(args.rounds) for v in (variants if r % 2 == 0 else variants[::-1])]
+    print(f"{len(order)} runs of {args.sagas} image sagas, {args.build} builds: "
+          + ", ".join(v["label"] for v in order), flush=True)
+    reports = [measured(spec) for spec in order]
     for report in reports:
         print(json.dumps(report))
-    medians = {}
-    for mode in modes:
-        runs = [r for r in reports if r["mode"] == mode]
-        medians[mode] = {key: round(statistics.median(r[key] for r in runs), 1)
-                         for key in ("sagas_per_second", "p50_ms", "p99_ms", "server_p50_ms",
-                                     "dynamodb_writes_per_saga")}
-        print(f"{mode}: median of {len(runs)} runs: " + json.dumps(medians[mode]))
-    if len(modes) == 2:
-        first, second = (medians[m] for m in modes)
-        print(f"{modes[0]} / {modes[1]}: "
-              f"{first['sagas_per_second'] / second['sagas_per_second']:.2f}x sagas/s, "
-              f"{first['p50_ms'] / second['p50_ms']:.2f}x p50")
+    labels = [v["label"] for v in variants]
+    medians = summarise(reports, labels)
+    if args.baseline:
+        for mode in modes:
+            base_label = f"{mode}/baseline"
+            for checkpoint in checkpoints:
+                ours, theirs = medians[f"{mode}/{checkpoint}"], medians[base_label]
+                print(f"{mode}/{checkpoint} vs {base_label}: "
+                      f"{ours['sagas_per_second'] / theirs['sagas_per_second']:.2f}x sagas/s, "
+                      f"p50 {ours['p50_ms']} ms vs {theirs['p50_ms']} ms")
+    print("\nModelled AWS cost per million 3-step sagas (US East on-demand prices in dev/bench.py):")
+    for label in labels:
+        run = next(r for r in reports if r["label"] == label)
+        cost = cost_per_million(run)
+        if cost:
+            print(f"  {label}: ${cost['ours']['total']} ({json.dumps(cost['ours'])}); Step Functions "
+                  f"Standard ${cost['step_functions_standard']}, Express ${cost['step_functions_express']}")
+    if args.sweeper:
+        print(json.dumps({"sweeper": measure_sweeper(args.sweeper, args.build)}))
     return 0 if all(r["statuses"] == ["COMPLETED"] for r in reports) else 1
+
 
 if __name__ == "__main__":
     sys.exit(main())

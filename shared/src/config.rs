@@ -25,8 +25,8 @@ pub struct ConfigError {
 pub struct Config {
     /// The saga table's name (`SAGA_TABLE`, default `sagas`).
     pub table_name: String,
-    /// Sweep index and retention rules of every write (`SWEEP_STALE_MS`, `SWEEP_SHARDS`,
-    /// `RETENTION_DAYS`).
+    /// Sweep index, listing index and retention rules of every write (`SWEEP_STALE_MS`,
+    /// `SWEEP_SHARDS`, `LIST_SHARDS`, `RETENTION_DAYS`).
     pub table: TableRules,
     /// The worker's tunables (`LEASE_MARGIN_MS`, `MAX_INLINE_WAIT_MS`, `SAGA_FAILPOINTS`,
     /// `DEMO_FAULTS`).
@@ -86,6 +86,7 @@ impl Config {
             table: TableRules {
                 stale_after_ms: number(&get, "SWEEP_STALE_MS", tables.stale_after_ms, 1..)?,
                 sweep_shards: number(&get, "SWEEP_SHARDS", tables.sweep_shards, 1..=1_000)?,
+                list_shards: number(&get, "LIST_SHARDS", tables.list_shards, 1..=1_000)?,
                 retention_days: number(&get, "RETENTION_DAYS", tables.retention_days, 0..)?,
             },
             worker: WorkerConfig {
@@ -184,6 +185,7 @@ mod tests {
     fn set_variables_are_used() {
         let config = config(&[
             ("SWEEP_SHARDS", "16"),
+            ("LIST_SHARDS", "32"),
             ("RETENTION_DAYS", "0"),
             ("DRIVE_WAITING_SAGAS", "false"),
             ("PULSAR_TOKEN", "plain"),
@@ -192,6 +194,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.table.sweep_shards, 16);
+        assert_eq!(config.table.list_shards, 32);
         assert_eq!(config.table.retention_days, 0);
         assert!(!config.drive_waiting_sagas);
         assert_eq!(
@@ -206,6 +209,7 @@ mod tests {
         for (variable, value) in [
             ("SWEEP_SHARDS", "0"),
             ("SWEEP_SHARDS", "eight"),
+            ("LIST_SHARDS", "0"),
             ("RETENTION_DAYS", "-1"),
             ("SEED_WAIT_SECONDS", "1.5"),
             ("DRIVE_WAITING_SAGAS", "no"),

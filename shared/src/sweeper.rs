@@ -9,14 +9,18 @@ use crate::choreography::Expired;
 use crate::ports::{Clock, Publisher, SagaStore, StoreError};
 use crate::record::{Millis, SagaRecord};
 use crate::table::SagaTable;
+use futures_util::StreamExt;
 use serde::Serialize;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Due sagas read per page of a shard.
 pub const SWEEP_BATCH: i32 = 100;
 
 /// Most pages of one shard read in one sweep: a backlog beyond them waits for the next sweep.
 pub const MAX_PAGES_PER_SHARD: usize = 50;
+
+/// Nudges of one shard written at a time.
+pub const NUDGES_IN_FLIGHT: usize = 8;
 
 /// What one sweep did.
 #[derive(Serialize, Debug, Default, PartialEq, Eq)]
@@ -39,6 +43,42 @@ pub struct SweepReport {
     pub failed_shards: Vec<u32>,
 }
 
+/// What a sweep did with one due saga.
+enum Visited {
+    Terminal,
+    Expired(Expired),
+    Live,
+    Nudged,
+    Skipped,
+    Error,
+}
+
+impl SweepReport {
+    fn count(&mut self, visited: Visited) {
+        self.due += 1;
+        match visited {
+            Visited::Terminal | Visited::Expired(Expired::No) => {}
+            Visited::Expired(Expired::RollbackOverdue) => self.expired += 1,
+            Visited::Expired(Expired::Stalled) => self.stalled += 1,
+            Visited::Live => self.live += 1,
+            Visited::Nudged => self.nudged += 1,
+            Visited::Skipped => self.skipped += 1,
+            Visited::Error => self.errors += 1,
+        }
+    }
+
+    fn merge(&mut self, other: SweepReport) {
+        self.due += other.due;
+        self.nudged += other.nudged;
+        self.skipped += other.skipped;
+        self.live += other.live;
+        self.expired += other.expired;
+        self.stalled += other.stalled;
+        self.errors += other.errors;
+        self.failed_shards.extend(other.failed_shards);
+    }
+}
+
 /// Nudges due sagas.
 pub struct Sweeper<S, P, C> {
     /// The saga table (its rules give the sweeper's shard count).
@@ -52,17 +92,23 @@ pub struct Sweeper<S, P, C> {
 }
 
 impl<S: SagaStore, P: Publisher, C: Clock> Sweeper<S, P, C> {
-    /// One pass over every shard of the sweeper's index, each paged through to its end (up to
-    /// [`MAX_PAGES_PER_SHARD`] pages). A shard that cannot be read, or a saga that cannot be
-    /// nudged, is logged and counted; the rest of the pass goes on.
+    /// One pass over every shard of the sweeper's index, the shards at once, each paged through
+    /// to its end (up to [`MAX_PAGES_PER_SHARD`] pages) with up to [`NUDGES_IN_FLIGHT`] writes
+    /// at a time. A shard that cannot be read, or a saga that cannot be nudged, is logged and
+    /// counted; the rest of the pass goes on.
     pub async fn sweep(&self) -> SweepReport {
-        let mut report = SweepReport::default();
         let now = self.clock.now();
-        for shard in 0..self.table.rules.sweep_shards {
+        let shards = (0..self.table.rules.sweep_shards).map(|shard| async move {
+            let mut report = SweepReport::default();
             if let Err(e) = self.sweep_shard(shard, now, &mut report).await {
                 warn!(shard, error = %e, "sweeping a shard failed; the other shards go on");
                 report.failed_shards.push(shard);
             }
+            report
+        });
+        let mut report = SweepReport::default();
+        for shard in futures_util::future::join_all(shards).await {
+            report.merge(shard);
         }
         if report.due > 0 || !report.failed_shards.is_empty() {
             info!(
@@ -89,8 +135,11 @@ impl<S: SagaStore, P: Publisher, C: Clock> Sweeper<S, P, C> {
         let mut after = None;
         for _ in 0..MAX_PAGES_PER_SHARD {
             let page = self.table.store.due(shard, now, self.batch, after).await?;
-            for record in page.records {
-                self.visit(record, now, report).await;
+            let mut visits = futures_util::stream::iter(page.records)
+                .map(|record| self.visit(record, now))
+                .buffer_unordered(NUDGES_IN_FLIGHT);
+            while let Some(visited) = visits.next().await {
+                report.count(visited);
             }
             match page.next {
                 Some(next) => after = Some(next),
@@ -101,32 +150,24 @@ impl<S: SagaStore, P: Publisher, C: Clock> Sweeper<S, P, C> {
     }
 
     /// Acts on one due saga.
-    async fn visit(&self, record: SagaRecord, now: Millis, report: &mut SweepReport) {
-        report.due += 1;
+    async fn visit(&self, record: SagaRecord, now: Millis) -> Visited {
         if record.status.is_terminal() {
-            return;
+            return Visited::Terminal;
         }
         let id = record.id.clone();
         let done = if record.choreographed {
-            self.expire(record, now).await.map(|expired| match expired {
-                Expired::RollbackOverdue => report.expired += 1,
-                Expired::Stalled => report.stalled += 1,
-                Expired::No => {}
-            })
+            self.expire(record, now).await.map(Visited::Expired)
         } else if record.is_leased(now) {
-            report.live += 1;
-            return;
+            return Visited::Live;
         } else {
-            self.nudge(record, now).await.map(|()| {
-                report.nudged += 1;
-            })
+            self.nudge(record, now).await.map(|()| Visited::Nudged)
         };
         match done {
-            Ok(()) => {}
-            Err(StoreError::Conflict) => report.skipped += 1,
+            Ok(visited) => visited,
+            Err(StoreError::Conflict) => Visited::Skipped,
             Err(e) => {
                 warn!(saga_id = %id, error = %e, "nudging a due saga failed; the next sweep tries again");
-                report.errors += 1;
+                Visited::Error
             }
         }
     }
@@ -153,7 +194,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Sweeper<S, P, C> {
     }
 
     async fn nudge(&self, mut record: SagaRecord, now: i64) -> Result<(), StoreError> {
-        info!(saga_id = %record.id, lease = ?record.lease, wake_at = ?record.wake_at, "nudging saga");
+        debug!(saga_id = %record.id, lease = ?record.lease, wake_at = ?record.wake_at, "nudging saga");
         record.lease = None;
         record.wake_at = None;
         record.runnable = true;
@@ -182,6 +223,7 @@ mod tests {
                 TableRules {
                     stale_after_ms: 1_000,
                     sweep_shards: 4,
+                    list_shards: 8,
                     retention_days: 30,
                 },
             ),

@@ -8,12 +8,9 @@ use crate::payloads;
 use crate::ports::{SagaStore, StoreError, WriteReceipt};
 use crate::record::{Millis, SagaRecord, SagaStatus};
 
-/// Partitions of the listing index by type (`{type}#{shard}`).
-pub const LIST_SHARDS: u32 = 8;
-
-/// The listing index partition of a saga of this type and id.
-pub fn type_shard(saga_type: &str, id: &str) -> String {
-    format!("{saga_type}#{}", shard_of(id, LIST_SHARDS))
+/// The listing index partition of a saga of this type and id, among `shards` per type.
+pub fn type_shard(saga_type: &str, id: &str, shards: u32) -> String {
+    format!("{saga_type}#{}", shard_of(id, shards))
 }
 
 /// The partition of a saga among `shards`: a stable hash of its id, so active sagas spread
@@ -32,6 +29,9 @@ pub struct TableRules {
     pub stale_after_ms: i64,
     /// Partitions of the sweeper's index.
     pub sweep_shards: u32,
+    /// Partitions of the listing index per saga type (`{type}#{shard}`). Raise it, never lower
+    /// it: sagas written under a larger count would drop out of listings.
+    pub list_shards: u32,
     /// Days a finished saga is kept before DynamoDB's TTL deletes it; 0 keeps it forever.
     pub retention_days: i64,
 }
@@ -41,6 +41,7 @@ impl Default for TableRules {
         Self {
             stale_after_ms: 60_000,
             sweep_shards: 8,
+            list_shards: 8,
             retention_days: 30,
         }
     }
@@ -71,7 +72,11 @@ impl<S: SagaStore> SagaTable<S> {
         record.writes = 1;
         record.updated_at = now;
         if record.type_shard.is_none() {
-            record.type_shard = Some(type_shard(&record.saga_type, &record.id));
+            record.type_shard = Some(type_shard(
+                &record.saga_type,
+                &record.id,
+                self.rules.list_shards,
+            ));
         }
         self.index(record, now);
         history::note_status(record, now);
@@ -243,7 +248,7 @@ mod tests {
             (record.version, record.writes, record.updated_at),
             (1, 1, 2_000)
         );
-        assert_eq!(record.type_shard, Some(type_shard("image", "s-1")));
+        assert_eq!(record.type_shard, Some(type_shard("image", "s-1", 8)));
         assert_eq!(record.sweep_shard, Some(shard_of("s-1", 8)));
         assert_eq!(
             record.due_at,

@@ -135,7 +135,10 @@ impl StatusDeps<DynamoStore> {
         let config = Config::from_env()?;
         Ok(StatusDeps {
             store: DynamoStore::connect(&config.table_name).await,
-            saga_types: definition_files::deployed_types(config.definitions_dir.as_deref()),
+            listing: crate::usecases::list::Scope {
+                types: definition_files::deployed_types(config.definitions_dir.as_deref()),
+                shards: config.table.list_shards,
+            },
             client_apis: definition_files::client_apis(config.definitions_dir.as_deref()),
         })
     }

@@ -7,6 +7,7 @@
 //! (1000), as the EventBridge schedule does. An invocation unanswered after
 //! `INVOKE_TIMEOUT_MS` (60000) counts as failed.
 
+mod backlog;
 mod mapping;
 
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
@@ -27,8 +28,14 @@ async fn main() -> Result<(), Error> {
     let command = std::env::args().nth(1).unwrap_or_default();
     match command.as_str() {
         "pump" => pump().await,
+        "backlog" => {
+            let count = std::env::args().nth(2).and_then(|n| n.parse().ok());
+            let count = count.ok_or("usage: devstack backlog N")?;
+            backlog::seed(count, &env_or("SAGA_TABLE", "sagas")).await
+        }
         _ => {
             eprintln!("usage: devstack pump   (with PUMP_MAPPING from dev/infra.py mapping)");
+            eprintln!("       devstack backlog N   (N image sagas whose invocations died)");
             std::process::exit(2)
         }
     }

@@ -5,7 +5,7 @@
 use super::{Problem, json_response, rfc3339};
 use crate::ports::SagaStore;
 use crate::record::{Millis, SagaRecord};
-use crate::usecases::list::{DEFAULT_LIMIT, ListRequest, MAX_LIMIT, list};
+use crate::usecases::list::{DEFAULT_LIMIT, ListRequest, MAX_LIMIT, Scope, list};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -128,9 +128,9 @@ fn decode_cursor(cursor: &str) -> Result<(Millis, String), Problem> {
 pub async fn respond<S: SagaStore>(
     store: &S,
     request: ListRequest,
-    deployed_types: &[String],
+    scope: &Scope,
 ) -> Result<lambda_http::Response<lambda_http::Body>, Problem> {
-    let page = list(store, request, deployed_types).await?;
+    let page = list(store, request, scope).await?;
     let items: Vec<ListItem> = page.sagas.iter().map(ListItem::from).collect();
     let next_cursor = page.next.as_ref().map(encode_cursor);
     Ok(json_response(

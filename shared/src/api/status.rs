@@ -12,8 +12,8 @@ use std::collections::HashMap;
 pub struct StatusDeps<S> {
     /// The saga table.
     pub store: S,
-    /// Deployed saga types (listing without a type filter covers them all).
-    pub saga_types: Vec<String>,
+    /// What a listing covers: the deployed types and the listing index's partitions.
+    pub listing: crate::usecases::list::Scope,
     /// The deployed types' own client APIs, whose read routes this function serves.
     pub client_apis: Vec<(String, ClientApi)>,
 }
@@ -51,13 +51,13 @@ async fn route<S: SagaStore>(
             Ok(json_response(200, &serde_json::json!({ "status": "ok" })))
         }
         ("GET", ["ui"]) => Ok(ui::page()),
-        ("GET", ["sagas"]) => list::respond(store, list::parse(&query())?, &deps.saga_types).await,
+        ("GET", ["sagas"]) => list::respond(store, list::parse(&query())?, &deps.listing).await,
         ("GET", ["sagas", "by-correlation", id]) if seed_002 => {
             let mut filters = query();
             filters.insert("correlation_id".into(), id.to_string());
             filters.insert("limit".into(), "1".into());
-            let page = crate::usecases::list::list(store, list::parse(&filters)?, &deps.saga_types)
-                .await?;
+            let page =
+                crate::usecases::list::list(store, list::parse(&filters)?, &deps.listing).await?;
             let mut record =
                 page.sagas.into_iter().next().ok_or_else(|| {
                     Problem::not_found(format!("no saga with correlation id {id}"))
@@ -73,7 +73,7 @@ async fn route<S: SagaStore>(
                 "correlation_id"
             };
             filters.insert(field.to_string(), id.to_string());
-            list::respond(store, list::parse(&filters)?, &deps.saga_types).await
+            list::respond(store, list::parse(&filters)?, &deps.listing).await
         }
         ("GET", ["sagas", id]) => {
             let id = parse_saga_id(id)?;

@@ -35,7 +35,10 @@ mod tests {
         let deps = StatusDeps {
             client_apis: Vec::new(),
             store: MemoryStore::default(),
-            saga_types: vec!["image".into()],
+            listing: crate::usecases::list::Scope {
+                types: vec!["image".into()],
+                shards: 8,
+            },
         };
         let request = lambda_http::http::Request::builder()
             .method(method)

@@ -1,13 +1,12 @@
 //! Listing sagas, newest first, from the keys-only indexes.
 //!
-//! A type's sagas are spread over [`LIST_SHARDS`] index partitions; a page queries each
-//! partition for at most `limit + 1` keys after the last key of the previous page, merges them
+//! A type's sagas are spread over [`Scope::shards`] index partitions (`LIST_SHARDS`); a page
+//! queries the partitions at once, each for at most `limit + 1` keys after the last key of the previous page, merges them
 //! by creation time, and reads the records of the page. Filters the index does not hold
 //! (status, stalled, and type or task beside a correlation id) are applied to the records read.
 
 use crate::ports::{ListPartition, ListQuery, SagaStore, StoreError};
 use crate::record::{Millis, SagaRecord, SagaStatus};
-use crate::table::LIST_SHARDS;
 
 /// Default and largest page sizes.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -48,11 +47,20 @@ pub struct Page {
     pub next: Option<(Millis, String)>,
 }
 
+/// What a listing without filters covers: the deployed types, each over its index partitions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scope {
+    /// Deployed saga types (a listing without a type filter covers them all).
+    pub types: Vec<String>,
+    /// Partitions of the listing index per type (`LIST_SHARDS`, as the table writes them).
+    pub shards: u32,
+}
+
 /// Runs a listing: the partitions to read follow from the most selective filter given.
 pub async fn list<S: SagaStore>(
     store: &S,
     request: ListRequest,
-    deployed_types: &[String],
+    scope: &Scope,
 ) -> Result<Page, StoreError> {
     let partitions: Vec<ListPartition> = if let Some(c) = &request.correlation_id {
         vec![ListPartition::Correlation(c.clone())]
@@ -61,12 +69,12 @@ pub async fn list<S: SagaStore>(
     } else {
         let types = match &request.saga_type {
             Some(t) => vec![t.clone()],
-            None => deployed_types.to_vec(),
+            None => scope.types.clone(),
         };
         types
             .iter()
             .flat_map(|t| {
-                (0..LIST_SHARDS).map(move |s| ListPartition::TypeShard(format!("{t}#{s}")))
+                (0..scope.shards).map(move |s| ListPartition::TypeShard(format!("{t}#{s}")))
             })
             .collect()
     };
@@ -84,25 +92,26 @@ pub async fn list<S: SagaStore>(
     let mut more = true;
     for _ in 0..MAX_ROUNDS {
         let wanted = request.limit - page.len();
-        let mut keys: Vec<(Millis, String)> = Vec::new();
-        for partition in &partitions {
+        let created_to = match &after {
+            Some((at, _)) => Some(request.created_to.map_or(*at, |to| to.min(*at))),
+            None => request.created_to,
+        };
+        // Every partition at once: a page costs one round trip, not one per partition.
+        let queries = partitions.iter().map(|partition| {
             let query = ListQuery {
                 partition: partition.clone(),
                 created_from: request.created_from,
-                created_to: match &after {
-                    Some((at, _)) => Some(request.created_to.map_or(*at, |to| to.min(*at))),
-                    None => request.created_to,
-                },
+                created_to,
                 limit: (wanted + 1 + 1) as i32,
             };
-            keys.extend(
-                store
-                    .list(&query)
-                    .await?
-                    .into_iter()
-                    .filter(|key| after.as_ref().is_none_or(|a| key < a)),
-            );
-        }
+            async move { store.list(&query).await }
+        });
+        let mut keys: Vec<(Millis, String)> = futures_util::future::try_join_all(queries)
+            .await?
+            .into_iter()
+            .flatten()
+            .filter(|key| after.as_ref().is_none_or(|a| key < a))
+            .collect();
         keys.sort_by(|a, b| b.cmp(a));
         keys.dedup();
         more = keys.len() > wanted;
@@ -139,7 +148,11 @@ mod tests {
             limit: 5,
             ..Default::default()
         };
-        let page = list(&MemoryStore::default(), request, &["image".into()])
+        let scope = Scope {
+            types: vec!["image".into()],
+            shards: 8,
+        };
+        let page = list(&MemoryStore::default(), request, &scope)
             .await
             .unwrap();
         assert_eq!(
