@@ -93,14 +93,15 @@ def processes():
     return table
 
 
-def cpu_by_role(stack):
-    """CPU seconds so far of each role of the stack: a function's processes under its name,
-    every other process under the name of the stack process it descends from."""
+def cpu_by_process(stack):
+    """pid -> (role, CPU seconds so far) of every process of the stack: a function's processes
+    under its name, every other process under the name of the stack process it descends from;
+    the load generator (this process) under its own."""
     table = processes()
     children = {}
     for pid, (ppid, _, _) in table.items():
         children.setdefault(ppid, []).append(pid)
-    roles = {}
+    snapshot = {}
     for top in stack.processes:
         role = getattr(top, "name", None) or Path(str(top.args[0])).name
         pending = [top.pid]
@@ -109,11 +110,20 @@ def cpu_by_role(stack):
             if pid not in table:
                 continue
             _, name, seconds = table[pid]
-            key = name if name in FUNCTIONS else role
-            roles[key] = roles.get(key, 0.0) + seconds
+            snapshot[pid] = (name if name in FUNCTIONS else role, seconds)
             pending.extend(children.get(pid, []))
     user, system = os.times()[:2]
-    roles["load generator"] = user + system
+    snapshot["self"] = ("load generator", user + system)
+    return snapshot
+
+
+def cpu_between(before, after):
+    """CPU seconds per role between two snapshots, process by process (a process's role is the
+    one it has at the end: `cargo run` becomes the function it starts)."""
+    roles = {}
+    for pid, (role, seconds) in after.items():
+        used = seconds - before.get(pid, (role, 0.0))[1]
+        roles[role] = roles.get(role, 0.0) + used
     return roles
 
 
@@ -230,13 +240,13 @@ def measure(spec):
         print(f"[{label}] running {spec['sagas']} sagas at concurrency {spec['concurrency']}", flush=True)
         log = run_dir / "watch.log"
         log_from = log.stat().st_size
-        cpu_before = cpu_by_role(stack)
+        cpu_before = cpu_by_process(stack)
         began = time.perf_counter()
         with ThreadPoolExecutor(spec["concurrency"]) as pool:
             results = list(pool.map(lambda i: run_one(session(), stack.api_url, i), range(spec["sagas"])))
         elapsed = time.perf_counter() - began
         time.sleep(0.5)  # the last lines reach the log
-        cpu_after = cpu_by_role(stack)
+        cpu_after = cpu_by_process(stack)
         with open(log, "rb") as f:
             f.seek(log_from)
             logged = f.read()
@@ -247,8 +257,8 @@ def measure(spec):
     latencies = [r[0] * 1000 for r in results]
     sagas = [r[1] for r in results]
     server = [iso_ms(s["ended_at"]) - iso_ms(s["created_at"]) for s in sagas]
-    cpu = {role: round((cpu_after[role] - cpu_before.get(role, 0.0)) * 1000 / n, 3)
-           for role in cpu_after if cpu_after[role] - cpu_before.get(role, 0.0) > 0}
+    cpu = {role: round(seconds * 1000 / n, 3)
+           for role, seconds in cpu_between(cpu_before, cpu_after).items() if seconds > 0}
     report = {
         "label": label,
         "mode": spec["mode"],
@@ -276,9 +286,9 @@ def measure(spec):
 def serve_release_builds(stack, root):
     """For a checkout whose stack cannot serve release builds itself: build them, and add
     `--release` to its `cargo lambda watch`."""
-    functions = [arg for name in FUNCTIONS for arg in ("-p", name)]
-    subprocess.run(["cargo", "build", "--release", *functions], cwd=root, check=True,
-                   stdout=subprocess.DEVNULL)
+    for name in FUNCTIONS:
+        subprocess.run(["cargo", "build", "--release", "--bin", name], cwd=root, check=True,
+                       stdout=subprocess.DEVNULL)
     spawn = stack.spawn
 
     def spawn_release(name, args, *rest, **options):

@@ -203,9 +203,12 @@ class Stack:
         quiet = subprocess.DEVNULL if self.quiet else None
         if self.release:
             say("building the functions (cargo build --release) and devstack (cargo build)")
-            functions = [arg for name in FUNCTIONS for arg in ("-p", name)]
-            subprocess.run(["cargo", "build", "--release", *functions], cwd=ROOT, check=True,
-                           env=self.function_env(), stdout=quiet)
+            # One binary at a time, as `cargo lambda watch --release` runs each (`cargo run
+            # --bin`): features are then unified the same way and nothing is rebuilt at the
+            # first invocation.
+            for name in FUNCTIONS:
+                subprocess.run(["cargo", "build", "--release", "--bin", name], cwd=ROOT,
+                               check=True, env=self.function_env(), stdout=quiet)
             subprocess.run(["cargo", "build", "-p", "devstack"], cwd=ROOT, check=True,
                            env=self.function_env(), stdout=quiet)
         else:
