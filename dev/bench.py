@@ -142,9 +142,9 @@ def timing_lines(log):
 
 
 def split_from_logs(log, sagas):
-    """Per saga: milliseconds in participant calls and store writes, bytes written, and the
-    handler time Lambda would bill (start-saga requests and run-step batches)."""
-    calls = writes = written = billed = 0.0
+    """Per saga: milliseconds in participant calls and store writes, bytes and write capacity
+    written, and the handler time Lambda would bill (start-saga requests and run-step batches)."""
+    calls = writes = written = capacity = billed = 0.0
     invocations = 0
     for entry in timing_lines(log):
         message = entry.get("message", "")
@@ -153,6 +153,7 @@ def split_from_logs(log, sagas):
         elif message == "record written":
             writes += float(entry.get("write_ms", 0))
             written += float(entry.get("bytes", 0))
+            capacity += float(entry.get("capacity_units", 0))
         elif message in ("start request handled", "stream batch handled"):
             billed += float(entry.get("took_ms", 0))
             invocations += 1
@@ -162,6 +163,7 @@ def split_from_logs(log, sagas):
         "calls_ms": round(calls / sagas, 2),
         "writes_ms": round(writes / sagas, 2),
         "bytes_written": round(written / sagas),
+        "write_capacity_units": round(capacity / sagas, 2),
         "invocations": round(invocations / sagas, 3),
         "billed_ms": round(billed / sagas, 2),
     }
@@ -327,7 +329,8 @@ def cost_per_million(report):
         "api_gateway": requests * PRICES["api_request"] * million,
         "lambda_requests": invocations * PRICES["lambda_request"] * million,
         "lambda_duration": gb_seconds * PRICES["lambda_gb_second_arm64"] * million,
-        "dynamodb_writes": report["write_capacity_units_per_saga"] * PRICES["dynamodb_write_unit"] * million,
+        # Every write's capacity, from the write lines (a record's own figure misses its last).
+        "dynamodb_writes": split["write_capacity_units"] * PRICES["dynamodb_write_unit"] * million,
         "logs": report["log_bytes_per_saga"] / 1e9 * PRICES["logs_ingested_gb"] * million,
     }
     express_seconds = max(0.1, report["server_mean_ms"] / 1000)  # billed in 100 ms steps

@@ -1,0 +1,105 @@
+"""Where the functions spend their CPU: runs image sagas on the local stack (release builds with
+symbols) and samples the function processes with `perf`, then prints each function's hottest
+symbols (self time) and the share of its samples by crate.
+
+    .tools/venv/bin/python dev/profile.py [--seconds 20] [--mode inline|stream] [--top 25]
+
+Needs `perf` (Debian: linux-perf). The release binaries are rebuilt with symbols
+(CARGO_PROFILE_RELEASE_STRIP=false), so the next `make bench` or `make release` rebuilds them.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import stack as stack_module  # noqa: E402
+
+FUNCTIONS = ("start-saga", "run-step")
+
+
+def drive(api, stop, concurrency=8):
+    import requests
+
+    def loop(worker):
+        session = requests.Session()
+        i = 0
+        while not stop.is_set():
+            i += 1
+            session.post(f"{api}/sagas/image", json={"image_id": f"p-{worker}-{i}", "data": "x"},
+                         headers={"Prefer": "wait=25"}, timeout=60)
+
+    threads = [threading.Thread(target=loop, args=(w,), daemon=True) for w in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def crate_of(symbol):
+    match = re.match(r"^(?:<)?(?:_<)?([a-z_][a-z0-9_]*)::", symbol)
+    return match.group(1) if match else "[other]"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--mode", choices=("inline", "stream"), default="inline")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    if shutil.which("perf") is None:
+        print("perf is not installed (Debian: apt-get install linux-perf)", file=sys.stderr)
+        return 2
+    os.environ["CARGO_PROFILE_RELEASE_STRIP"] = "false"
+    run_dir = stack_module.ROOT / ".run" / "profile"
+    env = {"RUST_LOG": "info", "LOG_FORMAT": "json"}
+    if args.mode == "stream":
+        env["DRIVE_WAITING_SAGAS"] = "false"
+    stack = stack_module.Stack(api_port=9530, dynamodb_port=8530, pulsar_port=6880,
+                               participants_port=9631, run_dir=run_dir, quiet=True, release=True,
+                               extra_env=env)
+    stack.start()
+    stop = threading.Event()
+    try:
+        drive(stack.api_url, stop)
+        time.sleep(10)  # warm-up: DynamoDB Local's JIT, the function instances
+        pids = [pid for pid in stack.function_pids()
+                if Path(f"/proc/{pid}/comm").read_text().strip() in FUNCTIONS]
+        data = run_dir / "perf.data"
+        print(f"sampling {len(pids)} function processes for {args.seconds} s", flush=True)
+        subprocess.run(["perf", "record", "-F", "999", "-q", "-o", str(data), "-p",
+                        ",".join(map(str, pids)), "--", "sleep", str(args.seconds)], check=True)
+    finally:
+        stop.set()
+        stack.stop()
+    report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort",
+                             "comm,symbol", "--stdio", "-q", "--percent-limit", "0"],
+                            capture_output=True, text=True, check=True).stdout
+    by_function = {}
+    for line in report.splitlines():
+        match = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[.\]\s+(.*)", line)
+        if match:
+            share, comm, symbol = float(match.group(1)), match.group(2), match.group(3).strip()
+            by_function.setdefault(comm, []).append((share, symbol))
+    for comm, rows in by_function.items():
+        total = sum(share for share, _ in rows)
+        print(f"\n{comm}: {total:.1f}% of the samples")
+        crates = Counter()
+        for share, symbol in rows:
+            crates[crate_of(symbol)] += share
+        print("  by crate: " + ", ".join(f"{name} {share:.1f}%" for name, share in crates.most_common(12)))
+        for share, symbol in rows[:args.top]:
+            print(f"  {share:5.2f}%  {symbol[:140]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
