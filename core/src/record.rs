@@ -265,11 +265,7 @@ pub struct SagaRecord {
     pub stalled_at: Option<Millis>,
     /// The newest entries of the saga's history (see [`crate::history`]), stored as JSON text
     /// (one string attribute is smaller in DynamoDB than a list of maps).
-    #[serde(
-        default,
-        with = "json_text_list",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, with = "history_text", skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<crate::history::HistoryEntry>,
     /// Ids of the items that keep older history entries, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -416,20 +412,18 @@ mod json_text {
 }
 
 /// Stores a list as JSON text.
-mod json_text_list {
-    use serde::de::DeserializeOwned;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+/// Stores history entries in their compact text form ([`crate::history::encode`]).
+mod history_text {
+    use crate::history::{self, HistoryEntry};
+    use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<T: Serialize, S: Serializer>(items: &[T], s: S) -> Result<S::Ok, S::Error> {
-        let text = serde_json::to_string(items).map_err(serde::ser::Error::custom)?;
-        s.serialize_str(&text)
+    pub fn serialize<S: Serializer>(entries: &[HistoryEntry], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&history::encode(entries))
     }
 
-    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Vec<T>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<HistoryEntry>, D::Error> {
         let text = String::deserialize(d)?;
-        serde_json::from_str(&text).map_err(serde::de::Error::custom)
+        history::decode(&text).map_err(serde::de::Error::custom)
     }
 }
 

@@ -58,8 +58,7 @@ pub async fn spill_history<S: SagaStore>(
         return Ok(WriteReceipt::default());
     }
     let older = record.history.len() - HISTORY_KEPT;
-    let text = serde_json::to_string(&record.history[..older])
-        .map_err(|e| StoreError::Rejected(format!("history does not serialize: {e}")))?;
+    let text = crate::history::encode(&record.history[..older]);
     let key = payload_key(&record.id, &text);
     let receipt = store.put_text(&key, &text).await?;
     record.history.drain(..older);
@@ -79,7 +78,7 @@ pub async fn history<S: SagaStore>(
         let text = texts.remove(key).ok_or_else(|| {
             StoreError::Unavailable(format!("the history item {key} of the saga is missing"))
         })?;
-        let chunk: Vec<HistoryEntry> = serde_json::from_str(&text).map_err(|e| {
+        let chunk = crate::history::decode(&text).map_err(|e| {
             StoreError::Unavailable(format!("the history item {key} is unreadable: {e}"))
         })?;
         entries.extend(chunk);

@@ -7,7 +7,7 @@ use saga::worker::Worker;
 use saga::worker::stream;
 use std::sync::Arc;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     saga::telemetry::init();
     let worker = Arc::new(Worker::from_env().await?);

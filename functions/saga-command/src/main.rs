@@ -4,7 +4,7 @@ use lambda_http::{Error, Request, run, service_fn};
 use saga::api::command;
 use saga::usecases::command::CommandDeps;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     saga::telemetry::init();
     let deps = CommandDeps::from_env().await?;

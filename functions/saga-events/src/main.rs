@@ -8,7 +8,7 @@ use saga::api::events;
 use saga::monitor::Monitor;
 use serde_json::Value;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     saga::telemetry::init();
     let monitor = Monitor::from_env().await?;

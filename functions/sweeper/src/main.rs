@@ -4,7 +4,7 @@
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use saga::sweeper::{SweepReport, Sweeper};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     saga::telemetry::init();
     let sweeper = Sweeper::from_env().await?;

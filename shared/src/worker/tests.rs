@@ -705,3 +705,61 @@ async fn under_boundaries_a_failure_is_written_before_anything_else_runs() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_finished_image_saga_fits_in_one_write_unit() {
+    // The demo participants' answers (dev/participants.py), a traced start with notifications:
+    // the record as the image saga's last write stores it.
+    let (mut worker, _) = worker(|target, _| {
+        if target.ends_with("ANONYMIZER_URL") {
+            Outcome::Succeeded(
+                json!({"image_id": "img_123", "anonymized": true, "data": "<redacted>"}),
+            )
+        } else if target.ends_with("AI_MODEL_URL") {
+            Outcome::Succeeded(
+                json!({"image_id": "img_123", "model": "demo-classifier-1", "label": "no-finding", "score": 0.97}),
+            )
+        } else {
+            Outcome::Succeeded(json!(null))
+        }
+    });
+    worker.definitions = Definitions::from_files(
+        [(
+            "image.json",
+            include_str!("../../../definitions/image.json"),
+        )],
+        |name| Some(format!("http://participant/{name}")),
+    )
+    .unwrap();
+    let def = worker.definitions.get("image").unwrap();
+    let mut record = new_record(
+        def,
+        uuid::Uuid::new_v4().to_string(),
+        json!({"image_id": "img_123", "data": "datos de prueba"}),
+        1_796_015_919_038,
+    );
+    record.trace = Some(crate::trace::TraceContext::pick(
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        None,
+        None,
+        1_796_015_919_038,
+    ));
+    worker.clock = ManualClock::at(1_796_015_919_038);
+    let next = worker.claim_new(&mut record, "start-saga/x").unwrap();
+    worker
+        .table
+        .create(&mut record, 1_796_015_919_038)
+        .await
+        .unwrap();
+    worker
+        .drive_new(&mut record, next, "start-saga/x", FAR * 10_000)
+        .await
+        .unwrap();
+    let stored = worker.table.store.get(&record.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, SagaStatus::Completed);
+    let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+        serde_dynamo::to_item(&stored).unwrap();
+    let size = crate::adapters::dynamodb::item_size(&item);
+    // One write unit is 1 KB of item: a byte more and every write of the saga costs two.
+    assert!(size <= 1024, "{size} bytes: over one write unit");
+}
