@@ -30,6 +30,7 @@ import inspect
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -345,9 +346,25 @@ def cost_per_million(report):
 # -- the sweeper's drain rate --------------------------------------------------------------------
 
 
+def active_sagas(dynamodb_port, shards=8):
+    """Sagas in the sweep index (every saga not yet ended), counted shard by shard."""
+    import boto3
+    client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{dynamodb_port}",
+                          region_name="us-east-1", aws_access_key_id="local",
+                          aws_secret_access_key="local")
+    total = 0
+    for shard in range(shards):
+        pages = client.get_paginator("query").paginate(
+            TableName="sagas", IndexName="sweep", Select="COUNT",
+            KeyConditionExpression="sweep_shard = :s", ExpressionAttributeValues={":s": {"N": str(shard)}})
+        total += sum(page["Count"] for page in pages)
+    return total
+
+
 def measure_sweeper(count, build):
-    """Seeds `count` sagas whose invocations died (leases expired), then invokes the sweeper
-    until none is due; returns the time it took and the sagas/s."""
+    """Seeds `count` sagas whose invocations died (leases expired); times the sweeper restarting
+    them all (its passes, with the stream pump paused so that the restarted sagas do not run
+    meanwhile), then the stack running them to their end once the pump goes on."""
     stack_module = load_stack_module(ROOT)
     run_dir = ROOT / ".run" / "bench-sweeper"
     # The pump's own sweeper ticks are slowed down so that only the measured passes restart.
@@ -362,22 +379,37 @@ def measure_sweeper(count, build):
         subprocess.run([str(ROOT / "target" / "debug" / "devstack"), "backlog", str(count)],
                        env=env, check=True)
         import requests
+        pump = next(p for p in stack.processes if getattr(p, "name", "") == "pump")
+        os.kill(pump.pid, signal.SIGSTOP)
         url = f"{stack.api_url}/2015-03-31/functions/sweeper/invocations"
         began = time.perf_counter()
         nudged = passes = 0
-        while nudged < count and time.perf_counter() - began < 600:
-            report = requests.post(url, json={}, timeout=300).json()
-            passes += 1
-            nudged += report.get("nudged", 0)
-            print(f"  pass {passes}: {report.get('nudged', 0)} restarted "
-                  f"({nudged}/{count}, {time.perf_counter() - began:.1f} s)", flush=True)
-            if report.get("due", 0) == 0:
-                break
-        elapsed = time.perf_counter() - began
+        try:
+            while nudged < count and time.perf_counter() - began < 600:
+                report = requests.post(url, json={}, timeout=300).json()
+                passes += 1
+                nudged += report.get("nudged", 0)
+                print(f"  pass {passes}: {report.get('nudged', 0)} restarted "
+                      f"({nudged}/{count}, {time.perf_counter() - began:.1f} s)", flush=True)
+                if report.get("due", 0) == 0:
+                    break
+            restarted = time.perf_counter() - began
+        finally:
+            os.kill(pump.pid, signal.SIGCONT)
+        print(f"[sweeper] the stream brings the {nudged} restarted sagas to run-step", flush=True)
+        ran = time.perf_counter()
+        remaining = active_sagas(stack.dynamodb_port)
+        while remaining and time.perf_counter() - ran < 900:
+            time.sleep(2)
+            remaining = active_sagas(stack.dynamodb_port)
+            print(f"  {count - remaining}/{count} ended ({time.perf_counter() - ran:.0f} s)", flush=True)
+        ended = time.perf_counter() - ran
     finally:
         stack.stop()
-    return {"backlog": count, "restarted": nudged, "passes": passes, "seconds": round(elapsed, 1),
-            "sagas_per_second": round(nudged / elapsed, 1)}
+    return {"backlog": count, "restarted": nudged, "passes": passes,
+            "restart_seconds": round(restarted, 1), "restarted_per_second": round(nudged / restarted, 1),
+            "run_to_end_seconds": round(ended, 1), "ended": count - remaining,
+            "ended_per_second": round((count - remaining) / ended, 1)}
 
 
 # -- main ------------------------------------------------------------------------------------------
