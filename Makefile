@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .tools/venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 
-.PHONY: run test setup unit e2e faults fuzz lint bench release sizes
+.PHONY: run test setup unit e2e faults fuzz lint bench profile release sizes
 
 ## Install local tools into .tools/ (Java if missing, cargo-lambda, pulsar-lite, DynamoDB Local, protoc).
 setup:
@@ -44,12 +44,19 @@ fuzz:
 faults:
 	$(VENV)/python -m pytest tests/faults -q -s
 
-## Time 800 happy-path image sagas on the local stack after a warm-up (sagas/s, p50, p99, writes),
-## driven by start-saga (inline) and through the stream (stream), alternating, two runs each;
-## then the engine's and the choreography monitor's pure transitions (criterion).
+## Time 800 happy-path image sagas on the local stack (release builds) after a warm-up, for each
+## way a saga runs (inline: start-saga drives it; stream: run-step does) and each checkpoint
+## policy, alternating, two runs each: sagas/s, p50/p99, CPU per process, writes, write capacity
+## and bytes, the time split, and the modelled AWS cost; then the sweeper restarting a backlog of
+## 10,000 sagas; then the engine's pure transitions (criterion). BASELINE=<dir> also measures
+## another checkout (git worktree add <dir> <commit>) the same way and prints the ratios.
 bench: setup
-	$(VENV)/python dev/bench.py --sagas 800 --concurrency 8
+	$(VENV)/python dev/bench.py --sagas 800 --concurrency 8 --sweeper 10000 $(if $(BASELINE),--baseline $(BASELINE))
 	cargo bench -p saga-core --bench engine
+
+## Where the functions spend their CPU: perf samples of start-saga under load (needs perf).
+profile: setup
+	$(VENV)/python dev/profile.py
 
 FUNCTIONS := start-saga saga-status saga-command run-step sweeper saga-events
 

@@ -132,10 +132,10 @@ def cpu_between(before, after):
 
 
 def timing_lines(log):
-    """The functions' `timing` debug lines (JSON) in a piece of the watch server's log."""
-    wanted = (b'"record written"', b'"call finished"', b' handled"')
+    """The functions' `timing` lines (JSON, one at the end of each invocation) in a piece of
+    the watch server's log."""
     for line in log.splitlines():
-        if line.startswith(b"{") and any(w in line for w in wanted):
+        if line.startswith(b"{") and b' handled"' in line and b'"write_ms"' in line:
             try:
                 yield json.loads(line)
             except ValueError:
@@ -145,28 +145,21 @@ def timing_lines(log):
 def split_from_logs(log, sagas):
     """Per saga: milliseconds in participant calls and store writes, bytes and write capacity
     written, and the handler time Lambda would bill (start-saga requests and run-step batches)."""
-    calls = writes = written = capacity = billed = 0.0
+    totals = {"call_ms": 0.0, "write_ms": 0.0, "bytes": 0.0, "capacity_units": 0.0, "took_ms": 0.0}
     invocations = 0
     for entry in timing_lines(log):
-        message = entry.get("message", "")
-        if message == "call finished":
-            calls += float(entry.get("duration_ms", 0))
-        elif message == "record written":
-            writes += float(entry.get("write_ms", 0))
-            written += float(entry.get("bytes", 0))
-            capacity += float(entry.get("capacity_units", 0))
-        elif message in ("start request handled", "stream batch handled"):
-            billed += float(entry.get("took_ms", 0))
-            invocations += 1
+        invocations += 1
+        for key in totals:
+            totals[key] += float(entry.get(key, 0))
     if invocations == 0:
         return None
     return {
-        "calls_ms": round(calls / sagas, 2),
-        "writes_ms": round(writes / sagas, 2),
-        "bytes_written": round(written / sagas),
-        "write_capacity_units": round(capacity / sagas, 2),
+        "calls_ms": round(totals["call_ms"] / sagas, 2),
+        "writes_ms": round(totals["write_ms"] / sagas, 2),
+        "bytes_written": round(totals["bytes"] / sagas),
+        "write_capacity_units": round(totals["capacity_units"] / sagas, 2),
         "invocations": round(invocations / sagas, 3),
-        "billed_ms": round(billed / sagas, 2),
+        "billed_ms": round(totals["took_ms"] / sagas, 2),
     }
 
 

@@ -18,6 +18,7 @@ pub mod ports;
 pub mod sweeper;
 pub mod table;
 pub mod telemetry;
+pub mod timing;
 pub mod usecases;
 pub mod versions;
 pub mod wiring;

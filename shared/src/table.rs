@@ -147,14 +147,7 @@ impl<S: SagaStore> SagaTable<S> {
         payloads::reattach(record, detached);
         let mut receipt = written?;
         receipt.add(&apart);
-        tracing::debug!(
-            target: "timing",
-            saga_id = %record.id,
-            write_ms = started.elapsed().as_secs_f64() * 1000.0,
-            bytes = receipt.bytes,
-            capacity_units = receipt.capacity_units,
-            "record written"
-        );
+        crate::timing::write(started.elapsed(), receipt.bytes, receipt.capacity_units);
         Ok(receipt)
     }
 

@@ -38,11 +38,7 @@ pub async fn handle<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
     let response = route(deps, &request)
         .await
         .unwrap_or_else(Problem::into_response);
-    tracing::debug!(
-        target: "timing",
-        took_ms = began.elapsed().as_secs_f64() * 1000.0,
-        "start request handled"
-    );
+    crate::timing::invocation_ended("start request handled", began.elapsed());
     response
 }
 

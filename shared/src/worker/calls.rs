@@ -119,7 +119,6 @@ pub(super) fn log_outcome(def: &SagaDefinition, call: &Call, outcome: &Outcome, 
         // Each attempt is in the saga's history and its latency in the StepLatency metric:
         // a success logs at debug only, to keep the hot path's log volume down.
         Outcome::Succeeded(_) => debug!(
-            target: "timing",
             step,
             phase,
             attempt = call.attempt,

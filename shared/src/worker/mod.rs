@@ -246,6 +246,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             self.config.failpoints.hit(Failpoint::AfterCall, step_name);
             let now = self.clock.now();
             log_outcome(def, &call, &outcome, now - started);
+            crate::timing::call(now - started);
             let failed = matches!(outcome, Outcome::Failed { .. });
             let status_before = record.status;
             engine::record_outcome(def, record, &call, outcome, now, fastrand::f64());

@@ -7,7 +7,7 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tracing::{debug, error, warn};
+use tracing::{error, warn};
 
 /// Time budget assumed when the runtime's deadline is not a real instant (`cargo lambda watch`
 /// sends a relative 600000 ms).
@@ -62,7 +62,6 @@ where
         }
     }
     let began = std::time::Instant::now();
-    let sagas = newest.len();
     let mut tasks = tokio::task::JoinSet::new();
     for (image, sequence) in newest.into_values() {
         let worker = worker.clone();
@@ -93,12 +92,7 @@ where
             }
         }
     }
-    debug!(
-        target: "timing",
-        sagas,
-        took_ms = began.elapsed().as_secs_f64() * 1000.0,
-        "stream batch handled"
-    );
+    crate::timing::invocation_ended("stream batch handled", began.elapsed());
     Ok(response)
 }
 
