@@ -227,6 +227,14 @@ impl ScriptedParticipant {
         self.received().into_iter().map(|c| c.target).collect()
     }
 
+    /// The idempotency key of every call received, in order.
+    pub fn keys(&self) -> Vec<String> {
+        self.received()
+            .into_iter()
+            .map(|c| c.idempotency_key)
+            .collect()
+    }
+
     fn answer(&self, target: &str, key: &str, body: &serde_json::Value) -> Outcome {
         let mut received = self.received.lock().unwrap();
         received.push(ReceivedCall {

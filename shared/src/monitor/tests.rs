@@ -38,12 +38,7 @@ async fn the_monitor_logs_publishes_and_writes_once_per_batch() {
     assert_eq!((report.received, report.logged, report.commands), (9, 9, 2));
     let id = saga_id("image-pipeline", "c-1");
     assert_eq!(report.sagas, std::slice::from_ref(&id));
-    let keys: Vec<String> = monitor
-        .publisher
-        .received()
-        .into_iter()
-        .map(|c| c.idempotency_key)
-        .collect();
+    let keys = monitor.publisher.keys();
     // The commands, newest step first, before the write; the start's notification after it.
     assert_eq!(
         keys,

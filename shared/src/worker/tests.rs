@@ -47,6 +47,21 @@ async fn started(worker: &TestWorker) -> SagaRecord {
 
 const FAR: Millis = 1_000_000_000;
 
+/// A participant script: the AI Model (the image saga's last step) fails with `class`, every
+/// other call succeeds.
+fn failing_at_process(class: FailureClass) -> impl Fn(&str, u32) -> Outcome + Send + Sync {
+    move |target, _| {
+        if target.ends_with("AI_MODEL_URL") {
+            Outcome::Failed {
+                class,
+                error: class.as_str().into(),
+            }
+        } else {
+            Outcome::Succeeded(json!(null))
+        }
+    }
+}
+
 #[tokio::test]
 async fn happy_path_runs_every_step_in_n_plus_one_writes() {
     let (worker, participant) = worker(|_, _| Outcome::Succeeded(json!({"ok": 1})));
@@ -105,16 +120,7 @@ async fn a_leased_image_is_skipped() {
 
 #[tokio::test]
 async fn failure_at_the_last_step_publishes_the_compensation_with_the_same_key_on_retries() {
-    let (worker, participant) = worker(|target, _| {
-        if target.ends_with("AI_MODEL_URL") {
-            Outcome::Failed {
-                class: FailureClass::ServerError,
-                error: "boom".into(),
-            }
-        } else {
-            Outcome::Succeeded(json!(null))
-        }
-    });
+    let (worker, participant) = worker(failing_at_process(FailureClass::ServerError));
     let image = started(&worker).await;
     let result = worker.run(image, "inv", FAR).await.unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Compensated));
@@ -650,13 +656,8 @@ async fn under_boundaries_a_crash_mid_run_reruns_the_unrecorded_calls_with_the_s
     image.lease = None;
     let result = worker.run(image, "inv-2", FAR).await.unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Completed));
-    let keys: Vec<String> = participant
-        .received()
-        .into_iter()
-        .map(|c| c.idempotency_key)
-        .collect();
     assert_eq!(
-        keys,
+        participant.keys(),
         [
             "saga-1:anonymize:action",
             "saga-1:tokenize:action",
@@ -674,16 +675,7 @@ async fn under_boundaries_a_crash_mid_run_reruns_the_unrecorded_calls_with_the_s
 
 #[tokio::test]
 async fn under_boundaries_a_failure_is_written_before_anything_else_runs() {
-    let (worker, _) = boundaries_worker(|target, _| {
-        if target.ends_with("AI_MODEL_URL") {
-            Outcome::Failed {
-                class: FailureClass::ClientError,
-                error: "422".into(),
-            }
-        } else {
-            Outcome::Succeeded(json!(null))
-        }
-    });
+    let (worker, _) = boundaries_worker(failing_at_process(FailureClass::ClientError));
     let image = started(&worker).await;
     let result = worker.run(image, "inv-1", FAR).await.unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Compensated));
