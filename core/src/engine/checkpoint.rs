@@ -7,7 +7,10 @@ use crate::record::{SagaRecord, SagaStatus};
 /// Whether the outcome of `done` may go unwritten until a later checkpoint, with `next` run
 /// first: under [`Checkpoint::Boundaries`], a forward call that succeeded, was not the pivot,
 /// changed no status (no compensation started, the saga did not end) and is followed by
-/// another forward call. The caller still checks that the lease it holds covers that call.
+/// another forward call, in a saga that never lost an invocation. Once one died mid-run, every
+/// step is written: the calls that keep killing their invocation are then the ones charged
+/// for it, and every action that ran is on record to be compensated. The caller still checks
+/// that the lease it holds covers the next call.
 pub fn may_defer_write(
     def: &SagaDefinition,
     record: &SagaRecord,
@@ -22,6 +25,18 @@ pub fn may_defer_write(
         && def.steps[done.step].kind != StepKind::Pivot
         && record.status == status_before
         && matches!(next, Next::Run(call) if call.phase == Phase::Action)
+        && !lost_an_invocation(record)
+}
+
+/// Whether an invocation driving the saga died before it reported an attempt.
+fn lost_an_invocation(record: &SagaRecord) -> bool {
+    record.steps.iter().any(|step| {
+        step.action.lost_attempts > 0
+            || step
+                .compensation
+                .as_ref()
+                .is_some_and(|c| c.lost_attempts > 0)
+    })
 }
 
 /// How long the lease taken for `call` must last, in milliseconds: its timeout, and under

@@ -634,27 +634,29 @@ async fn under_boundaries_a_crash_mid_run_reruns_the_unrecorded_calls_with_the_s
         step: Some("process".into()),
     };
     let image = started(&worker).await;
-    let worker = Arc::new(worker);
-    let crashing = worker.clone();
-    let died = tokio::spawn(async move { crashing.run(image, "inv-1", FAR).await }).await;
-    assert!(died.is_err(), "the invocation died before the third call");
-    let stored = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    let mut worker = Arc::new(worker);
+    let stored = crash(&worker, image).await;
     assert_eq!(stored.writes, 2, "nothing was written after the claim");
     assert_eq!(stored.steps[1].action.status, StepStatus::Pending);
 
     // The sweeper hands the saga on once the claim's lease expires; the next invocation runs
-    // the two unrecorded calls again, with the keys they carried the first time.
-    let Ok(mut worker) = Arc::try_unwrap(worker) else {
-        panic!("the crashed task holds no worker")
-    };
-    worker.config.failpoints = Failpoints::default();
-    worker
-        .clock
-        .advance(stored.lease.as_ref().unwrap().expires_at - 1_000 + 1);
-    let mut image = stored;
-    image.runnable = true;
-    image.lease = None;
-    let result = worker.run(image, "inv-2", FAR).await.unwrap();
+    // the two unrecorded calls again, with the keys they carried the first time. Having lost
+    // an invocation, the saga is now written after every step: when the third call kills its
+    // invocation again, the first two are on record.
+    let stored = crash(&worker, handed_on(&worker, stored)).await;
+    assert_eq!(
+        stored.steps[0].action.lost_attempts, 1,
+        "the lost attempt is counted"
+    );
+    assert_eq!(
+        [stored.steps[0].action.status, stored.steps[1].action.status],
+        [StepStatus::Completed, StepStatus::Completed]
+    );
+    Arc::get_mut(&mut worker).unwrap().config.failpoints = Failpoints::default();
+    let result = worker
+        .run(handed_on(&worker, stored), "inv-3", FAR)
+        .await
+        .unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Completed));
     assert_eq!(
         participant.keys(),
@@ -668,9 +670,26 @@ async fn under_boundaries_a_crash_mid_run_reruns_the_unrecorded_calls_with_the_s
     );
     let last = worker.table.store.get("saga-1").await.unwrap().unwrap();
     assert_eq!(
-        last.steps[0].action.lost_attempts, 1,
-        "the lost attempt is counted"
+        last.steps[2].action.lost_attempts, 1,
+        "the call that killed its invocation is the one charged"
     );
+}
+
+/// Runs the saga in a task whose invocation crashes; returns the record as stored after it.
+async fn crash(worker: &Arc<TestWorker>, image: SagaRecord) -> SagaRecord {
+    let crashing = worker.clone();
+    let died = tokio::spawn(async move { crashing.run(image, "inv", FAR).await }).await;
+    assert!(died.is_err(), "the invocation died");
+    worker.table.store.get("saga-1").await.unwrap().unwrap()
+}
+
+/// The stored record once its lease expired and the sweeper nudged it.
+fn handed_on(worker: &TestWorker, mut stored: SagaRecord) -> SagaRecord {
+    let expires_at = stored.lease.as_ref().unwrap().expires_at;
+    worker.clock.advance(expires_at - worker.clock.now() + 1);
+    stored.runnable = true;
+    stored.lease = None;
+    stored
 }
 
 #[tokio::test]
