@@ -1,13 +1,13 @@
 //! Which writes a saga's checkpoint policy lets the worker leave out (see [`Checkpoint`]).
 
-use super::{Call, Next, Phase};
+use super::{Call, Phase};
 use crate::definition::{Checkpoint, SagaDefinition, StepKind};
 use crate::record::{SagaRecord, SagaStatus};
 
-/// Whether the outcome of `done` may go unwritten until a later checkpoint, with `next` run
-/// first: under [`Checkpoint::Boundaries`], a forward call that succeeded, was not the pivot,
-/// changed no status (no compensation started, the saga did not end) and is followed by
-/// another forward call, in a saga that never lost an invocation. Once one died mid-run, every
+/// Whether the outcome of `done` may go unwritten until a later checkpoint, with `following`
+/// run first: under [`Checkpoint::Boundaries`], a forward call that succeeded, was not the
+/// pivot, changed no status (no compensation started, the saga did not end) and is followed
+/// by another forward call, in a saga that never lost an invocation. Once one died mid-run, every
 /// step is written: the calls that keep killing their invocation are then the ones charged
 /// for it, and every action that ran is on record to be compensated. The caller still checks
 /// that the lease it holds covers the next call.
@@ -17,14 +17,14 @@ pub fn may_defer_write(
     done: &Call,
     succeeded: bool,
     status_before: SagaStatus,
-    next: &Next,
+    following: &Call,
 ) -> bool {
     def.checkpoint == Checkpoint::Boundaries
         && succeeded
         && done.phase == Phase::Action
         && def.steps[done.step].kind != StepKind::Pivot
         && record.status == status_before
-        && matches!(next, Next::Run(call) if call.phase == Phase::Action)
+        && following.phase == Phase::Action
         && !lost_an_invocation(record)
 }
 

@@ -5,7 +5,7 @@
 //! twice under two owners. All of it is safe to repeat: a call that may have run is retried
 //! with the same idempotency key.
 
-use crate::definition::{AnyDefinition, Checkpoint, Definitions, SagaDefinition};
+use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
 use crate::engine::{self, Call, Next, Phase};
 use crate::outcome::Outcome;
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
@@ -266,17 +266,23 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             );
             // A cancel takes effect here, at a step boundary, with this call's outcome known.
             engine::apply_stop(def, record, now);
-            if let Some(following) =
-                self.deferred_write(def, record, (&call, !failed, status_before), now, deadline)
+            next = engine::next(def, record, now);
+            if let Next::Run(following) = &next
+                && self.may_defer_write(
+                    def,
+                    record,
+                    (&call, !failed, status_before),
+                    following,
+                    now,
+                    deadline,
+                )
             {
                 // The checkpoint policy leaves this outcome for a later write.
-                engine::begin(record, &following, now);
-                next = Next::Run(following);
+                engine::begin(record, following, now);
                 continue;
             }
             let mut settled = Some(record.clone());
             let plan = loop {
-                next = engine::next(def, record, now);
                 let plan = self.plan_continuation(def, record, &next, (owner, now, deadline));
                 match self.write(record, now).await? {
                     Continue::Yes => break plan,
@@ -288,6 +294,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                         info!("cancel requested during the call");
                         *record = cancelled;
                         engine::apply_stop(def, record, now);
+                        next = engine::next(def, record, now);
                     }
                 }
             };
@@ -298,32 +305,26 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         }
     }
 
-    /// The call to run next without writing first, when the definition's checkpoint policy
-    /// allows it, the lease already written covers that call, and the invocation has time.
-    fn deferred_write(
+    /// Whether `following` may run without writing `done`'s outcome first: the definition's
+    /// checkpoint policy allows it, the lease already written covers that call, and the
+    /// invocation has time for it.
+    fn may_defer_write(
         &self,
         def: &SagaDefinition,
         record: &SagaRecord,
         (done, succeeded, status_before): (&Call, bool, SagaStatus),
+        following: &Call,
         now: Millis,
         deadline: Millis,
-    ) -> Option<Call> {
-        if def.checkpoint == Checkpoint::EveryStep {
-            return None;
-        }
-        let next = engine::next(def, record, now);
-        if !engine::may_defer_write(def, record, done, succeeded, status_before, &next) {
-            return None;
-        }
-        let Next::Run(call) = next else {
-            return None;
-        };
-        let ends_by = now + call.timeout_ms as i64;
+    ) -> bool {
+        let ends_by = now + following.timeout_ms as i64;
         let leased = record
             .lease
             .as_ref()
             .is_some_and(|lease| ends_by + self.config.lease_margin_ms <= lease.expires_at);
-        (leased && ends_by + self.config.deadline_margin_ms < deadline).then_some(call)
+        engine::may_defer_write(def, record, done, succeeded, status_before, following)
+            && leased
+            && ends_by + self.config.deadline_margin_ms < deadline
     }
 
     /// Sets lease, runnable and wake-up for what comes next; `Stop` when this invocation ends.
