@@ -1,8 +1,8 @@
 //! Listing sagas, newest first, from the keys-only indexes.
 //!
 //! A type's sagas are spread over [`Scope::shards`] index partitions (`LIST_SHARDS`); a page
-//! queries the partitions at once, each for at most `limit + 1` keys after the last key of the previous page, merges them
-//! by creation time, and reads the records of the page. Filters the index does not hold
+//! queries the partitions at once, each for at most `limit + 1` keys after the last key of the
+//! previous page, merges them by creation time, and reads the records of the page. Filters the index does not hold
 //! (status, stalled, and type or task beside a correlation id) are applied to the records read.
 
 use crate::ports::{ListPartition, ListQuery, SagaStore, StoreError};

@@ -12,11 +12,7 @@ type TestWorker =
 fn worker(
     script: impl Fn(&str, u32) -> Outcome + Send + Sync + 'static,
 ) -> (TestWorker, Arc<ScriptedParticipant>) {
-    let definitions = Definitions::from_files(
-        [("image.json", image_without_notifications().as_str())],
-        |name| Some(format!("http://participant/{name}")),
-    )
-    .unwrap();
+    let definitions = image_definitions(&image_without_notifications());
     let participant = Arc::new(ScriptedParticipant::new(script));
     let worker = Worker {
         table: SagaTable::<MemoryStore>::default(),
@@ -27,6 +23,14 @@ fn worker(
         config: WorkerConfig::default(),
     };
     (worker, participant)
+}
+
+/// An image definition file's text, loaded with each URL variable pointing at the participant.
+fn image_definitions(text: &str) -> Definitions {
+    Definitions::from_files([("image.json", text)], |name| {
+        Some(format!("http://participant/{name}"))
+    })
+    .unwrap()
 }
 
 /// The bundled image definition without its lifecycle notifications, so the participant sees
@@ -377,10 +381,7 @@ fn redeployed_image() -> Definitions {
     steps[0]["name"] = json!("anonymise");
     steps.pop();
     steps.push(json!({ "name": "archive", "action": { "http": { "url": "http://new/archive" } } }));
-    Definitions::from_files([("image.json", changed.to_string().as_str())], |name| {
-        Some(format!("http://participant/{name}"))
-    })
-    .unwrap()
+    image_definitions(&changed.to_string())
 }
 
 #[tokio::test]
@@ -539,14 +540,7 @@ async fn an_output_over_the_hard_limit_fails_its_step_naming_the_limit() {
 #[tokio::test]
 async fn a_finished_saga_is_announced_once_by_the_invocation_whose_write_ended_it() {
     let (mut worker, participant) = worker(|_, _| Outcome::Succeeded(json!({"ok": 1})));
-    worker.definitions = Definitions::from_files(
-        [(
-            "image.json",
-            include_str!("../../../definitions/image.json"),
-        )],
-        |name| Some(format!("http://participant/{name}")),
-    )
-    .unwrap();
+    worker.definitions = image_definitions(include_str!("../../../definitions/image.json"));
     let image = started(&worker).await;
     assert!(image.notify_topic.is_some());
     let result = worker.run(image.clone(), "inv-1", FAR).await.unwrap();
@@ -576,11 +570,7 @@ fn boundaries_worker(
     let mut image: serde_json::Value =
         serde_json::from_str(&image_without_notifications()).unwrap();
     image["checkpoint"] = json!("boundaries");
-    worker.definitions =
-        Definitions::from_files([("image.json", image.to_string().as_str())], |n| {
-            Some(format!("http://participant/{n}"))
-        })
-        .unwrap();
+    worker.definitions = image_definitions(&image.to_string());
     (worker, participant)
 }
 
@@ -734,14 +724,7 @@ async fn a_finished_image_saga_fits_in_one_write_unit() {
             Outcome::Succeeded(json!(null))
         }
     });
-    worker.definitions = Definitions::from_files(
-        [(
-            "image.json",
-            include_str!("../../../definitions/image.json"),
-        )],
-        |name| Some(format!("http://participant/{name}")),
-    )
-    .unwrap();
+    worker.definitions = image_definitions(include_str!("../../../definitions/image.json"));
     let def = worker.definitions.get("image").unwrap();
     let mut record = new_record(
         def,
