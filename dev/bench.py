@@ -203,7 +203,7 @@ def measure(spec):
     """Runs the warm-up and the measured sagas on a fresh stack; returns the report."""
     import requests
     stack_module = load_stack_module(spec["root"])
-    run_dir = Path(spec["root"]) / ".run" / "bench"
+    run_dir = Path(spec["run_dir"]) / spec["label"].replace("/", "-")
     run_dir.mkdir(parents=True, exist_ok=True)
     env = {"RUST_LOG": "info,timing=debug", "LOG_FORMAT": "json", "CAMPAIGN_FAILURE_RATES": "0"}
     if spec["mode"] == "stream":
@@ -360,7 +360,7 @@ def measure_sweeper(count, build):
     them all (its passes, with the stream pump paused so that the restarted sagas do not run
     meanwhile), then the stack running them to their end once the pump goes on."""
     stack_module = load_stack_module(ROOT)
-    run_dir = ROOT / ".run" / "bench-sweeper"
+    run_dir = stack_module.RUN_ROOT / "bench-sweeper"
     # The pump's own sweeper ticks are slowed down so that only the measured passes restart.
     stack = stack_module.Stack(api_port=9510, dynamodb_port=8510, pulsar_port=6860,
                                participants_port=9611, run_dir=run_dir, quiet=True,
@@ -434,6 +434,8 @@ def main():
                         help="runs of each variant, in alternating order (A B B A ...)")
     parser.add_argument("--build", choices=("release", "debug"), default="release")
     parser.add_argument("--baseline", help="another checkout to measure the same way (every_step)")
+    parser.add_argument("--run-dir", help="where the stacks keep their logs and data (default: a bench "
+                        "folder in dev/stack.py's RUN_ROOT, outside every checkout)")
     parser.add_argument("--sweeper", type=int, default=0, metavar="N",
                         help="also time the sweeper restarting a backlog of N due sagas")
     args = parser.parse_args()
@@ -444,7 +446,8 @@ def main():
     checkpoints = [c.strip() for c in args.checkpoints.split(",") if c.strip()]
     if not set(modes) <= {"inline", "stream"} or not set(checkpoints) <= {"every_step", "boundaries"}:
         parser.error("modes are inline and stream; checkpoints every_step and boundaries")
-    base = {"sagas": args.sagas, "concurrency": args.concurrency, "warmup": args.warmup, "build": args.build}
+    base = {"sagas": args.sagas, "concurrency": args.concurrency, "warmup": args.warmup, "build": args.build,
+            "run_dir": args.run_dir or str(load_stack_module(ROOT).RUN_ROOT / "bench")}
     variants = [{**base, "label": f"{m}/{c}", "root": str(ROOT), "mode": m, "checkpoint": c}
                 for m in modes for c in checkpoints]
     if args.baseline:

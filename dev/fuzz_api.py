@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack import ROOT, VENV_BIN, Stack  # noqa: E402
+from stack import ROOT, RUN_ROOT, VENV_BIN, Stack  # noqa: E402
 
 
 def main():
@@ -24,7 +24,7 @@ def main():
     parser.add_argument("--seed", help="schemathesis seed, for a reproducible run")
     args = parser.parse_args()
     stack = Stack(api_port=9550, dynamodb_port=8550, pulsar_port=6900, participants_port=9651,
-                  run_dir=ROOT / ".run" / "schemathesis", quiet=True,
+                  run_dir=RUN_ROOT / "schemathesis", quiet=True,
                   extra_env={"CAMPAIGN_FAILURE_RATES": "0", "SEED_WAIT_SECONDS": "5"})
     stack.start()
     try:

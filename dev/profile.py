@@ -59,7 +59,7 @@ def main():
         print("perf is not installed (Debian: apt-get install linux-perf)", file=sys.stderr)
         return 2
     os.environ["CARGO_PROFILE_RELEASE_STRIP"] = "false"
-    run_dir = stack_module.ROOT / ".run" / "profile"
+    run_dir = stack_module.RUN_ROOT / "profile"
     env = {"RUST_LOG": "info", "LOG_FORMAT": "json"}
     if args.mode == "stream":
         env["DRIVE_WAITING_SAGAS"] = "false"

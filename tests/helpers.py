@@ -8,7 +8,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from stack import Stack  # noqa: E402,F401
+from stack import RUN_ROOT, Stack  # noqa: E402,F401
 from topics import IMAGE_TOPICS, TopicRecorder  # noqa: E402,F401
 
 TERMINAL = {"COMPLETED", "COMPENSATED", "FAILED", "CANCELLED"}

@@ -1,7 +1,7 @@
 """The end-to-end tests share one local stack on their own ports.
 
 E2E_API_PORT, E2E_DYNAMODB_PORT, E2E_PULSAR_PORT, E2E_PARTICIPANTS_PORT and E2E_SECRETS_PORT move it (to run
-some tests beside another stack); its logs then go to .run/e2e-<api port>/ instead of .run/e2e/.
+some tests beside another stack); its logs then go to e2e-<api port>/ instead of e2e/ in the stacks' run folder (dev/stack.py RUN_ROOT).
 """
 
 import os
@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from helpers import IMAGE_TOPICS, ROOT, Api, Stack, TopicRecorder
+from helpers import IMAGE_TOPICS, ROOT, RUN_ROOT, Api, Stack, TopicRecorder
 
 DEFAULT_API_PORT = 9300
 
@@ -24,7 +24,7 @@ def stack():
     run_dir = "e2e" if api_port == DEFAULT_API_PORT else f"e2e-{api_port}"
     # The bundled definitions and the tests' own (tests/e2e/definitions), read from a folder
     # as SAGA_DEFINITIONS_DIR allows.
-    definitions = ROOT / ".run" / run_dir / "definitions"
+    definitions = RUN_ROOT / run_dir / "definitions"
     shutil.rmtree(definitions, ignore_errors=True)
     definitions.mkdir(parents=True)
     for folder in (ROOT / "definitions", ROOT / "tests" / "e2e" / "definitions"):
@@ -34,7 +34,7 @@ def stack():
                   pulsar_port=port("E2E_PULSAR_PORT", 6750),
                   participants_port=port("E2E_PARTICIPANTS_PORT", 9401),
                   secrets_port=port("E2E_SECRETS_PORT", 4610),
-                  run_dir=ROOT / ".run" / run_dir, quiet=True,
+                  run_dir=RUN_ROOT / run_dir, quiet=True,
                   extra_env={"CAMPAIGN_FAILURE_RATES": "0", "CHOREOGRAPHY_COMPENSATION_TIMEOUT_MS": "6000",
                              "CHOREOGRAPHY_STALL_TIMEOUT_MS": "4000",
                              "SAGA_DEFINITIONS_DIR": str(definitions)})

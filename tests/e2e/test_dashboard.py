@@ -20,14 +20,15 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from helpers import ROOT
+from helpers import ROOT, RUN_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          "--disable-background-networking", "--window-size=1280,900"]
-# The README's screenshot is refreshed on request (UPDATE_SCREENSHOT=1); otherwise it goes to .run/.
-SCREENSHOT = ROOT / ("docs" if os.environ.get("UPDATE_SCREENSHOT") == "1" else ".run") / "dashboard.png"
+# The README's screenshot is refreshed on request (UPDATE_SCREENSHOT=1); otherwise it goes to the
+# stacks' run folder.
+SCREENSHOT = (ROOT / "docs" if os.environ.get("UPDATE_SCREENSHOT") == "1" else RUN_ROOT) / "dashboard.png"
 # Every call of the order saga answers slowly, so the saga stays RUNNING for about 10 s.
 SLOW_ORDER = {"cliente": "UI", "items": [{"producto_id": 2, "cantidad": 1}],
               "delay_ms": {"ValidarProductos": 2500, "ReservarInventario": 2500,

@@ -8,7 +8,7 @@ import time
 import boto3
 import yaml
 
-from helpers import ROOT, Api, Stack
+from helpers import ROOT, RUN_ROOT, Api, Stack
 
 
 def changed_template(tmp_path):
@@ -39,7 +39,7 @@ def changed_template(tmp_path):
 def test_the_local_stack_follows_the_template(tmp_path):
     template = changed_template(tmp_path)
     stack = Stack(api_port=9760, dynamodb_port=8760, pulsar_port=6960, participants_port=9861,
-                  run_dir=ROOT / ".run" / "e2e-template", quiet=True, template=template)
+                  run_dir=RUN_ROOT / "e2e-template", quiet=True, template=template)
     stack.start()
     try:
         client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{stack.dynamodb_port}",

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from helpers import IMAGE_TOPICS, ROOT, TERMINAL, Api, Stack, TopicRecorder
+from helpers import IMAGE_TOPICS, ROOT, RUN_ROOT, TERMINAL, Api, Stack, TopicRecorder
 from topics import LIFECYCLE_TOPIC
 
 # Short leases and a fast sweeper so crashed invocations are resumed within seconds.
@@ -29,7 +29,7 @@ FAST_RECOVERY = {
 
 def make_stack(name, persistent=False, **env):
     return Stack(api_port=9700, dynamodb_port=8700, pulsar_port=6950, participants_port=9801,
-                 run_dir=ROOT / ".run" / "faults" / name, quiet=True, persistent=persistent,
+                 run_dir=RUN_ROOT / "faults" / name, quiet=True, persistent=persistent,
                  extra_env={**FAST_RECOVERY, **env})
 
 
