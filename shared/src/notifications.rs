@@ -13,7 +13,7 @@ use crate::ports::{Message, Publisher, WriteReceipt};
 use crate::record::{Millis, SagaRecord, SagaStatus};
 use serde_json::json;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::{debug, warn};
 
 /// How long a notification's publish may take.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,7 +71,8 @@ async fn publish<P: Publisher>(
         })
         .await;
     match outcome {
-        Outcome::Succeeded(_) => info!(saga_id = %record.id, event, "lifecycle notification sent"),
+        // At DEBUG: the topic is the record of what was sent.
+        Outcome::Succeeded(_) => debug!(saga_id = %record.id, event, "lifecycle notification sent"),
         Outcome::Failed { error, .. } => {
             warn!(saga_id = %record.id, event, %error, "lifecycle notification not sent")
         }
