@@ -51,6 +51,7 @@ PRICES = {
     "lambda_gb_second_arm64": 0.0000133334,  # per GB-second, arm64
     "api_request": 1.00 / 1e6,  # HTTP API, per request (first 300 million a month)
     "dynamodb_write_unit": 0.625 / 1e6,  # on-demand, per write request unit
+    "dynamodb_read_unit": 0.125 / 1e6,  # on-demand, per read request unit (a consistent read, 4 KB)
     "logs_ingested_gb": 0.50,  # CloudWatch Logs, per GB ingested
     "sfn_standard_transition": 25.0 / 1e6,  # Step Functions Standard, per state transition
     "sfn_express_request": 1.00 / 1e6,  # Step Functions Express, per execution
@@ -154,8 +155,10 @@ def function_log_bytes(log):
 
 def split_from_logs(log, sagas):
     """Per saga: milliseconds in participant calls and store writes, bytes and write capacity
-    written, and the handler time Lambda would bill (start-saga requests and run-step batches)."""
-    totals = {"call_ms": 0.0, "write_ms": 0.0, "bytes": 0.0, "capacity_units": 0.0, "took_ms": 0.0}
+    written, items read, and the handler time Lambda would bill (start-saga requests and
+    run-step batches)."""
+    totals = {"call_ms": 0.0, "write_ms": 0.0, "bytes": 0.0, "capacity_units": 0.0, "took_ms": 0.0,
+              "reads": 0.0}
     invocations = 0
     for entry in timing_lines(log):
         invocations += 1
@@ -168,6 +171,7 @@ def split_from_logs(log, sagas):
         "writes_ms": round(totals["write_ms"] / sagas, 2),
         "bytes_written": round(totals["bytes"] / sagas),
         "write_capacity_units": round(totals["capacity_units"] / sagas, 2),
+        "reads": round(totals["reads"] / sagas, 2),
         "invocations": round(invocations / sagas, 3),
         "billed_ms": round(totals["took_ms"] / sagas, 2),
     }
@@ -321,9 +325,8 @@ def measured(spec):
 
 
 def cost_per_million(report):
-    """Dollars per million sagas on AWS from one run's measured figures. Left out: the reads of
-    a waiting start that polls the record (the stream mode) and the handler time of client
-    polls (none with `Prefer: wait`), which the functions' timing lines do not measure."""
+    """Dollars per million sagas on AWS from one run's measured figures. Left out: storage, and
+    the handler time of client polls (none with `Prefer: wait`)."""
     split = report["split"]
     if split is None:
         return None
@@ -337,6 +340,9 @@ def cost_per_million(report):
         "lambda_duration": gb_seconds * PRICES["lambda_gb_second_arm64"] * million,
         # Every write's capacity, from the write lines (a record's own figure misses its last).
         "dynamodb_writes": split["write_capacity_units"] * PRICES["dynamodb_write_unit"] * million,
+        # Items of 4 KB or less, read consistently: one unit each (a baseline without the
+        # count has none).
+        "dynamodb_reads": split.get("reads", 0) * PRICES["dynamodb_read_unit"] * million,
         "logs": (report["log_bytes_per_saga"] + invocations * PLATFORM_LOG_BYTES)
         / 1e9 * PRICES["logs_ingested_gb"] * million,
     }

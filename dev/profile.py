@@ -35,8 +35,13 @@ def drive(api, stop, concurrency=8):
         i = 0
         while not stop.is_set():
             i += 1
-            session.post(f"{api}/sagas/image", json={"image_id": f"p-{worker}-{i}", "data": "x"},
-                         headers={"Prefer": "wait=25"}, timeout=60)
+            try:
+                session.post(f"{api}/sagas/image", json={"image_id": f"p-{worker}-{i}", "data": "x"},
+                             headers={"Prefer": "wait=25"}, timeout=60)
+            except requests.RequestException:
+                if stop.is_set():
+                    return  # the stack stopped under a request in flight
+                raise
 
     threads = [threading.Thread(target=loop, args=(w,), daemon=True) for w in range(concurrency)]
     for thread in threads:
@@ -71,17 +76,18 @@ def main():
     try:
         drive(stack.api_url, stop)
         time.sleep(10)  # warm-up: DynamoDB Local's JIT, the function instances
-        pids = [pid for pid in stack.function_pids()
-                if Path(f"/proc/{pid}/comm").read_text().strip() in FUNCTIONS]
         data = run_dir / "perf.data"
-        print(f"sampling {len(pids)} function processes for {args.seconds} s", flush=True)
-        subprocess.run(["perf", "record", "-F", "999", "-q", "-o", str(data), "-p",
-                        ",".join(map(str, pids)), "--", "sleep", str(args.seconds)], check=True)
+        # The whole machine, kept to the functions at report time: a function process the watch
+        # server replaces during the sampling would make `perf record -p` fail.
+        print(f"sampling for {args.seconds} s", flush=True)
+        subprocess.run(["perf", "record", "-F", "999", "-q", "-a", "-o", str(data), "--", "sleep",
+                        str(args.seconds)], check=True)
     finally:
         stop.set()
         stack.stop()
     report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort",
-                             "comm,symbol", "--stdio", "-q", "--percent-limit", "0"],
+                             "comm,symbol", "--comms", ",".join(FUNCTIONS), "--percentage", "relative", "--stdio", "-q",
+                             "--percent-limit", "0"],
                             capture_output=True, text=True, check=True).stdout
     by_function = {}
     for line in report.splitlines():

@@ -1,5 +1,6 @@
 //! Where an invocation's time went, for `make bench`'s split: the time spent in record writes
-//! (with their bytes and write capacity) and in participant calls, summed over the invocation
+//! (with their bytes and write capacity), the items read, and the time in participant calls,
+//! summed over the invocation
 //! and logged once at its end (`timing` target, at `DEBUG`), so that measuring costs one line.
 //!
 //! Lambda runs one invocation at a time per process, so process-wide totals taken at the end of
@@ -12,12 +13,19 @@ static WRITE_MICROS: AtomicU64 = AtomicU64::new(0);
 static WRITE_BYTES: AtomicU64 = AtomicU64::new(0);
 static WRITE_MILLIUNITS: AtomicU64 = AtomicU64::new(0);
 static CALL_MICROS: AtomicU64 = AtomicU64::new(0);
+static ITEMS_READ: AtomicU64 = AtomicU64::new(0);
 
 /// A record write took `elapsed` and wrote `bytes` for `capacity_units`.
 pub fn write(elapsed: Duration, bytes: usize, capacity_units: f64) {
     WRITE_MICROS.fetch_add(elapsed.as_micros() as u64, Relaxed);
     WRITE_BYTES.fetch_add(bytes as u64, Relaxed);
     WRITE_MILLIUNITS.fetch_add((capacity_units * 1000.0).round() as u64, Relaxed);
+}
+
+/// `items` items were asked of the table, found or not (consistently: one read unit each up to
+/// 4 KB).
+pub fn read(items: usize) {
+    ITEMS_READ.fetch_add(items as u64, Relaxed);
 }
 
 /// A participant call took `elapsed_ms`.
@@ -35,6 +43,7 @@ pub fn invocation_ended(what: &'static str, took: Duration) {
         bytes = WRITE_BYTES.swap(0, Relaxed),
         capacity_units = WRITE_MILLIUNITS.swap(0, Relaxed) as f64 / 1000.0,
         call_ms = ms(CALL_MICROS.swap(0, Relaxed)),
+        reads = ITEMS_READ.swap(0, Relaxed),
         "{what}"
     );
 }

@@ -113,6 +113,7 @@ impl DynamoStore {
                 if keys.is_empty() {
                     break;
                 }
+                crate::timing::read(keys.len());
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(std::mem::take(&mut keys)))
                     .consistent_read(true)
@@ -388,6 +389,8 @@ impl SagaStore for DynamoStore {
             .send()
             .await
             .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        // Charged whether or not the item exists.
+        crate::timing::read(1);
         output
             .item
             .map(|item| {
