@@ -43,6 +43,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TERMINAL = {"COMPLETED", "COMPENSATED", "FAILED", "CANCELLED"}
+CORES = os.cpu_count() or 1
 FUNCTIONS = ("start-saga", "saga-status", "saga-command", "run-step", "sweeper", "saga-events")
 
 # Prices used by the cost model (US East, on-demand, as published by AWS in 2025-2026).
@@ -434,6 +435,13 @@ def summarise(reports, labels):
     for label in labels:
         runs = [r for r in reports if r["label"] == label]
         medians[label] = {k: round(statistics.median(r[k] for r in runs), 2) for k in keys}
+        # What the machine allows: its cores over the CPU a saga takes, all processes together,
+        # and the same without our functions (as if they took no CPU at all).
+        total = statistics.median(sum(r["cpu_ms_per_saga"].values()) for r in runs)
+        medians[label]["cpu_ms_per_saga_all_processes"] = round(total, 2)
+        medians[label]["ceiling_sagas_per_second"] = round(CORES * 1000 / total, 1)
+        medians[label]["ceiling_without_our_functions"] = round(
+            CORES * 1000 / (total - medians[label]["our_functions_cpu_ms_per_saga"]), 1)
         print(f"{label}: median of {len(runs)} runs: {json.dumps(medians[label])}")
     return medians
 
@@ -486,7 +494,9 @@ def main():
                 ours, theirs = medians[f"{mode}/{checkpoint}"], medians[base_label]
                 print(f"{mode}/{checkpoint} vs {base_label}: "
                       f"{ours['sagas_per_second'] / theirs['sagas_per_second']:.2f}x sagas/s, "
-                      f"p50 {ours['p50_ms']} ms vs {theirs['p50_ms']} ms")
+                      f"p50 {ours['p50_ms']} ms vs {theirs['p50_ms']} ms; with our functions at no "
+                      f"CPU the machine would allow "
+                      f"{ours['ceiling_without_our_functions'] / theirs['sagas_per_second']:.2f}x")
     print("\nModelled AWS cost per million 3-step sagas (US East on-demand prices in dev/bench.py):")
     for label in labels:
         run = next(r for r in reports if r["label"] == label)
