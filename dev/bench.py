@@ -8,10 +8,16 @@ and reports:
 - sagas/s, p50/p99 as the client sees them, and start to end as the record says;
 - CPU milliseconds per saga of every process of the stack (DynamoDB Local, the watch server,
   each function, the stream pump, the participants, the load generator), from /proc;
-- DynamoDB writes, write capacity and bytes written per saga;
+- DynamoDB writes, write capacity, bytes written and items read per saga;
 - the wall time of a saga split into participant calls, store writes and the rest (our code,
   invocation hops, queueing), from the functions' `timing` debug lines;
+- the CPU per saga of all processes together, the throughput the machine's cores allow, and
+  the same if our functions took no CPU (what the stand-ins alone allow);
 - the modelled AWS cost per million sagas beside Step Functions (see `PRICES`).
+
+The stacks keep their logs and data outside every checkout (`--run-dir`, by default a `bench`
+folder in dev/stack.py's RUN_ROOT): `cargo lambda watch` watches the whole checkout, and files
+written inside it would cost it CPU on every log line.
 
 Modes: `inline` (start-saga drives the saga its `Prefer: wait` request waits for) and `stream`
 (start-saga only writes the record; the stream brings it to run-step, start-saga polls).
