@@ -3,6 +3,12 @@ symbols) and samples the function processes with `perf`, then prints each functi
 symbols (self time) and the share of its samples by crate.
 
     .tools/venv/bin/python dev/profile.py [--seconds 20] [--mode inline|stream] [--top 25]
+        [--call-graph]
+
+With `--call-graph` the functions are built with frame pointers (in target/frame-pointers, or
+CARGO_TARGET_DIR) and sampled with their call stacks, and it prints each function's symbols of
+the project, the AWS SDK, Pulsar, reqwest and the Lambda runtime by inclusive share: where the
+time goes below each of them.
 
 Needs `perf` (Debian: linux-perf). The release binaries are rebuilt with symbols
 (CARGO_PROFILE_RELEASE_STRIP=false), so the next `make bench` or `make release` rebuilds them.
@@ -59,11 +65,16 @@ def main():
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--mode", choices=("inline", "stream"), default="inline")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--call-graph", action="store_true",
+                        help="frame-pointer builds, and inclusive shares from the call stacks")
     args = parser.parse_args()
     if shutil.which("perf") is None:
         print("perf is not installed (Debian: apt-get install linux-perf)", file=sys.stderr)
         return 2
     os.environ["CARGO_PROFILE_RELEASE_STRIP"] = "false"
+    if args.call_graph:
+        os.environ["RUSTFLAGS"] = "-C force-frame-pointers=yes"
+        os.environ.setdefault("CARGO_TARGET_DIR", str(stack_module.ROOT / "target" / "frame-pointers"))
     run_dir = stack_module.RUN_ROOT / "profile"
     env = {"RUST_LOG": "info", "LOG_FORMAT": "json"}
     if args.mode == "stream":
@@ -80,15 +91,13 @@ def main():
         # The whole machine, kept to the functions at report time: a function process the watch
         # server replaces during the sampling would make `perf record -p` fail.
         print(f"sampling for {args.seconds} s", flush=True)
-        subprocess.run(["perf", "record", "-F", "999", "-q", "-a", "-o", str(data), "--", "sleep",
-                        str(args.seconds)], check=True)
+        stacks = ["--call-graph", "fp"] if args.call_graph else []
+        subprocess.run(["perf", "record", "-F", "999", "-q", "-a", *stacks, "-o", str(data), "--",
+                        "sleep", str(args.seconds)], check=True)
     finally:
         stop.set()
         stack.stop()
-    report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort",
-                             "comm,symbol", "--comms", ",".join(FUNCTIONS), "--percentage", "relative", "--stdio", "-q",
-                             "--percent-limit", "0"],
-                            capture_output=True, text=True, check=True).stdout
+    report = perf_report(data, "--no-children")
     by_function = {}
     for line in report.splitlines():
         match = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[.\]\s+(.*)", line)
@@ -104,7 +113,38 @@ def main():
         print("  by crate: " + ", ".join(f"{name} {share:.1f}%" for name, share in crates.most_common(12)))
         for share, symbol in rows[:args.top]:
             print(f"  {share:5.2f}%  {symbol[:140]}")
+    if args.call_graph:
+        print_inclusive(perf_report(data, "--children"), by_function, args.top)
     return 0
+
+
+def perf_report(data, children):
+    """perf's flat report of the functions' samples, shares relative to them."""
+    return subprocess.run(["perf", "report", "-i", str(data), children, "-g", "none", "--sort",
+                           "comm,symbol", "--comms", ",".join(FUNCTIONS), "--percentage", "relative",
+                           "--stdio", "-q", "--percent-limit", "0"],
+                          capture_output=True, text=True, check=True).stdout
+
+
+# Crates whose symbols the inclusive view lists: ours, and the clients and runtime they call.
+INCLUSIVE_CRATES = {"saga", "saga_core", "start_saga", "run_step", "aws_sdk_dynamodb", "pulsar",
+                    "reqwest", "lambda_runtime", "lambda_http"}
+
+
+def print_inclusive(report, by_function, top):
+    """Each function's symbols of INCLUSIVE_CRATES by the share of its samples under them."""
+    totals = {comm: sum(share for share, _ in rows) for comm, rows in by_function.items()}
+    inclusive = {}
+    for line in report.splitlines():
+        match = re.match(r"\s*([\d.]+)%\s+[\d.]+%\s+(\S+)\s+\[.\]\s+(.*)", line)
+        if match and crate_of(match.group(3).strip()) in INCLUSIVE_CRATES:
+            comm = match.group(2)
+            share = float(match.group(1)) * 100 / max(totals.get(comm, 100.0), 1e-9)
+            inclusive.setdefault(comm, []).append((share, match.group(3).strip()))
+    for comm, rows in inclusive.items():
+        print(f"\n{comm}: inclusive shares (the symbol and all it calls)")
+        for share, symbol in sorted(rows, reverse=True)[:top]:
+            print(f"  {share:5.1f}%  {symbol[:140]}")
 
 
 if __name__ == "__main__":

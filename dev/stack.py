@@ -264,7 +264,7 @@ class Stack:
         self.start_watch()
 
         say("starting the stream pump with template.yaml's event source mapping")
-        devstack = str(ROOT / "target" / "debug" / "devstack")
+        devstack = str(ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "devstack")
         self.spawn("pump", [devstack, "pump"],
                    env={**self.function_env(), "PUMP_MAPPING": json.dumps(infra.stream_mapping(self.template))})
         say("starting the Pulsar sink bridge (choreographed sagas' events -> saga-events)")
