@@ -141,11 +141,16 @@ def cpu_between(before, after):
 # -- the functions' timing lines -------------------------------------------------------------
 
 
+def is_timing_line(line):
+    """Whether a line of the watch server's log is a function's `timing` line."""
+    return line.startswith(b"{") and b' handled"' in line and b'"write_ms"' in line
+
+
 def timing_lines(log):
     """The functions' `timing` lines (JSON, one at the end of each invocation) in a piece of
     the watch server's log."""
     for line in log.splitlines():
-        if line.startswith(b"{") and b' handled"' in line and b'"write_ms"' in line:
+        if is_timing_line(line):
             try:
                 yield json.loads(line)
             except ValueError:
@@ -157,7 +162,7 @@ def function_log_bytes(log):
     their JSON log lines and metrics, without the `timing` debug lines this benchmark turns on
     and the watch server's own lines."""
     return sum(len(line) + 1 for line in log.splitlines()
-               if line.startswith(b"{") and not (b' handled"' in line and b'"write_ms"' in line))
+               if line.startswith(b"{") and not is_timing_line(line))
 
 
 def split_from_logs(log, sagas):
@@ -221,9 +226,23 @@ def run_one(session, api, index):
     return time.perf_counter() - started, saga, polls
 
 
+def run_sagas(api, indices, concurrency):
+    """`run_one` for each index, from `concurrency` threads with a session each; the results in
+    the order of the indices."""
+    import requests
+    local = threading.local()
+
+    def one(index):
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        return run_one(local.session, api, index)
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(one, indices))
+
+
 def measure(spec):
     """Runs the warm-up and the measured sagas on a fresh stack; returns the report."""
-    import requests
     stack_module = load_stack_module(spec["root"])
     run_dir = Path(spec["run_dir"]) / spec["label"].replace("/", "-")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -242,25 +261,16 @@ def measure(spec):
         if release:
             serve_release_builds(stack, spec["root"])
     stack.start()
-    local = threading.local()
-
-    def session():
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        return local.session
-
     label = spec["label"]
     try:
         print(f"[{label}] warming up with {spec['warmup']} sagas", flush=True)
-        with ThreadPoolExecutor(spec["concurrency"]) as pool:
-            list(pool.map(lambda i: run_one(session(), stack.api_url, -i), range(spec["warmup"])))
+        run_sagas(stack.api_url, [-i for i in range(spec["warmup"])], spec["concurrency"])
         print(f"[{label}] running {spec['sagas']} sagas at concurrency {spec['concurrency']}", flush=True)
         log = run_dir / "watch.log"
         log_from = log.stat().st_size
         cpu_before = cpu_by_process(stack)
         began = time.perf_counter()
-        with ThreadPoolExecutor(spec["concurrency"]) as pool:
-            results = list(pool.map(lambda i: run_one(session(), stack.api_url, i), range(spec["sagas"])))
+        results = run_sagas(stack.api_url, range(spec["sagas"]), spec["concurrency"])
         elapsed = time.perf_counter() - began
         time.sleep(0.5)  # the last lines reach the log
         cpu_after = cpu_by_process(stack)

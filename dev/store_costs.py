@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -111,23 +110,15 @@ def store_requests(count):
 
 
 def stack_with_pump_paused(sagas):
-    import requests
     run_dir = stack_module.RUN_ROOT / "store-costs"
     definitions = bench.definitions_with(stack_module.ROOT, run_dir, "boundaries")
     stack = stack_module.Stack(api_port=9540, dynamodb_port=8540, pulsar_port=6890, participants_port=9641,
                                run_dir=run_dir, quiet=True, release=True,
                                extra_env={"CAMPAIGN_FAILURE_RATES": "0", "SAGA_DEFINITIONS_DIR": str(definitions)})
     stack.start()
-    local = threading.local()
-
-    def session():
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        return local.session
 
     def run(first):
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda i: bench.run_one(session(), stack.api_url, first + i), range(sagas)))
+        bench.run_sagas(stack.api_url, range(first, first + sagas), 8)
 
     pump = next(p for p in stack.processes if p.name == "pump")
     try:
