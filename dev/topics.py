@@ -19,11 +19,17 @@ LIFECYCLE_TOPIC = "persistent://public/default/saga-lifecycle"
 
 
 class TopicRecorder:
-    """Subscribes to topics from their earliest message and keeps every message received."""
+    """Subscribes to topics from their earliest message and keeps every message received, once:
+    a broker may deliver a message again (Pulsar delivers at least once; pulsar-lite now and then
+    hands the same message id to a consumer twice), so a message id already kept is acknowledged
+    and counted in `redelivered`, not kept again. Two publishes of one notification have two ids.
+    """
 
     def __init__(self, url, topics, subscription="saga-tests"):
         self.client = pulsar.Client(url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))
         self.messages = []
+        self.seen = set()
+        self.redelivered = 0
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.threads = []
@@ -44,9 +50,18 @@ class TopicRecorder:
                 if self.stopping.is_set():
                     return
                 raise
+            message_id = str(message.message_id())
+            with self.lock:
+                again = (topic, message_id) in self.seen
+                self.seen.add((topic, message_id))
+                self.redelivered += again
+            if again:
+                consumer.acknowledge(message)
+                continue
             entry = {
                 "topic": topic,
                 "key": message.partition_key(),
+                "message_id": message_id,
                 "properties": message.properties(),
                 "payload": json.loads(message.data() or b"null"),
             }

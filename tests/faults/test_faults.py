@@ -174,6 +174,8 @@ def test_every_stream_record_delivered_twice_runs_each_call_once(stack_factory):
     time.sleep(1)
     keys = collections.Counter(m["key"] for m in lifecycle.messages)
     lifecycle.close()
+    print(f"{len(lifecycle.messages)} lifecycle notifications, "
+          f"{lifecycle.redelivered} deliveries of one of them again (dropped)")
     for saga_id, saga in sagas.items():
         assert keys[f"{saga_id}:notify:STARTED"] == 1, saga_id
         assert keys[f"{saga_id}:notify:{saga['status']}"] == 1, saga_id
