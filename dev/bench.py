@@ -7,7 +7,9 @@ and reports:
 
 - sagas/s, p50/p99 as the client sees them, and start to end as the record says;
 - CPU milliseconds per saga of every process of the stack (DynamoDB Local, the watch server,
-  each function, the stream pump, the participants, the load generator), from /proc;
+  each function, the stream pump, the participants, the load generator), from /proc, and how
+  much of our functions' CPU the kernel spent on their behalf (system time: their sockets,
+  pipes and wake-ups);
 - DynamoDB writes, write capacity, bytes written and items read per saga;
 - the wall time of a saga split into participant calls, store writes and the rest (our code,
   invocation hops, queueing), from the functions' `timing` debug lines;
@@ -27,7 +29,11 @@ Checkpoint policies: `every_step` and `boundaries` (see the README's "Checkpoint
 `--sweeper N` measures how fast the sweeper restarts a backlog of N due sagas.
 
     .tools/venv/bin/python dev/bench.py --sagas 800 --concurrency 8 [--modes inline,stream]
-        [--checkpoints every_step,boundaries] [--rounds 2] [--baseline DIR] [--sweeper 10000]
+        [--checkpoints every_step,boundaries] [--notifications on,off] [--rounds 2]
+        [--baseline DIR] [--sweeper 10000]
+
+`--notifications off` runs the image saga without its lifecycle notifications (two Pulsar
+publishes a saga, added after 379fa07): the same work as 379fa07's image saga.
 """
 
 import argparse
@@ -89,7 +95,8 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def processes():
-    """pid -> (ppid, command name, CPU seconds) of every process, from /proc."""
+    """pid -> (ppid, command name, CPU seconds, of which in the kernel) of every process, from
+    /proc."""
     table = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -100,17 +107,18 @@ def processes():
             continue
         name = stat[stat.index("(") + 1:stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2:].split()
-        table[int(entry.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / TICKS)
+        user, kernel = int(fields[11]) / TICKS, int(fields[12]) / TICKS
+        table[int(entry.name)] = (int(fields[1]), name, user + kernel, kernel)
     return table
 
 
 def cpu_by_process(stack):
-    """pid -> (role, CPU seconds so far) of every process of the stack: a function's processes
-    under its name, every other process under the name of the stack process it descends from;
-    the load generator (this process) under its own."""
+    """pid -> (role, CPU seconds so far, of which in the kernel) of every process of the stack: a
+    function's processes under its name, every other process under the name of the stack process
+    it descends from; the load generator (this process) under its own."""
     table = processes()
     children = {}
-    for pid, (ppid, _, _) in table.items():
+    for pid, (ppid, *_) in table.items():
         children.setdefault(ppid, []).append(pid)
     snapshot = {}
     for top in stack.processes:
@@ -120,21 +128,23 @@ def cpu_by_process(stack):
             pid = pending.pop()
             if pid not in table:
                 continue
-            _, name, seconds = table[pid]
-            snapshot[pid] = (name if name in FUNCTIONS else role, seconds)
+            _, name, seconds, kernel = table[pid]
+            snapshot[pid] = (name if name in FUNCTIONS else role, seconds, kernel)
             pending.extend(children.get(pid, []))
     user, system = os.times()[:2]
-    snapshot["self"] = ("load generator", user + system)
+    snapshot["self"] = ("load generator", user + system, system)
     return snapshot
 
 
-def cpu_between(before, after):
-    """CPU seconds per role between two snapshots, process by process (a process's role is the
-    one it has at the end: `cargo run` becomes the function it starts)."""
+def cpu_between(before, after, kernel=False):
+    """CPU seconds per role between two snapshots (only those in the kernel with `kernel`),
+    process by process (a process's role is the one it has at the end: `cargo run` becomes the
+    function it starts)."""
+    field = 2 if kernel else 1
     roles = {}
-    for pid, (role, seconds) in after.items():
-        used = seconds - before.get(pid, (role, 0.0))[1]
-        roles[role] = roles.get(role, 0.0) + used
+    for pid, now in after.items():
+        used = now[field] - before.get(pid, (None, 0.0, 0.0))[field]
+        roles[now[0]] = roles.get(now[0], 0.0) + used
     return roles
 
 
@@ -197,14 +207,17 @@ def load_stack_module(root):
     return importlib.import_module("stack")
 
 
-def definitions_with(root, run_dir, checkpoint):
-    """A copy of the checkout's definitions with the image saga's checkpoint policy set."""
+def definitions_with(root, run_dir, checkpoint, notifications=True):
+    """A copy of the checkout's definitions with the image saga's checkpoint policy set, and
+    without its lifecycle notifications unless `notifications`."""
     target = run_dir / "definitions"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(Path(root) / "definitions", target)
     image = target / "image.json"
     definition = json.loads(image.read_text())
     definition["checkpoint"] = checkpoint
+    if not notifications:
+        definition.pop("notifications", None)
     image.write_text(json.dumps(definition, indent=2))
     return target
 
@@ -250,7 +263,8 @@ def measure(spec):
     if spec["mode"] == "stream":
         env["DRIVE_WAITING_SAGAS"] = "false"
     if spec.get("checkpoint"):
-        env["SAGA_DEFINITIONS_DIR"] = str(definitions_with(spec["root"], run_dir, spec["checkpoint"]))
+        env["SAGA_DEFINITIONS_DIR"] = str(definitions_with(spec["root"], run_dir, spec["checkpoint"],
+                                                           spec.get("notifications", True)))
     options = {"api_port": 9500, "dynamodb_port": 8500, "pulsar_port": 6850,
                "participants_port": 9601, "run_dir": run_dir, "quiet": True, "extra_env": env}
     release = spec["build"] == "release"
@@ -290,6 +304,7 @@ def measure(spec):
         "label": label,
         "mode": spec["mode"],
         "checkpoint": spec.get("checkpoint") or "every_step",
+        "notifications": spec.get("notifications"),
         "build": spec["build"],
         "sagas": n,
         "concurrency": spec["concurrency"],
@@ -305,6 +320,9 @@ def measure(spec):
         "log_bytes_per_saga": round(function_log_bytes(logged) / n),
         "cpu_ms_per_saga": dict(sorted(cpu.items(), key=lambda kv: -kv[1])),
         "our_functions_cpu_ms_per_saga": round(sum(v for k, v in cpu.items() if k in FUNCTIONS), 3),
+        "our_functions_kernel_cpu_ms_per_saga": round(sum(
+            seconds for role, seconds in cpu_between(cpu_before, cpu_after, kernel=True).items()
+            if role in FUNCTIONS) * 1000 / n, 3),
         "split": split_from_logs(logged, n),
     }
     return report
@@ -446,7 +464,8 @@ def measure_sweeper(count, build):
 
 def summarise(reports, labels):
     keys = ("sagas_per_second", "p50_ms", "p99_ms", "server_p50_ms", "dynamodb_writes_per_saga",
-            "write_capacity_units_per_saga", "our_functions_cpu_ms_per_saga")
+            "write_capacity_units_per_saga", "our_functions_cpu_ms_per_saga",
+            "our_functions_kernel_cpu_ms_per_saga")
     medians = {}
     for label in labels:
         runs = [r for r in reports if r["label"] == label]
@@ -472,6 +491,9 @@ def main():
     parser.add_argument("--modes", default="inline,stream", help="comma-separated: inline, stream")
     parser.add_argument("--checkpoints", default="every_step,boundaries",
                         help="comma-separated checkpoint policies of the image saga")
+    parser.add_argument("--notifications", default="on",
+                        help="comma-separated: on (the image saga as shipped, publishing its lifecycle "
+                        "notifications), off (without them, the saga 379fa07 ran)")
     parser.add_argument("--rounds", type=int, default=2,
                         help="runs of each variant, in alternating order (A B B A ...)")
     parser.add_argument("--build", choices=("release", "debug"), default="release")
@@ -486,12 +508,16 @@ def main():
         return 0
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     checkpoints = [c.strip() for c in args.checkpoints.split(",") if c.strip()]
-    if not set(modes) <= {"inline", "stream"} or not set(checkpoints) <= {"every_step", "boundaries"}:
-        parser.error("modes are inline and stream; checkpoints every_step and boundaries")
+    notifications = [n.strip() for n in args.notifications.split(",") if n.strip()]
+    if (not set(modes) <= {"inline", "stream"} or not set(checkpoints) <= {"every_step", "boundaries"}
+            or not set(notifications) <= {"on", "off"}):
+        parser.error("modes are inline and stream; checkpoints every_step and boundaries; "
+                     "notifications on and off")
     base = {"sagas": args.sagas, "concurrency": args.concurrency, "warmup": args.warmup, "build": args.build,
             "run_dir": args.run_dir or str(load_stack_module(ROOT).RUN_ROOT / "bench")}
-    variants = [{**base, "label": f"{m}/{c}", "root": str(ROOT), "mode": m, "checkpoint": c}
-                for m in modes for c in checkpoints]
+    variants = [{**base, "label": f"{m}/{c}" + ("" if n == "on" else "/no-notifications"),
+                 "root": str(ROOT), "mode": m, "checkpoint": c, "notifications": n == "on"}
+                for m in modes for c in checkpoints for n in notifications]
     if args.baseline:
         variants += [{**base, "label": f"{m}/baseline", "root": str(Path(args.baseline).resolve()), "mode": m}
                      for m in modes]
@@ -506,9 +532,9 @@ def main():
     if args.baseline:
         for mode in modes:
             base_label = f"{mode}/baseline"
-            for checkpoint in checkpoints:
-                ours, theirs = medians[f"{mode}/{checkpoint}"], medians[base_label]
-                print(f"{mode}/{checkpoint} vs {base_label}: "
+            for label in (v["label"] for v in variants if v["mode"] == mode and v["root"] == str(ROOT)):
+                ours, theirs = medians[label], medians[base_label]
+                print(f"{label} vs {base_label}: "
                       f"{ours['sagas_per_second'] / theirs['sagas_per_second']:.2f}x sagas/s, "
                       f"p50 {ours['p50_ms']} ms vs {theirs['p50_ms']} ms; with our functions at no "
                       f"CPU the machine would allow "

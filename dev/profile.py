@@ -3,7 +3,10 @@ symbols) and samples the function processes with `perf`, then prints each functi
 symbols (self time) and the share of its samples by crate.
 
     .tools/venv/bin/python dev/profile.py [--seconds 20] [--mode inline|stream] [--top 25]
-        [--call-graph]
+        [--checkpoint boundaries|every_step] [--call-graph]
+
+The image saga runs with the checkpoint policy given (`boundaries` unless told: two record writes
+a saga inline, `make bench`'s headline variant; `every_step` writes four).
 
 With `--call-graph` the functions are built with frame pointers (in target/frame-pointers, or
 CARGO_TARGET_DIR) and sampled with their call stacks, and it prints each function's symbols of
@@ -28,6 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench  # noqa: E402
 import stack as stack_module  # noqa: E402
 
 FUNCTIONS = ("start-saga", "run-step")
@@ -65,6 +69,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--mode", choices=("inline", "stream"), default="inline")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--checkpoint", choices=("boundaries", "every_step"), default="boundaries",
+                        help="the image saga's checkpoint policy")
     parser.add_argument("--call-graph", action="store_true",
                         help="frame-pointer builds, and inclusive shares from the call stacks")
     args = parser.parse_args()
@@ -76,7 +82,9 @@ def main():
         os.environ["RUSTFLAGS"] = "-C force-frame-pointers=yes"
         os.environ.setdefault("CARGO_TARGET_DIR", str(stack_module.ROOT / "target" / "frame-pointers"))
     run_dir = stack_module.RUN_ROOT / "profile"
-    env = {"RUST_LOG": "info", "LOG_FORMAT": "json"}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = {"RUST_LOG": "info", "LOG_FORMAT": "json", "CAMPAIGN_FAILURE_RATES": "0",
+           "SAGA_DEFINITIONS_DIR": str(bench.definitions_with(stack_module.ROOT, run_dir, args.checkpoint))}
     if args.mode == "stream":
         env["DRIVE_WAITING_SAGAS"] = "false"
     stack = stack_module.Stack(api_port=9530, dynamodb_port=8530, pulsar_port=6880,
@@ -90,7 +98,7 @@ def main():
         data = run_dir / "perf.data"
         # The whole machine, kept to the functions at report time: a function process the watch
         # server replaces during the sampling would make `perf record -p` fail.
-        print(f"sampling for {args.seconds} s", flush=True)
+        print(f"sampling for {args.seconds} s ({args.mode} sagas, {args.checkpoint})", flush=True)
         stacks = ["--call-graph", "fp"] if args.call_graph else []
         subprocess.run(["perf", "record", "-F", "999", "-q", "-a", *stacks, "-o", str(data), "--",
                         "sleep", str(args.seconds)], check=True)
@@ -99,14 +107,17 @@ def main():
         stack.stop()
     report = perf_report(data, "--no-children")
     by_function = {}
+    kernel = Counter()
     for line in report.splitlines():
-        match = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[.\]\s+(.*)", line)
+        match = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[([.k])\]\s+(.*)", line)
         if match:
-            share, comm, symbol = float(match.group(1)), match.group(2), match.group(3).strip()
+            share, comm, symbol = float(match.group(1)), match.group(2), match.group(4).strip()
             by_function.setdefault(comm, []).append((share, symbol))
+            if match.group(3) == "k":
+                kernel[comm] += share
     for comm, rows in by_function.items():
         total = sum(share for share, _ in rows)
-        print(f"\n{comm}: {total:.1f}% of the samples")
+        print(f"\n{comm}: {total:.1f}% of the samples, {kernel[comm]:.1f}% in the kernel")
         crates = Counter()
         for share, symbol in rows:
             crates[crate_of(symbol)] += share
