@@ -270,7 +270,10 @@ pub struct SagaRecord {
     /// Ids of the items that keep older history entries, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history_refs: Vec<String>,
-    /// The topic of the saga's lifecycle notifications, from its definition.
+    /// The topic of a choreographed saga's lifecycle notifications, from its definition: stored
+    /// for the sweeper, which may end one and holds no definitions. An orchestrated saga's
+    /// topic is not stored (it would take every write's item over a write unit sooner); it
+    /// comes from the definition version the record names (records written before carry it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_topic: Option<String>,
     /// The last status the history noted.

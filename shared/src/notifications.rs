@@ -1,5 +1,5 @@
 //! Lifecycle notifications: when a saga starts, ends, or needs an operator (ends `FAILED`), a
-//! message goes to the topic its definition names. The table says which write calls for one
+//! message goes to the topic its definition names ([`topic`]). The table says which write calls for one
 //! (`WriteReceipt::notify`); the writer publishes it after that write succeeded, so only the
 //! invocation whose conditional write made the transition sends it: retries and duplicate
 //! deliveries that lose their write send nothing. The message key is
@@ -7,6 +7,7 @@
 //! configured (`EVENT_BUS_NAME`, EventBridge), the same notification goes there too, as detail
 //! type `Saga {event}` from source `saga-orchestrator`.
 
+use crate::definition::{AnyDefinition, Definitions};
 use crate::invocation::saga_trace;
 use crate::outcome::Outcome;
 use crate::ports::{Message, Publisher, WriteReceipt};
@@ -18,14 +19,31 @@ use tracing::{debug, warn};
 /// How long a notification's publish may take.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Publishes the notification a successful write called for, if any.
+/// The topic of a saga's lifecycle notifications: the one its definition version names (the
+/// version it runs under, which the caller has resolved by then), else the deployed version's
+/// (for a saga whose version is lost), else the one its record carries (a choreographed saga,
+/// or a record written before orchestrated ones left it out).
+pub fn topic(definitions: &Definitions, record: &SagaRecord) -> Option<String> {
+    let def = record
+        .definition_version
+        .as_deref()
+        .and_then(|version| definitions.version(&record.saga_type, version))
+        .or_else(|| definitions.current(&record.saga_type));
+    def.as_ref()
+        .and_then(AnyDefinition::notify_topic)
+        .map(str::to_string)
+        .or_else(|| record.notify_topic.clone())
+}
+
+/// Publishes to `topic` the notification a successful write called for, if any.
 pub async fn send<P: Publisher>(
     publisher: &P,
+    topic: Option<&str>,
     record: &SagaRecord,
     receipt: &WriteReceipt,
     now: Millis,
 ) {
-    let Some(topic) = &record.notify_topic else {
+    let Some(topic) = topic else {
         return;
     };
     for event in receipt.notify.into_iter().flatten() {

@@ -16,8 +16,7 @@ pub struct WriteReceipt {
     /// Bytes of the items written, as DynamoDB counts an item's size (0 where unknown).
     pub bytes: usize,
     /// The lifecycle notifications this write calls for (`STARTED` for a create, the terminal
-    /// status it wrote), for a saga whose definition names a notification topic; set by the
-    /// table.
+    /// status it wrote); set by the table, sent where the saga's definition names a topic.
     pub notify: [Option<&'static str>; 2],
 }
 

@@ -186,7 +186,9 @@ impl<S: SagaStore, P: Publisher, C: Clock> Sweeper<S, P, C> {
             }
         }
         let receipt = self.table.update(&mut record, now).await?;
-        crate::notifications::send(&self.publisher, &record, &receipt, now).await;
+        // A choreographed saga's record carries its topic (the sweeper holds no definitions).
+        let topic = record.notify_topic.as_deref();
+        crate::notifications::send(&self.publisher, topic, &record, &receipt, now).await;
         if record.status.is_terminal() {
             crate::metrics::saga_finished(&record.saga_type, record.status, now);
         }

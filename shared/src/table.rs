@@ -82,10 +82,7 @@ impl<S: SagaStore> SagaTable<S> {
         history::note_status(record, now);
         // A choreographed saga's first batch may already end it.
         let ended = record.status.is_terminal().then(|| record.status.as_str());
-        let notify = match record.notify_topic {
-            Some(_) => [Some("STARTED"), ended],
-            None => [None, None],
-        };
+        let notify = [Some("STARTED"), ended];
         let receipt = self.put(record, None).await?;
         Ok(WriteReceipt { notify, ..receipt })
     }
@@ -112,7 +109,7 @@ impl<S: SagaStore> SagaTable<S> {
         record.updated_at = now;
         self.index(record, now);
         let changed = history::note_status(record, now);
-        let ended = changed && record.status.is_terminal() && record.notify_topic.is_some();
+        let ended = changed && record.status.is_terminal();
         let notify = [ended.then(|| record.status.as_str()), None];
         match self.put(record, Some(expected)).await {
             Ok(receipt) => {
@@ -343,14 +340,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_says_which_lifecycle_notifications_it_calls_for() {
         let table = table();
-        let mut quiet = saga();
-        let created = table.create(&mut quiet, 1_000).await.unwrap();
-        assert_eq!(created.notify, [None, None], "no topic, no notification");
-        let mut record = SagaRecord {
-            id: "s-2".into(),
-            notify_topic: Some("lifecycle".into()),
-            ..saga()
-        };
+        let mut record = saga();
         let created = table.create(&mut record, 1_000).await.unwrap();
         assert_eq!(created.notify, [Some("STARTED"), None]);
         record.status = SagaStatus::Running;

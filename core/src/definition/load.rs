@@ -77,6 +77,15 @@ impl AnyDefinition {
             Self::Choreographed(c) => &c.version,
         }
     }
+
+    /// The topic of its sagas' lifecycle notifications, if it names one.
+    pub fn notify_topic(&self) -> Option<&str> {
+        let notifications = match self {
+            Self::Orchestrated(d) => &d.notifications,
+            Self::Choreographed(c) => &c.notifications,
+        };
+        notifications.as_ref().map(|n| n.topic.as_str())
+    }
 }
 
 /// Overrides every choreography's `compensation_timeout_ms` when set (tests and operators).

@@ -94,7 +94,8 @@ pub fn idempotency_key(saga_id: &str, step: &str, phase: Phase) -> String {
     format!("{saga_id}:{step}:{}", phase.as_str())
 }
 
-/// A new saga record, PENDING and runnable.
+/// A new saga record, PENDING and runnable. Its lifecycle notifications' topic is not stored:
+/// it comes from the definition version the record names.
 pub fn new_record(def: &SagaDefinition, id: String, input: Value, now: Millis) -> SagaRecord {
     let steps = def.steps.iter().map(|s| s.name.as_str());
     SagaRecord {
@@ -102,7 +103,6 @@ pub fn new_record(def: &SagaDefinition, id: String, input: Value, now: Millis) -
         runnable: true,
         writes: 1,
         definition_version: Some(def.version.clone()),
-        notify_topic: def.notifications.as_ref().map(|n| n.topic.clone()),
         ..SagaRecord::fresh(id, &def.saga_type, steps, input, now)
     }
 }

@@ -254,7 +254,9 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
             };
             match written {
                 Ok(receipt) => {
-                    crate::notifications::send(&self.publisher, &record, &receipt, now).await;
+                    let topic = def.notifications.as_ref().map(|n| n.topic.as_str());
+                    crate::notifications::send(&self.publisher, topic, &record, &receipt, now)
+                        .await;
                     if expected.is_none() {
                         crate::metrics::saga_started(&def.saga_type, now);
                     }

@@ -147,7 +147,8 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
     };
     match worker.table.create(&mut record, now).await {
         Ok(receipt) => {
-            crate::notifications::send(&worker.publisher, &record, &receipt, now).await;
+            let topic = def.notifications.as_ref().map(|n| n.topic.as_str());
+            crate::notifications::send(&worker.publisher, topic, &record, &receipt, now).await;
         }
         Err(StoreError::Conflict) => {
             let existing = worker

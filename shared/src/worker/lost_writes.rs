@@ -47,7 +47,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         record.wake_at = None;
         record.runnable = false;
         let receipt = self.table.update(record, now).await?;
-        crate::notifications::send(&self.publisher, record, &receipt, now).await;
+        self.notify(record, &receipt, now).await;
         crate::metrics::saga_finished(&record.saga_type, record.status, now);
         Ok(Continue::Stop(RunResult::Finished(SagaStatus::Failed)))
     }

@@ -8,7 +8,7 @@
 use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
 use crate::engine::{self, Call, Next, Phase};
 use crate::outcome::Outcome;
-use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
+use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError, WriteReceipt};
 use crate::record::{Failure, Lease, Millis, SagaRecord, SagaStatus};
 use crate::table::SagaTable;
 use crate::versions;
@@ -374,13 +374,23 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         }
     }
 
+    /// Publishes the lifecycle notifications a write of this worker called for, to the topic
+    /// of the saga's definition version.
+    async fn notify(&self, record: &SagaRecord, receipt: &WriteReceipt, now: Millis) {
+        if receipt.notify.iter().any(Option::is_some) {
+            let topic = crate::notifications::topic(&self.definitions, record);
+            crate::notifications::send(&self.publisher, topic.as_deref(), record, receipt, now)
+                .await;
+        }
+    }
+
     /// Conditional write of the record; bumps version and write count.
     async fn write(&self, record: &mut SagaRecord, now: Millis) -> Result<Continue, StoreError> {
         let expected = record.version;
         match self.table.update(record, now).await {
             Ok(receipt) => {
                 record.capacity_units += receipt.capacity_units;
-                crate::notifications::send(&self.publisher, record, &receipt, now).await;
+                self.notify(record, &receipt, now).await;
                 if record.status.is_terminal() {
                     info!(
                         status = record.status.as_str(),

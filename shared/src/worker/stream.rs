@@ -140,6 +140,21 @@ mod tests {
         assert!(response.batch_item_failures.is_empty());
         let stored = worker.table.store.get(&image.id).await.unwrap().unwrap();
         assert_eq!(stored.status, SagaStatus::Completed);
-        assert_eq!(participant.received().len(), 3);
+        // The three steps' calls, then the COMPLETED notification to the definition's topic.
+        let keys: Vec<String> = participant
+            .received()
+            .into_iter()
+            .map(|c| c.idempotency_key)
+            .collect();
+        let id = &image.id;
+        assert_eq!(
+            keys,
+            [
+                format!("{id}:anonymize:action"),
+                format!("{id}:tokenize:action"),
+                format!("{id}:process:action"),
+                format!("{id}:notify:COMPLETED"),
+            ]
+        );
     }
 }

@@ -433,7 +433,20 @@ async fn a_saga_whose_definition_version_is_kept_nowhere_fails_with_the_reason()
     new.definitions = redeployed_image();
     let result = new.run(image, "inv-1", FAR).await.unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Failed));
-    assert!(participant.targets().is_empty(), "nothing ran");
+    // No step ran; the FAILED notification went to the deployed version's topic, the saga's
+    // own version being lost.
+    let calls = participant.received();
+    let sent: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|c| (c.target.as_str(), c.idempotency_key.as_str()))
+        .collect();
+    assert_eq!(
+        sent,
+        [(
+            "persistent://public/default/saga-lifecycle",
+            "saga-1:notify:FAILED"
+        )]
+    );
     let failed = new.table.store.get("saga-1").await.unwrap().unwrap();
     let error = failed.failure.unwrap().error;
     assert!(error.contains("neither deployed nor kept"), "{error}");
@@ -542,7 +555,14 @@ async fn a_finished_saga_is_announced_once_by_the_invocation_whose_write_ended_i
     let (mut worker, participant) = worker(|_, _| Outcome::Succeeded(json!({"ok": 1})));
     worker.definitions = image_definitions(include_str!("../../../definitions/image.json"));
     let image = started(&worker).await;
-    assert!(image.notify_topic.is_some());
+    // The record does not carry the topic: the worker reads it from the saga's definition.
+    assert_eq!(image.notify_topic, None);
+    let stored = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    assert!(
+        !serde_json::to_string(&stored)
+            .unwrap()
+            .contains("notify_topic")
+    );
     let result = worker.run(image.clone(), "inv-1", FAR).await.unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Completed));
     // A duplicate delivery of the same image loses its claim and announces nothing.
