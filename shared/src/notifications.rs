@@ -1,8 +1,8 @@
 //! Lifecycle notifications: when a saga starts, ends, or needs an operator (ends `FAILED`), a
-//! message goes to the topic its definition names ([`topic`]). The table says which write calls for one
-//! (`WriteReceipt::notify`); the writer publishes it after that write succeeded, so only the
-//! invocation whose conditional write made the transition sends it: retries and duplicate
-//! deliveries that lose their write send nothing. The message key is
+//! message goes to the topic its definition names ([`topic`]). The table says which write
+//! calls for one (`WriteReceipt::notify`); the writer publishes it after that write succeeded,
+//! so only the invocation whose conditional write made the transition sends it: retries and
+//! duplicate deliveries that lose their write send nothing. The message key is
 //! `{saga id}:notify:{event}`, like the participant calls' keys. Where an event bus is
 //! configured (`EVENT_BUS_NAME`, EventBridge), the same notification goes there too, as detail
 //! type `Saga {event}` from source `saga-orchestrator`.
