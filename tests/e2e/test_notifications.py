@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from helpers import TopicRecorder, eventually
+from helpers import TopicRecorder, eventually, stored_record
 from stack import EVENT_QUEUE
 from topics import LIFECYCLE_TOPIC
 
@@ -28,8 +28,10 @@ def notifications(recorder, saga_id, count, timeout=20):
     return recorder.for_saga(saga_id)
 
 
-def test_a_saga_is_announced_when_it_starts_and_when_it_ends(api, lifecycle):
+def test_a_saga_is_announced_when_it_starts_and_when_it_ends(api, lifecycle, stack):
     saga = api.run_to_end("image", {"image_id": "n-1", "data": "x"})
+    # The topic comes from the saga's definition version: its record does not store it.
+    assert "notify_topic" not in stored_record(stack, saga["id"])
     messages = notifications(lifecycle, saga["id"], 2)
     assert [m["key"] for m in messages] == [f"{saga['id']}:notify:STARTED", f"{saga['id']}:notify:COMPLETED"]
     ended = messages[1]["payload"]
@@ -52,6 +54,8 @@ def test_a_compensated_saga_and_one_that_needs_an_operator_are_announced_once_ea
     assert [m["payload"]["event"] for m in messages] == ["STARTED", "FAILED"]
     failed = messages[1]["payload"]
     assert failed["needs_operator"] is True and "anonymization" in failed["failure"]["error"]
+    # A choreographed saga's record keeps its topic, for the sweeper, which holds no definitions.
+    assert stored_record(stack, saga_id)["notify_topic"] == {"S": LIFECYCLE_TOPIC}
     counts = collections.Counter(m["key"] for m in lifecycle.messages)
     assert max(counts.values()) == 1, "one message per saga and event"
 
