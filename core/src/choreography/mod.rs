@@ -121,7 +121,7 @@ pub fn new_record(def: &Choreography, correlation_id: &str, now: Millis) -> Saga
         correlation_id: Some(correlation_id.to_string()),
         choreographed: true,
         definition_version: Some(def.version.clone()),
-        notify_topic: def.notifications.as_ref().map(|n| n.topic.clone()),
+        notify_topic: def.notify_topic().map(str::to_string),
         ..SagaRecord::fresh(id, &def.saga_type, steps, input, now)
     }
 }

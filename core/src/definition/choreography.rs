@@ -80,6 +80,11 @@ pub struct CompensationCommand {
 }
 
 impl Choreography {
+    /// The topic of its sagas' lifecycle notifications, if it names one.
+    pub fn notify_topic(&self) -> Option<&str> {
+        self.notifications.as_ref().map(|n| n.topic.as_str())
+    }
+
     /// The step an event type belongs to, with its meaning.
     pub fn classify(&self, event_type: &str) -> Option<(usize, EventMeaning)> {
         self.steps

@@ -80,11 +80,10 @@ impl AnyDefinition {
 
     /// The topic of its sagas' lifecycle notifications, if it names one.
     pub fn notify_topic(&self) -> Option<&str> {
-        let notifications = match self {
-            Self::Orchestrated(d) => &d.notifications,
-            Self::Choreographed(c) => &c.notifications,
-        };
-        notifications.as_ref().map(|n| n.topic.as_str())
+        match self {
+            Self::Orchestrated(d) => d.notify_topic(),
+            Self::Choreographed(c) => c.notify_topic(),
+        }
     }
 }
 

@@ -257,6 +257,11 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_TIMEOUT_MS: u64 = 3_000;
 
 impl SagaDefinition {
+    /// The topic of its sagas' lifecycle notifications, if it names one.
+    pub fn notify_topic(&self) -> Option<&str> {
+        self.notifications.as_ref().map(|n| n.topic.as_str())
+    }
+
     /// Whether a step that failed for good, its last attempt failing as `failure`, is
     /// compensated (when it has a compensation).
     pub fn compensates_failed(&self, step: usize, failure: Option<FailureClass>) -> bool {

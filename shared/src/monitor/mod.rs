@@ -254,7 +254,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
             };
             match written {
                 Ok(receipt) => {
-                    let topic = def.notifications.as_ref().map(|n| n.topic.as_str());
+                    let topic = def.notify_topic();
                     crate::notifications::send(&self.publisher, topic, &record, &receipt, now)
                         .await;
                     if expected.is_none() {

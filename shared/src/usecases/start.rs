@@ -147,7 +147,7 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
     };
     match worker.table.create(&mut record, now).await {
         Ok(receipt) => {
-            let topic = def.notifications.as_ref().map(|n| n.topic.as_str());
+            let topic = def.notify_topic();
             crate::notifications::send(&worker.publisher, topic, &record, &receipt, now).await;
         }
         Err(StoreError::Conflict) => {
