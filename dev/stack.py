@@ -332,6 +332,13 @@ class Stack:
             self.pulsar_token_arn = json.load(response)["ARN"]
         self.create_event_bus()
 
+    def dynamodb(self):
+        """A boto3 client of the stack's DynamoDB Local."""
+        import boto3
+        return boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{self.dynamodb_port}",
+                            region_name="us-east-1", aws_access_key_id="local",
+                            aws_secret_access_key="local")
+
     def aws(self, service):
         """A boto3 client of the emulator (moto)."""
         import boto3

@@ -75,8 +75,5 @@ def eventually(check, timeout=10):
 
 def stored_record(stack, saga_id):
     """A saga's record as DynamoDB Local holds it (a consistent read of the item)."""
-    import boto3
-    client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{stack.dynamodb_port}",
-                          region_name="us-east-1", aws_access_key_id="local",
-                          aws_secret_access_key="local")
-    return client.get_item(TableName="sagas", Key={"id": {"S": saga_id}}, ConsistentRead=True)["Item"]
+    return stack.dynamodb().get_item(TableName="sagas", Key={"id": {"S": saga_id}},
+                                     ConsistentRead=True)["Item"]

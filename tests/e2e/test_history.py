@@ -3,8 +3,9 @@ and a choreographed saga's events; served a page at a time by GET /sagas/{id}/hi
 
 import uuid
 
-import boto3
 import requests
+
+from helpers import stored_record
 
 
 def history(api, saga_id, limit=100):
@@ -47,9 +48,7 @@ def test_every_attempt_status_change_and_compensation_is_in_the_history(api, sta
         print(" ".join(f"{k}={v}" for k, v in entry.items() if k != "error"))
 
     # What it costs: no write of its own (entries ride on the saga's writes), and these bytes.
-    client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{stack.dynamodb_port}",
-                          region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local")
-    item = client.get_item(TableName="sagas", Key={"id": {"S": saga["id"]}})["Item"]
+    item = stored_record(stack, saga["id"])
     history_bytes = len(item["history"]["S"].encode())
     print(f"history of a compensated image saga: {len(items)} entries, {history_bytes} bytes "
           f"(JSON text) of a {item_size(item)}-byte record, {saga['dynamodb']['writes']} writes")

@@ -5,7 +5,6 @@ filters, batches and retries as the changed mapping says."""
 import re
 import time
 
-import boto3
 import yaml
 
 from helpers import ROOT, RUN_ROOT, Api, Stack
@@ -42,10 +41,7 @@ def test_the_local_stack_follows_the_template(tmp_path):
                   run_dir=RUN_ROOT / "e2e-template", quiet=True, template=template)
     stack.start()
     try:
-        client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{stack.dynamodb_port}",
-                              region_name="us-east-1", aws_access_key_id="local",
-                              aws_secret_access_key="local")
-        table = client.describe_table(TableName="sagas")["Table"]
+        table = stack.dynamodb().describe_table(TableName="sagas")["Table"]
         declared = yaml.safe_load(re.sub(r"!\w+", "", template.read_text()))
         indexes = [i["IndexName"] for i in declared["Resources"]["SagaTable"]["Properties"]["GlobalSecondaryIndexes"]]
         assert sorted(i["IndexName"] for i in table["GlobalSecondaryIndexes"]) == sorted(indexes)

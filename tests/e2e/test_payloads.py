@@ -4,8 +4,9 @@ by later steps and by the API, and refused or failed with the limit named when o
 import json
 import time
 
-import boto3
 import requests
+
+from helpers import stored_record
 
 
 def read(api, saga_id):
@@ -21,11 +22,8 @@ def read(api, saga_id):
 
 def stored_items(stack, saga_id):
     """The saga's record as DynamoDB Local holds it, and the payload items beside it."""
-    client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{stack.dynamodb_port}",
-                          region_name="us-east-1", aws_access_key_id="local",
-                          aws_secret_access_key="local")
-    record = client.get_item(TableName="sagas", Key={"id": {"S": saga_id}},
-                             ConsistentRead=True)["Item"]
+    client = stack.dynamodb()
+    record = stored_record(stack, saga_id)
     refs = [record["input_ref"]["S"]] if "input_ref" in record else []
     refs += [s["M"]["output_ref"]["S"] for s in record["steps"]["L"] if "output_ref" in s["M"]]
     payloads = [client.get_item(TableName="sagas", Key={"id": {"S": ref}})["Item"] for ref in refs]
