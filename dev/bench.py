@@ -27,6 +27,9 @@ Checkpoint policies: `every_step` and `boundaries` (see the README's "Checkpoint
 `--baseline DIR` also measures another checkout (for instance `git worktree add ../base
 379fa07`) under the same load, in alternating order (A B B A), and prints the ratios.
 `--sweeper N` measures how fast the sweeper restarts a backlog of N due sagas.
+`--idle SECONDS` instead measures what an idle stack costs (no requests at all: the stream
+pump's polls, the sweeper's ticks, DynamoDB Local's own work), this checkout's and the
+baseline's, in percent of one core.
 
     .tools/venv/bin/python dev/bench.py --sagas 800 --concurrency 8 [--modes inline,stream]
         [--checkpoints every_step,boundaries] [--notifications on,off] [--rounds 2]
@@ -265,16 +268,7 @@ def measure(spec):
     if spec.get("checkpoint"):
         env["SAGA_DEFINITIONS_DIR"] = str(definitions_with(spec["root"], run_dir, spec["checkpoint"],
                                                            spec.get("notifications", True)))
-    options = {"api_port": 9500, "dynamodb_port": 8500, "pulsar_port": 6850,
-               "participants_port": 9601, "run_dir": run_dir, "quiet": True, "extra_env": env}
-    release = spec["build"] == "release"
-    if "release" in inspect.signature(stack_module.Stack).parameters:
-        stack = stack_module.Stack(release=release, **options)
-    else:
-        stack = stack_module.Stack(**options)
-        if release:
-            serve_release_builds(stack, spec["root"])
-    stack.start()
+    stack = started_stack(stack_module, spec, run_dir, env)
     label = spec["label"]
     try:
         print(f"[{label}] warming up with {spec['warmup']} sagas", flush=True)
@@ -326,6 +320,44 @@ def measure(spec):
         "split": split_from_logs(logged, n),
     }
     return report
+
+
+def started_stack(stack_module, spec, run_dir, env):
+    """A running stack of the checkout `stack_module` comes from, on the bench's ports, serving
+    the build `spec` names."""
+    options = {"api_port": 9500, "dynamodb_port": 8500, "pulsar_port": 6850,
+               "participants_port": 9601, "run_dir": run_dir, "quiet": True, "extra_env": env}
+    release = spec["build"] == "release"
+    if "release" in inspect.signature(stack_module.Stack).parameters:
+        stack = stack_module.Stack(release=release, **options)
+    else:
+        stack = stack_module.Stack(**options)
+        if release:
+            serve_release_builds(stack, spec["root"])
+    stack.start()
+    return stack
+
+
+def measure_idle(spec):
+    """Starts a stack and sends it nothing: the CPU each process takes over `spec["idle"]`
+    seconds (after 10 s to settle), in percent of one core."""
+    stack_module = load_stack_module(spec["root"])
+    run_dir = Path(spec["run_dir"]) / spec["label"].replace("/", "-")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stack = started_stack(stack_module, spec, run_dir, {"RUST_LOG": "info", "LOG_FORMAT": "json"})
+    try:
+        print(f"[{spec['label']}] measuring the idle stack for {spec['idle']} s", flush=True)
+        time.sleep(10)
+        before = cpu_by_process(stack)
+        time.sleep(spec["idle"])
+        after = cpu_by_process(stack)
+    finally:
+        stack.stop()
+    percent = {role: round(seconds * 100 / spec["idle"], 2)
+               for role, seconds in cpu_between(before, after).items() if seconds > 0}
+    return {"label": spec["label"], "idle_seconds": spec["idle"],
+            "idle_cpu_percent_of_a_core": dict(sorted(percent.items(), key=lambda kv: -kv[1])),
+            "idle_cpu_percent_all_processes": round(sum(percent.values()), 2)}
 
 
 def serve_release_builds(stack, root):
@@ -481,6 +513,27 @@ def summarise(reports, labels):
     return medians
 
 
+def report_idle(base, args):
+    """`--idle`: the CPU of the idle stack, this checkout's and the baseline's (in alternating
+    order over the rounds), each process's median in percent of one core."""
+    specs = [{**base, "label": "idle", "root": str(ROOT), "idle": args.idle}]
+    if args.baseline:
+        specs.append({**specs[0], "label": "idle/baseline", "root": str(Path(args.baseline).resolve())})
+    order = [s for r in range(args.rounds) for s in (specs if r % 2 == 0 else specs[::-1])]
+    reports = [measured(spec) for spec in order]
+    for report in reports:
+        print(json.dumps(report))
+    for spec in specs:
+        runs = [r for r in reports if r["label"] == spec["label"]]
+        roles = {role for r in runs for role in r["idle_cpu_percent_of_a_core"]}
+        medians = {role: round(statistics.median(r["idle_cpu_percent_of_a_core"].get(role, 0) for r in runs), 2)
+                   for role in roles}
+        total = round(statistics.median(r["idle_cpu_percent_all_processes"] for r in runs), 2)
+        print(f"{spec['label']}: median of {len(runs)} runs, % of one core: all processes {total}, "
+              + json.dumps(dict(sorted(medians.items(), key=lambda kv: -kv[1]))))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -502,9 +555,12 @@ def main():
                         "folder in dev/stack.py's RUN_ROOT, outside every checkout)")
     parser.add_argument("--sweeper", type=int, default=0, metavar="N",
                         help="also time the sweeper restarting a backlog of N due sagas")
+    parser.add_argument("--idle", type=int, default=0, metavar="SECONDS",
+                        help="only measure the CPU of an idle stack (and the baseline's) over SECONDS")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(json.loads(args.child))), flush=True)
+        spec = json.loads(args.child)
+        print(json.dumps(measure_idle(spec) if "idle" in spec else measure(spec)), flush=True)
         return 0
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     checkpoints = [c.strip() for c in args.checkpoints.split(",") if c.strip()]
@@ -515,6 +571,8 @@ def main():
                      "notifications on and off")
     base = {"sagas": args.sagas, "concurrency": args.concurrency, "warmup": args.warmup, "build": args.build,
             "run_dir": args.run_dir or str(load_stack_module(ROOT).RUN_ROOT / "bench")}
+    if args.idle:
+        return report_idle(base, args)
     variants = [{**base, "label": f"{m}/{c}" + ("" if n == "on" else "/no-notifications"),
                  "root": str(ROOT), "mode": m, "checkpoint": c, "notifications": n == "on"}
                 for m in modes for c in checkpoints for n in notifications]

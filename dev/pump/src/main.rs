@@ -109,12 +109,14 @@ async fn pump() -> Result<(), Error> {
 
     let mut iterators: HashMap<String, Option<String>> = HashMap::new();
     let mut since_describe = Duration::MAX;
+    let mut quiet_polls = 0u32;
     loop {
         if since_describe > Duration::from_secs(1) {
             discover_shards(&streams, &stream_arn, &mut iterators).await?;
             since_describe = Duration::ZERO;
         }
         let mut delivered = 0;
+        let mut seen = 0;
         for (shard, iterator) in iterators.iter_mut() {
             let Some(current) = iterator.clone() else {
                 continue;
@@ -134,7 +136,9 @@ async fn pump() -> Result<(), Error> {
                 }
             };
             *iterator = page.next_shard_iterator;
-            for record in page.records.unwrap_or_default() {
+            let records = page.records.unwrap_or_default();
+            seen += records.len();
+            for record in records {
                 if let Some((key, event_record)) = lambda_record(&record, &stream_arn)
                     .filter(|(_, event_record)| mapping.admits(event_record))
                 {
@@ -147,10 +151,31 @@ async fn pump() -> Result<(), Error> {
                 }
             }
         }
-        // Under load, short pauses let each poll gather a batch instead of a record or two.
-        let pause = if delivered == 0 { 20 } else { 10 };
+        quiet_polls = if seen == 0 {
+            quiet_polls.saturating_add(1)
+        } else {
+            0
+        };
+        let pause = poll_pause(delivered, quiet_polls);
         tokio::time::sleep(Duration::from_millis(pause)).await;
         since_describe += Duration::from_millis(pause);
+    }
+}
+
+/// Empty polls in a row (a second's worth) after which the stream counts as idle.
+const IDLE_AFTER_POLLS: u32 = 50;
+
+/// Milliseconds to wait before the next poll. While records come, polls follow closely, and
+/// under load short pauses let each gather a batch instead of a record or two; once the stream
+/// has been empty for a second, it is polled ten times a second (Lambda polls four times), so
+/// an idle stack leaves DynamoDB Local nearly at rest.
+fn poll_pause(delivered: usize, quiet_polls: u32) -> u64 {
+    if delivered > 0 {
+        10
+    } else if quiet_polls < IDLE_AFTER_POLLS {
+        20
+    } else {
+        100
     }
 }
 
@@ -305,4 +330,19 @@ async fn invoke(http: &reqwest::Client, url: &str, event: &Value) -> Result<Vec<
         .flatten()
         .filter_map(|failure| failure["itemIdentifier"].as_str().map(str::to_string))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_slow_down_only_after_a_quiet_second() {
+        assert_eq!(poll_pause(3, 0), 10);
+        assert_eq!(poll_pause(0, 1), 20);
+        assert_eq!(poll_pause(0, IDLE_AFTER_POLLS - 1), 20);
+        assert_eq!(poll_pause(0, IDLE_AFTER_POLLS), 100);
+        // Records that the mapping's filter drops still count as traffic.
+        assert_eq!(poll_pause(0, 0), 20);
+    }
 }
