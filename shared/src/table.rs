@@ -62,7 +62,8 @@ impl<S: SagaStore> SagaTable<S> {
         Self { store, rules }
     }
 
-    /// Writes a new record (version 1, its first write); `Conflict` if its id exists.
+    /// Writes a new record (version 1, its first write); `Conflict` if its id exists. The
+    /// write's capacity is added to the record's count, for its next write to store.
     pub async fn create(
         &self,
         record: &mut SagaRecord,
@@ -84,6 +85,7 @@ impl<S: SagaStore> SagaTable<S> {
         let ended = record.status.is_terminal().then(|| record.status.as_str());
         let notify = [Some("STARTED"), ended];
         let receipt = self.put(record, None).await?;
+        record.capacity_units += receipt.capacity_units;
         Ok(WriteReceipt { notify, ..receipt })
     }
 
@@ -97,7 +99,8 @@ impl<S: SagaStore> SagaTable<S> {
     }
 
     /// Replaces the stored record with this one, conditional on the stored version being the
-    /// one this record was read or last written at; `Conflict` otherwise. Bumps the version.
+    /// one this record was read or last written at; `Conflict` otherwise. Bumps the version and
+    /// adds the write's capacity to the record's count, for its next write to store.
     pub async fn update(
         &self,
         record: &mut SagaRecord,
@@ -113,6 +116,7 @@ impl<S: SagaStore> SagaTable<S> {
         let notify = [ended.then(|| record.status.as_str()), None];
         match self.put(record, Some(expected)).await {
             Ok(receipt) => {
+                record.capacity_units += receipt.capacity_units;
                 self.expire_payloads(record).await;
                 Ok(WriteReceipt { notify, ..receipt })
             }
@@ -245,7 +249,12 @@ mod tests {
             Some(62_000),
             "unclaimed after the stale time"
         );
-        assert_eq!(table.store.get("s-1").await.unwrap(), Some(record.clone()));
+        // Stored as written: without its own capacity, only known once it was written.
+        let stored = SagaRecord {
+            capacity_units: 0.0,
+            ..record.clone()
+        };
+        assert_eq!(table.store.get("s-1").await.unwrap(), Some(stored));
         let again = table.create(&mut saga(), 2_000).await;
         assert!(matches!(again, Err(StoreError::Conflict)));
     }
@@ -271,6 +280,21 @@ mod tests {
             table.update(&mut stale, 1_600).await,
             Err(StoreError::Conflict)
         ));
+    }
+
+    #[tokio::test]
+    async fn each_write_stores_the_capacity_of_the_writes_before_it() {
+        let table = table();
+        let mut record = saga();
+        table.create(&mut record, 1_000).await.unwrap();
+        assert_eq!(
+            record.capacity_units, 1.0,
+            "the create's unit, known once written"
+        );
+        table.update(&mut record, 1_500).await.unwrap();
+        assert_eq!(record.capacity_units, 2.0);
+        let stored = table.get(&record.id).await.unwrap().unwrap();
+        assert_eq!(stored.capacity_units, 1.0, "the create's, not its own");
     }
 
     #[tokio::test]

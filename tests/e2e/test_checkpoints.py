@@ -18,6 +18,9 @@ def test_a_waiting_start_costs_two_writes_and_records_every_step(api):
     # What a later read sees is what the end wrote: every step and its output.
     stored = api.get(saga["id"]).json()
     assert [s["output"] for s in stored["steps"]] == [s["output"] for s in saga["steps"]]
+    # The end stored the create's capacity; the answer also counts the end's own.
+    assert 0 < stored["dynamodb"]["write_capacity_units"] < saga["dynamodb"]["write_capacity_units"], (
+        stored["dynamodb"], saga["dynamodb"])
     attempts = [e for e in history(api, saga["id"]) if e["kind"] == "attempt"]
     assert [(e["step"], e["outcome"]) for e in attempts] == [
         ("anonymize", "succeeded"), ("hold", "succeeded"), ("process", "succeeded")]

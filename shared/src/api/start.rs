@@ -290,6 +290,10 @@ mod tests {
         );
         let last = writes.last().unwrap();
         assert_eq!((last.status, last.writes), (SagaStatus::Completed, 4));
+        assert_eq!(
+            last.capacity_units, 3.0,
+            "the end stores the capacity of the three writes before it, the create's included"
+        );
         assert!(last.lease.is_none() && !last.runnable);
     }
 

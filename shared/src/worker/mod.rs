@@ -389,7 +389,6 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         let expected = record.version;
         match self.table.update(record, now).await {
             Ok(receipt) => {
-                record.capacity_units += receipt.capacity_units;
                 self.notify(record, &receipt, now).await;
                 if record.status.is_terminal() {
                     info!(
