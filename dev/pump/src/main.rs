@@ -168,7 +168,7 @@ const IDLE_AFTER_POLLS: u32 = 50;
 /// Milliseconds to wait before the next poll. While records come, polls follow closely, and
 /// under load short pauses let each gather a batch instead of a record or two; once the stream
 /// has been empty for a second, it is polled ten times a second (Lambda polls four times), so
-/// an idle stack leaves DynamoDB Local nearly at rest.
+/// an idle stack asks DynamoDB Local for a fifth of the polls.
 fn poll_pause(delivered: usize, quiet_polls: u32) -> u64 {
     if delivered > 0 {
         10
