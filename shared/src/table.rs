@@ -85,7 +85,6 @@ impl<S: SagaStore> SagaTable<S> {
         let ended = record.status.is_terminal().then(|| record.status.as_str());
         let notify = [Some("STARTED"), ended];
         let receipt = self.put(record, None).await?;
-        record.capacity_units += receipt.capacity_units;
         Ok(WriteReceipt { notify, ..receipt })
     }
 
@@ -116,7 +115,6 @@ impl<S: SagaStore> SagaTable<S> {
         let notify = [ended.then(|| record.status.as_str()), None];
         match self.put(record, Some(expected)).await {
             Ok(receipt) => {
-                record.capacity_units += receipt.capacity_units;
                 self.expire_payloads(record).await;
                 Ok(WriteReceipt { notify, ..receipt })
             }
@@ -131,7 +129,8 @@ impl<S: SagaStore> SagaTable<S> {
 
     /// Moves large payloads and older history to items of their own, then writes the record
     /// without them: a create, or a replace conditional on the `expected` stored version. The
-    /// receipt counts the capacity of every item written.
+    /// receipt counts the capacity of every item written, which is added to the record's count
+    /// for its next write to store.
     async fn put(
         &self,
         record: &mut SagaRecord,
@@ -148,6 +147,7 @@ impl<S: SagaStore> SagaTable<S> {
         payloads::reattach(record, detached);
         let mut receipt = written?;
         receipt.add(&apart);
+        record.capacity_units += receipt.capacity_units;
         crate::timing::write(started.elapsed(), receipt.bytes, receipt.capacity_units);
         Ok(receipt)
     }
