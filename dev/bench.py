@@ -260,8 +260,7 @@ def run_sagas(api, indices, concurrency):
 def measure(spec):
     """Runs the warm-up and the measured sagas on a fresh stack; returns the report."""
     stack_module = load_stack_module(spec["root"])
-    run_dir = Path(spec["run_dir"]) / spec["label"].replace("/", "-")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = run_dir_of(spec)
     env = {"RUST_LOG": "info,timing=debug", "LOG_FORMAT": "json", "CAMPAIGN_FAILURE_RATES": "0"}
     if spec["mode"] == "stream":
         env["DRIVE_WAITING_SAGAS"] = "false"
@@ -322,6 +321,13 @@ def measure(spec):
     return report
 
 
+def run_dir_of(spec):
+    """The folder of a run's stack (its logs and data), made if missing."""
+    run_dir = Path(spec["run_dir"]) / spec["label"].replace("/", "-")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
 def started_stack(stack_module, spec, run_dir, env):
     """A running stack of the checkout `stack_module` comes from, on the bench's ports, serving
     the build `spec` names."""
@@ -342,8 +348,7 @@ def measure_idle(spec):
     """Starts a stack and sends it nothing: the CPU each process takes over `spec["idle"]`
     seconds (after 10 s to settle), in percent of one core."""
     stack_module = load_stack_module(spec["root"])
-    run_dir = Path(spec["run_dir"]) / spec["label"].replace("/", "-")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = run_dir_of(spec)
     stack = started_stack(stack_module, spec, run_dir, {"RUST_LOG": "info", "LOG_FORMAT": "json"})
     try:
         print(f"[{spec['label']}] measuring the idle stack for {spec['idle']} s", flush=True)
@@ -513,14 +518,19 @@ def summarise(reports, labels):
     return medians
 
 
+def alternated(specs, rounds):
+    """The specs once a round, every other round in reverse (A B B A ...), so that drift on the
+    machine favours none of them."""
+    return [spec for r in range(rounds) for spec in (specs if r % 2 == 0 else specs[::-1])]
+
+
 def report_idle(base, args):
     """`--idle`: the CPU of the idle stack, this checkout's and the baseline's (in alternating
     order over the rounds), each process's median in percent of one core."""
     specs = [{**base, "label": "idle", "root": str(ROOT), "idle": args.idle}]
     if args.baseline:
         specs.append({**specs[0], "label": "idle/baseline", "root": str(Path(args.baseline).resolve())})
-    order = [s for r in range(args.rounds) for s in (specs if r % 2 == 0 else specs[::-1])]
-    reports = [measured(spec) for spec in order]
+    reports = [measured(spec) for spec in alternated(specs, args.rounds)]
     for report in reports:
         print(json.dumps(report))
     for spec in specs:
@@ -579,7 +589,7 @@ def main():
     if args.baseline:
         variants += [{**base, "label": f"{m}/baseline", "root": str(Path(args.baseline).resolve()), "mode": m}
                      for m in modes]
-    order = [v for r in range(args.rounds) for v in (variants if r % 2 == 0 else variants[::-1])]
+    order = alternated(variants, args.rounds)
     print(f"{len(order)} runs of {args.sagas} image sagas, {args.build} builds: "
           + ", ".join(v["label"] for v in order), flush=True)
     reports = [measured(spec) for spec in order]
