@@ -96,6 +96,11 @@ pub struct CallState {
     /// Attempts whose invocation died before reporting an outcome (counted against retries).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub lost_attempts: u32,
+    /// Sticky: some attempt's outcome was unknown (a timeout, a connection lost after sending,
+    /// a 5xx, an invocation that died mid-call), so the call may have taken effect whatever
+    /// later attempts answered. Decides whether a call that failed for good is compensated.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub may_have_taken_effect: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -103,6 +108,15 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl CallState {
+    /// Whether the call may have taken effect at the participant: some attempt's outcome was
+    /// unknown (records written before the sticky flag existed say so by their last failure).
+    pub fn outcome_unknown(&self) -> bool {
+        self.may_have_taken_effect
+            || self
+                .failure
+                .is_some_and(FailureClass::may_have_taken_effect)
+    }
+
     /// A call that has not started.
     pub fn pending() -> Self {
         Self {
@@ -115,6 +129,7 @@ impl CallState {
             retry_at: None,
             previous_attempts: 0,
             lost_attempts: 0,
+            may_have_taken_effect: false,
         }
     }
 }
@@ -279,6 +294,10 @@ pub struct SagaRecord {
     /// The last status the history noted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logged_status: Option<SagaStatus>,
+    /// Times an operator redrove the saga; lifecycle notifications after a redrive carry it in
+    /// their key, so a second FAILED is not taken for a repeat of the first.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redrives: u32,
     /// The trace the saga's calls join (see [`crate::trace`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceContext>,
@@ -350,6 +369,7 @@ impl SagaRecord {
             history_refs: Vec::new(),
             notify_topic: None,
             logged_status: None,
+            redrives: 0,
             trace: None,
             id,
         }

@@ -88,9 +88,9 @@ pub struct StepDefaults {
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum CompensateFailed {
-    /// A step whose last attempt may have taken effect (see
-    /// [`FailureClass::may_have_taken_effect`]); never one the participant refused or never
-    /// received. The default.
+    /// A step any of whose attempts may have taken effect (see
+    /// [`FailureClass::may_have_taken_effect`]), whatever later attempts answered; never one
+    /// the participant refused or never received on every attempt. The default.
     #[default]
     WhenUnknown,
     /// Every failed step (seeds 003 and 004 undo the failed step too).
@@ -262,9 +262,9 @@ impl SagaDefinition {
         self.notifications.as_ref().map(|n| n.topic.as_str())
     }
 
-    /// Whether a step that failed for good, its last attempt failing as `failure`, is
-    /// compensated (when it has a compensation).
-    pub fn compensates_failed(&self, step: usize, failure: Option<FailureClass>) -> bool {
+    /// Whether a step that failed for good is compensated (when it has a compensation);
+    /// `outcome_unknown` says whether any of its attempts may have taken effect.
+    pub fn compensates_failed(&self, step: usize, outcome_unknown: bool) -> bool {
         let rule = self.steps[step]
             .compensate_failed
             .or(self.defaults.compensate_failed)
@@ -272,9 +272,7 @@ impl SagaDefinition {
         match rule {
             CompensateFailed::Always => true,
             CompensateFailed::Never => false,
-            CompensateFailed::WhenUnknown => {
-                failure.is_some_and(FailureClass::may_have_taken_effect)
-            }
+            CompensateFailed::WhenUnknown => outcome_unknown,
         }
     }
 

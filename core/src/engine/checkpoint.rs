@@ -7,7 +7,9 @@ use crate::record::{SagaRecord, SagaStatus};
 /// Whether the outcome of `done` may go unwritten until a later checkpoint, with `following`
 /// run first: under [`Checkpoint::Boundaries`], a forward call that succeeded, was not the
 /// pivot, changed no status (no compensation started, the saga did not end) and is followed
-/// by another forward call, in a saga that never lost an invocation. Once one died mid-run, every
+/// by another forward call that is not the pivot, in a saga that never lost an invocation.
+/// The write before the pivot is never left out: its version check is what lets a cancel
+/// written meanwhile stop the saga before the point of no return. Once one died mid-run, every
 /// step is written: the calls that keep killing their invocation are then the ones charged
 /// for it, and every action that ran is on record to be compensated. The caller still checks
 /// that the lease it holds covers the next call.
@@ -25,6 +27,7 @@ pub fn may_defer_write(
         && def.steps[done.step].kind != StepKind::Pivot
         && record.status == status_before
         && following.phase == Phase::Action
+        && def.steps[following.step].kind != StepKind::Pivot
         && !lost_an_invocation(record)
 }
 

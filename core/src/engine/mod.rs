@@ -161,7 +161,9 @@ pub fn begin(record: &mut SagaRecord, call: &Call, now: Millis) {
     let state = call_state_mut(record, call.step, call.phase);
     let lost = unreported(state).then_some(state.attempts);
     if lost.is_some() {
+        // The attempt may have reached the participant before its invocation died.
         state.lost_attempts += 1;
+        state.may_have_taken_effect = true;
     }
     state.status = StepStatus::Running;
     state.attempts = call.attempt;
@@ -270,6 +272,7 @@ pub fn record_outcome(
             let state = call_state_mut(record, call.step, call.phase);
             state.error = Some(error.clone());
             state.failure = Some(class);
+            state.may_have_taken_effect |= class.may_have_taken_effect();
             if def.is_retryable(call.step, class) && state.attempts < policy.max_attempts {
                 state.retry_at = Some(now + policy.delay_ms(state.attempts, jitter_draw) as i64);
                 return;
@@ -304,12 +307,28 @@ pub fn record_outcome(
 
 /// Queues the compensations of every completed step, and of a failed step that the definition
 /// compensates (by default: one whose outcome is unknown), newest first; steps without one are
-/// skipped.
+/// skipped. A pivot that failed with an unknown outcome is not compensated around: the saga
+/// ends FAILED for an operator, who may redrive it (the pivot is retried with its key).
 fn start_compensation(def: &SagaDefinition, record: &mut SagaRecord, now: Millis) {
+    if let Some(pivot) = def.pivot()
+        && record.steps[pivot].action.status == StepStatus::Failed
+        && record.steps[pivot].action.outcome_unknown()
+    {
+        let step = def.steps[pivot].name.clone();
+        let cause = record.failure.take().map_or_else(String::new, |f| f.error);
+        record.failure = Some(Failure {
+            error: format!(
+                "the pivot step {step} may have taken effect ({cause}); nothing was compensated:                  an operator must find out, then redrive the saga to retry the pivot with the                  same idempotency key"
+            ),
+            step,
+        });
+        finish(record, SagaStatus::Failed, now);
+        return;
+    }
     for (i, (state, step_def)) in record.steps.iter_mut().zip(&def.steps).enumerate() {
         let undo = match state.action.status {
             StepStatus::Completed => true,
-            StepStatus::Failed => def.compensates_failed(i, state.action.failure),
+            StepStatus::Failed => def.compensates_failed(i, state.action.outcome_unknown()),
             _ => false,
         };
         if undo {

@@ -552,3 +552,192 @@ fn every_attempt_is_in_the_history_with_its_outcome_and_duration() {
             .contains("ServerError")
     );
 }
+
+/// The order saga with its third step (CrearPedido) as the pivot: no compensation, and the
+/// step after it retriable.
+fn order_with_pivot() -> SagaDefinition {
+    let mut def = order();
+    def.steps[2].kind = StepKind::Pivot;
+    def.steps[2].compensation = None;
+    def.steps[3].kind = StepKind::Retriable;
+    def
+}
+
+#[test]
+fn an_unknown_outcome_is_remembered_whatever_later_attempts_answer() {
+    // Attempt 1 times out after the participant applied it; attempts 2 and 3 fail in ways
+    // that alone say nothing took effect. The step is still compensated.
+    for later in [FailureClass::Connection, FailureClass::ClientError] {
+        let def = order();
+        let (record, calls) = drive(&def, |name, phase, attempt| match (name, phase, attempt) {
+            ("CrearPedido", Phase::Action, 1) => fail(FailureClass::Timeout),
+            ("CrearPedido", Phase::Action, _) => fail(later),
+            _ => Outcome::Succeeded(json!({"id": 7, "reserva_id": "r"})),
+        });
+        assert_eq!(record.status, SagaStatus::Compensated, "{later:?}");
+        assert_eq!(record.steps[2].action.failure, Some(later));
+        assert!(record.steps[2].action.may_have_taken_effect);
+        let compensated: Vec<_> = calls
+            .iter()
+            .filter(|c| c.1 == Phase::Compensation)
+            .map(|c| c.0.as_str())
+            .collect();
+        assert_eq!(
+            compensated,
+            ["CrearPedido", "ReservarInventario"],
+            "{later:?}"
+        );
+    }
+}
+
+#[test]
+fn a_cancel_compensates_an_abandoned_step_whose_earlier_attempt_was_unknown() {
+    let def = order();
+    let (mut record, call) = order_with_third_call_in_flight(&def);
+    record_outcome(
+        &def,
+        &mut record,
+        &call,
+        fail(FailureClass::Timeout),
+        6,
+        0.5,
+    );
+    let Next::WaitUntil(due) = next(&def, &record, 6) else {
+        panic!("a retry is due later")
+    };
+    let retry = run_one(&def, &mut record, fail(FailureClass::Throttled), due);
+    assert_eq!(retry.attempt, 2);
+    record.cancel_requested = true;
+    apply_stop(&def, &mut record, due + 2);
+    let mut ran = Vec::new();
+    while record.status == SagaStatus::Compensating {
+        ran.push(run_one(&def, &mut record, Outcome::Succeeded(json!(null)), due + 3).step);
+    }
+    assert_eq!(ran, [2, 1], "the timed-out attempt may have taken effect");
+    assert_eq!(record.status, SagaStatus::Cancelled);
+}
+
+#[test]
+fn an_attempt_lost_with_its_invocation_counts_as_unknown() {
+    let def = order();
+    let (mut record, call) = order_with_third_call_in_flight(&def);
+    // The invocation died mid-call; the next one begins the call again, then is refused.
+    begin(&mut record, &call, 7);
+    assert_eq!(record.steps[2].action.lost_attempts, 1);
+    let mut refused = call.clone();
+    refused.attempt = 2;
+    record_outcome(
+        &def,
+        &mut record,
+        &refused,
+        fail(FailureClass::ClientError),
+        8,
+        0.5,
+    );
+    assert_eq!(record.status, SagaStatus::Compensating);
+    let first = run_one(&def, &mut record, Outcome::Succeeded(json!(null)), 9);
+    assert_eq!((first.step, first.phase), (2, Phase::Compensation));
+}
+
+#[test]
+fn a_pivot_with_an_unknown_outcome_stops_the_saga_for_an_operator() {
+    let def = order_with_pivot();
+    let (record, calls) = drive(&def, |name, phase, _| match (name, phase) {
+        ("CrearPedido", Phase::Action) => fail(FailureClass::Timeout),
+        _ => Outcome::Succeeded(json!({"id": 7, "reserva_id": "r"})),
+    });
+    assert_eq!(record.status, SagaStatus::Failed);
+    assert!(
+        calls.iter().all(|c| c.1 == Phase::Action),
+        "nothing is compensated around a pivot that may stand: {calls:?}"
+    );
+    let failure = record.failure.clone().unwrap();
+    assert_eq!(failure.step, "CrearPedido");
+    assert!(
+        failure.error.contains("may have taken effect"),
+        "{}",
+        failure.error
+    );
+    // The operator's redrive retries the pivot with its key; this time it succeeds.
+    let mut record = record;
+    redrive(&mut record).unwrap();
+    let retried = run_one(&def, &mut record, Outcome::Succeeded(json!({"id": 7})), 100);
+    assert_eq!((retried.step, retried.phase), (2, Phase::Action));
+    assert_eq!(retried.idempotency_key, calls.last().unwrap().3);
+    run_one(&def, &mut record, Outcome::Succeeded(json!({})), 101);
+    assert_eq!(record.status, SagaStatus::Completed);
+}
+
+#[test]
+fn a_pivot_refused_for_sure_is_compensated_around() {
+    let def = order_with_pivot();
+    let (record, calls) = drive(&def, |name, phase, _| match (name, phase) {
+        ("CrearPedido", Phase::Action) => fail(FailureClass::ClientError),
+        _ => Outcome::Succeeded(json!({"id": 7, "reserva_id": "r"})),
+    });
+    assert_eq!(record.status, SagaStatus::Compensated);
+    let compensated: Vec<_> = calls
+        .iter()
+        .filter(|c| c.1 == Phase::Compensation)
+        .collect();
+    assert_eq!(compensated.len(), 1);
+    assert_eq!(compensated[0].0, "ReservarInventario");
+}
+
+#[test]
+fn a_cancel_or_deadline_never_compensates_around_a_pivot_that_may_stand() {
+    let def = order_with_pivot();
+    let (mut record, call) = order_with_third_call_in_flight(&def);
+    record_outcome(
+        &def,
+        &mut record,
+        &call,
+        fail(FailureClass::ServerError),
+        6,
+        0.5,
+    );
+    record.cancel_requested = true;
+    apply_stop(&def, &mut record, 7);
+    assert_eq!(record.status, SagaStatus::Failed);
+    assert!(record.steps.iter().all(|s| s.compensation.is_none()));
+}
+
+#[test]
+fn the_write_before_the_pivot_is_never_deferred() {
+    let mut def = order_with_pivot();
+    def.checkpoint = crate::definition::Checkpoint::Boundaries;
+    let mut record = new_record(&def, "s".into(), json!({}), 0);
+    let first = run_one(&def, &mut record, Outcome::Succeeded(json!({})), 1);
+    let Next::Run(second) = next(&def, &record, 2) else {
+        panic!()
+    };
+    assert!(may_defer_write(
+        &def,
+        &record,
+        &first,
+        true,
+        SagaStatus::Running,
+        &second
+    ));
+    begin(&mut record, &second, 2);
+    record_outcome(
+        &def,
+        &mut record,
+        &second,
+        Outcome::Succeeded(json!({})),
+        3,
+        0.5,
+    );
+    let Next::Run(pivot) = next(&def, &record, 3) else {
+        panic!()
+    };
+    assert_eq!(pivot.step, 2);
+    assert!(!may_defer_write(
+        &def,
+        &record,
+        &second,
+        true,
+        SagaStatus::Running,
+        &pivot
+    ));
+}
