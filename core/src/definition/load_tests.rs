@@ -139,3 +139,102 @@ fn a_step_timeout_longer_than_an_invocation_can_wait_is_refused() {
     assert_eq!(error.field, "steps[1] (long).timeout_ms");
     assert!(error.message.contains("200000 ms"), "{error}");
 }
+
+/// The error loading a definition whose steps are `steps` (JSON objects with an action each).
+fn kind_error(steps: &str) -> String {
+    load(&format!(r#"{{"type":"t","steps":[{steps}]}}"#))
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn every_step_kind_rule_is_enforced() {
+    let call = r#"{"http":{"url":"${env:URL}"}}"#;
+    let step = |name: &str, kind: &str, compensated: bool| {
+        let compensation = if compensated {
+            format!(r#","compensation":{call}"#)
+        } else {
+            String::new()
+        };
+        format!(r#"{{"name":"{name}","kind":"{kind}","action":{call}{compensation}}}"#)
+    };
+    let cases = [
+        (
+            vec![step("a", "pivot", false), step("b", "pivot", false)],
+            "steps[1].kind: a saga has at most one pivot",
+        ),
+        (
+            vec![step("a", "pivot", true)],
+            "steps[0].compensation: pivot and retriable steps cannot be compensated",
+        ),
+        (
+            vec![step("a", "pivot", false), step("b", "retriable", true)],
+            "steps[1].compensation: pivot and retriable steps cannot be compensated",
+        ),
+        (
+            vec![step("a", "retriable", false)],
+            "steps[0].kind: retriable steps come after the pivot",
+        ),
+        (
+            vec![step("a", "pivot", false), step("b", "compensatable", true)],
+            "steps[1].kind: steps after the pivot must be retriable",
+        ),
+    ];
+    for (steps, expected) in cases {
+        assert_eq!(kind_error(&steps.join(",")), format!("t.json: {expected}"));
+    }
+}
+
+#[test]
+fn timeouts_and_response_limits_are_bounded_in_defaults_and_steps() {
+    let with = |defaults: &str, step: &str| {
+        load(&format!(
+            r#"{{"type":"t","defaults":{{{defaults}}},"steps":[{{"name":"a"{step},"action":{{"http":{{"url":"${{env:URL}}"}}}}}}]}}"#
+        ))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        with(r#""timeout_ms": 0"#, ""),
+        Err("t.json: defaults.timeout_ms: must be 1 to 900000".into())
+    );
+    assert_eq!(
+        with(r#""max_response_bytes": 0"#, ""),
+        Err("t.json: defaults.max_response_bytes: must be 1 to 16777216".into())
+    );
+    assert_eq!(
+        with("", r#","max_response_bytes": 16777217"#),
+        Err("t.json: steps[0].max_response_bytes: must be 1 to 16777216".into())
+    );
+    assert_eq!(
+        with("", r#","timeout_ms": 0"#),
+        Err("t.json: steps[0].timeout_ms: must be 1 to 900000".into())
+    );
+    assert_eq!(
+        with(r#""timeout_ms": 1, "max_response_bytes": 16777216"#, ""),
+        Ok(())
+    );
+}
+
+#[test]
+fn the_backoff_grows_by_its_rate_up_to_the_cap() {
+    let policy = crate::definition::RetryPolicy {
+        max_attempts: 10,
+        initial_interval_ms: 100,
+        backoff_rate: 2.0,
+        max_interval_ms: 1_000,
+        jitter: false,
+    };
+    let delays: Vec<u64> = (1..=7).map(|n| policy.delay_ms(n, 0.0)).collect();
+    assert_eq!(delays, [100, 200, 400, 800, 1_000, 1_000, 1_000]);
+    let jittered = crate::definition::RetryPolicy {
+        jitter: true,
+        ..policy
+    };
+    assert_eq!(
+        jittered.delay_ms(3, 0.5),
+        200,
+        "full jitter: a share of the wait"
+    );
+    assert_eq!(jittered.delay_ms(9, 0.999), 999, "capped before the jitter");
+}

@@ -6,6 +6,35 @@ use super::{CallSpec, SagaDefinition, StepKind, template};
 use super::{LoadError, MAX_STEPS};
 use std::collections::HashSet;
 
+/// Largest answer a step may accept: far above any JSON a step should return, and low enough
+/// that a stream batch can hold several in memory at once.
+pub const MAX_RESPONSE_BYTES_LIMIT: usize = 16 * 1024 * 1024;
+
+/// A call's timeout (1 ms to 15 minutes, the longest a Lambda invocation runs) and its answer's
+/// size limit (1 byte to [`MAX_RESPONSE_BYTES_LIMIT`]), at `prefix` (`defaults.` or a step's).
+fn validate_limits(
+    file: &str,
+    prefix: &str,
+    timeout_ms: Option<u64>,
+    max_response_bytes: Option<usize>,
+) -> Result<(), LoadError> {
+    if timeout_ms.is_some_and(|ms| !(1..=900_000).contains(&ms)) {
+        return Err(error(
+            file,
+            format!("{prefix}timeout_ms"),
+            "must be 1 to 900000",
+        ));
+    }
+    if max_response_bytes.is_some_and(|bytes| !(1..=MAX_RESPONSE_BYTES_LIMIT).contains(&bytes)) {
+        return Err(error(
+            file,
+            format!("{prefix}max_response_bytes"),
+            format!("must be 1 to {MAX_RESPONSE_BYTES_LIMIT}"),
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn validate(file: &str, def: &SagaDefinition) -> Result<(), LoadError> {
     let type_ok = !def.saga_type.is_empty()
         && def.saga_type.len() <= 64
@@ -30,6 +59,12 @@ pub(super) fn validate(file: &str, def: &SagaDefinition) -> Result<(), LoadError
     if let Some(policy) = def.defaults.retry {
         validate_retry(file, "defaults.retry", &policy)?;
     }
+    validate_limits(
+        file,
+        "defaults.",
+        def.defaults.timeout_ms,
+        def.defaults.max_response_bytes,
+    )?;
     if let Some(api) = &def.client_api {
         api.validate()
             .map_err(|(field, message)| error(file, field, message))?;
@@ -85,11 +120,7 @@ pub(super) fn validate(file: &str, def: &SagaDefinition) -> Result<(), LoadError
         if let Some(policy) = &step.retry {
             validate_retry(file, &at("retry"), policy)?;
         }
-        if let Some(timeout) = step.timeout_ms
-            && !(1..=900_000).contains(&timeout)
-        {
-            return Err(error(file, at("timeout_ms"), "must be 1 to 900000"));
-        }
+        validate_limits(file, &at(""), step.timeout_ms, step.max_response_bytes)?;
         validate_call(file, &at("action"), &step.action, &def.steps[..i])?;
         if let Some(compensation) = &step.compensation {
             validate_call(file, &at("compensation"), compensation, &def.steps[..=i])?;
