@@ -149,12 +149,12 @@ pub async fn load<S: SagaStore>(store: &S, record: &mut SagaRecord) -> Result<()
     }
     let mut texts = store.get_texts(&wanted).await?;
     let mut parse = |key: &str| -> Result<Value, StoreError> {
+        // Reading again cannot bring back an item that is gone or garbled: rejected.
         let text = texts.remove(key).ok_or_else(|| {
-            StoreError::Unavailable(format!("the payload item {key} of the saga is missing"))
+            StoreError::Rejected(format!("the payload item {key} of the saga is missing"))
         })?;
-        serde_json::from_str(&text).map_err(|e| {
-            StoreError::Unavailable(format!("the payload item {key} is not JSON: {e}"))
-        })
+        serde_json::from_str(&text)
+            .map_err(|e| StoreError::Rejected(format!("the payload item {key} is not JSON: {e}")))
     };
     if let Some(key) = record.input_ref.clone()
         && record.input.is_null()

@@ -113,7 +113,13 @@ impl<S: SagaStore> SagaTable<S> {
         let changed = history::note_status(record, now);
         let ended = changed && record.status.is_terminal();
         let notify = [ended.then(|| record.status.as_str()), None];
-        match self.put(record, Some(expected)).await {
+        let written = match self.put(record, Some(expected)).await {
+            Err(StoreError::Conflict) if self.landed_anyway(record).await? => {
+                Ok(WriteReceipt::default())
+            }
+            other => other,
+        };
+        match written {
             Ok(receipt) => {
                 self.expire_payloads(record).await;
                 Ok(WriteReceipt { notify, ..receipt })
@@ -125,6 +131,31 @@ impl<S: SagaStore> SagaTable<S> {
                 Err(e)
             }
         }
+    }
+
+    /// Whether a write answered `Conflict` is in fact stored: the SDK sent it again after a
+    /// first attempt that succeeded but whose answer was lost, and the retry met its own
+    /// success. The stored record then carries this write's version, write count, time, lease,
+    /// status and cancel request: another writer's differs in one of them (each stamps its own
+    /// time and lease; the cancel command, the one writer beside a lease holder, its request).
+    async fn landed_anyway(&self, record: &SagaRecord) -> Result<bool, StoreError> {
+        let Some(stored) = self.store.get(&record.id).await? else {
+            return Ok(false);
+        };
+        let stamp = |r: &SagaRecord| {
+            (
+                r.version,
+                r.writes,
+                r.updated_at,
+                r.status,
+                r.cancel_requested,
+            )
+        };
+        let own = stamp(&stored) == stamp(record) && stored.lease == record.lease;
+        if own {
+            tracing::info!(saga_id = %record.id, version = record.version, "a write answered as a conflict was this one's own, stored by an earlier attempt");
+        }
+        Ok(own)
     }
 
     /// Moves large payloads and older history to items of their own, then writes the record
@@ -280,6 +311,32 @@ mod tests {
             table.update(&mut stale, 1_600).await,
             Err(StoreError::Conflict)
         ));
+    }
+
+    #[tokio::test]
+    async fn an_update_whose_answer_was_lost_is_recognised_as_its_own() {
+        let table = table();
+        let mut record = saga();
+        table.create(&mut record, 1_000).await.unwrap();
+        record.lease = Some(Lease {
+            owner: "me".into(),
+            expires_at: 9_000,
+        });
+        table.store.lose_next_answer();
+        table.update(&mut record, 1_500).await.unwrap();
+        assert_eq!((record.version, record.writes), (2, 2));
+        // Another writer's change is still a conflict.
+        let mut stale = record.clone();
+        table.update(&mut record, 1_600).await.unwrap();
+        stale.lease = Some(Lease {
+            owner: "other".into(),
+            expires_at: 9_000,
+        });
+        assert!(matches!(
+            table.update(&mut stale, 1_700).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(stale.version, 2, "left at the version it was read at");
     }
 
     #[tokio::test]

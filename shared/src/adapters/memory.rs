@@ -21,6 +21,9 @@ pub struct MemoryStore {
     max_record_bytes: Option<usize>,
     /// Reading this sweeper shard fails, as a throttled or failing partition would.
     pub failing_shard: Option<u32>,
+    /// The next replace is stored but answered `Conflict`, as when the SDK retries a write
+    /// whose first attempt succeeded and the retry meets its own success.
+    lose_next_answer: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl MemoryStore {
@@ -40,6 +43,11 @@ impl MemoryStore {
             ))),
             _ => Ok(()),
         }
+    }
+
+    /// Stores the next replace but answers it `Conflict`.
+    pub fn lose_next_answer(&self) {
+        self.lose_next_answer.store(true, Ordering::SeqCst);
     }
 
     /// The texts kept beside the records, by id.
@@ -121,6 +129,9 @@ impl SagaStore for MemoryStore {
         }
         records.insert(record.id.clone(), record.clone());
         self.writes.lock().unwrap().push(record.clone());
+        if self.lose_next_answer.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Conflict);
+        }
         Ok(WriteReceipt {
             capacity_units: 1.0,
             ..WriteReceipt::default()

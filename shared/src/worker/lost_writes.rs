@@ -1,5 +1,6 @@
-//! When a write of the worker does not go through: the cancel command wrote in between (merge
-//! it and go on), or the store refused the record itself (end the saga FAILED, saying why).
+//! When a saga cannot go on: its definition or payloads cannot be had (end it FAILED, saying
+//! why), or a write of the worker does not go through: the cancel command wrote in between
+//! (merge it and go on), or the store refused the record itself (end it FAILED, saying why).
 
 use super::{Continue, RunResult, Worker};
 use crate::history::EntryKind;
@@ -8,6 +9,30 @@ use crate::record::{Failure, Millis, SagaRecord, SagaStatus, StepStatus};
 use tracing::warn;
 
 impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C> {
+    /// The saga cannot run at all (its definition version is lost, its type is choreographed,
+    /// a payload item is gone): recorded FAILED with the reason, for an operator, instead of
+    /// being retried forever.
+    pub(super) async fn fail_to_run(
+        &self,
+        record: &mut SagaRecord,
+        reason: String,
+        now: Millis,
+    ) -> Result<RunResult, StoreError> {
+        warn!(%reason, "the saga cannot run: FAILED");
+        record.failure = Some(Failure {
+            step: String::new(),
+            error: reason,
+        });
+        record.status = SagaStatus::Failed;
+        record.ended_at = Some(now);
+        record.runnable = false;
+        record.lease = None;
+        Ok(match self.write(record, now).await? {
+            Continue::Yes => RunResult::Finished(SagaStatus::Failed),
+            Continue::Stop(result) => result,
+        })
+    }
+
     /// The store refused the record (too large, or invalid): writing it again cannot succeed,
     /// so the saga is recorded FAILED, without the step outputs that make a record grow, with
     /// an error that says why, instead of being retried forever.

@@ -9,7 +9,7 @@ use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
 use crate::engine::{self, Call, Next, Phase};
 use crate::outcome::Outcome;
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError, WriteReceipt};
-use crate::record::{Failure, Lease, Millis, SagaRecord, SagaStatus};
+use crate::record::{Lease, Millis, SagaRecord, SagaStatus};
 use crate::table::SagaTable;
 use crate::versions;
 
@@ -33,16 +33,21 @@ pub struct WorkerConfig {
     /// Local demo only: the saga input's fault fields travel to HTTP participants in the
     /// [`calls::DEMO_FAULTS_HEADER`] header (off unless `DEMO_FAULTS=true`).
     pub demo_faults: bool,
+    /// The function's memory, in MiB: bounds how many sagas of a stream batch run at once.
+    pub memory_mib: u32,
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
-            lease_margin_ms: 5_000,
+            // Longer than a store write can take with its retries, so a lease never expires
+            // while its holder is still writing the outcome it has.
+            lease_margin_ms: crate::ports::STORE_OPERATION_TIMEOUT_MS as i64 + 3_000,
             deadline_margin_ms: 1_000,
             max_inline_wait_ms: 2_000,
             failpoints: Failpoints::default(),
             demo_faults: false,
+            memory_mib: 256,
         }
     }
 }
@@ -117,24 +122,15 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         let mut record = image;
         let def = match self.definition_of(&record).await? {
             Ok(def) => def,
-            Err(reason) => {
-                warn!(%reason, "the saga cannot run: FAILED");
-                record.failure = Some(Failure {
-                    step: String::new(),
-                    error: reason,
-                });
-                record.status = SagaStatus::Failed;
-                record.ended_at = Some(now);
-                record.runnable = false;
-                record.lease = None;
-                return self.write(&mut record, now).await.map(|done| match done {
-                    Continue::Yes => RunResult::Finished(SagaStatus::Failed),
-                    Continue::Stop(r) => r,
-                });
-            }
+            Err(reason) => return self.fail_to_run(&mut record, reason, now).await,
         };
         let def = &*def;
-        crate::payloads::load(&self.table.store, &mut record).await?;
+        match crate::payloads::load(&self.table.store, &mut record).await {
+            Err(StoreError::Rejected(reason)) => {
+                return self.fail_to_run(&mut record, reason, now).await;
+            }
+            other => other?,
+        }
         if engine::fail_lost_attempts(def, &mut record, now) {
             warn!(failure = ?record.failure, "a call whose invocations kept dying used its budget");
         }

@@ -777,3 +777,34 @@ async fn a_finished_image_saga_fits_in_one_write_unit() {
     // One write unit is 1 KB of item: a byte more and every write of the saga costs two.
     assert!(size <= 1024, "{size} bytes: over one write unit");
 }
+
+#[tokio::test]
+async fn a_saga_whose_payload_item_is_gone_ends_failed_saying_so() {
+    let (worker, participant) = worker(|_, _| Outcome::Succeeded(json!({})));
+    let mut record = started(&worker).await;
+    // The input lives in an item of its own that is no longer there.
+    record.input = serde_json::Value::Null;
+    record.input_ref = Some("saga-1#input".into());
+    worker.table.update(&mut record, 1_000).await.unwrap();
+    let result = worker.run(record, "me", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Failed));
+    let stored = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    assert_eq!(stored.status, SagaStatus::Failed);
+    let error = stored.failure.unwrap().error;
+    assert!(
+        error.contains("saga-1#input") && error.contains("missing"),
+        "{error}"
+    );
+    assert!(participant.received().is_empty(), "nothing ran");
+}
+
+#[tokio::test]
+async fn a_write_whose_answer_was_lost_does_not_stop_the_worker() {
+    let (worker, participant) = worker(|_, _| Outcome::Succeeded(json!({})));
+    let record = started(&worker).await;
+    // The claim is stored, but its answer is lost and the SDK's retry meets its own write.
+    worker.table.store.lose_next_answer();
+    let result = worker.run(record, "me", FAR).await.unwrap();
+    assert_eq!(result, RunResult::Finished(SagaStatus::Completed));
+    assert_eq!(participant.received().len(), 3);
+}
