@@ -29,7 +29,7 @@ pub struct Config {
     /// `SWEEP_SHARDS`, `LIST_SHARDS`, `RETENTION_DAYS`).
     pub table: TableRules,
     /// The worker's tunables (`LEASE_MARGIN_MS`, `MAX_INLINE_WAIT_MS`, `SAGA_FAILPOINTS`,
-    /// `DEMO_FAULTS`).
+    /// `DEMO_FAULTS`, and Lambda's `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
     pub worker: WorkerConfig,
     /// The Pulsar service URL (`PULSAR_URL`, default `pulsar://127.0.0.1:6650`).
     pub pulsar_url: String,
@@ -99,6 +99,12 @@ impl Config {
                 )?,
                 failpoints,
                 demo_faults: flag(&get, "DEMO_FAULTS", false)?,
+                memory_mib: number(
+                    &get,
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                    worker.memory_mib,
+                    128..=10_240,
+                )?,
                 ..worker
             },
             pulsar_url: get("PULSAR_URL").unwrap_or_else(|| "pulsar://127.0.0.1:6650".into()),

@@ -28,6 +28,9 @@ impl WriteReceipt {
     }
 }
 
+/// The longest a store operation may take with its retries before it fails, in milliseconds.
+pub const STORE_OPERATION_TIMEOUT_MS: u64 = 12_000;
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

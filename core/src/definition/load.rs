@@ -284,6 +284,15 @@ impl Definitions {
         Ok(())
     }
 
+    /// The largest answer any step of a deployed orchestrated type accepts, in bytes.
+    pub fn largest_response_bytes(&self) -> usize {
+        self.by_type
+            .values()
+            .flat_map(|def| (0..def.steps.len()).map(|i| def.max_response_bytes(i)))
+            .max()
+            .unwrap_or(super::DEFAULT_MAX_RESPONSE_BYTES)
+    }
+
     /// Names of the deployed saga types (orchestrated and choreographed), sorted.
     pub fn types(&self) -> Vec<&str> {
         let mut types: Vec<&str> = self

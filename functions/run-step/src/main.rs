@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
         let deadline = event.context.deadline as i64;
         let invocation = event.context.request_id;
         let response: DynamoDbEventResponse =
-            stream::handle(worker.clone(), event.payload, &invocation, deadline).await?;
+            stream::handle(worker.clone(), event.payload, &invocation, deadline).await;
         Ok::<_, Error>(response)
     }))
     .await

@@ -1,8 +1,8 @@
 //! The saga table in DynamoDB: one item per saga, written with conditional puts.
 
 use crate::ports::{
-    DueKey, DuePage, ITEM_BUDGET_BYTES, ListPartition, ListQuery, SagaStore, StoreError,
-    WriteReceipt,
+    DueKey, DuePage, ITEM_BUDGET_BYTES, ListPartition, ListQuery, STORE_OPERATION_TIMEOUT_MS,
+    SagaStore, StoreError, WriteReceipt,
 };
 use crate::record::{Millis, SagaRecord};
 
@@ -46,7 +46,7 @@ impl DynamoStore {
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(2))
             .operation_attempt_timeout(Duration::from_secs(5))
-            .operation_timeout(Duration::from_secs(12))
+            .operation_timeout(Duration::from_millis(STORE_OPERATION_TIMEOUT_MS))
             .build();
         let config = aws_config::from_env().timeout_config(timeouts).load().await;
         Self::new(Client::new(&config), table)

@@ -3,11 +3,11 @@
 //! returned and before its outcome is written; `step=<name>` limits the crashes to that step's
 //! calls. Unset (the default), nothing happens.
 //!
-//! The crash is a panic: run-step's batch handler then drops every saga still in flight and
-//! fails the invocation, which is what a killed process does to the table and the
-//! participants (no further write, no further call), while the process itself survives for the
-//! next invocation (`cargo lambda watch` does not recover from a function process that dies
-//! mid-invocation).
+//! The crash is a panic: run-step's batch handler leaves that saga where it stood, which is
+//! what a killed process does to the table and the participants (no further write, no further
+//! call; its lease expires and the sweeper resumes it), while the other sagas of the batch go
+//! on and the process itself survives for the next invocation (`cargo lambda watch` does not
+//! recover from a function process that dies mid-invocation).
 
 /// Where run-step may be made to crash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,28 +7,34 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use std::collections::HashMap;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tracing::{error, warn};
 
 /// Time budget assumed when the runtime's deadline is not a real instant (`cargo lambda watch`
 /// sends a relative 600000 ms).
 const FALLBACK_BUDGET_MS: Millis = 60_000;
 
-/// A saga task panicked: the invocation is abandoned as a crashed process would be.
-#[derive(Debug, thiserror::Error)]
-#[error("a saga run panicked; the invocation was abandoned: {0}")]
-pub struct InvocationCrashed(String);
+/// How many sagas of a batch run at once in a function of `memory_mib`: half its memory, at
+/// four times the largest answer a step accepts per saga in flight (the body read, and the
+/// JSON parsed from it), and at least one.
+pub fn batch_concurrency(memory_mib: u32, largest_response_bytes: usize) -> usize {
+    let budget = memory_mib as usize * 1024 * 1024 / 2;
+    (budget / (4 * largest_response_bytes.max(1))).max(1)
+}
 
-/// Runs every saga of a stream batch concurrently, from the newest image of each.
+/// Runs every saga of a stream batch concurrently, from the newest image of each, as many at
+/// once as the function's memory holds (see [`batch_concurrency`]).
 ///
 /// Records whose saga could not be run because the store failed are returned as batch item
-/// failures, so the event source mapping retries from them. If any saga's run panics, the
-/// others are dropped where they stand and the whole invocation fails, like a crashed process.
+/// failures, so the event source mapping retries from them. A saga whose run panics is left
+/// where it stood, as a crashed process would leave it (its lease expires and the sweeper
+/// resumes it, counting the attempt as lost); the other sagas of the batch go on.
 pub async fn handle<S, H, P, C>(
     worker: Arc<Worker<S, H, P, C>>,
     event: Event,
     invocation_id: &str,
     deadline: Millis,
-) -> Result<DynamoDbEventResponse, InvocationCrashed>
+) -> DynamoDbEventResponse
 where
     S: SagaStore + 'static,
     H: HttpParticipant + 'static,
@@ -62,11 +68,23 @@ where
         }
     }
     let began = std::time::Instant::now();
+    let largest_response = worker.definitions.largest_response_bytes();
+    let slots = Arc::new(Semaphore::new(batch_concurrency(
+        worker.config.memory_mib,
+        largest_response,
+    )));
     let mut tasks = tokio::task::JoinSet::new();
+    let mut sagas = HashMap::new();
     for (image, sequence) in newest.into_values() {
         let worker = worker.clone();
+        let slots = slots.clone();
         let owner = format!("{invocation_id}/{}", image.id);
-        tasks.spawn(async move {
+        let id = image.id.clone();
+        let task = tasks.spawn(async move {
+            let _slot = slots
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
             let id = image.id.clone();
             match worker.run(image, &owner, deadline).await {
                 Ok(_) => None,
@@ -76,24 +94,25 @@ where
                 }
             }
         });
+        sagas.insert(task.id(), id);
     }
     let mut response = DynamoDbEventResponse::default();
-    while let Some(joined) = tasks.join_next().await {
+    while let Some(joined) = tasks.join_next_with_id().await {
         match joined {
-            Ok(Some(sequence)) => {
+            Ok((_, Some(sequence))) => {
                 let mut failure = DynamoDbBatchItemFailure::default();
                 failure.item_identifier = Some(sequence);
                 response.batch_item_failures.push(failure);
             }
-            Ok(None) => {}
+            Ok((_, None)) => {}
             Err(e) => {
-                tasks.shutdown().await;
-                return Err(InvocationCrashed(e.to_string()));
+                let saga_id = sagas.get(&e.id()).map_or("?", String::as_str);
+                error!(saga_id, error = %e, "a saga run panicked; it is left for the sweeper to resume, the batch goes on");
             }
         }
     }
     crate::timing::invocation_ended("stream batch handled", began.elapsed());
-    Ok(response)
+    response
 }
 
 #[cfg(test)]
@@ -109,6 +128,13 @@ mod tests {
 
     fn sample() -> Event {
         serde_json::from_str(include_str!("../../../events/run-step.json")).unwrap()
+    }
+
+    #[test]
+    fn a_batch_runs_as_many_sagas_at_once_as_memory_holds() {
+        assert_eq!(batch_concurrency(256, 1024 * 1024), 32);
+        assert_eq!(batch_concurrency(1024, 1024 * 1024), 128);
+        assert_eq!(batch_concurrency(128, 16 * 1024 * 1024), 1);
     }
 
     #[tokio::test]
@@ -136,7 +162,7 @@ mod tests {
             config: WorkerConfig::default(),
         });
         worker.table.store.create(&image).await.unwrap();
-        let response = handle(worker.clone(), sample(), "test", 0).await.unwrap();
+        let response = handle(worker.clone(), sample(), "test", 0).await;
         assert!(response.batch_item_failures.is_empty());
         let stored = worker.table.store.get(&image.id).await.unwrap().unwrap();
         assert_eq!(stored.status, SagaStatus::Completed);
