@@ -3,7 +3,9 @@
 //! calls for one (`WriteReceipt::notify`); the writer publishes it after that write succeeded,
 //! so only the invocation whose conditional write made the transition sends it: retries and
 //! duplicate deliveries that lose their write send nothing. The message key is
-//! `{saga id}:notify:{event}`, like the participant calls' keys. Where an event bus is
+//! `{saga id}:notify:{event}`, like the participant calls' keys, and `{saga id}:notify:{event}:
+//! redrive-{n}` after an operator's n-th redrive, so the second FAILED of a saga is not taken
+//! for a duplicate of the first. Where an event bus is
 //! configured (`EVENT_BUS_NAME`, EventBridge), the same notification goes there too, as detail
 //! type `Saga {event}` from source `saga-orchestrator`.
 
@@ -59,7 +61,10 @@ async fn publish<P: Publisher>(
     event: &str,
     now: Millis,
 ) {
-    let key = format!("{}:notify:{event}", record.id);
+    let key = match record.redrives {
+        0 => format!("{}:notify:{event}", record.id),
+        n => format!("{}:notify:{event}:redrive-{n}", record.id),
+    };
     let payload = json!({
         "event": event,
         "saga_id": record.id,

@@ -134,5 +134,6 @@ pub fn redrive(record: &mut SagaRecord) -> Result<(), Refused> {
     record.failure = None;
     record.ended_at = None;
     record.expires_at = None;
+    record.redrives += 1;
     Ok(())
 }
