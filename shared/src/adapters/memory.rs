@@ -247,13 +247,16 @@ impl ScriptedParticipant {
     }
 
     fn answer(&self, target: &str, key: &str, body: &serde_json::Value) -> Outcome {
-        let mut received = self.received.lock().unwrap();
-        received.push(ReceivedCall {
-            target: target.into(),
-            idempotency_key: key.into(),
-            body: body.clone(),
-        });
-        let nth = received.iter().filter(|c| c.target == target).count() as u32;
+        let nth = {
+            let mut received = self.received.lock().unwrap();
+            received.push(ReceivedCall {
+                target: target.into(),
+                idempotency_key: key.into(),
+                body: body.clone(),
+            });
+            received.iter().filter(|c| c.target == target).count() as u32
+        };
+        // Unlocked: a script that panics (a crash, in the tests) leaves the lock usable.
         (self.script)(target, nth)
     }
 }

@@ -138,6 +138,68 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_saga_whose_run_panics_leaves_the_rest_of_its_batch_running() {
+        // Two sagas in one batch; the first call of all panics, as a bug in one saga's run would.
+        let mut event = sample();
+        let mut second = event.records[0].clone();
+        let other_id = "0b0b0b0b-0000-4000-8000-000000000002";
+        second.change.new_image.insert(
+            "id".into(),
+            serde_dynamo::AttributeValue::S(other_id.into()),
+        );
+        second.change.sequence_number = Some("2".into());
+        event.records.push(second);
+        let crashed = std::sync::atomic::AtomicBool::new(false);
+        let participant = Arc::new(ScriptedParticipant::new(move |_, _| {
+            let first = !crashed.swap(true, std::sync::atomic::Ordering::SeqCst);
+            assert!(!first, "injected crash");
+            Outcome::Succeeded(serde_json::json!({}))
+        }));
+        let worker = Arc::new(Worker {
+            table: SagaTable::<MemoryStore>::default(),
+            http: participant.clone(),
+            publisher: participant.clone(),
+            clock: ManualClock::at(1_795_237_200_000),
+            definitions: Definitions::from_files(
+                [(
+                    "image.json",
+                    include_str!("../../../definitions/image.json"),
+                )],
+                |_| Some("http://participant/".into()),
+            )
+            .unwrap(),
+            config: WorkerConfig::default(),
+        });
+        for record in &event.records {
+            let image: SagaRecord =
+                serde_dynamo::from_item(record.change.new_image.clone()).unwrap();
+            worker.table.store.create(&image).await.unwrap();
+        }
+        let response = handle(worker.clone(), event, "test", 0).await;
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "nothing for the stream to retry"
+        );
+        let mut statuses = Vec::new();
+        for id in [
+            &sample().records[0].change.keys["id"],
+            &serde_dynamo::AttributeValue::S(other_id.into()),
+        ] {
+            let serde_dynamo::AttributeValue::S(id) = id else {
+                panic!()
+            };
+            let stored = worker.table.store.get(id).await.unwrap().unwrap();
+            statuses.push((stored.status, stored.lease.is_some()));
+        }
+        statuses.sort_by_key(|(status, _)| status.as_str());
+        assert_eq!(
+            statuses,
+            [(SagaStatus::Completed, false), (SagaStatus::Running, true)],
+            "one finished; the one that crashed waits, leased, for the sweeper"
+        );
+    }
+
+    #[tokio::test]
     async fn the_run_step_sample_drives_its_saga_to_completion() {
         let image: SagaRecord =
             serde_dynamo::from_item(sample().records[0].change.new_image.clone()).unwrap();
