@@ -267,6 +267,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_wait_for_a_saga_parked_past_it_answers_at_once() {
+        let deps = deps(false);
+        let def = deps.worker.definitions.get("image").unwrap();
+        let mut record = crate::engine::new_record(def, "s-1".into(), json!({}), 1_000);
+        record.wake_at = Some(1_000 + 60_000);
+        deps.worker.table.create(&mut record, 1_000).await.unwrap();
+        let started = crate::usecases::start::Started {
+            record,
+            claimed: None,
+            replayed: false,
+        };
+        let answered = wait_for_end(&deps, started, Duration::from_secs(25)).await;
+        assert_eq!(answered.unwrap().id, "s-1");
+        assert_eq!(deps.worker.clock.now(), 1_000, "no poll waited");
+    }
+
+    #[tokio::test]
     async fn a_waiting_start_drives_its_saga_in_n_plus_one_writes() {
         let deps = deps(true);
         let response = handle(&deps, start_request(Some("wait=5"))).await;

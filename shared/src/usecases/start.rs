@@ -203,7 +203,8 @@ fn owner(record: &SagaRecord) -> String {
 }
 
 /// The saga as it stands when it ends or `wait` runs out: driven here if this request claimed
-/// it, else (or once released) read every 25 ms.
+/// it, else (or once released) read again after 25 ms, then twice as long each time up to a
+/// second. A saga parked until after the wait ends is answered as it stands at once.
 pub async fn wait_for_end<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
     deps: &StartDeps<S, H, P, C>,
     started: Started,
@@ -218,10 +219,17 @@ pub async fn wait_for_end<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clo
             tracing::warn!(saga_id = %record.id, error = %e, "driving the new saga failed; the sweeper resumes it when its lease runs out");
         }
     }
-    // Each poll is a read of the table: one every 25 ms bounds both the added latency and the
-    // reads a waiting request costs.
-    while !record.status.is_terminal() && worker.clock.now() < deadline {
-        worker.clock.sleep(25).await;
+    // Each poll is a read of the table: quick ones first for a saga about to end, fewer as
+    // the wait goes on.
+    let mut pause: Millis = 25;
+    loop {
+        let now = worker.clock.now();
+        let parked_past_wait = record.wake_at.is_some_and(|at| at >= deadline);
+        if record.status.is_terminal() || now >= deadline || parked_past_wait {
+            break;
+        }
+        worker.clock.sleep(pause.min(deadline - now) as u64).await;
+        pause = (pause * 2).min(1_000);
         if let Some(latest) = worker.table.store.get(&record.id).await? {
             record = latest;
         }
