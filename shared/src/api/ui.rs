@@ -7,10 +7,13 @@ use lambda_http::{Body, Response};
 /// The page, compiled into the binary.
 const PAGE: &str = include_str!("ui.html");
 
-/// Only the page's own inline script and style, and requests to its own origin.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
-     style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
-     form-action 'none'; frame-ancestors 'none'";
+/// Only the page's own inline script and style, named by their SHA-256 digests (so no other
+/// inline script or style runs, whatever a saga's data holds), and requests to its own origin.
+/// A test recomputes the digests from the page: change the page, then update them.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; \
+     script-src 'sha256-mv8R1PBB9Vd0oyDiTzHcJusUYTlU32rVIdLuOZT+ows='; \
+     style-src 'sha256-Ro9xt+uNgyXixjhCM0s9qriyyUWYkvwdl84PDClnjNE='; img-src 'self' data:; \
+     connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The dashboard page.
 pub fn page() -> Response<Body> {
@@ -73,6 +76,29 @@ mod tests {
             "the page fetches nothing from elsewhere"
         );
         assert_eq!(request("GET", "/ui/").await.status(), 200);
+    }
+
+    #[test]
+    fn the_policy_allows_exactly_the_page_s_own_script_and_style() {
+        use base64::Engine;
+        use sha2::Digest;
+        for tag in ["script", "style"] {
+            let open = format!("<{tag}>");
+            let close = format!("</{tag}>");
+            assert_eq!(PAGE.matches(&open).count(), 1, "one {tag} block");
+            let start = PAGE.find(&open).unwrap() + open.len();
+            let end = start + PAGE[start..].find(&close).unwrap();
+            let digest = sha2::Sha256::digest(PAGE[start..end].as_bytes());
+            let source = format!(
+                "{tag}-src 'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            );
+            assert!(
+                CONTENT_SECURITY_POLICY.contains(&source),
+                "update the policy's {tag} digest: {source}"
+            );
+        }
+        assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
     }
 
     #[tokio::test]
