@@ -20,6 +20,9 @@ definition carries them), else from the request body (the image saga sends its i
   "fail_at": "<step>", "fail_mode": "final"   it answers 422 (final: no retries);
   "fail_times": {"<step>": N}    it answers 503 to the first N attempts of each idempotency key;
   "delay_ms": {"<step>": N}      it waits N ms before answering (to catch a saga mid-step);
+  "apply_then_refuse": "<step>"  its first attempt acts, then answers only after 3.5 s (past the
+                                 caller's timeout); every later attempt of that key is refused
+                                 with 422, as a participant that changed its mind would;
 and from the environment: PARTICIPANT_FAILURE_RATE (0..1, random 500s on every participant),
 PARTICIPANT_LATENCY_MS (added to every answer), and CAMPAIGN_FAILURE_RATES (seed 004's rates,
 "influencer=0.05,marca=0.10,tracking=0.15" by default; "0" turns them off).
@@ -301,12 +304,17 @@ class Handler(BaseHTTPRequestHandler):
             attempt = attempts_by_key.get((step, key), 0) + 1
             attempts_by_key[(step, key)] = attempt
             action = self.action_answer(step)
-            status, payload = self.act(step, handler, body, faults, key, attempt, action)
+            if faults.get("apply_then_refuse") == step and attempt > 1:
+                status, payload = 422, {"error": f"{step} refuses this retry (injected)"}
+            else:
+                status, payload = self.act(step, handler, body, faults, key, attempt, action)
             calls.append({"participant": step, "path": self.path, "idempotency_key": key,
                           "attempt": attempt, "body": body, "status": status, "answer": payload,
                           "compensates": self.headers.get("compensates-idempotency-key"),
                           "traceparent": self.headers.get("traceparent"),
                           "xray": self.headers.get("x-amzn-trace-id")})
+        if faults.get("apply_then_refuse") == step and attempt == 1:
+            time.sleep(3.5)
         self.answer(status, payload)
 
     def action_answer(self, step):

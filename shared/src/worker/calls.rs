@@ -21,7 +21,13 @@ pub const DEMO_FAULTS_HEADER: &str = "x-demo-faults";
 pub const COMPENSATES_HEADER: &str = "compensates-idempotency-key";
 
 /// The saga input's fields that ask the demo participants for failures and delays.
-const DEMO_FAULT_FIELDS: [&str; 4] = ["fail_at", "fail_mode", "fail_times", "delay_ms"];
+const DEMO_FAULT_FIELDS: [&str; 5] = [
+    "fail_at",
+    "fail_mode",
+    "fail_times",
+    "delay_ms",
+    "apply_then_refuse",
+];
 
 /// The demo fault fields of a saga's input as one JSON object, if it has any. Only the local
 /// stack turns this on (`DEMO_FAULTS=true`), so the bundled definitions carry no demo fields
