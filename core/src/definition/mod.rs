@@ -99,7 +99,6 @@ pub enum CompensateFailed {
     Never,
 }
 
-/// How a step behaves around the point of no return.
 /// When a saga's record is written while its steps run.
 ///
 /// Every participant call carries an idempotency key that stays the same across attempts and
@@ -120,6 +119,7 @@ pub enum Checkpoint {
     Boundaries,
 }
 
+/// How a step behaves around the point of no return.
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {

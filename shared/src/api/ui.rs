@@ -88,7 +88,7 @@ mod tests {
             assert_eq!(PAGE.matches(&open).count(), 1, "one {tag} block");
             let start = PAGE.find(&open).unwrap() + open.len();
             let end = start + PAGE[start..].find(&close).unwrap();
-            let digest = sha2::Sha256::digest(PAGE[start..end].as_bytes());
+            let digest = sha2::Sha256::digest(&PAGE.as_bytes()[start..end]);
             let source = format!(
                 "{tag}-src 'sha256-{}'",
                 base64::engine::general_purpose::STANDARD.encode(digest)
