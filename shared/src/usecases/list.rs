@@ -209,7 +209,10 @@ mod tests {
         };
         let page = list(&store, request, &scope(&types)).await.unwrap();
         let partitions = types.len() * TableRules::default().list_shards as usize;
-        assert_eq!(store.list_queries(), partitions * (MAX_INDEX_QUERIES / partitions));
+        assert_eq!(
+            store.list_queries(),
+            partitions * (MAX_INDEX_QUERIES / partitions)
+        );
         assert!(store.list_queries() <= MAX_INDEX_QUERIES);
         assert!(page.sagas.is_empty() && page.next.is_some());
     }
@@ -226,7 +229,9 @@ mod tests {
             after,
             ..Default::default()
         };
-        let first = list(&store, failed(None), &scope(&["image"])).await.unwrap();
+        let first = list(&store, failed(None), &scope(&["image"]))
+            .await
+            .unwrap();
         assert!(first.sagas.is_empty());
         let second = list(&store, failed(first.next), &scope(&["image"]))
             .await
