@@ -242,15 +242,17 @@ def run_one(session, api, index):
     return time.perf_counter() - started, saga, polls
 
 
-def run_sagas(api, indices, concurrency):
-    """`run_one` for each index, from `concurrency` threads with a session each; the results in
-    the order of the indices."""
+def run_sagas(api, indices, concurrency, authorization=None):
+    """`run_one` for each index, from `concurrency` threads with a session each (sending the
+    checkout's local token, if its stack checks roles); the results in the order of the indices."""
     import requests
     local = threading.local()
 
     def one(index):
         if not hasattr(local, "session"):
             local.session = requests.Session()
+            if authorization:
+                local.session.headers["authorization"] = authorization
         return run_one(local.session, api, index)
 
     with ThreadPoolExecutor(concurrency) as pool:
@@ -271,13 +273,14 @@ def measure(spec):
     label = spec["label"]
     try:
         print(f"[{label}] warming up with {spec['warmup']} sagas", flush=True)
-        run_sagas(stack.api_url, [-i for i in range(spec["warmup"])], spec["concurrency"])
+        authorization = getattr(stack_module, "DEV_AUTHORIZATION", None)
+        run_sagas(stack.api_url, [-i for i in range(spec["warmup"])], spec["concurrency"], authorization)
         print(f"[{label}] running {spec['sagas']} sagas at concurrency {spec['concurrency']}", flush=True)
         log = run_dir / "watch.log"
         log_from = log.stat().st_size
         cpu_before = cpu_by_process(stack)
         began = time.perf_counter()
-        results = run_sagas(stack.api_url, range(spec["sagas"]), spec["concurrency"])
+        results = run_sagas(stack.api_url, range(spec["sagas"]), spec["concurrency"], authorization)
         elapsed = time.perf_counter() - began
         time.sleep(0.5)  # the last lines reach the log
         cpu_after = cpu_by_process(stack)

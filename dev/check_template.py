@@ -34,6 +34,7 @@ DEPLOYMENT_VALUES = {
     "PulsarTokenSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:pulsar-token-AbCdEf",
     "JwtIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example",
     "JwtAudience": "example-app-client",
+    "IamOperatorPrincipals": "arn:aws:sts::123456789012:assumed-role/SagaOperators/*",
 }
 PACKAGED_CODE = "s3://sam-package-bucket/saga-orchestrator/0123456789abcdef"
 

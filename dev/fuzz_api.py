@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack import ROOT, RUN_ROOT, VENV_BIN, Stack  # noqa: E402
+from stack import DEV_AUTHORIZATION, ROOT, RUN_ROOT, VENV_BIN, Stack  # noqa: E402
 
 
 def main():
@@ -30,7 +30,7 @@ def main():
     try:
         result = subprocess.run(
             [str(VENV_BIN / "schemathesis"), "run", str(ROOT / "openapi.yaml"), "--url", stack.api_url,
-             "--checks", "all",
+             "--checks", "all", "--header", f"Authorization: {DEV_AUTHORIZATION}",
              "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", str(args.max_examples),
              # One worker: CPython 3.11.7's ast.parse keeps its recursion count per interpreter,
              # so hypothesis describing lambdas in two threads at once can fail with

@@ -42,6 +42,7 @@ def drive(api, stop, concurrency=8):
 
     def loop(worker):
         session = requests.Session()
+        session.headers["authorization"] = stack_module.DEV_AUTHORIZATION
         i = 0
         while not stop.is_set():
             i += 1

@@ -11,6 +11,7 @@ external broker; then no pulsar-lite is started), DYNAMODB_PORT, API_PORT, PARTI
 CAMPAIGN_FAILURE_RATES for the demo campaign participants.
 """
 
+import base64
 import hashlib
 import json
 import os
@@ -43,6 +44,21 @@ FUNCTIONS = ("start-saga", "saga-status", "saga-command", "run-step", "sweeper",
 PULSAR_TOKEN = "local-pulsar-token"
 
 
+def dev_token(*scopes):
+    """An unsigned JWT with these scopes. No authorizer runs locally, so the local stack's
+    functions read the scopes of such a token (AUTH_LOCAL_TOKENS) where API Gateway's JWT
+    authorizer would put a verified token's; they refuse what AWS refuses."""
+    def part(value):
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'sub': 'local', 'scope': ' '.join(scopes)})}."
+
+
+# The roles' scopes (template.yaml's defaults), and the local clients' token: every role.
+READ_SCOPE, OPERATE_SCOPE, PARTICIPATE_SCOPE = "saga/read", "saga/operate", "saga/participate"
+DEV_TOKEN = dev_token(READ_SCOPE, OPERATE_SCOPE, PARTICIPATE_SCOPE)
+DEV_AUTHORIZATION = f"Bearer {DEV_TOKEN}"
+
+
 def say(message):
     print(f"==> {message}", flush=True)
 
@@ -67,7 +83,8 @@ def port_in_use(port):
 
 def http(method, url, body=None, timeout=30):
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    request = urllib.request.Request(url, data=data, method=method, headers={
+        "content-type": "application/json", "authorization": DEV_AUTHORIZATION})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
@@ -140,6 +157,9 @@ class Stack:
             "INVOKE_URL": self.api_url,
             # The demo participants' fault injection travels in a header (never in AWS).
             "DEMO_FAULTS": "true",
+            # Roles are checked as with ApiAuth=JWT; the scopes come from unsigned local tokens.
+            "AUTH_MODE": "jwt",
+            "AUTH_LOCAL_TOKENS": "true",
             "RUST_LOG": env.get("RUST_LOG", "info"),
             "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
         })
@@ -385,13 +405,17 @@ class Stack:
 
 def print_ready(stack):
     api = stack.api_url
-    post = f"curl -s -X POST {api}/sagas/image -H 'content-type: application/json'"
+    post = f"curl -s -X POST {api}/sagas/image -H \"$AUTH\" -H 'content-type: application/json'"
     print(f"""
 ready: API at {api}   (DynamoDB Local :{stack.dynamodb_port}, Pulsar {stack.pulsar_url}, participants {stack.participants_url})
 
+  # roles are checked as in AWS: send a token with the scopes you need (dev_token in dev/stack.py;
+  # this one has saga/read, saga/operate and saga/participate), or the dashboard's token field
+  AUTH='authorization: {DEV_AUTHORIZATION}'
+
   # start an image saga (202 with its id), then read it
   {post} -d '{{"image_id": "img_123", "data": "datos de prueba"}}'
-  curl -s {api}/sagas/<id>
+  curl -s -H "$AUTH" {api}/sagas/<id>
 
   # failure at step 1 (Anonymizer): the error is recorded, nothing else runs
   {post} -d '{{"image_id": "img_1", "data": "x", "fail_at": "anonymize"}}'
@@ -400,20 +424,20 @@ ready: API at {api}   (DynamoDB Local :{stack.dynamodb_port}, Pulsar {stack.puls
   {post} -d '{{"image_id": "img_3", "data": "x", "fail_at": "process"}}'
 
   # the seed's own routes: synchronous start, seed-shaped status
-  curl -s -X POST {api}/saga -H 'content-type: application/json' -d '{{"image_id": "img_123", "data": "datos de prueba"}}'
-  curl -s {api}/saga/<id>
+  curl -s -X POST -H "$AUTH" {api}/saga -H 'content-type: application/json' -d '{{"image_id": "img_123", "data": "datos de prueba"}}'
+  curl -s -H "$AUTH" {api}/saga/<id>
 
   # seed 003: a café order; a missing product fails validation, fail_at fails any step
-  curl -s -X POST {api}/sagas/order -H 'content-type: application/json' -d '{{"cliente": "Juan", "items": [{{"producto_id": 1, "cantidad": 2}}, {{"producto_id": 3, "cantidad": 1}}]}}'
-  curl -s -X POST {api}/sagas/order -H 'content-type: application/json' -d '{{"cliente": "Ana", "items": [{{"producto_id": 1, "cantidad": 1}}], "fail_at": "ConfirmarPedido"}}'
+  curl -s -X POST -H "$AUTH" {api}/sagas/order -H 'content-type: application/json' -d '{{"cliente": "Juan", "items": [{{"producto_id": 1, "cantidad": 2}}, {{"producto_id": 3, "cantidad": 1}}]}}'
+  curl -s -X POST -H "$AUTH" {api}/sagas/order -H 'content-type: application/json' -d '{{"cliente": "Ana", "items": [{{"producto_id": 1, "cantidad": 1}}], "fail_at": "ConfirmarPedido"}}'
 
   # seed 004: a campaign (the demo services fail 5%, 10%, 15% of calls, as in the seed)
-  curl -s -X POST {api}/sagas/campaign -H 'content-type: application/json' -d '{{"nombre": "Campaña Demo", "presupuesto": 50000}}'
+  curl -s -X POST -H "$AUTH" {api}/sagas/campaign -H 'content-type: application/json' -d '{{"nombre": "Campaña Demo", "presupuesto": 50000}}'
 
   # seed 002: a choreographed image pipeline; participants' events arrive on Pulsar (the bridge
   # feeds them to saga-events) or by POST /events; a failure sends compensation commands
-  curl -s -X POST {api}/events -H 'content-type: application/json' -d '[{{"message_id": "m1", "event_type": "ImageReadyForAnonymization", "correlation_id": "run-1", "task_id": "task-1"}}, {{"message_id": "m2", "event_type": "AnonymizationFailed", "correlation_id": "run-1", "data": {{"error": "unreadable header"}}}}]'
-  curl -s {api}/sagas/by-correlation/run-1
+  curl -s -X POST -H "$AUTH" {api}/events -H 'content-type: application/json' -d '[{{"message_id": "m1", "event_type": "ImageReadyForAnonymization", "correlation_id": "run-1", "task_id": "task-1"}}, {{"message_id": "m2", "event_type": "AnonymizationFailed", "correlation_id": "run-1", "data": {{"error": "unreadable header"}}}}]'
+  curl -s -H "$AUTH" {api}/sagas/by-correlation/run-1
 
   # watch the Tokenizer topics: .tools/venv/bin/python dev/topics.py {stack.pulsar_url}
   # watch the compensation commands: .tools/venv/bin/python dev/topics.py {stack.pulsar_url} persistent://public/default/saga-compensation-commands

@@ -118,7 +118,7 @@ def stack_with_pump_paused(sagas):
     stack.start()
 
     def run(first):
-        bench.run_sagas(stack.api_url, range(first, first + sagas), 8)
+        bench.run_sagas(stack.api_url, range(first, first + sagas), 8, stack_module.DEV_AUTHORIZATION)
 
     pump = next(p for p in stack.processes if p.name == "pump")
     try:

@@ -119,14 +119,15 @@ def test_one_parameter_name_per_path_level():
 
 def test_route_groups_have_their_scopes():
     """ApiAuth=JWT: reads accept the read or the operate scope, operations only the operate
-    scope, /health and /ui need no credentials; with IAM, every other route needs SigV4."""
+    scope, participant events only the participate scope, /health and /ui need no credentials;
+    with IAM, every other route needs SigV4. The functions apply the same rule on the method
+    (shared/src/api/auth.rs `required`): POST /events participates, other POSTs operate."""
     routes = template_route_resources()
     read = ["JwtReadScope", "JwtOperateScope"]
     operate = ["JwtOperateScope"]
     expected = {key: read for key in routes}
-    expected.update({key: operate for key in ["POST /sagas/{id}", "POST /saga", "POST /events",
-                                              "POST /sagas/{id}/cancel", "POST /sagas/{id}/redrive",
-                                              "POST /api/v1/pedidos", "POST /campana-saga"]})
+    expected.update({key: operate for key in routes if key.startswith("POST ")})
+    expected["POST /events"] = ["JwtParticipateScope"]
     expected.update({key: None for key in routes
                      if key.split(" ")[1] in ("/health", "/ui", "/api/v1/saga/health")})
     for key, props in routes.items():
@@ -180,3 +181,35 @@ def test_every_function_that_writes_sagas_may_do_what_the_table_does():
             assert granted == {"dynamodb:GetItem", "dynamodb:BatchGetItem"}, name
         else:
             assert granted == table_actions, name
+
+
+def test_iam_policies_give_each_role_its_routes():
+    """ApiAuth=IAM: the operate policy covers every POST route but /events, the participate
+    policy only POST /events, the read policy only GETs."""
+    resources = template()["Resources"]
+
+    def patterns(policy):
+        resource = resources[policy]["Properties"]["PolicyDocument"]["Statement"][0]["Resource"]
+        resources_ = resource if isinstance(resource, list) else [resource]
+        return [re.escape(r["!Sub"].split("${SagaApi}/*/", 1)[1]).replace(r"\*", ".*") for r in resources_]
+
+    def allowed(policy, method, path):
+        route = f"{method}/{re.sub(r'{[^}]+}', 'x', path).lstrip('/')}"
+        return any(re.fullmatch(p, route) for p in patterns(policy))
+
+    for key in template_route_resources():
+        method, path = key.split(" ", 1)
+        if method == "ANY":
+            continue
+        assert allowed("SagaApiReadPolicy", method, path) == (method == "GET"), key
+        assert allowed("SagaApiOperatePolicy", method, path) == (path != "/events"), key
+        assert allowed("SagaApiParticipatePolicy", method, path) == (key == "POST /events"), key
+
+
+def test_the_functions_check_the_routes_as_the_template_declares_them():
+    """AUTH_MODE follows ApiAuth, the scopes are the template's; unsigned local tokens are a
+    local stack setting only."""
+    variables = template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["AUTH_MODE"] == {"!If": ["UseJwt", "jwt", "iam"]}
+    assert variables["AUTH_PARTICIPATE_SCOPE"] == {"!Ref": "JwtParticipateScope"}
+    assert "AUTH_LOCAL_TOKENS" not in yaml.safe_dump(template())

@@ -3,6 +3,7 @@
 use crate::adapters::eventbridge::{EventBus, WithEventBus};
 use crate::adapters::secrets::SecretError;
 use crate::adapters::{dynamodb::DynamoStore, http::ReqwestParticipant, pulsar::PulsarPublisher};
+use crate::api::auth::AuthRules;
 use crate::api::status::StatusDeps;
 use crate::config::{Config, ConfigError};
 use crate::definition::LoadError;
@@ -141,5 +142,12 @@ impl StatusDeps<DynamoStore> {
             },
             client_apis: definition_files::client_apis(config.definitions_dir.as_deref()),
         })
+    }
+}
+
+impl AuthRules {
+    /// The HTTP functions' route checks.
+    pub fn from_env() -> Result<Self, ColdStartError> {
+        Ok(Config::from_env()?.auth)
     }
 }

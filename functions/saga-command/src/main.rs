@@ -1,6 +1,7 @@
 //! saga-command: `POST /sagas/{id}/cancel` and `POST /sagas/{id}/redrive`.
 
 use lambda_http::{Error, Request, run, service_fn};
+use saga::api::auth::AuthRules;
 use saga::api::command;
 use saga::usecases::command::CommandDeps;
 
@@ -9,8 +10,12 @@ async fn main() -> Result<(), Error> {
     saga::telemetry::init();
     let deps = CommandDeps::from_env().await?;
     let deps = &deps;
+    let auth = &AuthRules::from_env()?;
     run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(command::handle(deps, request).await)
+        Ok::<_, Error>(
+            auth.guard(request, |request| command::handle(deps, request))
+                .await,
+        )
     }))
     .await
 }

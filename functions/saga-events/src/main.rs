@@ -4,6 +4,7 @@
 use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Error, Request, Service, service_fn};
+use saga::api::auth::AuthRules;
 use saga::api::events;
 use saga::monitor::Monitor;
 use serde_json::Value;
@@ -13,6 +14,7 @@ async fn main() -> Result<(), Error> {
     saga::telemetry::init();
     let monitor = Monitor::from_env().await?;
     let monitor = &monitor;
+    let auth = &AuthRules::from_env()?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         if !is_http(&event.payload) {
             let report = events::handle_sink(monitor, event.payload).await?;
@@ -22,7 +24,8 @@ async fn main() -> Result<(), Error> {
         // Response back into the gateway's shape.
         let request: LambdaRequest = serde_json::from_value(event.payload)?;
         let mut http = Adapter::from(service_fn(move |request: Request| async move {
-            Ok::<_, Error>(events::handle_http(monitor, request).await)
+            let response = auth.guard(request, |request| events::handle_http(monitor, request));
+            Ok::<_, Error>(response.await)
         }));
         let response = http.call(LambdaEvent::new(request, event.context)).await?;
         Ok(serde_json::to_value(response)?)

@@ -1,6 +1,7 @@
 //! start-saga: `POST /sagas/{type}` and the seed's `POST /saga`.
 
 use lambda_http::{Error, Request, run, service_fn};
+use saga::api::auth::AuthRules;
 use saga::api::start;
 use saga::usecases::start::StartDeps;
 
@@ -9,8 +10,12 @@ async fn main() -> Result<(), Error> {
     saga::telemetry::init();
     let deps = StartDeps::from_env().await?;
     let deps = &deps;
+    let auth = &AuthRules::from_env()?;
     run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(start::handle(deps, request).await)
+        Ok::<_, Error>(
+            auth.guard(request, |request| start::handle(deps, request))
+                .await,
+        )
     }))
     .await
 }

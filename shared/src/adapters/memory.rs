@@ -7,7 +7,7 @@ use crate::ports::{
 };
 use crate::record::{Millis, SagaRecord};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Records in a map, with the same conditional-write rules as the table. Clones share it.
@@ -24,6 +24,9 @@ pub struct MemoryStore {
     /// The next replace is stored but answered `Conflict`, as when the SDK retries a write
     /// whose first attempt succeeded and the retry meets its own success.
     lose_next_answer: Arc<std::sync::atomic::AtomicBool>,
+    /// Listing index queries made, and records read by id in batches: what a listing costs.
+    list_queries: Arc<AtomicUsize>,
+    records_read: Arc<AtomicUsize>,
 }
 
 impl MemoryStore {
@@ -58,6 +61,16 @@ impl MemoryStore {
     /// When each text given a TTL expires.
     pub fn expiring_texts(&self) -> HashMap<String, i64> {
         self.expiring_texts.lock().unwrap().clone()
+    }
+
+    /// Listing index queries made so far.
+    pub fn list_queries(&self) -> usize {
+        self.list_queries.load(Ordering::SeqCst)
+    }
+
+    /// Records asked for by id in batches (`get_many`) so far.
+    pub fn records_read(&self) -> usize {
+        self.records_read.load(Ordering::SeqCst)
     }
 
     /// Every record written, in order.
@@ -143,6 +156,7 @@ impl SagaStore for MemoryStore {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Vec<(Millis, String)>, StoreError> {
+        self.list_queries.fetch_add(1, Ordering::SeqCst);
         let records = self.records.lock().unwrap();
         let mut keys: Vec<(Millis, String)> = records
             .values()
@@ -161,6 +175,7 @@ impl SagaStore for MemoryStore {
     }
 
     async fn get_many(&self, ids: &[String]) -> Result<Vec<SagaRecord>, StoreError> {
+        self.records_read.fetch_add(ids.len(), Ordering::SeqCst);
         let records = self.records.lock().unwrap();
         Ok(ids
             .iter()

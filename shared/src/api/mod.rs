@@ -1,5 +1,6 @@
 //! HTTP mapping shared by the functions: routes, request parsing, responses and problems.
 
+pub mod auth;
 pub mod command;
 pub mod events;
 pub mod history;

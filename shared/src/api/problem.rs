@@ -14,6 +14,8 @@ pub struct Problem {
     pub detail: String,
     /// The methods the path answers, sent as the `Allow` header of a 405 (RFC 9110).
     pub allow: Option<&'static str>,
+    /// The challenge of a 401, sent as the `WWW-Authenticate` header (RFC 9110).
+    pub www_authenticate: Option<&'static str>,
 }
 
 impl Problem {
@@ -24,6 +26,7 @@ impl Problem {
             title,
             detail: detail.into(),
             allow: None,
+            www_authenticate: None,
         }
     }
 
@@ -67,6 +70,9 @@ impl Problem {
             .header("content-type", "application/problem+json");
         if let Some(allow) = self.allow {
             response = response.header("allow", allow);
+        }
+        if let Some(challenge) = self.www_authenticate {
+            response = response.header("www-authenticate", challenge);
         }
         response
             .body(Body::Text(body.to_string()))

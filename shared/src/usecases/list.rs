@@ -4,6 +4,11 @@
 //! queries the partitions at once, each for at most `limit + 1` keys after the last key of the
 //! previous page, merges them by creation time, and reads the records of the page. Filters the index does not hold
 //! (status, stalled, and type or task beside a correlation id) are applied to the records read.
+//!
+//! A request's work is bounded: at most [`MAX_ROUNDS`] rounds and [`MAX_INDEX_QUERIES`] index
+//! queries (a round queries all its partitions; the first round always runs), and at most
+//! [`MAX_RECORD_READS`] records read. A request that reaches a bound answers what it found,
+//! maybe fewer sagas than asked or none, with the cursor of the last key it read.
 
 use crate::ports::{ListPartition, ListQuery, SagaStore, StoreError};
 use crate::record::{Millis, SagaRecord, SagaStatus};
@@ -12,8 +17,12 @@ use crate::record::{Millis, SagaRecord, SagaStatus};
 pub const DEFAULT_LIMIT: usize = 20;
 /// Largest page size.
 pub const MAX_LIMIT: usize = 100;
-/// Index reads made to fill one page when a filter drops records, at most.
-const MAX_ROUNDS: usize = 5;
+/// Rounds of index queries made to fill one page when a filter drops records, at most.
+pub const MAX_ROUNDS: usize = 5;
+/// Index queries one request makes, at most; a round that would pass it is not started.
+pub const MAX_INDEX_QUERIES: usize = 64;
+/// Saga records one request reads, at most.
+pub const MAX_RECORD_READS: usize = 2 * MAX_LIMIT;
 
 /// A listing request.
 #[derive(Debug, Default, PartialEq)]
@@ -90,8 +99,17 @@ pub async fn list<S: SagaStore>(
     let mut page: Vec<SagaRecord> = Vec::new();
     let mut after = request.after.clone();
     let mut more = true;
-    for _ in 0..MAX_ROUNDS {
-        let wanted = request.limit - page.len();
+    let (mut queries, mut reads) = (0, 0);
+    for round in 0..MAX_ROUNDS {
+        // Past a bound the loop stops with `more` still set: the cursor continues from `after`.
+        if round > 0 && queries + partitions.len() > MAX_INDEX_QUERIES {
+            break;
+        }
+        let wanted = (request.limit - page.len()).min(MAX_RECORD_READS - reads);
+        if wanted == 0 {
+            break;
+        }
+        queries += partitions.len();
         let created_to = match &after {
             Some((at, _)) => Some(request.created_to.map_or(*at, |to| to.min(*at))),
             None => request.created_to,
@@ -121,6 +139,7 @@ pub async fn list<S: SagaStore>(
             break;
         };
         let ids: Vec<String> = keys.iter().map(|(_, id)| id.clone()).collect();
+        reads += ids.len();
         let mut records = store.get_many(&ids).await?;
         records.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
         page.extend(records.into_iter().filter(keep));
@@ -139,6 +158,87 @@ pub async fn list<S: SagaStore>(
 mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
+    use crate::table::{SagaTable, TableRules};
+    use serde_json::json;
+
+    /// A store with `count` sagas of each type, created a millisecond apart, all PENDING.
+    async fn store_with(types: &[&str], count: usize) -> MemoryStore {
+        let table = SagaTable::new(MemoryStore::default(), TableRules::default());
+        for (n, saga_type) in types.iter().enumerate() {
+            for i in 0..count {
+                let at = (n * count + i) as Millis;
+                let id = uuid::Uuid::from_u128((n * count + i) as u128).to_string();
+                let mut record = SagaRecord::fresh(id, saga_type, ["a"], json!({}), at);
+                table.create(&mut record, at).await.unwrap();
+            }
+        }
+        table.store
+    }
+
+    fn scope(types: &[&str]) -> Scope {
+        Scope {
+            types: types.iter().map(|t| t.to_string()).collect(),
+            shards: TableRules::default().list_shards,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_filter_that_matches_nothing_reads_a_bounded_number_of_records() {
+        let store = store_with(&["image"], 1_000).await;
+        let request = ListRequest {
+            status: Some(SagaStatus::Failed),
+            limit: MAX_LIMIT,
+            ..Default::default()
+        };
+        let page = list(&store, request, &scope(&["image"])).await.unwrap();
+        assert!(page.sagas.is_empty());
+        assert_eq!(store.records_read(), MAX_RECORD_READS);
+        // The cursor goes on after the last saga read: the 200 newest were looked at.
+        let next = page.next.expect("a cursor, since sagas remain unread");
+        assert_eq!(next.0, (1_000 - MAX_RECORD_READS) as Millis);
+    }
+
+    #[tokio::test]
+    async fn a_listing_over_many_partitions_makes_a_bounded_number_of_queries() {
+        let types = ["image", "order", "campaign", "monitor"];
+        let store = store_with(&types, 50).await;
+        let request = ListRequest {
+            status: Some(SagaStatus::Failed),
+            limit: 10,
+            ..Default::default()
+        };
+        let page = list(&store, request, &scope(&types)).await.unwrap();
+        let partitions = types.len() * TableRules::default().list_shards as usize;
+        assert_eq!(
+            store.list_queries(),
+            partitions * (MAX_INDEX_QUERIES / partitions)
+        );
+        assert!(store.list_queries() <= MAX_INDEX_QUERIES);
+        assert!(page.sagas.is_empty() && page.next.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_page_goes_on_from_the_cursor_of_a_bounded_one() {
+        let store = store_with(&["image"], 300).await;
+        store.edit(&uuid::Uuid::from_u128(5).to_string(), |r| {
+            r.status = SagaStatus::Failed
+        });
+        let failed = |after| ListRequest {
+            status: Some(SagaStatus::Failed),
+            limit: MAX_LIMIT,
+            after,
+            ..Default::default()
+        };
+        let first = list(&store, failed(None), &scope(&["image"]))
+            .await
+            .unwrap();
+        assert!(first.sagas.is_empty());
+        let second = list(&store, failed(first.next), &scope(&["image"]))
+            .await
+            .unwrap();
+        assert_eq!(second.sagas.len(), 1);
+        assert_eq!(second.next, None);
+    }
 
     #[tokio::test]
     async fn a_time_range_that_ends_before_it_starts_lists_nothing() {
