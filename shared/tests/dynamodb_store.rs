@@ -149,6 +149,10 @@ async fn the_item_budget_holds_on_dynamodb_and_a_request_it_refuses_is_a_rejecti
         "nothing was written"
     );
 
+    // An id longer than any key DynamoDB accepts names no saga: not found, not an error.
+    assert!(store.get(&"x".repeat(2049)).await.unwrap().is_none());
+    assert!(store.get(&"x".repeat(2048)).await.unwrap().is_none());
+
     // DynamoDB Local does enforce the 400 KB limit (so the write above proves something).
     let too_large = store
         .client()

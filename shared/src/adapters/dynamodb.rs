@@ -188,6 +188,9 @@ fn value_size(value: &AttributeValue) -> usize {
     }
 }
 
+/// The longest partition key DynamoDB accepts, in bytes.
+const MAX_KEY_BYTES: usize = 2048;
+
 /// A lost condition is a conflict; a request DynamoDB validates and refuses (an item over the
 /// size limit, an invalid attribute) is rejected, since sending it again cannot help; the rest
 /// may pass later.
@@ -380,6 +383,10 @@ impl SagaStore for DynamoStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
+        if id.len() > MAX_KEY_BYTES {
+            // No item can have this key; DynamoDB would refuse the request as invalid.
+            return Ok(None);
+        }
         let output = self
             .client
             .get_item()

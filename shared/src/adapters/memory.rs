@@ -24,7 +24,7 @@ pub struct MemoryStore {
     /// The next replace is stored but answered `Conflict`, as when the SDK retries a write
     /// whose first attempt succeeded and the retry meets its own success.
     lose_next_answer: Arc<std::sync::atomic::AtomicBool>,
-    /// Listing index queries made, and records read by id in batches: what a listing costs.
+    /// Listing index queries made, and records read by id (one by one or in batches).
     list_queries: Arc<AtomicUsize>,
     records_read: Arc<AtomicUsize>,
 }
@@ -68,7 +68,7 @@ impl MemoryStore {
         self.list_queries.load(Ordering::SeqCst)
     }
 
-    /// Records asked for by id in batches (`get_many`) so far.
+    /// Records asked for by id (`get` and `get_many`) so far.
     pub fn records_read(&self) -> usize {
         self.records_read.load(Ordering::SeqCst)
     }
@@ -152,6 +152,7 @@ impl SagaStore for MemoryStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
+        self.records_read.fetch_add(1, Ordering::SeqCst);
         Ok(self.records.lock().unwrap().get(id).cloned())
     }
 

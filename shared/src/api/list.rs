@@ -73,13 +73,13 @@ pub fn parse(query: &HashMap<String, String>) -> Result<ListRequest, Problem> {
                     })?,
                 )
             }
-            "correlation_id" => request.correlation_id = Some(value.clone()),
+            "correlation_id" => request.correlation_id = Some(start_id(name, value)?),
             "stalled" => {
                 request.stalled = Some(value.parse().map_err(|_| {
                     Problem::bad_request(format!("stalled must be true or false, not {value:?}"))
                 })?)
             }
-            "task_id" => request.task_id = Some(value.clone()),
+            "task_id" => request.task_id = Some(start_id(name, value)?),
             "created_after" => request.created_from = Some(parse_time(name, value)?),
             "created_before" => request.created_to = Some(parse_time(name, value)?),
             "limit" => request.limit = super::parse_limit(value, MAX_LIMIT)?,
@@ -93,6 +93,17 @@ pub fn parse(query: &HashMap<String, String>) -> Result<ListRequest, Problem> {
         }
     }
     Ok(request)
+}
+
+/// A correlation or task id to look for: at most 256 characters, as a start accepts them.
+fn start_id(name: &str, value: &str) -> Result<String, Problem> {
+    if value.len() > 256 {
+        return Err(Problem::bad_request(format!(
+            "{name} is {} bytes; sagas are started with ids of at most 256",
+            value.len()
+        )));
+    }
+    Ok(value.to_string())
 }
 
 fn parse_time(name: &str, value: &str) -> Result<Millis, Problem> {
@@ -191,5 +202,9 @@ mod tests {
         );
         assert_eq!(q(&[("colour", "red")]).unwrap_err().status, 400);
         assert_eq!(q(&[("correlation_id", "")]).unwrap_err().status, 400);
+        let long = "x".repeat(257);
+        assert_eq!(q(&[("correlation_id", &long)]).unwrap_err().status, 400);
+        assert_eq!(q(&[("task_id", &long)]).unwrap_err().status, 400);
+        assert!(q(&[("task_id", &long[..256])]).is_ok());
     }
 }

@@ -35,9 +35,13 @@ mod tests {
     use crate::api::status::{StatusDeps, handle};
 
     async fn request(method: &str, path: &str) -> Response<Body> {
+        request_over(MemoryStore::default(), method, path).await
+    }
+
+    async fn request_over(store: MemoryStore, method: &str, path: &str) -> Response<Body> {
         let deps = StatusDeps {
             client_apis: Vec::new(),
-            store: MemoryStore::default(),
+            store,
             listing: crate::usecases::list::Scope {
                 types: vec!["image".into()],
                 shards: 8,
@@ -99,6 +103,22 @@ mod tests {
             );
         }
         assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
+    }
+
+    #[tokio::test]
+    async fn health_reads_the_table_at_most_once_in_ten_seconds() {
+        let store = MemoryStore::default();
+        assert_eq!(
+            request_over(store.clone(), "GET", "/health").await.status(),
+            200
+        );
+        let read = store.records_read();
+        assert!(read <= 1);
+        assert_eq!(
+            request_over(store.clone(), "GET", "/health").await.status(),
+            200
+        );
+        assert_eq!(store.records_read(), read, "the second call read nothing");
     }
 
     #[tokio::test]
