@@ -213,3 +213,31 @@ def test_the_functions_check_the_routes_as_the_template_declares_them():
     assert variables["AUTH_MODE"] == {"!If": ["UseJwt", "jwt", "iam"]}
     assert variables["AUTH_PARTICIPATE_SCOPE"] == {"!Ref": "JwtParticipateScope"}
     assert "AUTH_LOCAL_TOKENS" not in yaml.safe_dump(template())
+
+
+# Headers every response may carry, which the document need not list per response.
+GENERIC_HEADERS = {"content-type", "cache-control", "content-security-policy", "x-content-type-options",
+                   "referrer-policy"}
+
+
+def test_every_response_header_the_api_sets_is_documented():
+    """A header the functions put on a response (`set_header(&mut response, "name"`, or
+    `.header("name"` on a response builder) is in openapi.yaml's components/headers or on a
+    response there."""
+    api = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    assert api["openapi"].startswith("3.1")
+    documented = {name.lower() for name in api["components"]["headers"]}
+    for response in api["components"]["responses"].values():
+        documented |= {name.lower() for name in response.get("headers", {})}
+    for path in api["paths"].values():
+        for operation in path.values():
+            for response in (operation.get("responses") or {}).values():
+                documented |= {name.lower() for name in response.get("headers", {})}
+    sources = "\n".join(p.read_text() for p in (ROOT / "shared" / "src" / "api").glob("*.rs"))
+    set_names = set(re.findall(r'set_header\(\s*&mut \w+,\s*"([a-z-]+)"', sources))
+    set_names |= set(re.findall(r'\.header\("([a-z-]+)",', sources))
+    # Request headers read with .header( in tests are not response headers.
+    set_names -= {"idempotency-key", "prefer", "x-correlation-id", "x-task-id"}
+    assert {"location", "idempotent-replayed", "preference-applied", "allow"} <= set_names, set_names
+    missing = sorted(set_names - documented - GENERIC_HEADERS)
+    assert not missing, f"response headers set in shared/src/api but not in openapi.yaml: {missing}"

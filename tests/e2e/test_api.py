@@ -22,11 +22,11 @@ def test_the_same_idempotency_key_and_body_return_the_same_saga(api):
     assert [c["participant"] for c in api.calls(saga["id"])] == ["anonymize", "process"]
 
 
-def test_the_same_key_with_a_different_body_is_a_conflict(api):
+def test_the_same_key_with_a_different_body_is_refused(api):
     key = str(uuid.uuid4())
     first = api.start("image", BODY, headers={"Idempotency-Key": key})
     conflict = api.start("image", {**BODY, "data": "other"}, headers={"Idempotency-Key": key})
-    assert conflict.status_code == 409
+    assert conflict.status_code == 422
     assert conflict.headers["content-type"] == "application/problem+json"
     assert first.json()["id"] in conflict.json()["detail"]
     assert api.get(first.json()["id"]).json()["input"] == BODY, "the first saga is untouched"

@@ -118,7 +118,6 @@ impl AuthRules {
         }
         Err(Problem::new(
             403,
-            "Forbidden",
             format!(
                 "{} {} needs {}; the caller has {}",
                 request.method(),
@@ -203,7 +202,7 @@ impl AuthRules {
         };
         Problem {
             www_authenticate: challenge,
-            ..Problem::new(401, "Unauthorized", detail)
+            ..Problem::new(401, detail)
         }
     }
 

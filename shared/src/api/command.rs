@@ -42,7 +42,7 @@ impl From<CommandError> for Problem {
         match error {
             CommandError::NotFound(_) => Problem::not_found(error.to_string()),
             CommandError::Choreographed | CommandError::Refused(_) => {
-                Problem::new(409, "Conflict", error.to_string())
+                Problem::new(409, error.to_string())
             }
             CommandError::KeptChanging => Problem::unavailable(error.to_string()),
             CommandError::Store(e) => e.into(),

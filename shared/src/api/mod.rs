@@ -52,7 +52,6 @@ pub fn body_bytes(body: &Body) -> Result<&[u8], Problem> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(Problem::new(
             413,
-            "Payload too large",
             format!(
                 "the body has {} bytes; the limit is {MAX_BODY_BYTES}",
                 bytes.len()

@@ -8,7 +8,7 @@ use serde_json::json;
 pub struct Problem {
     /// HTTP status.
     pub status: u16,
-    /// Short, fixed summary of the problem type.
+    /// The status's reason phrase (RFC 9110), as RFC 9457 asks of an `about:blank` problem.
     pub title: &'static str,
     /// What went wrong with this request, and how to fix it.
     pub detail: String,
@@ -19,11 +19,11 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem with this status, title and detail.
-    pub fn new(status: u16, title: &'static str, detail: impl Into<String>) -> Self {
+    /// A problem with this status and detail; its title is the status's reason phrase.
+    pub fn new(status: u16, detail: impl Into<String>) -> Self {
         Self {
             status,
-            title,
+            title: reason_phrase(status),
             detail: detail.into(),
             allow: None,
             www_authenticate: None,
@@ -32,12 +32,12 @@ impl Problem {
 
     /// 400: the request is malformed.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(400, "Bad request", detail)
+        Self::new(400, detail)
     }
 
     /// 404: nothing at this path or id.
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(404, "Not found", detail)
+        Self::new(404, detail)
     }
 
     /// 405: the path exists, the method does not; `allow` lists the methods it answers.
@@ -46,7 +46,6 @@ impl Problem {
             allow: Some(allow),
             ..Self::new(
                 405,
-                "Method not allowed",
                 format!("{method} is not allowed on {path}; use {allow}"),
             )
         }
@@ -54,7 +53,7 @@ impl Problem {
 
     /// 503: a dependency is down; retrying later may work.
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(503, "Service unavailable", detail)
+        Self::new(503, detail)
     }
 
     /// The HTTP response.
@@ -80,6 +79,26 @@ impl Problem {
     }
 }
 
+/// The reason phrase RFC 9110 gives each status the API answers with.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        413 => "Content Too Large",
+        422 => "Unprocessable Content",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        other => lambda_http::http::StatusCode::from_u16(other)
+            .ok()
+            .and_then(|status| status.canonical_reason())
+            .unwrap_or("Error"),
+    }
+}
+
 impl From<crate::ports::StoreError> for Problem {
     fn from(error: crate::ports::StoreError) -> Self {
         // The store's own message (ARNs, account ids) goes to the log, not to the caller.
@@ -87,11 +106,33 @@ impl From<crate::ports::StoreError> for Problem {
         match error {
             crate::ports::StoreError::Rejected(_) => Problem::new(
                 422,
-                "Unprocessable content",
                 "the saga store refused the saga record (too large or invalid as sent); \
                  sending it again will not help",
             ),
             _ => Problem::unavailable("the saga store is unavailable; retry later"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_about_blank_problem_is_titled_with_its_status_phrase() {
+        let response = Problem::new(422, "the key was used with another body").into_response();
+        let Body::Text(text) = response.body() else {
+            panic!("a problem is text")
+        };
+        let body: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(body["type"], "about:blank");
+        assert_eq!(body["title"], "Unprocessable Content");
+        assert_eq!(Problem::bad_request("x").title, "Bad Request");
+        assert_eq!(
+            Problem::method_not_allowed("PUT", "/x", "GET").title,
+            "Method Not Allowed"
+        );
+        assert_eq!(Problem::new(413, "x").title, "Content Too Large");
+        assert_eq!(reason_phrase(429), "Too Many Requests");
     }
 }

@@ -1,7 +1,8 @@
 //! `POST /sagas/{type}` and the seed's `POST /saga` (see [`crate::usecases::start`]): the
 //! request's body and headers become a [`StartRequest`], the saga its answer. With an
 //! `Idempotency-Key` a repeat gets the same saga (`Idempotent-Replayed: true`), another body a
-//! 409; `Prefer: wait=N` answers with the finished saga when it ends within N seconds.
+//! 422, and a repeat while the first is still being written a 409; `Prefer: wait=N` (RFC 7240)
+//! answers with the finished saga when it ends within N seconds.
 
 use super::views::SagaView;
 use super::{Problem, json_object_body, json_response, seed, segments};
@@ -20,9 +21,11 @@ impl From<StartError> for Problem {
     fn from(error: StartError) -> Self {
         match error {
             StartError::UnknownType { .. } => Problem::not_found(error.to_string()),
-            StartError::Choreographed(_) | StartError::KeyReused { .. } => {
-                Problem::new(409, "Conflict", error.to_string())
+            StartError::Choreographed(_) | StartError::InFlight(_) => {
+                Problem::new(409, error.to_string())
             }
+            // draft-ietf-httpapi-idempotency-key-header: a key reused with another payload.
+            StartError::KeyReused { .. } => Problem::new(422, error.to_string()),
             StartError::Retry(_) => Problem::unavailable(error.to_string()),
             StartError::Store(e) => e.into(),
         }
@@ -123,7 +126,7 @@ async fn client_start<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
     let start = parse(request, &def.saga_type)?;
     if let Some(shape) = &route.body {
         crate::definition::client_api::check_shape(&start.input, shape, "")
-            .map_err(|detail| Problem::new(422, "Unprocessable request", detail))?;
+            .map_err(|detail| Problem::new(422, detail))?;
     }
     let started = create(deps, start, true).await?;
     let wait = Duration::from_millis(route.wait_ms).min(deps.seed_wait);
@@ -192,18 +195,28 @@ fn raw_header(request: &Request, name: &str) -> Option<String> {
 }
 
 /// `Prefer: wait=N`, capped at [`MAX_WAIT_SECONDS`].
+/// The `wait` preference (RFC 7240): from any of the request's `Prefer` headers, each a
+/// comma-separated list of `name[=value][; parameters]` with names matched case-insensitively,
+/// whitespace allowed around `=`, and values plain or quoted. The first `wait` counts; other
+/// preferences are ignored.
 fn prefer_wait(request: &Request) -> Result<Option<Duration>, Problem> {
-    let Some(prefer) = request.headers().get("prefer") else {
-        return Ok(None);
-    };
-    let text = prefer.to_str().unwrap_or_default();
-    for preference in text.split(',') {
-        if let Some(value) = preference.trim().strip_prefix("wait=") {
-            let seconds: u64 = value.trim().parse().map_err(|_| {
-                Problem::bad_request("Prefer: wait=N needs N as a whole number of seconds")
-            })?;
-            return Ok(Some(Duration::from_secs(seconds.min(MAX_WAIT_SECONDS))));
+    let preferences = request
+        .headers()
+        .get_all("prefer")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','));
+    for preference in preferences {
+        let token = preference.split(';').next().unwrap_or_default();
+        let (name, value) = token.split_once('=').unwrap_or((token, ""));
+        if !name.trim().eq_ignore_ascii_case("wait") {
+            continue;
         }
+        let value = value.trim().trim_matches('"');
+        let seconds: u64 = value.parse().map_err(|_| {
+            Problem::bad_request("Prefer: wait=N needs N as a whole number of seconds")
+        })?;
+        return Ok(Some(Duration::from_secs(seconds.min(MAX_WAIT_SECONDS))));
     }
     Ok(None)
 }
@@ -264,6 +277,56 @@ mod tests {
             builder = builder.header("prefer", prefer);
         }
         builder.body(Body::from(r#"{"image_id": "i"}"#)).unwrap()
+    }
+
+    #[test]
+    fn the_wait_preference_is_read_as_rfc_7240_writes_it() {
+        let wait = |headers: &[&str]| {
+            let mut request = start_request(None);
+            for value in headers {
+                request
+                    .headers_mut()
+                    .append("prefer", value.parse().unwrap());
+            }
+            prefer_wait(&request).map(|w| w.map(|d| d.as_secs()))
+        };
+        assert_eq!(wait(&["wait=5"]), Ok(Some(5)));
+        assert_eq!(wait(&["WAIT = 7"]), Ok(Some(7)));
+        assert_eq!(wait(&["respond-async, wait=3"]), Ok(Some(3)));
+        assert_eq!(
+            wait(&["handling=lenient", "Wait=\"4\"; foo=bar"]),
+            Ok(Some(4))
+        );
+        assert_eq!(wait(&["wait=2", "wait=9"]), Ok(Some(2)), "the first counts");
+        assert_eq!(wait(&["wait=600"]), Ok(Some(MAX_WAIT_SECONDS)));
+        assert_eq!(wait(&["return=minimal, waitress=1"]), Ok(None));
+        assert_eq!(wait(&[]), Ok(None));
+        assert_eq!(wait(&["wait=soon"]).unwrap_err().status, 400);
+    }
+
+    #[tokio::test]
+    async fn a_key_reused_with_another_body_is_422_and_one_in_flight_409() {
+        let deps = deps(false);
+        let keyed = |body: &str| {
+            lambda_http::http::Request::builder()
+                .method("POST")
+                .uri("/sagas/image")
+                .header("idempotency-key", "k-1")
+                .body(Body::from(body.to_string()))
+                .unwrap()
+        };
+        assert_eq!(
+            handle(&deps, keyed(r#"{"image_id": "i"}"#)).await.status(),
+            202
+        );
+        let replay = handle(&deps, keyed(r#"{"image_id": "i"}"#)).await;
+        assert_eq!(replay.status(), 202);
+        assert_eq!(replay.headers()["idempotent-replayed"], "true");
+        let reused = handle(&deps, keyed(r#"{"image_id": "other"}"#)).await;
+        assert_eq!(reused.status(), 422);
+        // The create answered as a conflict, but the saga is not there yet.
+        let error = StartError::InFlight("k-1".into());
+        assert_eq!(Problem::from(error).status, 409);
     }
 
     #[tokio::test]

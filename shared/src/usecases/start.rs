@@ -90,6 +90,9 @@ pub enum StartError {
         /// The saga it started.
         saga_id: String,
     },
+    /// An earlier request with this idempotency key is still being processed.
+    #[error("a request with Idempotency-Key {0:?} is still being processed; retry later")]
+    InFlight(String),
     /// A transient state; the same request may succeed.
     #[error("{0}; retry")]
     Retry(&'static str),
@@ -151,13 +154,9 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
             crate::notifications::send(&worker.publisher, topic, &record, &receipt, now).await;
         }
         Err(StoreError::Conflict) => {
-            let existing = worker
-                .table
-                .get(&record.id)
-                .await?
-                .ok_or(StartError::Retry(
-                    "the saga of this idempotency key is being written",
-                ))?;
+            let existing = worker.table.get(&record.id).await?.ok_or_else(|| {
+                StartError::InFlight(record.idempotency_key.clone().unwrap_or_default())
+            })?;
             // Identical to ours: this request's own create, which the SDK sent again after a
             // first attempt that succeeded but whose answer was lost. The saga is this one's.
             if existing != record {
