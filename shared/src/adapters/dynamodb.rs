@@ -38,18 +38,21 @@ impl DynamoStore {
         }
     }
 
-    /// A store over `table`, with a client configured the SDK's way (region and credentials
-    /// from Lambda's environment; `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local) and bounded
-    /// waits: 2 s to connect, 5 s an attempt, 12 s an operation with its retries, so a stuck
-    /// request fails inside the invocation instead of running into the function's timeout.
-    pub async fn connect(table: &str) -> Self {
+    /// A store over `table`, with a client built from the process's shared AWS configuration
+    /// (region and credentials from Lambda's environment; `AWS_ENDPOINT_URL_DYNAMODB` for
+    /// DynamoDB Local) and bounded waits: 2 s to connect, 5 s an attempt, 12 s an operation
+    /// with its retries, so a stuck request fails inside the invocation instead of running
+    /// into the function's timeout.
+    pub fn connect(aws: &aws_config::SdkConfig, table: &str) -> Self {
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(2))
             .operation_attempt_timeout(Duration::from_secs(5))
             .operation_timeout(Duration::from_millis(STORE_OPERATION_TIMEOUT_MS))
             .build();
-        let config = aws_config::from_env().timeout_config(timeouts).load().await;
-        Self::new(Client::new(&config), table)
+        let config = aws_sdk_dynamodb::config::Builder::from(aws)
+            .timeout_config(timeouts)
+            .build();
+        Self::new(Client::from_conf(config), table)
     }
 
     /// The DynamoDB client.
