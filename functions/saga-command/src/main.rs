@@ -1,6 +1,6 @@
 //! saga-command: `POST /sagas/{id}/cancel` and `POST /sagas/{id}/redrive`.
 
-use lambda_http::{Error, Request, run, service_fn};
+use lambda_http::{Error, Request, RequestExt, run, service_fn};
 use saga::api::command;
 use saga::usecases::command::CommandDeps;
 
@@ -10,7 +10,9 @@ async fn main() -> Result<(), Error> {
     let deps = CommandDeps::from_env().await?;
     let deps = &deps;
     run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(command::handle(deps, request).await)
+        let context = request.lambda_context_ref().cloned();
+        let response = saga::invocation::serve(context.as_ref(), command::handle(deps, request));
+        Ok::<_, Error>(response.await)
     }))
     .await
 }

@@ -1,6 +1,6 @@
 //! start-saga: `POST /sagas/{type}` and the seed's `POST /saga`.
 
-use lambda_http::{Error, Request, run, service_fn};
+use lambda_http::{Error, Request, RequestExt, run, service_fn};
 use saga::api::start;
 use saga::usecases::start::StartDeps;
 
@@ -10,7 +10,9 @@ async fn main() -> Result<(), Error> {
     let deps = StartDeps::from_env().await?;
     let deps = &deps;
     run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(start::handle(deps, request).await)
+        let context = request.lambda_context_ref().cloned();
+        let response = saga::invocation::serve(context.as_ref(), start::handle(deps, request));
+        Ok::<_, Error>(response.await)
     }))
     .await
 }
