@@ -404,3 +404,29 @@ impl SagaStore for DynamoStore {
             .transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+    #[test]
+    fn the_client_is_built_from_the_shared_configuration_with_the_store_s_own_timeouts() {
+        let aws = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url("http://127.0.0.1:8000")
+            .build();
+        let store = DynamoStore::connect(&aws, "sagas");
+        let config = store.client().config();
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        let timeouts = config.timeout_config().expect("timeouts");
+        assert_eq!(
+            timeouts.operation_timeout(),
+            Some(Duration::from_millis(STORE_OPERATION_TIMEOUT_MS))
+        );
+        assert_eq!(timeouts.connect_timeout(), Some(Duration::from_secs(2)));
+        // The shared configuration itself is left as it was, for the other clients.
+        assert!(aws.timeout_config().is_none());
+    }
+}
