@@ -147,10 +147,13 @@ impl PulsarPublisher {
             .unwrap_or_default())
     }
 
-    /// Sends, and once more with a token read anew when the broker refused the token.
+    /// Sends, and once more with the token read anew when the broker refused the one from
+    /// Secrets Manager.
     async fn send_refreshing(&self, message: &Message<'_>) -> Result<String, SendError> {
         match self.send(message).await {
-            Err(SendError::Pulsar(e)) if is_auth_refusal(&e) => {
+            Err(SendError::Pulsar(e))
+                if is_auth_refusal(&e) && matches!(self.token, Token::Secret(_)) =>
+            {
                 tracing::warn!(error = %e, "the Pulsar broker refused the token; reading it again");
                 self.refused().await;
                 self.send(message).await
