@@ -4,14 +4,12 @@
 //!
 //! A saga keeps its trace as a `traceparent` in its record, taken at start from the request's
 //! `traceparent`, else its `X-Amzn-Trace-Id`, else the Lambda invocation's X-Ray trace
-//! (`_X_AMZN_TRACE_ID`), else a new trace. Each call gets a span id of its own.
+//! (from the runtime's invocation context), else a new trace. Each call gets a span id of its own.
 
 /// The W3C trace context header.
 pub const TRACEPARENT: &str = "traceparent";
 /// AWS X-Ray's trace header.
 pub const XRAY_HEADER: &str = "X-Amzn-Trace-Id";
-/// The environment variable where the Lambda runtime puts the invocation's X-Ray header.
-pub const XRAY_ENV: &str = "_X_AMZN_TRACE_ID";
 
 /// A trace a saga belongs to: its 128-bit id (32 lowercase hex digits) and sampling flag.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -225,6 +225,16 @@ impl Clock for SystemClock {
     }
 }
 
+impl<C: Clock> Clock for &C {
+    fn now(&self) -> Millis {
+        (**self).now()
+    }
+
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()> + Send {
+        (**self).sleep(ms)
+    }
+}
+
 impl<T: HttpParticipant> HttpParticipant for std::sync::Arc<T> {
     fn call(&self, request: HttpRequest<'_>) -> impl Future<Output = Outcome> + Send {
         (**self).call(request)

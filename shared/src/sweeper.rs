@@ -190,7 +190,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Sweeper<S, P, C> {
         let topic = record.notify_topic.as_deref();
         crate::notifications::send(&self.publisher, topic, &record, &receipt, now).await;
         if record.status.is_terminal() {
-            crate::metrics::saga_finished(&record.saga_type, record.status, now);
+            crate::metrics::saga_finished(&record.saga_type, record.status);
         }
         Ok(expired)
     }

@@ -15,6 +15,7 @@ use crate::table::SagaTable;
 use crate::usecases::command::CommandDeps;
 use crate::usecases::start::StartDeps;
 use crate::worker::Worker;
+use aws_config::SdkConfig;
 
 /// Why a function cannot start: a setting, a definition it cannot use, or a secret it cannot
 /// read.
@@ -34,21 +35,29 @@ pub enum ColdStartError {
 /// The worker as deployed: DynamoDB, reqwest, Pulsar and the system clock.
 pub type LambdaWorker = Worker<DynamoStore, ReqwestParticipant, LambdaPublisher, SystemClock>;
 
+/// saga-events' monitor as deployed.
+pub type LambdaMonitor = Monitor<DynamoStore, LambdaPublisher, SystemClock>;
+
 /// Pulsar for messages, and EventBridge for lifecycle notifications when `EVENT_BUS_NAME` is set.
 pub type LambdaPublisher = WithEventBus<PulsarPublisher>;
 
-async fn table(config: &Config) -> SagaTable<DynamoStore> {
-    SagaTable::new(DynamoStore::connect(&config.table_name).await, config.table)
+/// The AWS configuration (region, credentials, endpoints), loaded once per cold start and
+/// shared by every client the function builds: DynamoDB, EventBridge, Secrets Manager.
+pub async fn aws() -> SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
-async fn publisher(config: &Config) -> Result<LambdaPublisher, SecretError> {
-    let bus = match &config.event_bus_name {
-        Some(name) => Some(EventBus::connect(name).await),
-        None => None,
-    };
+fn table(aws: &SdkConfig, config: &Config) -> SagaTable<DynamoStore> {
+    SagaTable::new(DynamoStore::connect(aws, &config.table_name), config.table)
+}
+
+async fn publisher(aws: &SdkConfig, config: &Config) -> Result<LambdaPublisher, SecretError> {
     Ok(WithEventBus {
-        publisher: PulsarPublisher::connect(&config.pulsar_url, &config.pulsar_token).await?,
-        bus,
+        publisher: PulsarPublisher::connect(aws, &config.pulsar_url, &config.pulsar_token).await?,
+        bus: config
+            .event_bus_name
+            .as_deref()
+            .map(|name| EventBus::connect(aws, name)),
     })
 }
 
@@ -59,14 +68,15 @@ impl LambdaWorker {
     }
 
     async fn from_config(config: &Config) -> Result<Self, ColdStartError> {
+        let aws = aws().await;
         Ok(Worker {
             definitions: definition_files::load(
                 config.definitions_dir.as_deref(),
                 config.step_time_limit_ms(),
             )?,
-            table: table(config).await,
+            table: table(&aws, config),
             http: ReqwestParticipant::new(),
-            publisher: publisher(config).await?,
+            publisher: publisher(&aws, config).await?,
             clock: SystemClock,
             config: config.worker.clone(),
         })
@@ -90,9 +100,10 @@ impl Sweeper<DynamoStore, LambdaPublisher, SystemClock> {
     /// ends; it connects on first use).
     pub async fn from_env() -> Result<Self, ColdStartError> {
         let config = Config::from_env()?;
+        let aws = aws().await;
         Ok(Sweeper {
-            table: table(&config).await,
-            publisher: publisher(&config).await?,
+            table: table(&aws, &config),
+            publisher: publisher(&aws, &config).await?,
             clock: SystemClock,
             batch: SWEEP_BATCH,
         })
@@ -108,7 +119,7 @@ impl CommandDeps<DynamoStore, SystemClock> {
                 config.definitions_dir.as_deref(),
                 config.step_time_limit_ms(),
             )?,
-            table: table(&config).await,
+            table: table(&aws().await, &config),
             clock: SystemClock,
         })
     }
@@ -118,13 +129,14 @@ impl Monitor<DynamoStore, LambdaPublisher, SystemClock> {
     /// saga-events' monitor.
     pub async fn from_env() -> Result<Self, ColdStartError> {
         let config = Config::from_env()?;
+        let aws = aws().await;
         Ok(Monitor {
             definitions: definition_files::load(
                 config.definitions_dir.as_deref(),
                 config.step_time_limit_ms(),
             )?,
-            table: table(&config).await,
-            publisher: publisher(&config).await?,
+            table: table(&aws, &config),
+            publisher: publisher(&aws, &config).await?,
             clock: SystemClock,
         })
     }
@@ -135,7 +147,7 @@ impl StatusDeps<DynamoStore> {
     pub async fn from_env() -> Result<Self, ColdStartError> {
         let config = Config::from_env()?;
         Ok(StatusDeps {
-            store: DynamoStore::connect(&config.table_name).await,
+            store: DynamoStore::connect(&aws().await, &config.table_name),
             listing: crate::usecases::list::Scope {
                 types: definition_files::deployed_types(config.definitions_dir.as_deref()),
                 shards: config.table.list_shards,

@@ -1,5 +1,6 @@
-"""The functions' metrics in CloudWatch Embedded Metric Format: one JSON line per document on
-stdout, which `cargo lambda watch` writes to its log locally and Lambda sends to CloudWatch Logs."""
+"""The functions' metrics in CloudWatch Embedded Metric Format: collected during an invocation
+and written at its end, one JSON line per document on stdout, which `cargo lambda watch` writes
+to its log locally and Lambda sends to CloudWatch Logs."""
 
 import json
 import time
@@ -19,8 +20,19 @@ def emf_documents(stack):
     return docs
 
 
+def values(value):
+    return value if isinstance(value, list) else [value]
+
+
 def metric_total(docs, name, **dimensions):
-    return sum(d[name] for d in docs if name in d and all(d.get(k) == v for k, v in dimensions.items()))
+    return sum(sum(values(d[name])) for d in docs
+               if name in d and all(d.get(k) == v for k, v in dimensions.items()))
+
+
+def directive(doc, name):
+    """The declaration of metric `name` in `doc`: its namespace, dimension set and unit."""
+    (found,) = [d for d in doc["_aws"]["CloudWatchMetrics"] if any(m["Name"] == name for m in d["Metrics"])]
+    return found
 
 
 def wait_for(stack, name, minimum, **dimensions):
@@ -53,11 +65,31 @@ def test_sagas_and_steps_are_measured(stack, api):
 
     latency = [d for d in docs if "StepLatency" in d and d.get("Step") == "tokenize" and d["Phase"] == "compensation"]
     assert latency, "the compensation's latency is measured"
-    declared = latency[-1]["_aws"]["CloudWatchMetrics"][0]
+    declared = directive(latency[-1], "StepLatency")
     assert declared["Namespace"] == "SagaOrchestrator"
-    assert declared["Dimensions"] == [["SagaType", "Step", "Phase"]]
+    assert declared["Dimensions"] == [["Service", "SagaType", "Step", "Phase"]]
     assert {"Name": "StepLatency", "Unit": "Milliseconds"} in declared["Metrics"]
-    assert latency[-1]["StepLatency"] >= 0
+    assert latency[-1]["Service"] == "saga-orchestrator"
+    assert all(v >= 0 for v in values(latency[-1]["StepLatency"]))
+
+
+def test_an_invocation_writes_its_metrics_together_and_a_cold_start_once(stack, api):
+    earlier = emf_documents(stack)
+    completed = metric_total(earlier, "SagasCompleted", SagaType="image")
+    response = api.start("image", {"image_id": str(uuid.uuid4()), "data": "x"}, headers={"Prefer": "wait=10"})
+    assert api.wait(response.json()["id"])["status"] == "COMPLETED"
+    docs = wait_for(stack, "SagasCompleted", completed + 1, SagaType="image")[len(earlier):]
+    # The waiting start ran the whole saga in one invocation: its start, its end and the steps'
+    # metrics come in one document per step (counts summed, each with the Service dimension),
+    # not one per call attempt.
+    started = [d for d in docs if "SagasStarted" in d and "SagasCompleted" in d]
+    assert started, docs
+    assert directive(started[-1], "SagasCompleted")["Dimensions"] == [["Service", "SagaType"]]
+
+    colds = [d for d in emf_documents(stack) if "ColdStart" in d]
+    assert colds, "each function process writes ColdStart at its first invocation"
+    assert directive(colds[0], "ColdStart")["Dimensions"] == [["Service", "Function"]]
+    assert all(d["Function"] and d["ColdStart"] == 1 for d in colds), colds
 
 
 def test_choreographed_sagas_are_measured(stack, api):

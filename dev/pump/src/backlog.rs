@@ -29,7 +29,8 @@ pub async fn seed(count: usize, table_name: &str) -> Result<(), Error> {
             .unwrap_or(TableRules::default().sweep_shards),
         ..TableRules::default()
     };
-    let table = SagaTable::new(DynamoStore::connect(table_name).await, rules);
+    let aws = aws_config::load_from_env().await;
+    let table = SagaTable::new(DynamoStore::connect(&aws, table_name), rules);
     let now = chrono::Utc::now().timestamp_millis();
     let mut written = 0;
     let mut writes = stream::iter(0..count)

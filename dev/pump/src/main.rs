@@ -46,8 +46,8 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 async fn pump() -> Result<(), Error> {
-    let store = DynamoStore::connect(&env_or("SAGA_TABLE", "sagas")).await;
     let config = aws_config::load_from_env().await;
+    let store = DynamoStore::connect(&config, &env_or("SAGA_TABLE", "sagas"));
     let mut streams_config = aws_sdk_dynamodbstreams::config::Builder::from(&config);
     if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
         streams_config = streams_config.endpoint_url(endpoint);

@@ -14,9 +14,10 @@ async fn main() -> Result<(), Error> {
     let worker = &worker;
     run(service_fn(move |event: LambdaEvent<Event>| async move {
         let deadline = event.context.deadline as i64;
-        let invocation = event.context.request_id;
+        let invocation = &event.context.request_id;
+        let handle = stream::handle(worker.clone(), event.payload, invocation, deadline);
         let response: DynamoDbEventResponse =
-            stream::handle(worker.clone(), event.payload, &invocation, deadline).await;
+            saga::invocation::serve(Some(&event.context), handle).await;
         Ok::<_, Error>(response)
     }))
     .await

@@ -7,6 +7,7 @@ use lambda_http::{Adapter, Error, Request, Service, service_fn};
 use saga::api::auth::AuthRules;
 use saga::api::events;
 use saga::monitor::Monitor;
+use saga::wiring::LambdaMonitor;
 use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
@@ -16,21 +17,31 @@ async fn main() -> Result<(), Error> {
     let monitor = &monitor;
     let auth = &AuthRules::from_env()?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        if !is_http(&event.payload) {
-            let report = events::handle_sink(monitor, event.payload).await?;
-            return Ok::<_, Error>(serde_json::to_value(report)?);
-        }
-        // An API Gateway request: lambda_http's adapter turns it into a Request and the
-        // Response back into the gateway's shape.
-        let request: LambdaRequest = serde_json::from_value(event.payload)?;
-        let mut http = Adapter::from(service_fn(move |request: Request| async move {
-            let response = auth.guard(request, |request| events::handle_http(monitor, request));
-            Ok::<_, Error>(response.await)
-        }));
-        let response = http.call(LambdaEvent::new(request, event.context)).await?;
-        Ok(serde_json::to_value(response)?)
+        let context = event.context.clone();
+        saga::invocation::serve(Some(&context), handle(monitor, auth, event)).await
     }))
     .await
+}
+
+/// One invocation: a sink batch, or an API Gateway request.
+async fn handle(
+    monitor: &LambdaMonitor,
+    auth: &AuthRules,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Error> {
+    if !is_http(&event.payload) {
+        let report = events::handle_sink(monitor, event.payload).await?;
+        return Ok(serde_json::to_value(report)?);
+    }
+    // An API Gateway request: lambda_http's adapter turns it into a Request and the Response
+    // back into the gateway's shape.
+    let request: LambdaRequest = serde_json::from_value(event.payload)?;
+    let mut http = Adapter::from(service_fn(move |request: Request| async move {
+        let response = auth.guard(request, |request| events::handle_http(monitor, request));
+        Ok::<_, Error>(response.await)
+    }));
+    let response = http.call(LambdaEvent::new(request, event.context)).await?;
+    Ok(serde_json::to_value(response)?)
 }
 
 /// API Gateway events carry a request context; sink batches are arrays of records.

@@ -1,7 +1,7 @@
 //! saga-status: `GET /sagas/{id}`, the listings (`GET /sagas`, by correlation, by task),
 //! `GET /health`, the seed's `GET /saga/{saga_id}`, and the dashboard page `GET /ui`.
 
-use lambda_http::{Error, Request, run, service_fn};
+use lambda_http::{Error, Request, RequestExt, run, service_fn};
 use saga::api::auth::AuthRules;
 use saga::api::status::{self, StatusDeps};
 
@@ -12,10 +12,10 @@ async fn main() -> Result<(), Error> {
     let deps = &deps;
     let auth = &AuthRules::from_env()?;
     run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(
-            auth.guard(request, |request| status::handle(deps, request))
-                .await,
-        )
+        let context = request.lambda_context_ref().cloned();
+        let handled = auth.guard(request, |request| status::handle(deps, request));
+        let response = saga::invocation::serve(context.as_ref(), handled);
+        Ok::<_, Error>(response.await)
     }))
     .await
 }

@@ -1,6 +1,6 @@
 //! start-saga: `POST /sagas/{type}` and the seed's `POST /saga`.
 
-use lambda_http::{Error, Request, run, service_fn};
+use lambda_http::{Error, Request, RequestExt, run, service_fn};
 use saga::api::auth::AuthRules;
 use saga::api::start;
 use saga::usecases::start::StartDeps;
@@ -12,10 +12,10 @@ async fn main() -> Result<(), Error> {
     let deps = &deps;
     let auth = &AuthRules::from_env()?;
     run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(
-            auth.guard(request, |request| start::handle(deps, request))
-                .await,
-        )
+        let context = request.lambda_context_ref().cloned();
+        let handled = auth.guard(request, |request| start::handle(deps, request));
+        let response = saga::invocation::serve(context.as_ref(), handled);
+        Ok::<_, Error>(response.await)
     }))
     .await
 }

@@ -10,8 +10,8 @@ async fn main() -> Result<(), Error> {
     let sweeper = Sweeper::from_env().await?;
     let sweeper = &sweeper;
     run(service_fn(
-        move |_: LambdaEvent<serde_json::Value>| async move {
-            let report = sweeper.sweep().await;
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let report = saga::invocation::serve(Some(&event.context), sweeper.sweep()).await;
             // After the whole pass: a shard that could not be read makes the invocation an
             // error, so it shows in the function's error metric.
             match report.failed_shards.len() {

@@ -38,18 +38,21 @@ impl DynamoStore {
         }
     }
 
-    /// A store over `table`, with a client configured the SDK's way (region and credentials
-    /// from Lambda's environment; `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local) and bounded
-    /// waits: 2 s to connect, 5 s an attempt, 12 s an operation with its retries, so a stuck
-    /// request fails inside the invocation instead of running into the function's timeout.
-    pub async fn connect(table: &str) -> Self {
+    /// A store over `table`, with a client built from the process's shared AWS configuration
+    /// (region and credentials from Lambda's environment; `AWS_ENDPOINT_URL_DYNAMODB` for
+    /// DynamoDB Local) and bounded waits: 2 s to connect, 5 s an attempt, 12 s an operation
+    /// with its retries, so a stuck request fails inside the invocation instead of running
+    /// into the function's timeout.
+    pub fn connect(aws: &aws_config::SdkConfig, table: &str) -> Self {
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(2))
             .operation_attempt_timeout(Duration::from_secs(5))
             .operation_timeout(Duration::from_millis(STORE_OPERATION_TIMEOUT_MS))
             .build();
-        let config = aws_config::from_env().timeout_config(timeouts).load().await;
-        Self::new(Client::new(&config), table)
+        let config = aws_sdk_dynamodb::config::Builder::from(aws)
+            .timeout_config(timeouts)
+            .build();
+        Self::new(Client::from_conf(config), table)
     }
 
     /// The DynamoDB client.
@@ -406,5 +409,31 @@ impl SagaStore for DynamoStore {
                 })
             })
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+    #[test]
+    fn the_client_is_built_from_the_shared_configuration_with_the_store_s_own_timeouts() {
+        let aws = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url("http://127.0.0.1:8000")
+            .build();
+        let store = DynamoStore::connect(&aws, "sagas");
+        let config = store.client().config();
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        let timeouts = config.timeout_config().expect("timeouts");
+        assert_eq!(
+            timeouts.operation_timeout(),
+            Some(Duration::from_millis(STORE_OPERATION_TIMEOUT_MS))
+        );
+        assert_eq!(timeouts.connect_timeout(), Some(Duration::from_secs(2)));
+        // The shared configuration itself is left as it was, for the other clients.
+        assert!(aws.timeout_config().is_none());
     }
 }

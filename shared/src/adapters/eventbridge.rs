@@ -18,12 +18,11 @@ pub struct EventBus {
 }
 
 impl EventBus {
-    /// The bus `name`, with a client configured the SDK's way (`AWS_ENDPOINT_URL_EVENTBRIDGE`
-    /// points it at an emulator locally).
-    pub async fn connect(name: &str) -> Self {
-        let config = aws_config::from_env().load().await;
+    /// The bus `name`, with a client built from the process's shared AWS configuration
+    /// (`AWS_ENDPOINT_URL_EVENTBRIDGE` points it at an emulator locally).
+    pub fn connect(aws: &aws_config::SdkConfig, name: &str) -> Self {
         Self {
-            client: Client::new(&config),
+            client: Client::new(aws),
             name: name.to_string(),
         }
     }

@@ -258,10 +258,10 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
                     crate::notifications::send(&self.publisher, topic, &record, &receipt, now)
                         .await;
                     if expected.is_none() {
-                        crate::metrics::saga_started(&def.saga_type, now);
+                        crate::metrics::saga_started(&def.saga_type);
                     }
                     if record.status.is_terminal() && status_before != Some(record.status) {
-                        crate::metrics::saga_finished(&def.saga_type, record.status, now);
+                        crate::metrics::saga_finished(&def.saga_type, record.status);
                     }
                     info!(
                         saga_id = %id,

@@ -166,7 +166,7 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(saga_id = %record.id, saga_type, "saga started");
-    crate::metrics::saga_started(saga_type, now);
+    crate::metrics::saga_started(saga_type);
     Ok(Started {
         record,
         claimed,

@@ -73,7 +73,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         record.runnable = false;
         let receipt = self.table.update(record, now).await?;
         self.notify(record, &receipt, now).await;
-        crate::metrics::saga_finished(&record.saga_type, record.status, now);
+        crate::metrics::saga_finished(&record.saga_type, record.status);
         Ok(Continue::Stop(RunResult::Finished(SagaStatus::Failed)))
     }
 

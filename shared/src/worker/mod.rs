@@ -258,7 +258,6 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 call.phase.as_str(),
                 now - started,
                 retried,
-                now,
             );
             // A cancel takes effect here, at a step boundary, with this call's outcome known.
             engine::apply_stop(def, record, now);
@@ -392,7 +391,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                         writes = record.writes,
                         "saga finished"
                     );
-                    crate::metrics::saga_finished(&record.saga_type, record.status, now);
+                    crate::metrics::saga_finished(&record.saga_type, record.status);
                 }
                 Ok(Continue::Yes)
             }

@@ -80,7 +80,8 @@ where
         let slots = slots.clone();
         let owner = format!("{invocation_id}/{}", image.id);
         let id = image.id.clone();
-        let task = tasks.spawn(async move {
+        let trace = crate::invocation::xray_trace();
+        let task = tasks.spawn(crate::invocation::with_trace(trace, async move {
             let _slot = slots
                 .acquire_owned()
                 .await
@@ -93,7 +94,7 @@ where
                     Some(sequence)
                 }
             }
-        });
+        }));
         sagas.insert(task.id(), id);
     }
     let mut response = DynamoDbEventResponse::default();
