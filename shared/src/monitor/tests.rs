@@ -193,3 +193,40 @@ async fn a_flood_of_events_for_one_saga_keeps_its_record_within_the_item_budget(
         assert!(monitor.table.store.get(&id).await.unwrap().is_some());
     }
 }
+
+#[tokio::test]
+async fn a_record_the_store_refuses_is_reported_for_its_events_only() {
+    let mut monitor = monitor();
+    monitor.table.store = MemoryStore::refusing_records_over(4_000);
+    let mut other = event(1, "RetrievalStarted");
+    other.correlation_id = "c-2".into();
+    other.message_id = "o1".into();
+    let mut items = raw(&[
+        ever_earlier(1, "ImagesRetrieved"),
+        ever_earlier(2, "ImagesRetrieved"),
+    ]);
+    items.insert(1, raw(&[other])[0].clone());
+    let report = monitor.ingest(items).await.unwrap();
+    let rejected: Vec<(usize, Option<&str>)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.index, r.message_id.as_deref()))
+        .collect();
+    assert_eq!(rejected, [(0, Some("m1")), (2, Some("m2"))]);
+    assert!(
+        report.rejected[0].reason.contains("limit"),
+        "{:?}",
+        report.rejected
+    );
+    assert_eq!(
+        (report.logged, report.dropped),
+        (1, 0),
+        "only the other saga's event"
+    );
+    let refused = saga_id("image-pipeline", "c-1");
+    assert_eq!(
+        report.sagas,
+        [refused.clone(), saga_id("image-pipeline", "c-2")]
+    );
+    assert!(monitor.table.store.get(&refused).await.unwrap().is_none());
+}
