@@ -77,3 +77,19 @@ def stored_record(stack, saga_id):
     """A saga's record as DynamoDB Local holds it (a consistent read of the item)."""
     return stack.dynamodb().get_item(TableName="sagas", Key={"id": {"S": saga_id}},
                                      ConsistentRead=True)["Item"]
+
+
+def item_size(item):
+    """An item's size as DynamoDB counts it (as shared/src/adapters/dynamodb.rs item_size)."""
+    def value(v):
+        (kind, inner), = v.items()
+        if kind == "S":
+            return len(inner.encode())
+        if kind == "N":
+            return min((len(inner) + 1) // 2 + 1, 21)
+        if kind == "L":
+            return 3 + sum(1 + value(i) for i in inner)
+        if kind == "M":
+            return 3 + sum(1 + len(k) + value(i) for k, i in inner.items())
+        return 1
+    return sum(len(name) + value(v) for name, v in item.items())

@@ -267,11 +267,12 @@ pub struct SagaRecord {
     /// True for a choreographed saga: its participants' events drive it, never run-step.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub choreographed: bool,
-    /// A choreographed saga's log: its participants' events, in arrival order.
+    /// A choreographed saga's log: its participants' newest events, in arrival order, within
+    /// the log's bounds (`choreography::MAX_LOGGED_EVENTS`, `MAX_LOG_BYTES`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<LoggedEvent>,
-    /// Events that changed no step, left out of a full log (events that change a step are
-    /// always kept).
+    /// Events left out of the log, or later pushed out of it, to keep it within its bounds
+    /// (their effect on the steps is kept).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropped_events: u32,
     /// When a RUNNING choreographed saga was marked stalled: no event came for its

@@ -5,7 +5,7 @@ import uuid
 
 import requests
 
-from helpers import stored_record
+from helpers import item_size, stored_record
 
 
 def history(api, saga_id, limit=100):
@@ -52,22 +52,6 @@ def test_every_attempt_status_change_and_compensation_is_in_the_history(api, sta
     history_bytes = len(item["history"]["S"].encode())
     print(f"history of a compensated image saga: {len(items)} entries, {history_bytes} bytes "
           f"(JSON text) of a {item_size(item)}-byte record, {saga['dynamodb']['writes']} writes")
-
-
-def item_size(item):
-    """An item's size as DynamoDB counts it (as shared/src/adapters/dynamodb.rs item_size)."""
-    def value(v):
-        (kind, inner), = v.items()
-        if kind == "S":
-            return len(inner.encode())
-        if kind == "N":
-            return min((len(inner) + 1) // 2 + 1, 21)
-        if kind == "L":
-            return 3 + sum(1 + value(i) for i in inner)
-        if kind == "M":
-            return 3 + sum(1 + len(k) + value(i) for k, i in inner.items())
-        return 1
-    return sum(len(name) + value(v) for name, v in item.items())
 
 
 def test_cancel_and_redrive_commands_are_in_the_history(api):

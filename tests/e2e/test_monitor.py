@@ -2,6 +2,7 @@
 hands them to saga-events as the Pulsar Lambda sink would, and the compensation commands are
 read back from the command topic."""
 
+import datetime
 import json
 import random
 import time
@@ -11,7 +12,7 @@ import pulsar
 import pytest
 import requests
 
-from helpers import TopicRecorder
+from helpers import TopicRecorder, item_size, stored_record
 
 TOPIC = "persistent://public/default/{}-events"
 COMMANDS = "persistent://public/default/saga-compensation-commands"
@@ -259,3 +260,47 @@ def test_a_run_without_events_for_its_stall_timeout_is_marked_stalled_and_listed
     requests.post(f"{api.url}/events", json=run_events(["ImagesRetrieved"], correlation, start=1),
                   timeout=30)
     assert "stalled_at" not in api.get(saga["id"]).json()
+
+
+def test_a_flood_of_events_for_one_saga_stays_within_budget_and_blocks_no_other(api, stack, participants):
+    """Events with ever-earlier times each change a step (its start moves earlier) and carry
+    close to the most data an event may: the saga's log keeps the newest within its bounds, so
+    its record stays within the item budget, POST /events answers 200, and the sink's topic
+    keeps flowing for every other saga."""
+    flood = f"flood-{uuid.uuid4()}"
+    types = ["ImagesRetrieved", "AnonymizationRequested", "ProcessingStarted"]
+    base = datetime.datetime(2026, 11, 22, 10, tzinfo=datetime.timezone.utc)
+
+    def events(start, count):
+        return [{
+            "message_id": f"{flood}-{n}",
+            "event_type": types[n % 3],
+            "correlation_id": flood,
+            "occurred_at": (base - datetime.timedelta(seconds=n)).isoformat(),
+            "data": {"blob": "x" * 2000},
+        } for n in range(start, start + count)]
+
+    for start in range(0, 200, 25):  # 25 events a request, within the body limit
+        response = requests.post(f"{api.url}/events", json=events(start, 25), timeout=60)
+        assert response.status_code == 200, (start, response.text)
+        report = response.json()
+        assert report["rejected"] == [], report["rejected"][:1]
+        assert report["logged"] + report["dropped"] == 25
+    # The rest of the flood through Pulsar, then another run right behind it.
+    for event in events(200, 100):
+        participants.publish(event)
+    other = f"run-{uuid.uuid4()}"
+    for event in run_events(RUN_TO_FAILURE[:-1] + ["ProcessingCompleted"], other):
+        participants.publish(event)
+    assert saga_of(api, other, "COMPLETED", timeout=60)["status"] == "COMPLETED"
+
+    deadline = time.time() + 30
+    while (saga := saga_of(api, flood)).get("dropped_events", 0) + len(saga["events"]) < 300:
+        assert time.time() < deadline, (saga.get("dropped_events"), len(saga["events"]))
+        time.sleep(0.2)
+    assert len(saga["events"]) <= 64
+    assert saga["dropped_events"] + len(saga["events"]) == 300
+    assert saga["steps"][0]["started_at"] == "2026-11-22T09:55:03.000Z"  # event 297, its earliest
+    size = item_size(stored_record(stack, saga["id"]))
+    assert size <= 175 * 1024, f"{size} bytes: within half the 350 KiB budget"
+

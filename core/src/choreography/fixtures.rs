@@ -1,6 +1,6 @@
 //! Sample data for tests of choreographed sagas: the seed 002 pipeline and its events.
 
-use super::Event;
+use super::{Event, MAX_EVENT_DATA_BYTES};
 use crate::definition::Definitions;
 use crate::definition::choreography::Choreography;
 use serde_json::json;
@@ -56,4 +56,16 @@ pub fn failing_run() -> Vec<Event> {
     .enumerate()
     .map(|(i, t)| event(i as u32 + 1, t))
     .collect()
+}
+
+/// Event `n` of a flood for the run `c-1`: each happened a second before the one before it, so
+/// each moves its step's start earlier (it changes a step), and each carries close to the most
+/// data an event may.
+pub fn ever_earlier(n: u32, event_type: &str) -> Event {
+    let at = chrono::DateTime::from_timestamp(1_800_000_000 - i64::from(n), 0).unwrap();
+    Event {
+        occurred_at: Some(at.to_rfc3339()),
+        data: json!({ "blob": "x".repeat(MAX_EVENT_DATA_BYTES - 20) }),
+        ..event(n, event_type)
+    }
 }

@@ -5,6 +5,10 @@
 //! order in which events arrive does not matter: a step's state only moves up
 //! (pending < started < completed < failed), an event of a later step means every earlier step
 //! completed, and commands go out for the completed steps newest first (pipeline order).
+//!
+//! The steps' state keeps every event's effect, so the log itself is only a record for people
+//! and for spotting duplicates: it keeps the newest events within a count and a byte bound,
+//! which keeps a saga's record within the store's item budget whatever its participants send.
 
 mod compensation;
 #[cfg(any(test, feature = "fixtures"))]
@@ -21,9 +25,13 @@ use serde_json::{Value, json};
 use compensation::settle;
 pub use compensation::{Expired, command_sent, commands_due, expire};
 
-/// Events kept in one saga's log before events that change no step are dropped (events that
-/// change a step are kept past it: a saga has at most 16 steps, each changing a few times).
+/// Most events one saga's log keeps: past it, the events that happened first leave the log
+/// (their effect on the steps stays).
 pub const MAX_LOGGED_EVENTS: usize = 64;
+
+/// Most bytes (of JSON text) one saga's log keeps, under the same rule. With the steps' state,
+/// which the definition's steps bound, it keeps a record well within the store's item budget.
+pub const MAX_LOG_BYTES: usize = 96 * 1024;
 
 /// Largest event `data` accepted, in bytes of JSON text.
 pub const MAX_EVENT_DATA_BYTES: usize = 2 * 1024;
@@ -133,7 +141,8 @@ pub struct Applied {
     pub logged: usize,
     /// Events whose message id was logged already.
     pub duplicates: usize,
-    /// Events that changed no step, left out of a full log.
+    /// Events applied to the steps but left out of the full log: they happened before the
+    /// events it keeps.
     pub dropped: usize,
     /// Events refused, with the reason (their message id and why).
     pub refused: Vec<(String, String)>,
@@ -147,6 +156,7 @@ pub fn apply(
     now: Millis,
 ) -> Applied {
     let mut applied = Applied::default();
+    let mut new: Vec<&str> = Vec::new();
     for event in events {
         if record
             .events
@@ -174,25 +184,55 @@ pub fn apply(
         if record.task_id.is_none() {
             record.task_id.clone_from(&event.task_id);
         }
-        // Past the cap, an event that changes no step is dropped (and counted); one that does
-        // is always kept, so the saga's state never depends on the log's room, and the log
-        // stays bounded (a step's state changes a few times at most).
-        let before = (record.events.len() >= MAX_LOGGED_EVENTS).then(|| record.steps.clone());
         apply_to_step(record, step, &logged);
-        if before.is_some_and(|before| before == record.steps) {
-            record.dropped_events += 1;
-            applied.dropped += 1;
-            continue;
-        }
         record.events.push(logged);
-        applied.logged += 1;
+        new.push(&event.message_id);
     }
+    // The steps keep every event's effect, so the saga's state never depends on the log's room.
+    let left_out = trim_log(&mut record.events);
+    applied.dropped = left_out
+        .iter()
+        .filter(|id| new.contains(&id.as_str()))
+        .count();
+    applied.logged = new.len() - applied.dropped;
+    let left_out = u32::try_from(left_out.len()).unwrap_or(u32::MAX);
+    record.dropped_events = record.dropped_events.saturating_add(left_out);
     if applied.logged + applied.dropped > 0 {
         // Any event shows the saga is alive.
         record.stalled_at = None;
     }
     settle(def, record, now);
     applied
+}
+
+/// Keeps, in arrival order, the newest events (by when they happened, then message id) that fit
+/// in [`MAX_LOGGED_EVENTS`] and [`MAX_LOG_BYTES`]; returns the message ids of the others. Which
+/// events are kept depends on the events alone, never on the order they arrived in.
+fn trim_log(log: &mut Vec<LoggedEvent>) -> Vec<String> {
+    let mut newest: Vec<usize> = (0..log.len()).collect();
+    newest.sort_unstable_by(|&a, &b| {
+        let (a, b) = (&log[a], &log[b]);
+        (b.occurred_at, &b.message_id).cmp(&(a.occurred_at, &a.message_id))
+    });
+    let mut kept = vec![false; log.len()];
+    let mut bytes = 0;
+    for (count, &i) in newest.iter().enumerate() {
+        bytes += serde_json::to_string(&log[i]).map_or(MAX_LOG_BYTES, |text| text.len());
+        if count >= MAX_LOGGED_EVENTS || bytes > MAX_LOG_BYTES {
+            break;
+        }
+        kept[i] = true;
+    }
+    let mut left_out = Vec::new();
+    let mut kept = kept.into_iter();
+    log.retain(|e| {
+        let keep = kept.next().unwrap_or(true);
+        if !keep {
+            left_out.push(e.message_id.clone());
+        }
+        keep
+    });
+    left_out
 }
 
 /// How far a step's action has got; a step's state never moves down.

@@ -1,4 +1,4 @@
-use super::fixtures::{event, failing_run, pipeline};
+use super::fixtures::{event, ever_earlier, failing_run, pipeline};
 use super::*;
 use crate::engine::properties::any_step_status;
 use proptest::prelude::*;
@@ -141,31 +141,86 @@ fn overdue_rollbacks_fail_the_saga_and_a_late_one_still_settles_it() {
 }
 
 #[test]
-fn unknown_events_are_refused_and_a_full_log_drops_only_events_that_change_nothing() {
+fn unknown_events_are_refused_and_a_full_log_keeps_the_newest_events() {
     let def = pipeline();
     let mut record = new_record(&def, "c-1", 0);
     let applied = apply(&def, &mut record, &[event(1, "OrderPlaced")], 0);
     assert_eq!(applied.refused.len(), 1);
+    apply(&def, &mut record, &failing_run(), 0);
+    // More progress events than the log keeps, all from before the run's events.
     let progress: Vec<Event> = (0..MAX_LOGGED_EVENTS as u32 + 3)
-        .map(|n| event(n + 100, "ImagesRetrieved"))
+        .map(|n| Event {
+            occurred_at: Some(format!("2025-01-01T00:{:02}:{:02}Z", n / 60, n % 60)),
+            ..event(n + 100, "ImagesRetrieved")
+        })
         .collect();
     let applied = apply(&def, &mut record, &progress, 0);
-    assert_eq!((applied.logged, applied.dropped), (MAX_LOGGED_EVENTS, 3));
-    assert!(applied.refused.is_empty());
-    assert_eq!(record.dropped_events, 3);
-    // The log is full, yet every event that changes a step is kept and counts: the saga ends
-    // as the same run leaves a saga with room in its log.
-    let applied = apply(&def, &mut record, &failing_run(), 0);
+    let left_out = failing_run().len() + 3;
+    assert_eq!(
+        (applied.logged, applied.dropped),
+        (progress.len() - left_out, left_out)
+    );
+    assert_eq!(record.dropped_events as usize, left_out);
+    assert_eq!(record.events.len(), MAX_LOGGED_EVENTS);
+    let kept = |n: usize| {
+        record
+            .events
+            .iter()
+            .any(|e| e.message_id == format!("m{n}"))
+    };
+    assert!((1..=9).all(kept), "the run's events are the newest");
+    assert!(
+        !kept(100) && kept(100 + left_out),
+        "the first progress events left"
+    );
+    // The saga's state does not depend on the log: it ends as a saga with room in its log.
     let mut roomy = new_record(&def, "c-1", 0);
     apply(&def, &mut roomy, &failing_run(), 0);
-    let statuses =
-        |r: &SagaRecord| -> Vec<StepStatus> { r.steps.iter().map(|s| s.action.status).collect() };
     assert_eq!(record.status, SagaStatus::Compensating);
     assert_eq!(statuses(&record), statuses(&roomy));
     assert_eq!(record.failure, roomy.failure);
-    assert!(applied.logged >= 3, "the completions and the failure");
-    assert_eq!(applied.logged + applied.dropped, failing_run().len());
-    assert_eq!(record.dropped_events as usize, 3 + applied.dropped);
+    // An event left out, delivered again, is left out again.
+    let again = apply(&def, &mut record, &progress[..1], 0);
+    assert_eq!((again.logged, again.dropped), (0, 1));
+}
+
+fn log_bytes(record: &SagaRecord) -> usize {
+    record
+        .events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap().len())
+        .sum()
+}
+
+#[test]
+fn events_with_ever_earlier_times_keep_the_log_within_its_bounds() {
+    let def = pipeline();
+    let mut record = new_record(&def, "c-1", 0);
+    let types = [
+        "ImagesRetrieved",
+        "AnonymizationRequested",
+        "ProcessingStarted",
+    ];
+    for n in 0..200 {
+        let applied = apply(
+            &def,
+            &mut record,
+            &[ever_earlier(n, types[n as usize % 3])],
+            0,
+        );
+        assert_eq!(applied.logged + applied.dropped, 1);
+    }
+    assert!(record.events.len() <= MAX_LOGGED_EVENTS);
+    assert!(
+        log_bytes(&record) <= MAX_LOG_BYTES,
+        "{} bytes",
+        log_bytes(&record)
+    );
+    assert_eq!(record.events.len() + record.dropped_events as usize, 200);
+    // The state still counts every event: each step started at its earliest event.
+    let started: Vec<_> = record.steps.iter().map(|s| s.action.started_at).collect();
+    let earliest = [198, 199, 197].map(|n| Some((1_800_000_000 - n) * 1_000));
+    assert_eq!(started, earliest);
 }
 
 #[test]
@@ -275,6 +330,48 @@ proptest! {
             }
             expire(&mut record, now);
         }
-        prop_assert!(record.events.len() <= MAX_LOGGED_EVENTS + 4 * record.steps.len() * 4);
+        prop_assert!(record.events.len() <= MAX_LOGGED_EVENTS);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    /// However a flood of one run's events arrives (in any order, in any batches), the log keeps
+    /// the same events within its bounds and the steps end in the same state.
+    #[test]
+    fn a_flood_keeps_the_same_bounded_log_in_any_order(
+        order in Just((0..120).collect::<Vec<usize>>()).prop_shuffle(),
+        batch in 1usize..40,
+    ) {
+        const TYPES: [&str; 7] = [
+            "ImagesRetrieved", "RetrievalCompleted", "AnonymizationRequested",
+            "AnonymizationCompleted", "ProcessingStarted", "ProcessingFailed",
+            "AnonymizationRolledBack",
+        ];
+        // Pairs of events share a time: the message id orders them.
+        let flood: Vec<Event> = (0..120)
+            .map(|i| Event {
+                message_id: format!("m{i}"),
+                ..ever_earlier(i as u32 / 2, TYPES[i % TYPES.len()])
+            })
+            .collect();
+        let def = pipeline();
+        let mut expected = new_record(&def, "c-1", 0);
+        apply(&def, &mut expected, &flood, 0);
+        let mut record = new_record(&def, "c-1", 0);
+        let delivered: Vec<Event> = order.iter().map(|&i| flood[i].clone()).collect();
+        for chunk in delivered.chunks(batch) {
+            apply(&def, &mut record, chunk, 0);
+        }
+        prop_assert!(record.events.len() <= MAX_LOGGED_EVENTS);
+        prop_assert!(log_bytes(&record) <= MAX_LOG_BYTES);
+        let ids = |r: &SagaRecord| {
+            let mut ids: Vec<String> = r.events.iter().map(|e| e.message_id.clone()).collect();
+            ids.sort();
+            ids
+        };
+        prop_assert_eq!(ids(&record), ids(&expected));
+        prop_assert_eq!(&record.steps, &expected.steps);
+        prop_assert_eq!(record.dropped_events, expected.dropped_events);
     }
 }

@@ -10,15 +10,17 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Records in a map, with the same conditional-write rules as the table. Clones share it.
-#[derive(Default, Debug, Clone)]
+/// Records in a map, with the same conditional-write rules as the table and, by default, the
+/// same item budget as the DynamoDB adapter. Clones share it.
+#[derive(Debug, Clone)]
 pub struct MemoryStore {
     records: Arc<Mutex<HashMap<String, SagaRecord>>>,
     writes: Arc<Mutex<Vec<SagaRecord>>>,
     texts: Arc<Mutex<HashMap<String, String>>>,
     expiring_texts: Arc<Mutex<HashMap<String, i64>>>,
-    /// Records whose JSON is longer than this are refused, as DynamoDB refuses large items.
-    max_record_bytes: Option<usize>,
+    /// Records whose JSON is longer than this are refused, as the DynamoDB adapter refuses
+    /// items over its budget.
+    max_record_bytes: usize,
     /// Reading this sweeper shard fails, as a throttled or failing partition would.
     pub failing_shard: Option<u32>,
     /// The next replace is stored but answered `Conflict`, as when the SDK retries a write
@@ -29,23 +31,37 @@ pub struct MemoryStore {
     records_read: Arc<AtomicUsize>,
 }
 
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            records: Arc::default(),
+            writes: Arc::default(),
+            texts: Arc::default(),
+            expiring_texts: Arc::default(),
+            max_record_bytes: crate::ports::ITEM_BUDGET_BYTES,
+            failing_shard: None,
+        }
+    }
+}
+
 impl MemoryStore {
     /// A store that refuses records whose JSON text is longer than `bytes`.
     pub fn refusing_records_over(bytes: usize) -> Self {
         Self {
-            max_record_bytes: Some(bytes),
+            max_record_bytes: bytes,
             ..Self::default()
         }
     }
 
     fn check_size(&self, record: &SagaRecord) -> Result<(), StoreError> {
         let size = serde_json::to_vec(record).map_or(usize::MAX, |json| json.len());
-        match self.max_record_bytes {
-            Some(limit) if size > limit => Err(StoreError::Rejected(format!(
+        let limit = self.max_record_bytes;
+        if size > limit {
+            return Err(StoreError::Rejected(format!(
                 "item size {size} exceeds the limit of {limit} bytes"
-            ))),
-            _ => Ok(()),
+            )));
         }
+        Ok(())
     }
 
     /// Stores the next replace but answers it `Conflict`.

@@ -5,8 +5,9 @@
 //! too), each `{"value": <event>, "messageId": "...", "topic": "...", "key": "...",
 //! "properties": {...}, "eventTime": ...}`. `value` is the event as a JSON object or as JSON text.
 //! An event without its own `message_id` takes the record's `messageId`. The invocation fails
-//! (and the sink retries the batch) only when the table or the broker fails; malformed or unknown
-//! events are reported in the response and logged, never retried.
+//! (and the sink retries the batch) only when the table or the broker fails in a way that may
+//! pass; malformed or unknown events, and those of a saga whose record the table refuses, are
+//! reported in the response and logged, never retried.
 
 use super::{Problem, body_bytes, json_response, segments};
 use crate::monitor::{IngestReport, Monitor, Rejected};

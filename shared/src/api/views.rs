@@ -33,7 +33,7 @@ pub struct SagaView {
     /// When a RUNNING choreographed saga was marked stalled (no event for its stall timeout).
     #[serde(skip_serializing_if = "Option::is_none")]
     stalled_at: Option<String>,
-    /// Progress events left out of its full log.
+    /// Events left out of its log, or pushed out of it, to keep it within its bounds.
     #[serde(skip_serializing_if = "is_zero")]
     dropped_events: u32,
     #[serde(skip_serializing_if = "Option::is_none")]

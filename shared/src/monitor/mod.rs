@@ -64,9 +64,11 @@ pub struct IngestReport {
     pub logged: usize,
     /// Events already logged (same message id).
     pub duplicates: usize,
-    /// Progress events left out of a full saga log (counted on the saga's record).
+    /// Events applied to their saga's steps but left out of its full log, as older than the
+    /// events it keeps (counted on the saga's record).
     pub dropped: usize,
-    /// Events refused; the rest of the batch is processed regardless.
+    /// Events refused (malformed, unknown, or their saga's record refused by the store); the
+    /// rest of the batch is processed regardless.
     pub rejected: Vec<Rejected>,
     /// Compensation commands published.
     pub commands: usize,
@@ -74,7 +76,8 @@ pub struct IngestReport {
     pub sagas: Vec<String>,
 }
 
-/// Why a batch could not be processed; the caller retries it whole (duplicates are harmless).
+/// Why a batch could not be processed, for now; the caller retries it whole (duplicates are
+/// harmless).
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// The saga table failed.
@@ -94,8 +97,9 @@ struct SagaEvents {
 }
 
 impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
-    /// Processes a batch of raw events. Malformed or unknown events are rejected one by one;
-    /// a store or broker failure fails the batch.
+    /// Processes a batch of raw events. Malformed or unknown events, and the events of a saga
+    /// whose record the store refuses, are rejected one by one; a store or broker failure that
+    /// may pass fails the batch.
     pub async fn ingest(&self, items: Vec<Value>) -> Result<IngestReport, IngestError> {
         let mut report = IngestReport {
             received: items.len(),
@@ -272,6 +276,26 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
                         commands,
                         "saga log updated"
                     );
+                    return Ok((id, applied, commands));
+                }
+                // Writing it again cannot help: this saga's events are refused, one by one,
+                // and the rest of the batch still counts (a failed batch would be redelivered
+                // forever, blocking every saga behind it).
+                Err(StoreError::Rejected(reason)) => {
+                    warn!(saga_id = %id, %reason, "the saga's record was refused; its events are refused");
+                    let reason = format!("the saga's record could not be stored: {reason}");
+                    let refused = events
+                        .iter()
+                        .map(|e| {
+                            let earlier = applied.refused.iter().find(|(m, _)| *m == e.message_id);
+                            let why = earlier.map_or(&reason, |(_, why)| why);
+                            (e.message_id.clone(), why.clone())
+                        })
+                        .collect();
+                    let applied = Applied {
+                        refused,
+                        ..Applied::default()
+                    };
                     return Ok((id, applied, commands));
                 }
                 Err(StoreError::Conflict) if attempt < MAX_WRITE_ATTEMPTS => {

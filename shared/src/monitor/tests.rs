@@ -3,7 +3,8 @@ use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
 use crate::outcome::Outcome;
 use crate::ports::{Message, Publisher, SagaStore};
 use crate::record::SagaStatus;
-use saga_core::choreography::fixtures::{definitions, event, failing_run};
+use saga_core::choreography::MAX_LOGGED_EVENTS;
+use saga_core::choreography::fixtures::{definitions, event, ever_earlier, failing_run};
 use serde_json::json;
 
 fn monitor() -> Monitor<MemoryStore, ScriptedParticipant, ManualClock> {
@@ -152,4 +153,80 @@ async fn the_sagas_of_one_batch_are_processed_together() {
         .map(|saga| saga_id("image-pipeline", &format!("c-{saga}")))
         .collect();
     assert_eq!(report.sagas, expected, "reported in batch order");
+}
+
+#[tokio::test]
+async fn a_flood_of_events_for_one_saga_keeps_its_record_within_the_item_budget() {
+    // The in-memory store refuses what the DynamoDB adapter refuses: a record over the budget.
+    let monitor = monitor();
+    let types = [
+        "ImagesRetrieved",
+        "AnonymizationRequested",
+        "ProcessingStarted",
+    ];
+    let flood: Vec<Event> = (0..200)
+        .map(|n| ever_earlier(n, types[n as usize % 3]))
+        .collect();
+    // As the sink delivers it, in batches of 100, each with another run's first event.
+    for (batch, chunk) in flood.chunks(100).enumerate() {
+        let mut other = event(1, "RetrievalStarted");
+        other.correlation_id = format!("other-{batch}");
+        let mut items = raw(chunk);
+        items.extend(raw(&[other]));
+        let report = monitor.ingest(items).await.unwrap();
+        assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+        assert_eq!(report.logged + report.dropped, 101);
+    }
+    let stored = monitor
+        .table
+        .store
+        .get(&saga_id("image-pipeline", "c-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.events.len() <= MAX_LOGGED_EVENTS);
+    assert_eq!(stored.events.len() + stored.dropped_events as usize, 200);
+    let size = serde_json::to_vec(&stored).unwrap().len();
+    assert!(size <= crate::ports::ITEM_BUDGET_BYTES / 2, "{size} bytes");
+    for batch in 0..2 {
+        let id = saga_id("image-pipeline", &format!("other-{batch}"));
+        assert!(monitor.table.store.get(&id).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_record_the_store_refuses_is_reported_for_its_events_only() {
+    let mut monitor = monitor();
+    monitor.table.store = MemoryStore::refusing_records_over(4_000);
+    let mut other = event(1, "RetrievalStarted");
+    other.correlation_id = "c-2".into();
+    other.message_id = "o1".into();
+    let mut items = raw(&[
+        ever_earlier(1, "ImagesRetrieved"),
+        ever_earlier(2, "ImagesRetrieved"),
+    ]);
+    items.insert(1, raw(&[other])[0].clone());
+    let report = monitor.ingest(items).await.unwrap();
+    let rejected: Vec<(usize, Option<&str>)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.index, r.message_id.as_deref()))
+        .collect();
+    assert_eq!(rejected, [(0, Some("m1")), (2, Some("m2"))]);
+    assert!(
+        report.rejected[0].reason.contains("limit"),
+        "{:?}",
+        report.rejected
+    );
+    assert_eq!(
+        (report.logged, report.dropped),
+        (1, 0),
+        "only the other saga's event"
+    );
+    let refused = saga_id("image-pipeline", "c-1");
+    assert_eq!(
+        report.sagas,
+        [refused.clone(), saga_id("image-pipeline", "c-2")]
+    );
+    assert!(monitor.table.store.get(&refused).await.unwrap().is_none());
 }
