@@ -40,6 +40,9 @@ impl Default for MemoryStore {
             expiring_texts: Arc::default(),
             max_record_bytes: crate::ports::ITEM_BUDGET_BYTES,
             failing_shard: None,
+            lose_next_answer: Arc::default(),
+            list_queries: Arc::default(),
+            records_read: Arc::default(),
         }
     }
 }
