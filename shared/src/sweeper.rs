@@ -197,9 +197,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Sweeper<S, P, C> {
 
     async fn nudge(&self, mut record: SagaRecord, now: i64) -> Result<(), StoreError> {
         debug!(saga_id = %record.id, lease = ?record.lease, wake_at = ?record.wake_at, "nudging saga");
-        record.lease = None;
-        record.wake_at = None;
-        record.runnable = true;
+        crate::engine::driver::hand_on(&mut record);
         self.table.update(&mut record, now).await.map(|_| ())
     }
 }

@@ -1,4 +1,6 @@
 //! The pure saga state machine: what to run next, and how an outcome changes the record.
+//! [`driver`] is the one entry the worker calls: it turns events into effects using the
+//! transitions here.
 //!
 //! No I/O and no clock here: callers pass `now` and a jitter draw, so every transition is a
 //! plain function of its inputs and can be tested exhaustively.
@@ -447,6 +449,7 @@ fn over_limit(output: Value) -> Outcome {
 
 mod checkpoint;
 mod commands;
+pub mod driver;
 #[cfg(test)]
 pub(crate) mod properties;
 #[cfg(test)]

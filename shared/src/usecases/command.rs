@@ -94,9 +94,7 @@ pub async fn run<S: SagaStore, C: Clock>(
         };
         crate::history::note_command(&mut record, name, now);
         if !record.is_leased(now) {
-            record.lease = None;
-            record.wake_at = None;
-            record.runnable = true;
+            crate::engine::driver::hand_on(&mut record);
         }
         // Recomputed: a leased saga is then due when its lease expires.
         record.due_at = None;

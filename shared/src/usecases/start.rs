@@ -10,7 +10,7 @@
 //! the stream hop and one write; a saga still running when the wait ends is released to
 //! run-step, and one whose start crashed is resumed by the sweeper when its lease runs out.
 
-use crate::engine::{self, Next};
+use crate::engine::{self, Call};
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
 use crate::record::{Millis, SagaRecord};
 use crate::trace::TraceContext;
@@ -39,7 +39,7 @@ pub struct Started {
     /// The saga as created (or as the earlier request with the same key left it).
     pub record: SagaRecord,
     /// What this request runs first, when it created the saga claimed.
-    pub claimed: Option<Next>,
+    pub claimed: Option<Call>,
     /// Whether an earlier request with the same idempotency key created it.
     pub replayed: bool,
 }

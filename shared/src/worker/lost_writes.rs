@@ -3,15 +3,14 @@
 //! (merge it and go on), or the store refused the record itself (end it FAILED, saying why).
 
 use super::{Continue, RunResult, Worker};
+use crate::engine::driver::{self, Effect};
 use crate::history::EntryKind;
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
 use crate::record::{Failure, Millis, SagaRecord, SagaStatus, StepStatus};
 use tracing::warn;
 
 impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C> {
-    /// The saga cannot run at all (its definition version is lost, its type is choreographed,
-    /// a payload item is gone): recorded FAILED with the reason, for an operator, instead of
-    /// being retried forever.
+    /// The saga cannot run at all (see [`driver::unrunnable`]): written FAILED with the reason.
     pub(super) async fn fail_to_run(
         &self,
         record: &mut SagaRecord,
@@ -19,18 +18,18 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         now: Millis,
     ) -> Result<RunResult, StoreError> {
         warn!(%reason, "the saga cannot run: FAILED");
-        record.failure = Some(Failure {
-            step: String::new(),
-            error: reason,
-        });
-        record.status = SagaStatus::Failed;
-        record.ended_at = Some(now);
-        record.runnable = false;
-        record.lease = None;
-        Ok(match self.write(record, now).await? {
-            Continue::Yes => RunResult::Finished(SagaStatus::Failed),
-            Continue::Stop(result) => result,
-        })
+        for effect in driver::unrunnable(record, reason, now) {
+            match effect {
+                Effect::Write { .. } => {
+                    if let Continue::Stop(lost) = self.write(record, now).await? {
+                        return Ok(lost);
+                    }
+                }
+                Effect::Stop(stop) => return Ok(RunResult::from(stop)),
+                other => unreachable!("an unrunnable saga has no {other:?}"),
+            }
+        }
+        unreachable!("the driver ends an unrunnable saga with a stop")
     }
 
     /// The store refused the record (too large, or invalid): writing it again cannot succeed,
@@ -79,17 +78,14 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
 
     /// After a lost write: while this invocation's lease holds, the only other writer is the
     /// cancel command (a first cancel, or a repeated one). If that is what moved the record,
-    /// returns the record as this invocation had it before planning (taken from `settled`, so
-    /// this happens once per step), with the request and the stored version, ready to be
-    /// planned and written again: a cancel never throws the driving invocation out.
+    /// returns `base` (the record as the driver had it before planning the lost write) with the
+    /// request and the stored version, ready for [`driver::Event::CancelArrived`]: a cancel
+    /// never throws the driving invocation out.
     pub(super) async fn cancel_arrived(
         &self,
-        settled: &mut Option<SagaRecord>,
+        mut record: SagaRecord,
         owner: &str,
     ) -> Result<Option<SagaRecord>, StoreError> {
-        let Some(mut record) = settled.take() else {
-            return Ok(None);
-        };
         let Some(stored) = self.table.store.get(&record.id).await? else {
             return Ok(None);
         };

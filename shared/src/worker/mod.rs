@@ -6,12 +6,14 @@
 //! with the same idempotency key.
 
 use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
-use crate::engine::{self, Call, Next, Phase};
+use crate::engine::Call;
+use crate::engine::driver::{self, Effect, Event, Holder, Stop};
 use crate::outcome::Outcome;
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError, WriteReceipt};
-use crate::record::{Lease, Millis, SagaRecord, SagaStatus};
+use crate::record::{Millis, SagaRecord, SagaStatus};
 use crate::table::SagaTable;
 use crate::versions;
+use std::collections::VecDeque;
 
 use calls::log_outcome;
 use failpoints::Failpoint;
@@ -68,6 +70,17 @@ pub enum RunResult {
     Parked(Millis),
 }
 
+impl From<Stop> for RunResult {
+    fn from(stop: Stop) -> Self {
+        match stop {
+            Stop::Skipped(reason) => Self::Skipped(reason),
+            Stop::Finished(status) => Self::Finished(status),
+            Stop::Released => Self::Released,
+            Stop::Parked(until) => Self::Parked(until),
+        }
+    }
+}
+
 /// Runs sagas through the ports.
 pub struct Worker<S, H, P, C> {
     /// The saga table.
@@ -110,16 +123,12 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         deadline: Millis,
     ) -> Result<RunResult, StoreError> {
         let now = self.clock.now();
-        if !image.runnable {
-            return Ok(RunResult::Skipped("not runnable"));
-        }
-        if image.status.is_terminal() {
-            return Ok(RunResult::Skipped("terminal"));
-        }
-        if image.is_leased(now) {
-            return Ok(RunResult::Skipped("leased"));
+        // Checked before anything is read: many images are not this invocation's to run.
+        if let Some(skipped) = driver::skipped(&image, now) {
+            return Ok(RunResult::from(skipped));
         }
         let mut record = image;
+        let holder = self.holder(owner, deadline);
         let def = match self.definition_of(&record).await? {
             Ok(def) => def,
             Err(reason) => return self.fail_to_run(&mut record, reason, now).await,
@@ -131,28 +140,22 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             }
             other => other?,
         }
-        if engine::fail_lost_attempts(def, &mut record, now) {
-            warn!(failure = ?record.failure, "a call whose invocations kept dying used its budget");
+        let effects = driver::on(def, &mut record, Event::Claimed, now, &holder);
+        self.execute_effects(def, &mut record, effects, &holder)
+            .await
+    }
+
+    /// The lease and time rules of an invocation of `owner` ending at `deadline`.
+    fn holder<'a>(&self, owner: &'a str, deadline: Millis) -> Holder<'a> {
+        Holder {
+            owner,
+            deadline,
+            limits: driver::Limits {
+                lease_margin_ms: self.config.lease_margin_ms,
+                deadline_margin_ms: self.config.deadline_margin_ms,
+                max_inline_wait_ms: self.config.max_inline_wait_ms,
+            },
         }
-        engine::apply_stop(def, &mut record, now);
-        let next = engine::next(def, &record, now);
-        record.runnable = false;
-        record.wake_at = None;
-        // The first call always runs, however close the deadline: releasing before any
-        // progress would only hand the saga around in a loop.
-        let claim_deadline = Millis::MAX;
-        if let Continue::Stop(result) =
-            self.plan_continuation(def, &mut record, &next, (owner, now, claim_deadline))
-        {
-            // Nothing to run now (a retry not yet due): park without claiming.
-            self.write(&mut record, now).await?;
-            return Ok(result);
-        }
-        if let Continue::Stop(result) = self.write(&mut record, now).await? {
-            return Ok(result);
-        }
-        debug!(version = record.version, "claimed");
-        self.drive(def, &mut record, next, owner, deadline).await
     }
 
     /// The definition a saga runs under (the version it started with), or why it cannot run:
@@ -177,18 +180,10 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
     /// request that waits for the result then drives the saga itself with [`Self::drive_new`],
     /// saving the stream hop and the claim write. Returns what runs first, or `None` (record
     /// unchanged) for a type that is not deployed.
-    pub fn claim_new(&self, record: &mut SagaRecord, owner: &str) -> Option<Next> {
+    pub fn claim_new(&self, record: &mut SagaRecord, owner: &str) -> Option<Call> {
         let def = self.definitions.get(&record.saga_type)?;
-        let now = self.clock.now();
-        // A new saga's first call is due now (definitions have at least one step), and with no
-        // deadline it is begun under a lease.
-        let next = engine::next(def, record, now);
-        if !matches!(next, Next::Run(_)) {
-            return None;
-        }
-        record.runnable = false;
-        self.plan_continuation(def, record, &next, (owner, now, Millis::MAX));
-        Some(next)
+        let holder = self.holder(owner, Millis::MAX);
+        driver::claim_new(def, record, self.clock.now(), &holder)
     }
 
     /// Drives a saga created as [`Self::claim_new`] prepared it, like [`Self::run`]: until it
@@ -196,7 +191,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
     pub async fn drive_new(
         &self,
         record: &mut SagaRecord,
-        next: Next,
+        first: Call,
         owner: &str,
         deadline: Millis,
     ) -> Result<RunResult, StoreError> {
@@ -205,167 +200,87 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             return Ok(RunResult::Skipped("not deployed"));
         };
         debug!(parent: &span, "claimed at creation");
-        self.drive(def, record, next, owner, deadline)
+        let holder = self.holder(owner, deadline);
+        self.execute_effects(def, record, vec![Effect::Call(first)], &holder)
             .instrument(span)
             .await
     }
 
-    /// The loop of a claimed saga: run the call, record its outcome, plan and write, again.
-    async fn drive(
+    /// Executes the driver's effects in order, feeding back what each one brought, until the
+    /// driver stops the run (or a write is lost).
+    async fn execute_effects(
         &self,
         def: &SagaDefinition,
         record: &mut SagaRecord,
-        mut next: Next,
-        owner: &str,
-        deadline: Millis,
+        effects: Vec<Effect>,
+        holder: &Holder<'_>,
     ) -> Result<RunResult, StoreError> {
-        loop {
-            let call = match next {
-                Next::Run(call) => call,
-                Next::WaitUntil(until) => {
+        let mut effects = VecDeque::from(effects);
+        while let Some(effect) = effects.pop_front() {
+            let event = match effect {
+                Effect::Write { merge_base } => {
+                    let now = self.clock.now();
+                    match self.write(record, now).await? {
+                        Continue::Yes => continue,
+                        Continue::Stop(lost) => {
+                            let merged = match merge_base {
+                                Some(base) => self.cancel_arrived(*base, holder.owner).await?,
+                                None => None,
+                            };
+                            let Some(merged) = merged else {
+                                return Ok(lost);
+                            };
+                            info!("cancel requested during the call");
+                            *record = merged;
+                            Event::CancelArrived
+                        }
+                    }
+                }
+                Effect::Call(call) => self.call(def, record, call).await,
+                Effect::SleepUntil(until) => {
                     let wait = (until - self.clock.now()).max(0) as u64;
                     self.clock.sleep(wait).await;
-                    let now = self.clock.now();
-                    engine::apply_stop(def, record, now);
-                    next = engine::next(def, record, now);
-                    if let Next::Run(call) = &next {
-                        engine::begin(record, call, now);
-                    }
-                    continue;
+                    Event::TimerFired
                 }
-                Next::Done => return Ok(RunResult::Finished(record.status)),
+                Effect::Stop(stop) => {
+                    debug!(status = record.status.as_str(), result = ?stop, "stopped");
+                    return Ok(RunResult::from(stop));
+                }
             };
-            let started = self.clock.now();
-            let step_name = &def.steps[call.step].name;
-            self.config.failpoints.hit(Failpoint::BeforeCall, step_name);
-            let outcome = self.execute(def, record, &call).await;
-            self.config.failpoints.hit(Failpoint::AfterCall, step_name);
             let now = self.clock.now();
-            log_outcome(def, &call, &outcome, now - started);
-            crate::timing::call(now - started);
-            let failed = matches!(outcome, Outcome::Failed { .. });
-            let status_before = record.status;
-            engine::record_outcome(def, record, &call, outcome, now, fastrand::f64());
-            let step = &record.steps[call.step];
-            let state = match call.phase {
-                Phase::Action => Some(&step.action),
-                Phase::Compensation => step.compensation.as_ref(),
-            };
-            let retried = failed && state.is_some_and(|s| s.retry_at.is_some());
-            crate::metrics::step_attempt(
-                &record.saga_type,
-                &step.name,
-                call.phase.as_str(),
-                now - started,
-                retried,
-            );
-            // A cancel takes effect here, at a step boundary, with this call's outcome known.
-            engine::apply_stop(def, record, now);
-            next = engine::next(def, record, now);
-            if let Next::Run(following) = &next
-                && self.may_defer_write(
-                    def,
-                    record,
-                    (&call, !failed, status_before),
-                    following,
-                    now,
-                    deadline,
-                )
-            {
-                // The checkpoint policy leaves this outcome for a later write.
-                engine::begin(record, following, now);
-                continue;
-            }
-            let mut settled = Some(record.clone());
-            let plan = loop {
-                let plan = self.plan_continuation(def, record, &next, (owner, now, deadline));
-                match self.write(record, now).await? {
-                    Continue::Yes => break plan,
-                    Continue::Stop(lost) => {
-                        let Some(cancelled) = self.cancel_arrived(&mut settled, owner).await?
-                        else {
-                            return Ok(lost);
-                        };
-                        info!("cancel requested during the call");
-                        *record = cancelled;
-                        engine::apply_stop(def, record, now);
-                        next = engine::next(def, record, now);
-                    }
-                }
-            };
-            if let Continue::Stop(result) = plan {
-                debug!(status = record.status.as_str(), result = ?result, "stopped");
-                return Ok(result);
-            }
+            effects = driver::on(def, record, event, now, holder).into();
         }
+        unreachable!("the driver ends every run with a stop or a lost write")
     }
 
-    /// Whether `following` may run without writing `done`'s outcome first: the definition's
-    /// checkpoint policy allows it, the lease already written covers that call, and the
-    /// invocation has time for it.
-    fn may_defer_write(
-        &self,
-        def: &SagaDefinition,
-        record: &SagaRecord,
-        (done, succeeded, status_before): (&Call, bool, SagaStatus),
-        following: &Call,
-        now: Millis,
-        deadline: Millis,
-    ) -> bool {
-        let ends_by = now + following.timeout_ms as i64;
-        let leased = record
-            .lease
-            .as_ref()
-            .is_some_and(|lease| ends_by + self.config.lease_margin_ms <= lease.expires_at);
-        engine::may_defer_write(def, record, done, succeeded, status_before, following)
-            && leased
-            && ends_by + self.config.deadline_margin_ms < deadline
-    }
-
-    /// Sets lease, runnable and wake-up for what comes next; `Stop` when this invocation ends.
-    fn plan_continuation(
-        &self,
-        def: &SagaDefinition,
-        record: &mut SagaRecord,
-        next: &Next,
-        (owner, now, deadline): (&str, Millis, Millis),
-    ) -> Continue {
-        let margin = self.config.lease_margin_ms;
-        let room = self.config.deadline_margin_ms;
-        let hold = |record: &mut SagaRecord, until: Millis| {
-            record.lease = Some(Lease {
-                owner: owner.to_string(),
-                expires_at: until + margin,
-            });
+    /// Runs one call and reports it (log, timing, metrics): the event the driver gets next.
+    async fn call(&self, def: &SagaDefinition, record: &SagaRecord, call: Call) -> Event {
+        let started = self.clock.now();
+        let step_name = &def.steps[call.step].name;
+        self.config.failpoints.hit(Failpoint::BeforeCall, step_name);
+        let outcome = self.execute(def, record, &call).await;
+        self.config.failpoints.hit(Failpoint::AfterCall, step_name);
+        let took = self.clock.now() - started;
+        log_outcome(def, &call, &outcome, took);
+        crate::timing::call(took);
+        let retried = match &outcome {
+            Outcome::Failed { class, .. } => {
+                def.is_retryable(call.step, *class)
+                    && call.attempt < def.retry_policy(call.step).max_attempts
+            }
+            Outcome::Succeeded(_) => false,
         };
-        match next {
-            Next::Done => {
-                record.lease = None;
-                Continue::Stop(RunResult::Finished(record.status))
-            }
-            Next::Run(call) if now + call.timeout_ms as i64 + room < deadline => {
-                engine::begin(record, call, now);
-                // Under `boundaries`, long enough for the calls up to the next checkpoint.
-                hold(record, now + engine::lease_span_ms(def, call) as i64);
-                Continue::Yes
-            }
-            Next::Run(_) => {
-                record.lease = None;
-                record.runnable = true;
-                Continue::Stop(RunResult::Released)
-            }
-            Next::WaitUntil(until)
-                if until - now <= self.config.max_inline_wait_ms
-                    && until + def.max_timeout_ms() as i64 + room < deadline =>
-            {
-                hold(record, until + def.max_timeout_ms() as i64);
-                Continue::Yes
-            }
-            Next::WaitUntil(until) => {
-                record.lease = None;
-                record.wake_at = Some(*until);
-                Continue::Stop(RunResult::Parked(*until))
-            }
+        crate::metrics::step_attempt(
+            &record.saga_type,
+            step_name,
+            call.phase.as_str(),
+            took,
+            retried,
+        );
+        Event::CallFinished {
+            call,
+            outcome,
+            jitter: fastrand::f64(),
         }
     }
 

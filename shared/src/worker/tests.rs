@@ -2,7 +2,7 @@ use super::*;
 use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
 use crate::engine::new_record;
 use crate::outcome::FailureClass;
-use crate::record::StepStatus;
+use crate::record::{Lease, StepStatus};
 use serde_json::json;
 use std::sync::Arc;
 
