@@ -234,8 +234,10 @@ class Stack:
             storage_args = ["-dbPath", str(storage)]
         else:
             storage_args = ["-inMemory"]
+        # -disableTelemetry: DynamoDB Local 3.x sends usage telemetry unless told not to.
         ddb = self.spawn("dynamodb", ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-                                      "-jar", str(jar), *storage_args, "-port", str(self.dynamodb_port)])
+                                      "-jar", str(jar), *storage_args, "-port", str(self.dynamodb_port),
+                                      "-disableTelemetry"])
 
         if not self.external_pulsar:
             say(f"starting pulsar-lite on port {self.pulsar_port}")
