@@ -3,18 +3,23 @@ SHELL := /bin/bash
 VENV := .tools/venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 
-.PHONY: run test setup unit e2e faults fuzz lint bench profile release sizes
+.PHONY: run test setup setup-browser unit e2e faults fuzz lint bench profile release sizes
 
-## Install local tools into .tools/ (Java if missing, cargo-lambda, pulsar-lite, DynamoDB Local, protoc).
+## Install what running needs into .tools/ (Java 17 if missing or older, cargo-lambda,
+## pulsar-lite, DynamoDB Local, protoc).
 setup:
 	@bash dev/setup.sh
+
+## Chromium and chromedriver for the dashboard test (apt-get), only for `make test`.
+setup-browser:
+	@bash dev/setup.sh browser
 
 ## Start the whole local stack and serve the API until Ctrl-C.
 run: setup
 	@$(VENV)/python dev/stack.py run
 
 ## The whole suite: formatting, lints, unit tests, end-to-end and fault tests on the local stack.
-test: setup lint unit e2e fuzz faults
+test: setup setup-browser lint unit e2e fuzz faults
 
 ## The template through the real SAM transform (every AllowedValues combination) and cfn-lint;
 ## openapi.yaml through an OpenAPI validator; the route table the same in all three places.

