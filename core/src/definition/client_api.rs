@@ -73,7 +73,9 @@ pub fn check_shape(value: &Value, shape: &Value, at: &str) -> Result<(), String>
         Value::String(kind) => {
             let ok = match kind.as_str() {
                 "string" => value.is_string(),
-                "integer" => value.is_i64() || value.is_u64(),
+                // As JSON Schema counts them (OpenAPI 3.1): any number without a fraction,
+                // 2.0 and integers past 64 bits included.
+                "integer" => value.as_f64().is_some_and(|n| n.fract() == 0.0),
                 "number" => value.is_number(),
                 "boolean" => value.is_boolean(),
                 "object" => value.is_object(),
@@ -453,6 +455,11 @@ mod tests {
         let ok =
             json!({ "cliente": "Ana", "items": [{ "producto_id": 1, "cantidad": 2 }], "x": 1 });
         assert_eq!(check_shape(&ok, &shape, ""), Ok(()));
+        // JSON Schema's integers: 2.0, and one past 64 bits, are integers too.
+        let wide: Value =
+            serde_json::from_str(r#"{"cliente": "Ana", "items": [{"producto_id": -17852991115168720831381504, "cantidad": 2.0}]}"#)
+                .unwrap();
+        assert_eq!(check_shape(&wide, &shape, ""), Ok(()));
         let cases = [
             (json!({ "items": [] }), "cliente is required"),
             (
@@ -462,6 +469,10 @@ mod tests {
             (
                 json!({ "cliente": "a", "tipo": 3, "items": [] }),
                 "tipo must be a string",
+            ),
+            (
+                json!({ "cliente": "a", "items": [{ "producto_id": 1.5, "cantidad": 1 }] }),
+                "items[0].producto_id must be an integer",
             ),
             (
                 json!({ "cliente": "a", "items": [{ "producto_id": "1", "cantidad": 1 }] }),
