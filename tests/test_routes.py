@@ -1,17 +1,20 @@
-"""The HTTP routes are declared twice, for API Gateway (template.yaml) and for the local watch
-server (CargoLambda.toml), and described once (openapi.yaml); this keeps the three the same,
-path parameter names included, and keeps the route table valid for OpenAPI and API Gateway."""
+"""The route table is code (shared/src/api/routes.rs, written out as shared/routes.json with the
+bundled definitions' client API routes); this checks template.yaml, openapi.yaml and
+CargoLambda.toml against it, path parameter names included, and keeps the table valid for
+OpenAPI and API Gateway."""
 
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import yaml
 
+import routes as route_table  # dev/routes.py
 from infra import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
+
+TABLE = route_table.load()
 
 
 def template():
@@ -37,46 +40,42 @@ def template_routes():
     return routes
 
 
-OTHER_METHODS = {"PUT", "PATCH", "DELETE"}
+def table_access():
+    """route key (`ANY` for a path's other methods) -> the access the table declares."""
+    access = {f"{r['method']} {r['path']}": r["access"] for r in TABLE["routes"]}
+    access.update({f"ANY {o['path']}": o["access"] for o in TABLE["other_methods"]})
+    return access
 
 
-def watch_routes():
-    """The same table from the watch router: a path routed whole to one function, or the
-    methods it lists; a function taking PUT, PATCH and DELETE is the path's `ANY`."""
-    config = tomllib.loads((ROOT / "CargoLambda.toml").read_text())
-    documented = openapi_routes()
-    routes = set()
-    for path, targets in config["watch"]["router"].items():
-        # API Gateway routes a path with a trailing "/" as the path without it.
-        path = path.rstrip("/") or "/"
-        if isinstance(targets, str):
-            routes |= {(m, p, targets) for m, p in documented if p == path}
-            routes.add(("ANY", path, targets))
-            continue
-        methods = {t["method"]: t["function"] for t in targets}
-        fallback = {methods[m] for m in OTHER_METHODS if m in methods}
-        assert len(fallback) <= 1, f"{path}: other methods go to one function"
-        routes |= {(m, path, f) for m, f in methods.items() if m not in OTHER_METHODS}
-        routes |= {("ANY", path, f) for f in fallback}
-    return routes
+def table_routes():
+    """(method, path, function) of the table, with `ANY` for each path's other methods."""
+    routes = {(r["method"], r["path"], r["function"]) for r in TABLE["routes"]}
+    return routes | {("ANY", o["path"], o["function"]) for o in TABLE["other_methods"]}
+
+
+def openapi():
+    return yaml.safe_load((ROOT / "openapi.yaml").read_text())
 
 
 def openapi_routes():
-    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
-    return {(method.upper(), path) for path, item in spec["paths"].items() for method in item
+    return {(method.upper(), path) for path, item in openapi()["paths"].items() for method in item
             if method != "parameters"}
 
 
-def test_template_and_watch_router_declare_the_same_routes():
-    assert template_routes() == watch_routes()
+def test_the_template_declares_the_table():
+    assert template_routes() == table_routes()
     assert ("POST", "/sagas/{id}", "start-saga") in template_routes()
     assert ("GET", "/saga/{saga_id}", "saga-status") in template_routes()
 
 
+def test_the_watch_router_is_generated_from_the_table():
+    assert (ROOT / "CargoLambda.toml").read_text() == route_table.render(TABLE), \
+        "run python dev/routes.py --write"
+
+
 def test_every_path_answers_other_methods_through_a_function():
-    routes = template_routes()
-    paths = {path for _, path, _ in routes}
-    assert paths == {path for method, path, _ in routes if method == "ANY"}
+    paths = {r["path"] for r in TABLE["routes"]}
+    assert paths == {o["path"] for o in TABLE["other_methods"]}
 
 
 def test_every_function_has_a_crate():
@@ -87,8 +86,13 @@ def test_every_function_has_a_crate():
 
 
 def test_openapi_describes_every_route_and_nothing_else():
-    routes = {(method, path) for method, path, _ in template_routes() if method != "ANY"}
+    routes = {(r["method"], r["path"]) for r in TABLE["routes"]}
     assert openapi_routes() == routes
+    paths = openapi()["paths"]
+    for r in TABLE["routes"]:
+        if "operation" in r:
+            operation = paths[r["path"]][r["method"].lower()]["operationId"]
+            assert operation == r["operation"], (r["method"], r["path"])
 
 
 def shape(path):
@@ -98,7 +102,7 @@ def shape(path):
 def test_no_two_paths_share_a_template():
     """OpenAPI 3: templated paths with the same hierarchy but different parameter names are
     identical, hence invalid; API Gateway matches routes by template too."""
-    paths = {path for _, path in openapi_routes()} | {path for _, path, _ in template_routes()}
+    paths = {path for _, path, _ in table_routes()}
     shapes = {}
     for path in sorted(paths):
         assert shapes.setdefault(shape(path), path) == path, f"{path} and {shapes[shape(path)]}"
@@ -108,7 +112,7 @@ def test_one_parameter_name_per_path_level():
     """API Gateway refuses a route whose variable has another name than a sibling route's
     variable at the same level under the same parent (ConflictException)."""
     names = {}
-    for _, path, _ in template_routes():
+    for _, path, _ in table_routes():
         segments = path.strip("/").split("/")
         for depth, segment in enumerate(segments):
             if segment.startswith("{"):
@@ -117,27 +121,24 @@ def test_one_parameter_name_per_path_level():
                     f"{path}: {segment} where another route has {names[parent]} under /{parent}"
 
 
-def test_route_groups_have_their_scopes():
-    """ApiAuth=JWT: reads accept the read or the operate scope, operations only the operate
-    scope, participant events only the participate scope, /health and /ui need no credentials;
-    with IAM, every other route needs SigV4. The functions apply the same rule on the method
-    (shared/src/api/auth.rs `required`): POST /events participates, other POSTs operate."""
-    routes = template_route_resources()
-    read = ["JwtReadScope", "JwtOperateScope"]
-    operate = ["JwtOperateScope"]
-    expected = {key: read for key in routes}
-    expected.update({key: operate for key in routes if key.startswith("POST ")})
-    expected["POST /events"] = ["JwtParticipateScope"]
-    expected.update({key: None for key in routes
-                     if key.split(" ")[1] in ("/health", "/ui", "/api/v1/saga/health")})
-    for key, props in routes.items():
-        if expected[key] is None:
+def test_routes_have_the_scopes_of_their_access():
+    """ApiAuth=JWT: a route the table declares readable accepts the read or the operate scope,
+    an operator route only the operate scope, a participant route only the participate scope,
+    a public one no credentials; with IAM, every other route needs SigV4. The functions check
+    the same access from the same table (shared/src/api/auth.rs)."""
+    scopes = {"read": ["JwtReadScope", "JwtOperateScope"], "operate": ["JwtOperateScope"],
+              "participate": ["JwtParticipateScope"], "public": None}
+    access = table_access()
+    for key, props in template_route_resources().items():
+        assert key in access, f"{key} is not in the route table"
+        expected = scopes[access[key]]
+        if expected is None:
             assert props["AuthorizationType"] == "NONE", key
             continue
         assert props["AuthorizationType"] == {"!If": ["UseJwt", "JWT", "AWS_IAM"]}, key
-        condition, scopes, otherwise = props["AuthorizationScopes"]["!If"]
+        condition, listed, otherwise = props["AuthorizationScopes"]["!If"]
         assert condition == "UseJwt" and otherwise == {"!Ref": "AWS::NoValue"}, key
-        assert [scope["!Ref"] for scope in scopes] == expected[key], key
+        assert [scope["!Ref"] for scope in listed] == expected, key
 
 
 def test_run_step_timeout_setting_matches_the_function():
@@ -148,19 +149,15 @@ def test_run_step_timeout_setting_matches_the_function():
     assert int(declared) == resources["Resources"]["RunStepFunction"]["Properties"]["Timeout"]
 
 
-def test_the_client_apis_of_the_definitions_are_routed_to_their_functions():
-    """A definition's client_api routes (the seeds' own) are in the route table: a start route
-    on start-saga, a read route on saga-status."""
-    routes = template_routes()
-    declared = []
+def test_the_table_has_the_client_apis_of_the_definitions():
+    """routes.json lists the bundled definitions' client API routes: those of definitions/."""
+    declared = set()
     for file in sorted((ROOT / "definitions").glob("*.json")):
-        api = json.loads(file.read_text()).get("client_api")
-        for route in (api or {}).get("routes", []):
-            method, path = route["route"].split(" ", 1)
-            function = "start-saga" if route.get("start") else "saga-status"
-            declared.append((method, path, function))
-            assert (method, path, function) in routes, f"{file.name}: {route['route']}"
-            assert ("ANY", path, function) in routes, f"{file.name}: ANY {path}"
+        definition = json.loads(file.read_text())
+        for route in (definition.get("client_api") or {}).get("routes", []):
+            declared.add((*route["route"].split(" ", 1), definition["type"]))
+    listed = {(r["method"], r["path"], r["client_api"]) for r in TABLE["routes"] if "client_api" in r}
+    assert declared == listed
     assert len(declared) >= 3, declared
 
 
@@ -184,8 +181,8 @@ def test_every_function_that_writes_sagas_may_do_what_the_table_does():
 
 
 def test_iam_policies_give_each_role_its_routes():
-    """ApiAuth=IAM: the operate policy covers every POST route but /events, the participate
-    policy only POST /events, the read policy only GETs."""
+    """ApiAuth=IAM: the read policy covers the readable (and public) routes, the operate policy
+    every route but the participants', the participate policy only theirs."""
     resources = template()["Resources"]
 
     def patterns(policy):
@@ -197,13 +194,11 @@ def test_iam_policies_give_each_role_its_routes():
         route = f"{method}/{re.sub(r'{[^}]+}', 'x', path).lstrip('/')}"
         return any(re.fullmatch(p, route) for p in patterns(policy))
 
-    for key in template_route_resources():
-        method, path = key.split(" ", 1)
-        if method == "ANY":
-            continue
-        assert allowed("SagaApiReadPolicy", method, path) == (method == "GET"), key
-        assert allowed("SagaApiOperatePolicy", method, path) == (path != "/events"), key
-        assert allowed("SagaApiParticipatePolicy", method, path) == (key == "POST /events"), key
+    for route in TABLE["routes"]:
+        method, path, access = route["method"], route["path"], route["access"]
+        assert allowed("SagaApiReadPolicy", method, path) == (access in ("read", "public")), path
+        assert allowed("SagaApiOperatePolicy", method, path) == (access != "participate"), path
+        assert allowed("SagaApiParticipatePolicy", method, path) == (access == "participate"), path
 
 
 def test_the_functions_check_the_routes_as_the_template_declares_them():

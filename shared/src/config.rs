@@ -182,6 +182,7 @@ fn auth_rules(get: &impl Fn(&str) -> Option<String>) -> Result<AuthRules, Config
         scopes,
         principals,
         local_tokens: flag(get, "AUTH_LOCAL_TOKENS", false)?,
+        client_routes: defaults.client_routes,
     })
 }
 

@@ -158,8 +158,14 @@ impl StatusDeps<DynamoStore> {
 }
 
 impl AuthRules {
-    /// The HTTP functions' route checks.
+    /// The HTTP functions' route checks, with the client API routes of the deployed
+    /// definitions.
     pub fn from_env() -> Result<Self, ColdStartError> {
-        Ok(Config::from_env()?.auth)
+        let config = Config::from_env()?;
+        let apis = definition_files::client_apis(config.definitions_dir.as_deref());
+        Ok(AuthRules {
+            client_routes: crate::api::routes::client_routes(&apis),
+            ..config.auth
+        })
     }
 }

@@ -1,10 +1,13 @@
 //! Who may call which route. Three roles: readers (the GET routes), operators (start, cancel,
-//! redrive and the other writes, and reads) and participants (`POST /events`). API Gateway
-//! checks them first (template.yaml: a JWT scope per route group, or an IAM policy per role);
-//! each HTTP function checks them again from the authorizer's context before it routes, so a
-//! route the template leaves open, and the local stack, enforce the same rules.
+//! redrive and the other writes, and reads) and participants (`POST /events`); each route
+//! declares the [`Access`] it needs in the route table ([`super::routes`]). API Gateway checks
+//! them first (template.yaml: a JWT scope per route group, or an IAM policy per role); each
+//! HTTP function checks them again from the authorizer's context before it routes, so a route
+//! the template leaves open, and the local stack, enforce the same rules.
 
 use super::Problem;
+use super::routes::{self, ClientRouteEntry};
+use crate::definition::Definitions;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lambda_http::request::RequestContext;
@@ -46,18 +49,6 @@ impl Access {
     }
 }
 
-/// The access a request needs: POSTs write (`POST /events` is the participants'), other
-/// methods read or get a 405; the health routes and the dashboard page are public. A rule on
-/// the method, so that a new write route cannot be left readable.
-pub fn required(method: &str, path: &str) -> Access {
-    match (method, path.trim_end_matches('/')) {
-        (_, "/health" | "/ui" | "/api/v1/saga/health") => Access::Public,
-        ("POST", "/events") => Access::Participate,
-        ("POST", _) => Access::Operate,
-        _ => Access::Read,
-    }
-}
-
 /// Where a caller's roles come from (`AUTH_MODE`, as template.yaml's `ApiAuth` sets it).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AuthMode {
@@ -83,6 +74,9 @@ pub struct AuthRules {
     /// Whether a request without an authorizer context may bring its scopes in an unsigned
     /// bearer token (`AUTH_LOCAL_TOKENS`): the local stack only, where no authorizer runs.
     pub local_tokens: bool,
+    /// The deployed definitions' client API routes, whose access the route table does not
+    /// hold (default: the bundled definitions').
+    pub client_routes: Vec<ClientRouteEntry>,
 }
 
 impl Default for AuthRules {
@@ -96,15 +90,24 @@ impl Default for AuthRules {
             ],
             principals: vec![],
             local_tokens: false,
+            client_routes: routes::client_routes(&Definitions::declared_client_apis(
+                Definitions::bundled_files().map(|(_, text)| text),
+            )),
         }
     }
 }
 
 impl AuthRules {
+    /// The access a method on a path needs: its route's (see [`routes::access`]).
+    pub fn required(&self, method: &str, path: &str) -> Access {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        routes::access(method, &segments, &self.client_routes)
+    }
+
     /// Refuses a request whose caller lacks the role its route needs: 401 without credentials,
     /// 403 with credentials of another role.
     pub fn check(&self, request: &Request) -> Result<(), Problem> {
-        let access = required(request.method().as_str(), request.uri().path());
+        let access = self.required(request.method().as_str(), request.uri().path());
         if access == Access::Public || self.mode == AuthMode::None {
             return Ok(());
         }
@@ -355,17 +358,27 @@ mod tests {
     ];
 
     #[test]
-    fn routes_need_the_role_of_their_method() {
+    fn routes_need_the_role_the_table_declares() {
+        let rules = AuthRules::default();
+        let required = |method, path| rules.required(method, path);
         assert_eq!(required("GET", "/sagas"), Access::Read);
         assert_eq!(required("DELETE", "/sagas/x"), Access::Read);
+        assert_eq!(required("POST", "/sagas/x/history"), Access::Read);
         assert_eq!(required("POST", "/events"), Access::Participate);
         assert_eq!(required("POST", "/events/"), Access::Participate);
         for path in WRITES {
             assert_eq!(required("POST", path), Access::Operate, "{path}");
         }
-        for path in ["/health", "/ui", "/api/v1/saga/health"] {
+        for path in ["/health", "/ui", "/api/v1/saga/health", "/ui/"] {
             assert_eq!(required("GET", path), Access::Public, "{path}");
+            assert_eq!(required("POST", path), Access::Public, "{path}");
         }
+        let without_client_apis = AuthRules {
+            client_routes: vec![],
+            ..AuthRules::default()
+        };
+        let path = "/campana-saga";
+        assert_eq!(without_client_apis.required("POST", path), Access::Read);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `POST /sagas/{id}/cancel` and `POST /sagas/{id}/redrive` (see [`crate::usecases::command`]).
 
+use super::routes::{Function, Operation, dispatch};
 use super::views::SagaView;
 use super::{Problem, json_response, parse_saga_id, segments};
 use crate::ports::{Clock, SagaStore};
@@ -24,16 +25,16 @@ async fn route<S: SagaStore, C: Clock>(
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = request.method().as_str();
     let path = request.uri().path();
-    let command = match (method, segments.as_slice()) {
-        ("POST", ["sagas", id, "cancel"]) => (*id, Command::Cancel),
-        ("POST", ["sagas", id, "redrive"]) => (*id, Command::Redrive),
-        (_, ["sagas", _, "cancel" | "redrive"]) => {
-            return Err(Problem::method_not_allowed(method, path, "POST"));
-        }
-        _ => return Err(Problem::not_found(format!("no route for {method} {path}"))),
+    let Some(matched) = dispatch(Function::SagaCommand, method, path, &segments)? else {
+        return Err(Problem::not_found(format!("no route for {method} {path}")));
     };
-    let id = parse_saga_id(command.0)?;
-    let record = command::run(deps, &id, command.1).await?;
+    let command = match matched.route.operation {
+        Operation::CancelSaga => Command::Cancel,
+        Operation::RedriveSaga => Command::Redrive,
+        _ => return Err(matched.unhandled()),
+    };
+    let id = parse_saga_id(matched.param("id"))?;
+    let record = command::run(deps, &id, command).await?;
     Ok(json_response(202, &SagaView::from(&record)))
 }
 

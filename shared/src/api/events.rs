@@ -9,6 +9,7 @@
 //! pass; malformed or unknown events, and those of a saga whose record the table refuses, are
 //! reported in the response and logged, never retried.
 
+use super::routes::{Function, dispatch};
 use super::{Problem, body_bytes, json_response, segments};
 use crate::monitor::{IngestReport, Monitor, Rejected};
 use crate::ports::{Clock, Publisher, SagaStore};
@@ -33,18 +34,12 @@ async fn route<S: SagaStore, P: Publisher, C: Clock>(
     request: &Request,
 ) -> Result<Response<Body>, Problem> {
     let segments = segments(request);
-    if segments != ["events"] {
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let (method, path) = (request.method().as_str(), request.uri().path());
+    if dispatch(Function::SagaEvents, method, path, &segments)?.is_none() {
         return Err(Problem::not_found(format!(
-            "no route {}; events are posted to /events",
-            request.uri().path()
+            "no route {path}; events are posted to /events"
         )));
-    }
-    if request.method() != "POST" {
-        return Err(Problem::method_not_allowed(
-            request.method().as_str(),
-            "/events",
-            "POST",
-        ));
     }
     let events = http_batch(request.body())?;
     let report = monitor.ingest(events).await.map_err(|e| {

@@ -6,6 +6,7 @@ pub mod events;
 pub mod history;
 pub mod list;
 pub mod problem;
+pub mod routes;
 pub mod seed;
 pub mod start;
 pub mod status;

@@ -13,7 +13,7 @@ pub struct Problem {
     /// What went wrong with this request, and how to fix it.
     pub detail: String,
     /// The methods the path answers, sent as the `Allow` header of a 405 (RFC 9110).
-    pub allow: Option<&'static str>,
+    pub allow: Option<String>,
     /// The challenge of a 401, sent as the `WWW-Authenticate` header (RFC 9110).
     pub www_authenticate: Option<&'static str>,
 }
@@ -41,9 +41,10 @@ impl Problem {
     }
 
     /// 405: the path exists, the method does not; `allow` lists the methods it answers.
-    pub fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> Self {
+    pub fn method_not_allowed(method: &str, path: &str, allow: impl Into<String>) -> Self {
+        let allow = allow.into();
         Self {
-            allow: Some(allow),
+            allow: Some(allow.clone()),
             ..Self::new(
                 405,
                 format!("{method} is not allowed on {path}; use {allow}"),

@@ -4,6 +4,7 @@
 //! 422, and a repeat while the first is still being written a 409; `Prefer: wait=N` (RFC 7240)
 //! answers with the finished saga when it ends within N seconds.
 
+use super::routes::{Function, Operation, dispatch};
 use super::views::SagaView;
 use super::{Problem, json_object_body, json_response, seed, segments};
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore};
@@ -52,9 +53,13 @@ async fn route<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
     let segments = segments(request);
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = request.method().as_str();
-    match (method, segments.as_slice()) {
-        ("POST", ["sagas", saga_type]) => {
-            let start = parse(request, saga_type)?;
+    let Some(matched) = dispatch(Function::StartSaga, method, request.uri().path(), &segments)?
+    else {
+        return client_start(deps, request, method, &segments).await;
+    };
+    match matched.route.operation {
+        Operation::StartSaga => {
+            let start = parse(request, matched.param("id"))?;
             let wait = prefer_wait(request)?.filter(|seconds| !seconds.is_zero());
             let started = create(deps, start, wait.is_some()).await?;
             let (id, replayed) = (started.record.id.clone(), started.replayed);
@@ -81,23 +86,13 @@ async fn route<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
             }
             Ok(response)
         }
-        ("POST", ["saga"]) => {
+        Operation::SeedStartSaga => {
             let start = parse(request, seed::IMAGE_SAGA_TYPE)?;
             let started = create(deps, start, true).await?;
             let record = wait_for_end(deps, started, deps.seed_wait).await?;
             Ok(seed::start_response(&record))
         }
-        (_, ["sagas", _]) => Err(Problem::method_not_allowed(
-            method,
-            request.uri().path(),
-            "GET, POST",
-        )),
-        (_, ["saga"]) => Err(Problem::method_not_allowed(
-            method,
-            request.uri().path(),
-            "POST",
-        )),
-        _ => client_start(deps, request, method, &segments).await,
+        _ => Err(matched.unhandled()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The saga-status function's routes: `GET /sagas/{id}` and the seed's `GET /saga/{saga_id}`
 //! (one saga), the listings (see [`super::list`]), `GET /health`, and the dashboard page.
 
+use super::routes::{Function, Operation, dispatch};
 use super::views::SagaView;
 use super::{Problem, json_response, list, parse_saga_id, seed, segments, ui};
 use crate::definition::client_api::{ClientApi, ClientRoute};
@@ -66,12 +67,11 @@ async fn route<S: SagaStore>(
     let store = &deps.store;
     let segments = segments(request);
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    // Seed 002's routes are ours under /api/v1/saga (its by-correlation answers one saga).
-    let (seed_002, segments) = match segments.as_slice() {
-        ["api", "v1", "saga", rest @ ..] => (true, rest.to_vec()),
-        _ => (false, segments),
-    };
     let method = request.method().as_str();
+    let path = request.uri().path();
+    let Some(matched) = dispatch(Function::SagaStatus, method, path, &segments)? else {
+        return client_read(deps, method, &segments, path).await;
+    };
     let query = || -> HashMap<String, String> {
         request
             .query_string_parameters()
@@ -79,19 +79,27 @@ async fn route<S: SagaStore>(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     };
-    match (method, segments.as_slice()) {
-        ("GET", ["health"]) => {
+    // A listing filtered on this field, with the query's other filters.
+    let filtered = |field: &str, value: &str| {
+        let mut filters = query();
+        filters.insert(field.to_string(), value.to_string());
+        filters
+    };
+    match matched.route.operation {
+        Operation::Health | Operation::Seed002Health => {
             if !STORE_SEEN.recently() {
                 store.get("00000000-0000-0000-0000-000000000000").await?;
                 STORE_SEEN.now();
             }
             Ok(json_response(200, &serde_json::json!({ "status": "ok" })))
         }
-        ("GET", ["ui"]) => Ok(ui::page()),
-        ("GET", ["sagas"]) => list::respond(store, list::parse(&query())?, &deps.listing).await,
-        ("GET", ["sagas", "by-correlation", id]) if seed_002 => {
-            let mut filters = query();
-            filters.insert("correlation_id".into(), id.to_string());
+        Operation::Dashboard => Ok(ui::page()),
+        Operation::ListSagas | Operation::Seed002ListSagas => {
+            list::respond(store, list::parse(&query())?, &deps.listing).await
+        }
+        Operation::Seed002SagaByCorrelation => {
+            let id = matched.param("correlation_id");
+            let mut filters = filtered("correlation_id", id);
             filters.insert("limit".into(), "1".into());
             let page =
                 crate::usecases::list::list(store, list::parse(&filters)?, &deps.listing).await?;
@@ -102,18 +110,21 @@ async fn route<S: SagaStore>(
             crate::payloads::load(store, &mut record).await?;
             Ok(json_response(200, &SagaView::from(&record)))
         }
-        ("GET", ["sagas", by @ ("by-correlation" | "by-task"), id]) => {
-            let mut filters = query();
-            let field = if *by == "by-task" {
-                "task_id"
-            } else {
-                "correlation_id"
-            };
-            filters.insert(field.to_string(), id.to_string());
+        Operation::ListSagasByCorrelation => {
+            let filters = filtered("correlation_id", matched.param("correlation_id"));
             list::respond(store, list::parse(&filters)?, &deps.listing).await
         }
-        ("GET", ["sagas", id]) => {
-            let id = parse_saga_id(id)?;
+        Operation::ListSagasByTask | Operation::Seed002SagasByTask => {
+            let filters = filtered("task_id", matched.param("task_id"));
+            list::respond(store, list::parse(&filters)?, &deps.listing).await
+        }
+        Operation::GetSaga | Operation::Seed002GetSaga => {
+            let param = if matched.route.operation == Operation::GetSaga {
+                "id"
+            } else {
+                "saga_id"
+            };
+            let id = parse_saga_id(matched.param(param))?;
             let mut record = store
                 .get(&id)
                 .await?
@@ -121,8 +132,8 @@ async fn route<S: SagaStore>(
             crate::payloads::load(store, &mut record).await?;
             Ok(json_response(200, &SagaView::from(&record)))
         }
-        ("GET", ["sagas", id, "history"]) => {
-            let id = parse_saga_id(id)?;
+        Operation::GetSagaHistory => {
+            let id = parse_saga_id(matched.param("id"))?;
             let record = store
                 .get(&id)
                 .await?
@@ -131,7 +142,8 @@ async fn route<S: SagaStore>(
             let page = super::history::page(&record, entries, &query())?;
             Ok(json_response(200, &page))
         }
-        ("GET", ["saga", id]) => {
+        Operation::SeedGetSaga => {
+            let id = matched.param("saga_id");
             let mut found = match uuid::Uuid::parse_str(id) {
                 Ok(_) => store.get(id).await?,
                 Err(_) => None,
@@ -141,29 +153,7 @@ async fn route<S: SagaStore>(
             }
             Ok(seed::status_response(found.as_ref()))
         }
-        (
-            _,
-            ["sagas"]
-            | ["health"]
-            | ["ui"]
-            | ["saga", _]
-            | ["sagas", _, "history"]
-            | ["sagas", "by-correlation" | "by-task", _],
-        ) => Err(Problem::method_not_allowed(
-            method,
-            request.uri().path(),
-            "GET",
-        )),
-        (_, ["sagas", _]) => Err(Problem::method_not_allowed(
-            method,
-            request.uri().path(),
-            if seed_002 { "GET" } else { "GET, POST" },
-        )),
-        _ if seed_002 => Err(Problem::not_found(format!(
-            "no route for {method} {}",
-            request.uri().path()
-        ))),
-        _ => client_read(deps, method, &segments, request.uri().path()).await,
+        _ => Err(matched.unhandled()),
     }
 }
 
