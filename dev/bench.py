@@ -23,7 +23,7 @@ written inside it would cost it CPU on every log line.
 
 Modes: `inline` (start-saga drives the saga its `Prefer: wait` request waits for) and `stream`
 (start-saga only writes the record; the stream brings it to run-step, start-saga polls).
-Checkpoint policies: `every_step` and `boundaries` (see the README's "Checkpoints").
+Checkpoint policies: `every_step` and `boundaries` (see docs/concepts.md, "Checkpoints").
 `--baseline DIR` also measures another checkout (for instance `git worktree add ../base
 379fa07`) under the same load, in alternating order (A B B A), and prints the ratios.
 `--sweeper N` measures how fast the sweeper restarts a backlog of N due sagas.

@@ -5,7 +5,7 @@
 //!
 //! Lines are written to stdout as they happen, from the task that logs: a line is one `write`
 //! to the pipe Lambda reads, and stdout's writes (logs and metrics) were 2% of start-saga's CPU
-//! samples in the profile under "Known limits" in the README. A non-blocking writer would save at most
+//! samples in the profile in docs/benchmarks/results-before-2026-12.md. A non-blocking writer would save at most
 //! that, at the price of flushing its thread before each response (Lambda freezes the process
 //! once the response is sent, with lines still queued) and of the lines lost when a process
 //! dies.

@@ -11,7 +11,7 @@ from helpers import stored_record
 
 def read(api, saga_id):
     """GET /sagas/{id}; the watch server sometimes answers a large response with its own 500
-    (README, Known limits), so that is asked again."""
+    (docs/development.md, "Limits of the local stack"), so that is asked again."""
     for _ in range(5):
         response = api.get(saga_id)
         if response.status_code != 500:

@@ -1,5 +1,5 @@
 """Every sample in events/ works with `cargo lambda invoke --data-file` against the watch
-server, as the README tells users to run them."""
+server, as docs/development.md tells users to run them."""
 
 import json
 import subprocess
@@ -17,7 +17,7 @@ def invoke(stack, function, sample):
     return json.loads(result.stdout)
 
 
-# The samples tell one story, in the README's order: start-saga.json starts an image saga under
+# The samples tell one story, in docs/development.md's order: start-saga.json starts an image saga under
 # an Idempotency-Key (so its id is known), saga-status.json reads it, and the command samples
 # address it; start-saga-seed.json and saga-status-seed.json do the same on the seed's routes.
 SAMPLE_SAGA = "178e8b64-8c4e-562f-8413-8cc8cb1be22a"
