@@ -4,10 +4,12 @@
 //! and the final status follows from the outcomes.
 
 use super::*;
+use crate::definition::CallSpec;
 use crate::definition::{HttpCall, RetryPolicy, StepDefinition, StepKind};
-use crate::outcome::FailureClass;
+use crate::outcome::{FailureClass, Outcome};
 use crate::record::StepState;
 use proptest::prelude::*;
+use serde_json::json;
 
 #[derive(Clone, Copy, Debug)]
 enum Scripted {

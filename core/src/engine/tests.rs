@@ -1,6 +1,9 @@
+use super::outcomes::over_limit;
 use super::*;
 use crate::definition::Definitions;
-use crate::outcome::FailureClass;
+use crate::definition::StepKind;
+use crate::outcome::{FailureClass, Outcome};
+use serde_json::json;
 
 fn image() -> SagaDefinition {
     let text = include_str!("../../../definitions/image.json");
