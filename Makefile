@@ -16,7 +16,7 @@ setup-browser:
 
 ## Start the whole local stack and serve the API until Ctrl-C.
 run: setup
-	@$(VENV)/python dev/stack.py run
+	@$(VENV)/python -m dev.stack run
 
 ## The whole suite: formatting, lints, unit tests, end-to-end and fault tests on the local stack.
 test: setup setup-browser lint unit e2e fuzz faults
@@ -26,7 +26,7 @@ test: setup setup-browser lint unit e2e fuzz faults
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	$(VENV)/python dev/check_template.py
+	$(VENV)/python -m dev.check_template
 	$(VENV)/openapi-spec-validator openapi.yaml
 	$(VENV)/python -m pytest -q tests/test_routes.py tests/test_pulsar_sink.py
 
@@ -43,7 +43,7 @@ e2e:
 ## A fixed seed keeps `make test` reproducible; `make fuzz FUZZ_SEED=` explores with a new one.
 FUZZ_SEED ?= 277057340667919264158461282449813893894
 fuzz:
-	$(VENV)/python dev/fuzz_api.py --max-examples 60 --seed "$(FUZZ_SEED)"
+	$(VENV)/python -m dev.fuzz_api --max-examples 60 --seed "$(FUZZ_SEED)"
 
 ## Crashes, duplicate deliveries, races, a stack restart and 1,000 sagas (a few minutes).
 faults:
@@ -56,12 +56,12 @@ faults:
 ## 10,000 sagas; then the engine's pure transitions (criterion). BASELINE=<dir> also measures
 ## another checkout (git worktree add <dir> <commit>) the same way and prints the ratios.
 bench: setup
-	$(VENV)/python dev/bench.py --sagas 800 --concurrency 8 --sweeper 10000 $(if $(BASELINE),--baseline $(BASELINE))
+	$(VENV)/python -m dev.bench --sagas 800 --concurrency 8 --sweeper 10000 $(if $(BASELINE),--baseline $(BASELINE))
 	cargo bench -p saga-core --bench engine
 
 ## Where the functions spend their CPU: perf samples of start-saga under load (needs perf).
 profile: setup
-	$(VENV)/python dev/profile.py
+	$(VENV)/python -m dev.profile
 
 FUNCTIONS := start-saga saga-status saga-command run-step sweeper saga-events
 

@@ -31,7 +31,7 @@ Checkpoint policies: `every_step` and `boundaries` (see the README's "Checkpoint
 pump's polls, the sweeper's ticks, DynamoDB Local's own work), this checkout's and the
 baseline's, in percent of one core.
 
-    .tools/venv/bin/python dev/bench.py --sagas 800 --concurrency 8 [--modes inline,stream]
+    .tools/venv/bin/python -m dev.bench --sagas 800 --concurrency 8 [--modes inline,stream]
         [--checkpoints every_step,boundaries] [--notifications on,off] [--rounds 2]
         [--baseline DIR] [--sweeper 10000]
 
@@ -41,6 +41,7 @@ publishes a saga, added after 379fa07): the same work as 379fa07's image saga.
 
 import argparse
 import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -206,7 +207,23 @@ def split_from_logs(log, sagas):
 
 
 def load_stack_module(root):
-    sys.path.insert(0, str(Path(root) / "dev"))
+    """The stack module of the checkout at `root`: this one's, or a baseline's. A baseline's
+    dev package is loaded under another name (`baseline_dev`), so that its modules and this
+    checkout's do not mix; a baseline from before dev/ was a package imports its modules by
+    their bare names, from its dev/ folder."""
+    root = Path(root).resolve()
+    if root == ROOT:
+        from . import stack
+        return stack
+    package = root / "dev" / "__init__.py"
+    if package.exists():
+        spec = importlib.util.spec_from_file_location("baseline_dev", package,
+                                                      submodule_search_locations=[str(package.parent)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["baseline_dev"] = module
+        spec.loader.exec_module(module)
+        return importlib.import_module("baseline_dev.stack")
+    sys.path.insert(0, str(root / "dev"))
     return importlib.import_module("stack")
 
 
@@ -386,8 +403,8 @@ def serve_release_builds(stack, root):
 
 def measured(spec):
     """Runs `measure` in a child process (so a baseline checkout's stack module is its own)."""
-    child = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
-                           stdout=subprocess.PIPE, text=True)
+    child = subprocess.run([sys.executable, "-m", "dev.bench", "--child", json.dumps(spec)],
+                           cwd=ROOT, stdout=subprocess.PIPE, text=True)
     lines = child.stdout.strip().splitlines()
     for line in lines[:-1]:
         print(line, flush=True)
@@ -548,7 +565,8 @@ def report_idle(base, args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m dev.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--sagas", type=int, default=800)
     parser.add_argument("--concurrency", type=int, default=8)

@@ -3,8 +3,8 @@ the saga table (keys, indexes, stream, TTL) is created as the template declares 
 stream pump delivers records with the template's event source mapping (filter, batch size,
 retries, bisect on error, parallelization, partial batch responses).
 
-    .tools/venv/bin/python dev/infra.py create-table    # on DynamoDB Local, from the environment
-    .tools/venv/bin/python dev/infra.py mapping         # the pump's settings, as JSON
+    .tools/venv/bin/python -m dev.infra create-table    # on DynamoDB Local, from the environment
+    .tools/venv/bin/python -m dev.infra mapping         # the pump's settings, as JSON
 
 SAGA_TEMPLATE points to another template (the tests use it to prove the point).
 """

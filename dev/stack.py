@@ -2,7 +2,7 @@
 table, `cargo lambda watch` serving the functions, and devstack's stream pump. The table and
 the pump's event source mapping come from template.yaml (dev/infra.py), as in AWS.
 
-`python dev/stack.py run` is what `make run` calls: it starts everything, prints a ready line
+`python -m dev.stack run` is what `make run` calls: it starts everything, prints a ready line
 with example requests, serves until Ctrl-C, then stops all it started. The tests use the
 `Stack` class to do the same on their own ports.
 
@@ -28,7 +28,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import infra
+from . import infra
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
@@ -284,7 +284,7 @@ class Stack:
                                                 "--addr", f"127.0.0.1:{self.pulsar_port}",
                                                 "--db-path", str(data), "--log-level", "warn"])
         say(f"starting the demo participants on port {self.participants_port}")
-        participants = self.spawn("participants", [sys.executable, str(ROOT / "dev" / "participants.py"),
+        participants = self.spawn("participants", [sys.executable, "-m", "dev.participants",
                                                    str(self.participants_port)])
 
         wait_for_port(self.dynamodb_port, "DynamoDB Local", process=ddb)
@@ -304,7 +304,7 @@ class Stack:
         self.spawn("pump", [devstack_binary(), "pump"],
                    env={**self.function_env(), "PUMP_MAPPING": json.dumps(infra.stream_mapping(self.template))})
         say("starting the Pulsar sink bridge (choreographed sagas' events -> saga-events)")
-        self.spawn("bridge", [sys.executable, str(ROOT / "dev" / "bridge.py"), self.pulsar_url, self.api_url])
+        self.spawn("bridge", [sys.executable, "-m", "dev.bridge", self.pulsar_url, self.api_url])
         self.warm_up()
         self.stopping.clear()
         self.watchdog = threading.Thread(target=self.replace_dead_functions, daemon=True)
@@ -500,8 +500,8 @@ ready: API at {api}   (DynamoDB Local :{stack.dynamodb_port}, Pulsar {stack.puls
   curl -s -X POST -H "$AUTH" {api}/events -H 'content-type: application/json' -d '[{{"message_id": "m1", "event_type": "ImageReadyForAnonymization", "correlation_id": "run-1", "task_id": "task-1"}}, {{"message_id": "m2", "event_type": "AnonymizationFailed", "correlation_id": "run-1", "data": {{"error": "unreadable header"}}}}]'
   curl -s -H "$AUTH" {api}/sagas/by-correlation/run-1
 
-  # watch the Tokenizer topics: .tools/venv/bin/python dev/topics.py {stack.pulsar_url}
-  # watch the compensation commands: .tools/venv/bin/python dev/topics.py {stack.pulsar_url} persistent://public/default/saga-compensation-commands
+  # watch the Tokenizer topics: .tools/venv/bin/python -m dev.topics {stack.pulsar_url}
+  # watch the compensation commands: .tools/venv/bin/python -m dev.topics {stack.pulsar_url} persistent://public/default/saga-compensation-commands
 
 Logs are in {stack.run_dir}/. Press Ctrl-C to stop everything.
 """, flush=True)
@@ -509,7 +509,7 @@ Logs are in {stack.run_dir}/. Press Ctrl-C to stop everything.
 
 def main():
     if len(sys.argv) < 2 or sys.argv[1] != "run":
-        print("usage: stack.py run", file=sys.stderr)
+        print("usage: python -m dev.stack run", file=sys.stderr)
         return 2
     stack = Stack(hot_reload=True)
     # Ctrl-C raises KeyboardInterrupt even when started from a shell that ignores SIGINT in

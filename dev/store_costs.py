@@ -2,7 +2,7 @@
 for a saga record's put (with and without what the table and the store add to it) and read,
 and, on the whole stack, its CPU per inline saga with the stream pump polling and paused.
 
-    .tools/venv/bin/python dev/store_costs.py [--requests 3000] [--sagas 600]
+    .tools/venv/bin/python -m dev.store_costs [--requests 3000] [--sagas 600]
 
 Requests go from 4 threads after a warm-up (DynamoDB Local's JIT needs a few thousand); each
 figure is printed for two rounds, as the JIT keeps improving. The stack part serves release
@@ -19,12 +19,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import bench  # noqa: E402
-import infra  # noqa: E402
-import stack as stack_module  # noqa: E402
+from . import bench, infra
+from . import stack as stack_module
 
 PORT = 8590
 
@@ -143,7 +139,8 @@ def stack_with_pump_paused(sagas):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m dev.store_costs", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--sagas", type=int, default=600)
     args = parser.parse_args()

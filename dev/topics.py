@@ -1,5 +1,5 @@
 """Reads Pulsar topics with the official client (the Rust crate's consumer cannot decode
-pulsar-lite's frames). `python dev/topics.py [PULSAR_URL] [TOPIC...]` prints every message of
+pulsar-lite's frames). `python -m dev.topics [PULSAR_URL] [TOPIC...]` prints every message of
 the image saga's Tokenizer topics; the tests use `TopicRecorder`.
 """
 

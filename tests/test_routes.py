@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from infra import load_template
+from dev.infra import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 

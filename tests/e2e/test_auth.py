@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from stack import OPERATE_SCOPE, PARTICIPATE_SCOPE, READ_SCOPE, dev_token
+from dev.stack import OPERATE_SCOPE, PARTICIPATE_SCOPE, READ_SCOPE, dev_token
 from test_routes import template_routes
 
 PUBLIC = {"/health", "/ui", "/api/v1/saga/health"}

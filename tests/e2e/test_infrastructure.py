@@ -14,7 +14,7 @@ import time
 import yaml
 
 from helpers import ROOT, RUN_ROOT, Api, Stack
-from stack import port_in_use
+from dev.stack import port_in_use
 
 
 def changed_template(tmp_path):
@@ -80,7 +80,7 @@ def test_a_definition_that_does_not_load_stops_the_stack_before_it_is_ready(tmp_
            "SAGA_RUN_DIR": str(RUN_ROOT / "e2e-broken-definition"), "PULSAR_URL": "pulsar://127.0.0.1:6960"}
     started = time.time()
     # What `make run` runs (its build has nothing left to do by now).
-    run = subprocess.run([sys.executable, str(ROOT / "dev" / "stack.py"), "run"], env=env,
+    run = subprocess.run([sys.executable, "-m", "dev.stack", "run"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=300)
     took = time.time() - started
     assert run.returncode == 1, (run.returncode, run.stdout, run.stderr)

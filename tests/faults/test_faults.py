@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from helpers import IMAGE_TOPICS, ROOT, RUN_ROOT, TERMINAL, Api, Stack, TopicRecorder
-from topics import LIFECYCLE_TOPIC
+from dev.topics import LIFECYCLE_TOPIC
 
 # Short leases and a fast sweeper so crashed invocations are resumed within seconds.
 FAST_RECOVERY = {
