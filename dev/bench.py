@@ -56,6 +56,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
+from .ports import ports_for
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TERMINAL = {"COMPLETED", "COMPENSATED", "FAILED", "CANCELLED"}
@@ -351,10 +353,17 @@ def run_dir_of(spec):
 def started_stack(stack_module, spec, run_dir, env):
     """A running stack of the checkout `stack_module` comes from, on the bench's ports, serving
     the build `spec` names."""
-    options = {"api_port": 9500, "dynamodb_port": 8500, "pulsar_port": 6850,
-               "participants_port": 9601, "run_dir": run_dir, "quiet": True, "extra_env": env}
+    options = {"run_dir": run_dir, "quiet": True, "extra_env": env}
+    parameters = inspect.signature(stack_module.Stack).parameters
+    if "slot" in parameters:
+        options["slot"] = "bench"
+    else:
+        # A checkout from before dev/ports.py: the bench slot's ports, one by one.
+        ports = ports_for("bench")
+        options |= {"api_port": ports.api, "dynamodb_port": ports.dynamodb, "pulsar_port": ports.pulsar,
+                    "participants_port": ports.participants}
     release = spec["build"] == "release"
-    if "release" in inspect.signature(stack_module.Stack).parameters:
+    if "release" in parameters:
         stack = stack_module.Stack(release=release, **options)
     else:
         stack = stack_module.Stack(**options)
@@ -472,9 +481,7 @@ def measure_sweeper(count, build):
     stack_module = load_stack_module(ROOT)
     run_dir = stack_module.RUN_ROOT / "bench-sweeper"
     # The pump's own sweeper ticks are slowed down so that only the measured passes restart.
-    stack = stack_module.Stack(api_port=9510, dynamodb_port=8510, pulsar_port=6860,
-                               participants_port=9611, run_dir=run_dir, quiet=True,
-                               release=build == "release",
+    stack = stack_module.Stack("bench-sweeper", run_dir=run_dir, quiet=True, release=build == "release",
                                extra_env={"RUST_LOG": "warn", "SWEEP_INTERVAL_MS": "3600000"})
     stack.start()
     try:

@@ -21,8 +21,7 @@ def main():
     parser.add_argument("--max-examples", type=int, default=30)
     parser.add_argument("--seed", help="schemathesis seed, for a reproducible run")
     args = parser.parse_args()
-    stack = Stack(api_port=9550, dynamodb_port=8550, pulsar_port=6900, participants_port=9651,
-                  run_dir=RUN_ROOT / "schemathesis", quiet=True,
+    stack = Stack("fuzz", run_dir=RUN_ROOT / "schemathesis", quiet=True,
                   extra_env={"CAMPAIGN_FAILURE_RATES": "0", "SEED_WAIT_SECONDS": "5"})
     stack.start()
     try:

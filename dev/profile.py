@@ -85,9 +85,7 @@ def main():
            "SAGA_DEFINITIONS_DIR": str(bench.definitions_with(stack_module.ROOT, run_dir, args.checkpoint))}
     if args.mode == "stream":
         env["DRIVE_WAITING_SAGAS"] = "false"
-    stack = stack_module.Stack(api_port=9530, dynamodb_port=8530, pulsar_port=6880,
-                               participants_port=9631, run_dir=run_dir, quiet=True, release=True,
-                               extra_env=env)
+    stack = stack_module.Stack("profile", run_dir=run_dir, quiet=True, release=True, extra_env=env)
     stack.start()
     stop = threading.Event()
     try:

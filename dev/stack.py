@@ -3,12 +3,13 @@ table, `cargo lambda watch` serving the functions, and devstack's stream pump. T
 the pump's event source mapping come from template.yaml (dev/infra.py), as in AWS.
 
 `python -m dev.stack run` is what `make run` calls: it starts everything, prints a ready line
-with example requests, serves until Ctrl-C, then stops all it started. The tests use the
-`Stack` class to do the same on their own ports.
+with example requests, serves until Ctrl-C, then stops all it started. The tests and tools use
+the `Stack` class to do the same, each on its own ports (dev/ports.py).
 
-Environment overrides: ANONYMIZER_URL, AI_MODEL_URL, CAFETERIA_URL, CAMPAIGN_URL, PULSAR_URL (an
-external broker; then no pulsar-lite is started), DYNAMODB_PORT, API_PORT, PARTICIPANTS_PORT, and
-CAMPAIGN_FAILURE_RATES for the demo campaign participants.
+Environment overrides: ANONYMIZER_URL, AI_MODEL_URL, CAFETERIA_URL, CAMPAIGN_URL, the ports
+(dev/ports.py: API_PORT, DYNAMODB_PORT, PARTICIPANTS_PORT... for `make run`), PULSAR_URL for
+`make run` (an external broker; then no pulsar-lite is started), and CAMPAIGN_FAILURE_RATES for
+the demo campaign participants.
 """
 
 import base64
@@ -29,6 +30,7 @@ import urllib.request
 from pathlib import Path
 
 from . import infra
+from .ports import ports_for
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
@@ -111,17 +113,20 @@ EVENT_QUEUE = "saga-lifecycle-events"
 
 
 class Stack:
-    """Starts and stops the local stack. Ports default to the environment, then to `make run`'s."""
+    """Starts and stops the local stack on the ports of its slot (dev/ports.py: "run" for
+    `make run`, "e2e", "faults", "fuzz", "bench"...)."""
 
-    def __init__(self, api_port=None, dynamodb_port=None, pulsar_port=None, participants_port=None,
-                 run_dir=None, hot_reload=False, extra_env=None, quiet=False, persistent=False,
-                 secrets_port=None, template=None, release=False):
+    def __init__(self, slot, run_dir=None, hot_reload=False, extra_env=None, quiet=False,
+                 persistent=False, secrets=False, template=None, release=False):
         env = os.environ
-        self.api_port = api_port or int(env.get("API_PORT", 9000))
-        self.dynamodb_port = dynamodb_port or int(env.get("DYNAMODB_PORT", 8000))
-        self.participants_port = participants_port or int(env.get("PARTICIPANTS_PORT", 9101))
-        self.external_pulsar = env.get("PULSAR_URL") if pulsar_port is None else None
-        self.pulsar_port = pulsar_port or 6650
+        self.slot = slot
+        self.ports = ports_for(slot)
+        self.api_port = self.ports.api
+        self.dynamodb_port = self.ports.dynamodb
+        self.participants_port = self.ports.participants
+        # `make run` may use an external broker; the other stacks always start their own.
+        self.external_pulsar = env.get("PULSAR_URL") if slot == "run" else None
+        self.pulsar_port = self.ports.pulsar
         self.pulsar_url = self.external_pulsar or f"pulsar://127.0.0.1:{self.pulsar_port}"
         participants = f"http://127.0.0.1:{self.participants_port}"
         self.anonymizer_url = env.get("ANONYMIZER_URL", f"{participants}/anonymize")
@@ -141,9 +146,9 @@ class Stack:
         self.stopping = threading.Event()
         # Times the watch server was restarted because one of its function processes died.
         self.watch_restarts = 0
-        # With a port: a Secrets Manager emulator (moto) holds the Pulsar token, and the
+        # With `secrets`: a Secrets Manager emulator (moto) holds the Pulsar token, and the
         # functions read it at cold start as in AWS (PULSAR_TOKEN_SECRET_ARN).
-        self.secrets_port = secrets_port
+        self.secrets_port = self.ports.secrets if secrets else None
         # The template the table and the pump's mapping are read from (template.yaml).
         self.template = infra.load_template(template)
         self.pulsar_token_arn = None
@@ -511,7 +516,7 @@ def main():
     if len(sys.argv) < 2 or sys.argv[1] != "run":
         print("usage: python -m dev.stack run", file=sys.stderr)
         return 2
-    stack = Stack(hot_reload=True)
+    stack = Stack("run", hot_reload=True)
     # Ctrl-C raises KeyboardInterrupt even when started from a shell that ignores SIGINT in
     # background jobs; SIGTERM and SIGHUP stop the stack the same way.
     signal.signal(signal.SIGINT, signal.default_int_handler)

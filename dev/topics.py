@@ -9,6 +9,8 @@ import threading
 
 import pulsar
 
+from .ports import ports_for
+
 IMAGE_TOPICS = [
     "persistent://public/default/tokenizer_event",
     "persistent://public/default/tokenizer_compensation",
@@ -82,7 +84,7 @@ class TopicRecorder:
 
 
 def main():
-    url = sys.argv[1] if len(sys.argv) > 1 else "pulsar://127.0.0.1:6650"
+    url = sys.argv[1] if len(sys.argv) > 1 else f"pulsar://127.0.0.1:{ports_for('run').pulsar}"
     topics = sys.argv[2:] or IMAGE_TOPICS
     recorder = TopicRecorder(url, topics, subscription=f"topics-cli-{threading.get_ident()}")
     print(f"reading {', '.join(topics)} from {url}; Ctrl-C to stop", flush=True)
