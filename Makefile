@@ -22,13 +22,14 @@ run: setup
 test: setup setup-browser lint unit e2e fuzz faults
 
 ## The template through the real SAM transform (every AllowedValues combination) and cfn-lint;
-## openapi.yaml through an OpenAPI validator; the route table the same in all three places.
+## openapi.yaml through an OpenAPI validator; the route table the same in all three places; the
+## local stack gives the functions every variable the template does, and each stack its own ports.
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/python -m dev.check_template
 	$(VENV)/openapi-spec-validator openapi.yaml
-	$(VENV)/python -m pytest -q tests/test_routes.py tests/test_pulsar_sink.py
+	$(VENV)/python -m pytest -q tests/test_routes.py tests/test_pulsar_sink.py tests/test_dev_stack.py
 
 ## cargo-nextest when installed, else cargo test (the same tests, one process per binary).
 unit:

@@ -107,6 +107,10 @@ def http(method, url, body=None, timeout=30):
         return e.code, e.read()
 
 
+# The saga table's name and the region, locally.
+TABLE = "sagas"
+REGION = "us-east-1"
+
 # The local EventBridge bus (moto) and the queue its rule copies notifications to.
 EVENT_BUS = "saga-lifecycle"
 EVENT_QUEUE = "saga-lifecycle-events"
@@ -157,38 +161,87 @@ class Stack:
 
     # -- environment -------------------------------------------------------------------------
 
-    def function_env(self):
-        """Environment of the functions and devstack, as template.yaml sets it in AWS."""
-        env = dict(os.environ)
-        env.update({
+    def template_values(self):
+        """This stack's stand-ins for what template.yaml's function environment refers to: the
+        parameters a deployment gives values (as `sam deploy --parameter-overrides` would), the
+        table, and pseudo parameters. A parameter not named here takes its Default."""
+        return {
+            # The demo participants, unless the environment names other services.
+            "AnonymizerUrl": self.anonymizer_url,
+            "AiModelUrl": self.ai_model_url,
+            "CafeteriaUrl": self.cafeteria_url,
+            "CampaignUrl": self.campaign_url,
+            "PulsarUrl": self.pulsar_url,
+            # The emulator's secret and bus, once the stack has started it (`secrets`).
+            "PulsarTokenSecretArn": self.pulsar_token_arn or "",
+            "EventBusName": EVENT_BUS if self.pulsar_token_arn else "",
+            # Roles are checked as with ApiAuth=JWT; the scopes come from unsigned local tokens
+            # (AUTH_LOCAL_TOKENS below).
+            "ApiAuth": "JWT",
+            "SagaTable": TABLE,
+            # The metrics' Service dimension: the functions' own default.
+            "AWS::StackName": "saga-orchestrator",
+            "AWS::Region": REGION,
+        }
+
+    def local_env(self):
+        """What only the local stack sets, where AWS needs nothing: the emulators' endpoints and
+        dummy credentials (Lambda gives a role's), the watch server's invoke URL, and the
+        local-only switches of the functions."""
+        env = os.environ
+        local = {
             "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{self.dynamodb_port}",
-            "AWS_REGION": "us-east-1",
+            "AWS_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
-            "SAGA_TABLE": "sagas",
-            "ANONYMIZER_URL": self.anonymizer_url,
-            "AI_MODEL_URL": self.ai_model_url,
-            "CAFETERIA_URL": self.cafeteria_url,
-            "CAMPAIGN_URL": self.campaign_url,
+            # For the tests' definitions (`${env:PARTICIPANTS_URL}/bulk`).
             "PARTICIPANTS_URL": self.participants_url,
-            "PULSAR_URL": self.pulsar_url,
+            # Where devstack's pump and sweeper ticks invoke the functions (the watch server).
             "INVOKE_URL": self.api_url,
             # The demo participants' fault injection travels in a header (never in AWS).
             "DEMO_FAULTS": "true",
-            # Roles are checked as with ApiAuth=JWT; the scopes come from unsigned local tokens.
-            "AUTH_MODE": "jwt",
+            # The scopes of unsigned local tokens stand in for API Gateway's JWT authorizer.
             "AUTH_LOCAL_TOKENS": "true",
             "RUST_LOG": env.get("RUST_LOG", "info"),
             "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
-        })
+        }
         if self.pulsar_token_arn:
-            env.update({"AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://127.0.0.1:{self.secrets_port}",
-                        "PULSAR_TOKEN_SECRET_ARN": self.pulsar_token_arn,
-                        # Lifecycle notifications also go to an EventBridge bus (moto's).
-                        "AWS_ENDPOINT_URL_EVENTBRIDGE": f"http://127.0.0.1:{self.secrets_port}",
-                        "EVENT_BUS_NAME": EVENT_BUS})
-        env.update(self.extra_env)
+            # Secrets Manager, and the lifecycle notifications' EventBridge bus, are moto's.
+            local.update({"AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://127.0.0.1:{self.secrets_port}",
+                          "AWS_ENDPOINT_URL_EVENTBRIDGE": f"http://127.0.0.1:{self.secrets_port}"})
+        return local
+
+    def template_env(self):
+        """The variables template.yaml gives the functions (dev/infra.py), resolved with
+        `template_values`. One whose value is fixed in the template or a parameter's Default may
+        be set in the environment instead, as a deployment may override the parameter; one that
+        refers to a local stand-in may not."""
+        values = self.template_values()
+        parameters = self.template.get("Parameters") or {}
+
+        def ref(name):
+            if name in values:
+                return values[name]
+            if "Default" in parameters.get(name, {}):
+                return parameters[name]["Default"]
+            raise StartError(f"template.yaml gives the functions !Ref {name}, which has no local value; "
+                             "give it one in Stack.template_values (dev/stack.py)")
+
+        env = {}
+        for variable, value in infra.function_variables(self.template).items():
+            used = set()
+            try:
+                env[variable] = infra.resolve(value, self.template, ref, used)
+            except (ValueError, KeyError) as e:
+                raise StartError(f"template.yaml's {variable} for the functions: {e}") from e
+            if variable in os.environ and not used & values.keys():
+                env[variable] = os.environ[variable]
         return env
+
+    def function_env(self):
+        """Environment of the functions and devstack: what template.yaml gives the functions in
+        AWS, with this stack's values, then what only the local stack sets, then `extra_env`."""
+        return {**os.environ, **self.template_env(), **self.local_env(), **self.extra_env}
 
     # -- processes ---------------------------------------------------------------------------
 
@@ -301,7 +354,7 @@ class Stack:
             self.start_secrets()
 
         say("creating the saga table as template.yaml declares it")
-        infra.create_table(f"http://127.0.0.1:{self.dynamodb_port}", "sagas", self.template)
+        infra.create_table(f"http://127.0.0.1:{self.dynamodb_port}", TABLE, self.template)
 
         self.start_watch()
 
@@ -422,14 +475,14 @@ class Stack:
         """A boto3 client of the stack's DynamoDB Local."""
         import boto3
         return boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{self.dynamodb_port}",
-                            region_name="us-east-1", aws_access_key_id="local",
+                            region_name=REGION, aws_access_key_id="local",
                             aws_secret_access_key="local")
 
     def aws(self, service):
         """A boto3 client of the emulator (moto)."""
         import boto3
         return boto3.client(service, endpoint_url=f"http://127.0.0.1:{self.secrets_port}",
-                            region_name="us-east-1", aws_access_key_id="local",
+                            region_name=REGION, aws_access_key_id="local",
                             aws_secret_access_key="local")
 
     def create_event_bus(self):
