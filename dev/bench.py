@@ -31,7 +31,7 @@ Checkpoint policies: `every_step` and `boundaries` (see docs/concepts.md, "Check
 pump's polls, the sweeper's ticks, DynamoDB Local's own work), this checkout's and the
 baseline's, in percent of one core.
 
-    .tools/venv/bin/python dev/bench.py --sagas 800 --concurrency 8 [--modes inline,stream]
+    .tools/venv/bin/python -m dev.bench --sagas 800 --concurrency 8 [--modes inline,stream]
         [--checkpoints every_step,boundaries] [--notifications on,off] [--rounds 2]
         [--baseline DIR] [--sweeper 10000]
 
@@ -41,6 +41,7 @@ publishes a saga, added after 379fa07): the same work as 379fa07's image saga.
 
 import argparse
 import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -54,6 +55,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+
+from .ports import ports_for
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -206,7 +209,23 @@ def split_from_logs(log, sagas):
 
 
 def load_stack_module(root):
-    sys.path.insert(0, str(Path(root) / "dev"))
+    """The stack module of the checkout at `root`: this one's, or a baseline's. A baseline's
+    dev package is loaded under another name (`baseline_dev`), so that its modules and this
+    checkout's do not mix; a baseline from before dev/ was a package imports its modules by
+    their bare names, from its dev/ folder."""
+    root = Path(root).resolve()
+    if root == ROOT:
+        from . import stack
+        return stack
+    package = root / "dev" / "__init__.py"
+    if package.exists():
+        spec = importlib.util.spec_from_file_location("baseline_dev", package,
+                                                      submodule_search_locations=[str(package.parent)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["baseline_dev"] = module
+        spec.loader.exec_module(module)
+        return importlib.import_module("baseline_dev.stack")
+    sys.path.insert(0, str(root / "dev"))
     return importlib.import_module("stack")
 
 
@@ -334,10 +353,17 @@ def run_dir_of(spec):
 def started_stack(stack_module, spec, run_dir, env):
     """A running stack of the checkout `stack_module` comes from, on the bench's ports, serving
     the build `spec` names."""
-    options = {"api_port": 9500, "dynamodb_port": 8500, "pulsar_port": 6850,
-               "participants_port": 9601, "run_dir": run_dir, "quiet": True, "extra_env": env}
+    options = {"run_dir": run_dir, "quiet": True, "extra_env": env}
+    parameters = inspect.signature(stack_module.Stack).parameters
+    if "slot" in parameters:
+        options["slot"] = "bench"
+    else:
+        # A checkout from before dev/ports.py: the bench slot's ports, one by one.
+        ports = ports_for("bench")
+        options |= {"api_port": ports.api, "dynamodb_port": ports.dynamodb, "pulsar_port": ports.pulsar,
+                    "participants_port": ports.participants}
     release = spec["build"] == "release"
-    if "release" in inspect.signature(stack_module.Stack).parameters:
+    if "release" in parameters:
         stack = stack_module.Stack(release=release, **options)
     else:
         stack = stack_module.Stack(**options)
@@ -386,8 +412,8 @@ def serve_release_builds(stack, root):
 
 def measured(spec):
     """Runs `measure` in a child process (so a baseline checkout's stack module is its own)."""
-    child = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
-                           stdout=subprocess.PIPE, text=True)
+    child = subprocess.run([sys.executable, "-m", "dev.bench", "--child", json.dumps(spec)],
+                           cwd=ROOT, stdout=subprocess.PIPE, text=True)
     lines = child.stdout.strip().splitlines()
     for line in lines[:-1]:
         print(line, flush=True)
@@ -455,9 +481,7 @@ def measure_sweeper(count, build):
     stack_module = load_stack_module(ROOT)
     run_dir = stack_module.RUN_ROOT / "bench-sweeper"
     # The pump's own sweeper ticks are slowed down so that only the measured passes restart.
-    stack = stack_module.Stack(api_port=9510, dynamodb_port=8510, pulsar_port=6860,
-                               participants_port=9611, run_dir=run_dir, quiet=True,
-                               release=build == "release",
+    stack = stack_module.Stack("bench-sweeper", run_dir=run_dir, quiet=True, release=build == "release",
                                extra_env={"RUST_LOG": "warn", "SWEEP_INTERVAL_MS": "3600000"})
     stack.start()
     try:
@@ -548,7 +572,8 @@ def report_idle(base, args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m dev.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--sagas", type=int, default=800)
     parser.add_argument("--concurrency", type=int, default=8)

@@ -2,7 +2,7 @@
 topics on pulsar-lite and invokes saga-events through `cargo lambda watch` with the sink's batch
 format (see shared/src/api/events.rs). `make run` and the tests start it.
 
-usage: bridge.py PULSAR_URL INVOKE_URL
+usage: python -m dev.bridge PULSAR_URL INVOKE_URL
 
 Topics come from the `event_topics` of every definition with `"mode": "choreography"`. A batch
 is up to 100 messages or what arrived within 20 ms of the first. A batch is acknowledged only

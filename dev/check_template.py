@@ -2,7 +2,7 @@
 `AWS::Serverless-2016-10-31` transform) on template.yaml for every combination of the parameters
 that have AllowedValues, then cfn-lint on each translated template. Fails on any error.
 
-    .tools/venv/bin/python dev/check_template.py [template.yaml]
+    .tools/venv/bin/python -m dev.check_template [template.yaml]
 
 `CodeUri` is replaced by an S3 location, as `sam package` leaves it before the transform runs.
 """

@@ -5,26 +5,23 @@ undocumented method, with the Allow header; and, in the stateful phase (the docu
 from a started saga to reading, cancelling and redriving it), no resource that vanishes or
 lingers. The checks about authentication find no security scheme locally and do not apply.
 
-    .tools/venv/bin/python dev/fuzz_api.py [--max-examples N]
+    .tools/venv/bin/python -m dev.fuzz_api [--max-examples N]
 """
 
 import argparse
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack import DEV_AUTHORIZATION, ROOT, RUN_ROOT, VENV_BIN, Stack  # noqa: E402
+from .stack import DEV_AUTHORIZATION, ROOT, RUN_ROOT, VENV_BIN, Stack
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(prog="python -m dev.fuzz_api")
     parser.add_argument("--max-examples", type=int, default=30)
     parser.add_argument("--seed", help="schemathesis seed, for a reproducible run")
     args = parser.parse_args()
-    stack = Stack(api_port=9550, dynamodb_port=8550, pulsar_port=6900, participants_port=9651,
-                  run_dir=RUN_ROOT / "schemathesis", quiet=True,
+    stack = Stack("fuzz", run_dir=RUN_ROOT / "schemathesis", quiet=True,
                   extra_env={"CAMPAIGN_FAILURE_RATES": "0", "SEED_WAIT_SECONDS": "5"})
     stack.start()
     try:
@@ -37,8 +34,8 @@ def main():
              # "SystemError: AST constructor recursion depth mismatch" (seen once in CI).
              "--workers", "1", "--request-timeout", "30", "--generation-codec", "utf-8",
              *(["--seed", args.seed] if args.seed else [])],
-            cwd=ROOT, env={**os.environ, "SCHEMATHESIS_HOOKS": "fuzz_hooks",
-                           "PYTHONPATH": str(ROOT / "dev")})
+            cwd=ROOT, env={**os.environ, "SCHEMATHESIS_HOOKS": "dev.fuzz_hooks",
+                           "PYTHONPATH": str(ROOT)})
         return result.returncode
     finally:
         stack.stop()

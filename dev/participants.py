@@ -44,6 +44,8 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from .ports import ports_for
+
 FAILURE_RATE = float(os.environ.get("PARTICIPANT_FAILURE_RATE", "0"))
 LATENCY_MS = float(os.environ.get("PARTICIPANT_LATENCY_MS", "0"))
 
@@ -344,7 +346,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 9101
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else ports_for("run").participants
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     print(f"participants listening on http://127.0.0.1:{port}", flush=True)

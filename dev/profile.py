@@ -2,7 +2,7 @@
 symbols) and samples the function processes with `perf`, then prints each function's hottest
 symbols (self time) and the share of its samples by crate.
 
-    .tools/venv/bin/python dev/profile.py [--seconds 20] [--mode inline|stream] [--top 25]
+    .tools/venv/bin/python -m dev.profile [--seconds 20] [--mode inline|stream] [--top 25]
         [--checkpoint boundaries|every_step] [--call-graph]
 
 The image saga runs with the checkpoint policy given (`boundaries` unless told: two record writes
@@ -26,13 +26,9 @@ import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import bench  # noqa: E402
-import stack as stack_module  # noqa: E402
+from . import bench
+from . import stack as stack_module
 
 FUNCTIONS = ("start-saga", "run-step")
 
@@ -66,7 +62,8 @@ def crate_of(symbol):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m dev.profile", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--mode", choices=("inline", "stream"), default="inline")
     parser.add_argument("--top", type=int, default=25)
@@ -88,9 +85,7 @@ def main():
            "SAGA_DEFINITIONS_DIR": str(bench.definitions_with(stack_module.ROOT, run_dir, args.checkpoint))}
     if args.mode == "stream":
         env["DRIVE_WAITING_SAGAS"] = "false"
-    stack = stack_module.Stack(api_port=9530, dynamodb_port=8530, pulsar_port=6880,
-                               participants_port=9631, run_dir=run_dir, quiet=True, release=True,
-                               extra_env=env)
+    stack = stack_module.Stack("profile", run_dir=run_dir, quiet=True, release=True, extra_env=env)
     stack.start()
     stop = threading.Event()
     try:

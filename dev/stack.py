@@ -2,13 +2,14 @@
 table, `cargo lambda watch` serving the functions, and devstack's stream pump. The table and
 the pump's event source mapping come from template.yaml (dev/infra.py), as in AWS.
 
-`python dev/stack.py run` is what `make run` calls: it starts everything, prints a ready line
-with example requests, serves until Ctrl-C, then stops all it started. The tests use the
-`Stack` class to do the same on their own ports.
+`python -m dev.stack run` is what `make run` calls: it starts everything, prints a ready line
+with example requests, serves until Ctrl-C, then stops all it started. The tests and tools use
+the `Stack` class to do the same, each on its own ports (dev/ports.py).
 
-Environment overrides: ANONYMIZER_URL, AI_MODEL_URL, CAFETERIA_URL, CAMPAIGN_URL, PULSAR_URL (an
-external broker; then no pulsar-lite is started), DYNAMODB_PORT, API_PORT, PARTICIPANTS_PORT, and
-CAMPAIGN_FAILURE_RATES for the demo campaign participants.
+Environment overrides: ANONYMIZER_URL, AI_MODEL_URL, CAFETERIA_URL, CAMPAIGN_URL, the ports
+(dev/ports.py: API_PORT, DYNAMODB_PORT, PARTICIPANTS_PORT... for `make run`), PULSAR_URL for
+`make run` (an external broker; then no pulsar-lite is started), and CAMPAIGN_FAILURE_RATES for
+the demo campaign participants.
 """
 
 import base64
@@ -28,7 +29,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import infra
+from . import infra
+from .ports import ports_for
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
@@ -105,23 +107,30 @@ def http(method, url, body=None, timeout=30):
         return e.code, e.read()
 
 
+# The saga table's name and the region, locally.
+TABLE = "sagas"
+REGION = "us-east-1"
+
 # The local EventBridge bus (moto) and the queue its rule copies notifications to.
 EVENT_BUS = "saga-lifecycle"
 EVENT_QUEUE = "saga-lifecycle-events"
 
 
 class Stack:
-    """Starts and stops the local stack. Ports default to the environment, then to `make run`'s."""
+    """Starts and stops the local stack on the ports of its slot (dev/ports.py: "run" for
+    `make run`, "e2e", "faults", "fuzz", "bench"...)."""
 
-    def __init__(self, api_port=None, dynamodb_port=None, pulsar_port=None, participants_port=None,
-                 run_dir=None, hot_reload=False, extra_env=None, quiet=False, persistent=False,
-                 secrets_port=None, template=None, release=False):
+    def __init__(self, slot, run_dir=None, hot_reload=False, extra_env=None, quiet=False,
+                 persistent=False, secrets=False, template=None, release=False):
         env = os.environ
-        self.api_port = api_port or int(env.get("API_PORT", 9000))
-        self.dynamodb_port = dynamodb_port or int(env.get("DYNAMODB_PORT", 8000))
-        self.participants_port = participants_port or int(env.get("PARTICIPANTS_PORT", 9101))
-        self.external_pulsar = env.get("PULSAR_URL") if pulsar_port is None else None
-        self.pulsar_port = pulsar_port or 6650
+        self.slot = slot
+        self.ports = ports_for(slot)
+        self.api_port = self.ports.api
+        self.dynamodb_port = self.ports.dynamodb
+        self.participants_port = self.ports.participants
+        # `make run` may use an external broker; the other stacks always start their own.
+        self.external_pulsar = env.get("PULSAR_URL") if slot == "run" else None
+        self.pulsar_port = self.ports.pulsar
         self.pulsar_url = self.external_pulsar or f"pulsar://127.0.0.1:{self.pulsar_port}"
         participants = f"http://127.0.0.1:{self.participants_port}"
         self.anonymizer_url = env.get("ANONYMIZER_URL", f"{participants}/anonymize")
@@ -141,9 +150,9 @@ class Stack:
         self.stopping = threading.Event()
         # Times the watch server was restarted because one of its function processes died.
         self.watch_restarts = 0
-        # With a port: a Secrets Manager emulator (moto) holds the Pulsar token, and the
+        # With `secrets`: a Secrets Manager emulator (moto) holds the Pulsar token, and the
         # functions read it at cold start as in AWS (PULSAR_TOKEN_SECRET_ARN).
-        self.secrets_port = secrets_port
+        self.secrets_port = self.ports.secrets if secrets else None
         # The template the table and the pump's mapping are read from (template.yaml).
         self.template = infra.load_template(template)
         self.pulsar_token_arn = None
@@ -152,38 +161,87 @@ class Stack:
 
     # -- environment -------------------------------------------------------------------------
 
-    def function_env(self):
-        """Environment of the functions and devstack, as template.yaml sets it in AWS."""
-        env = dict(os.environ)
-        env.update({
+    def template_values(self):
+        """This stack's stand-ins for what template.yaml's function environment refers to: the
+        parameters a deployment gives values (as `sam deploy --parameter-overrides` would), the
+        table, and pseudo parameters. A parameter not named here takes its Default."""
+        return {
+            # The demo participants, unless the environment names other services.
+            "AnonymizerUrl": self.anonymizer_url,
+            "AiModelUrl": self.ai_model_url,
+            "CafeteriaUrl": self.cafeteria_url,
+            "CampaignUrl": self.campaign_url,
+            "PulsarUrl": self.pulsar_url,
+            # The emulator's secret and bus, once the stack has started it (`secrets`).
+            "PulsarTokenSecretArn": self.pulsar_token_arn or "",
+            "EventBusName": EVENT_BUS if self.pulsar_token_arn else "",
+            # Roles are checked as with ApiAuth=JWT; the scopes come from unsigned local tokens
+            # (AUTH_LOCAL_TOKENS below).
+            "ApiAuth": "JWT",
+            "SagaTable": TABLE,
+            # The metrics' Service dimension: the functions' own default.
+            "AWS::StackName": "saga-orchestrator",
+            "AWS::Region": REGION,
+        }
+
+    def local_env(self):
+        """What only the local stack sets, where AWS needs nothing: the emulators' endpoints and
+        dummy credentials (Lambda gives a role's), the watch server's invoke URL, and the
+        local-only switches of the functions."""
+        env = os.environ
+        local = {
             "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{self.dynamodb_port}",
-            "AWS_REGION": "us-east-1",
+            "AWS_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
-            "SAGA_TABLE": "sagas",
-            "ANONYMIZER_URL": self.anonymizer_url,
-            "AI_MODEL_URL": self.ai_model_url,
-            "CAFETERIA_URL": self.cafeteria_url,
-            "CAMPAIGN_URL": self.campaign_url,
+            # For the tests' definitions (`${env:PARTICIPANTS_URL}/bulk`).
             "PARTICIPANTS_URL": self.participants_url,
-            "PULSAR_URL": self.pulsar_url,
+            # Where devstack's pump and sweeper ticks invoke the functions (the watch server).
             "INVOKE_URL": self.api_url,
             # The demo participants' fault injection travels in a header (never in AWS).
             "DEMO_FAULTS": "true",
-            # Roles are checked as with ApiAuth=JWT; the scopes come from unsigned local tokens.
-            "AUTH_MODE": "jwt",
+            # The scopes of unsigned local tokens stand in for API Gateway's JWT authorizer.
             "AUTH_LOCAL_TOKENS": "true",
             "RUST_LOG": env.get("RUST_LOG", "info"),
             "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
-        })
+        }
         if self.pulsar_token_arn:
-            env.update({"AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://127.0.0.1:{self.secrets_port}",
-                        "PULSAR_TOKEN_SECRET_ARN": self.pulsar_token_arn,
-                        # Lifecycle notifications also go to an EventBridge bus (moto's).
-                        "AWS_ENDPOINT_URL_EVENTBRIDGE": f"http://127.0.0.1:{self.secrets_port}",
-                        "EVENT_BUS_NAME": EVENT_BUS})
-        env.update(self.extra_env)
+            # Secrets Manager, and the lifecycle notifications' EventBridge bus, are moto's.
+            local.update({"AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://127.0.0.1:{self.secrets_port}",
+                          "AWS_ENDPOINT_URL_EVENTBRIDGE": f"http://127.0.0.1:{self.secrets_port}"})
+        return local
+
+    def template_env(self):
+        """The variables template.yaml gives the functions (dev/infra.py), resolved with
+        `template_values`. One whose value is fixed in the template or a parameter's Default may
+        be set in the environment instead, as a deployment may override the parameter; one that
+        refers to a local stand-in may not."""
+        values = self.template_values()
+        parameters = self.template.get("Parameters") or {}
+
+        def ref(name):
+            if name in values:
+                return values[name]
+            if "Default" in parameters.get(name, {}):
+                return parameters[name]["Default"]
+            raise StartError(f"template.yaml gives the functions !Ref {name}, which has no local value; "
+                             "give it one in Stack.template_values (dev/stack.py)")
+
+        env = {}
+        for variable, value in infra.function_variables(self.template).items():
+            used = set()
+            try:
+                env[variable] = infra.resolve(value, self.template, ref, used)
+            except (ValueError, KeyError) as e:
+                raise StartError(f"template.yaml's {variable} for the functions: {e}") from e
+            if variable in os.environ and not used & values.keys():
+                env[variable] = os.environ[variable]
         return env
+
+    def function_env(self):
+        """Environment of the functions and devstack: what template.yaml gives the functions in
+        AWS, with this stack's values, then what only the local stack sets, then `extra_env`."""
+        return {**os.environ, **self.template_env(), **self.local_env(), **self.extra_env}
 
     # -- processes ---------------------------------------------------------------------------
 
@@ -284,7 +342,7 @@ class Stack:
                                                 "--addr", f"127.0.0.1:{self.pulsar_port}",
                                                 "--db-path", str(data), "--log-level", "warn"])
         say(f"starting the demo participants on port {self.participants_port}")
-        participants = self.spawn("participants", [sys.executable, str(ROOT / "dev" / "participants.py"),
+        participants = self.spawn("participants", [sys.executable, "-m", "dev.participants",
                                                    str(self.participants_port)])
 
         wait_for_port(self.dynamodb_port, "DynamoDB Local", process=ddb)
@@ -296,7 +354,7 @@ class Stack:
             self.start_secrets()
 
         say("creating the saga table as template.yaml declares it")
-        infra.create_table(f"http://127.0.0.1:{self.dynamodb_port}", "sagas", self.template)
+        infra.create_table(f"http://127.0.0.1:{self.dynamodb_port}", TABLE, self.template)
 
         self.start_watch()
 
@@ -304,7 +362,7 @@ class Stack:
         self.spawn("pump", [devstack_binary(), "pump"],
                    env={**self.function_env(), "PUMP_MAPPING": json.dumps(infra.stream_mapping(self.template))})
         say("starting the Pulsar sink bridge (choreographed sagas' events -> saga-events)")
-        self.spawn("bridge", [sys.executable, str(ROOT / "dev" / "bridge.py"), self.pulsar_url, self.api_url])
+        self.spawn("bridge", [sys.executable, "-m", "dev.bridge", self.pulsar_url, self.api_url])
         self.warm_up()
         self.stopping.clear()
         self.watchdog = threading.Thread(target=self.replace_dead_functions, daemon=True)
@@ -417,14 +475,14 @@ class Stack:
         """A boto3 client of the stack's DynamoDB Local."""
         import boto3
         return boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{self.dynamodb_port}",
-                            region_name="us-east-1", aws_access_key_id="local",
+                            region_name=REGION, aws_access_key_id="local",
                             aws_secret_access_key="local")
 
     def aws(self, service):
         """A boto3 client of the emulator (moto)."""
         import boto3
         return boto3.client(service, endpoint_url=f"http://127.0.0.1:{self.secrets_port}",
-                            region_name="us-east-1", aws_access_key_id="local",
+                            region_name=REGION, aws_access_key_id="local",
                             aws_secret_access_key="local")
 
     def create_event_bus(self):
@@ -500,8 +558,8 @@ ready: API at {api}   (DynamoDB Local :{stack.dynamodb_port}, Pulsar {stack.puls
   curl -s -X POST -H "$AUTH" {api}/events -H 'content-type: application/json' -d '[{{"message_id": "m1", "event_type": "ImageReadyForAnonymization", "correlation_id": "run-1", "task_id": "task-1"}}, {{"message_id": "m2", "event_type": "AnonymizationFailed", "correlation_id": "run-1", "data": {{"error": "unreadable header"}}}}]'
   curl -s -H "$AUTH" {api}/sagas/by-correlation/run-1
 
-  # watch the Tokenizer topics: .tools/venv/bin/python dev/topics.py {stack.pulsar_url}
-  # watch the compensation commands: .tools/venv/bin/python dev/topics.py {stack.pulsar_url} persistent://public/default/saga-compensation-commands
+  # watch the Tokenizer topics: .tools/venv/bin/python -m dev.topics {stack.pulsar_url}
+  # watch the compensation commands: .tools/venv/bin/python -m dev.topics {stack.pulsar_url} persistent://public/default/saga-compensation-commands
 
 Logs are in {stack.run_dir}/. Press Ctrl-C to stop everything.
 """, flush=True)
@@ -509,9 +567,9 @@ Logs are in {stack.run_dir}/. Press Ctrl-C to stop everything.
 
 def main():
     if len(sys.argv) < 2 or sys.argv[1] != "run":
-        print("usage: stack.py run", file=sys.stderr)
+        print("usage: python -m dev.stack run", file=sys.stderr)
         return 2
-    stack = Stack(hot_reload=True)
+    stack = Stack("run", hot_reload=True)
     # Ctrl-C raises KeyboardInterrupt even when started from a shell that ignores SIGINT in
     # background jobs; SIGTERM and SIGHUP stop the stack the same way.
     signal.signal(signal.SIGINT, signal.default_int_handler)

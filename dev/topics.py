@@ -1,5 +1,5 @@
 """Reads Pulsar topics with the official client (the Rust crate's consumer cannot decode
-pulsar-lite's frames). `python dev/topics.py [PULSAR_URL] [TOPIC...]` prints every message of
+pulsar-lite's frames). `python -m dev.topics [PULSAR_URL] [TOPIC...]` prints every message of
 the image saga's Tokenizer topics; the tests use `TopicRecorder`.
 """
 
@@ -8,6 +8,8 @@ import sys
 import threading
 
 import pulsar
+
+from .ports import ports_for
 
 IMAGE_TOPICS = [
     "persistent://public/default/tokenizer_event",
@@ -82,7 +84,7 @@ class TopicRecorder:
 
 
 def main():
-    url = sys.argv[1] if len(sys.argv) > 1 else "pulsar://127.0.0.1:6650"
+    url = sys.argv[1] if len(sys.argv) > 1 else f"pulsar://127.0.0.1:{ports_for('run').pulsar}"
     topics = sys.argv[2:] or IMAGE_TOPICS
     recorder = TopicRecorder(url, topics, subscription=f"topics-cli-{threading.get_ident()}")
     print(f"reading {', '.join(topics)} from {url}; Ctrl-C to stop", flush=True)

@@ -1,18 +1,11 @@
-"""Puts tests/ (helpers.py) and dev/ (the stack runner) on the import path of every test, and
-makes the tests' HTTP clients local operators: a request that names no Authorization header
+"""Makes the tests' HTTP clients local operators: a request that names no Authorization header
 carries the local stack's token with every role (dev/stack.py DEV_TOKEN), as a configured client
 would carry its credentials. A test that checks refusals sends its own header, or
 `{"Authorization": None}` for none at all."""
 
-import sys
-from pathlib import Path
-
 import requests
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "dev")]
-
-from stack import DEV_AUTHORIZATION  # noqa: E402
+from dev.stack import DEV_AUTHORIZATION
 
 _send = requests.Session.request
 

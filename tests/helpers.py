@@ -6,10 +6,10 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
+from dev.stack import RUN_ROOT, Stack  # noqa: F401
+from dev.topics import IMAGE_TOPICS, TopicRecorder  # noqa: F401
 
-from stack import RUN_ROOT, Stack  # noqa: E402,F401
-from topics import IMAGE_TOPICS, TopicRecorder  # noqa: E402,F401
+ROOT = Path(__file__).resolve().parents[1]
 
 TERMINAL = {"COMPLETED", "COMPENSATED", "FAILED", "CANCELLED"}
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-import routes as route_table  # dev/routes.py
-from infra import load_template
+from dev import routes as route_table
+from dev.infra import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,27 +1,21 @@
-"""The end-to-end tests share one local stack on their own ports.
+"""The end-to-end tests share one local stack on their own ports (dev/ports.py's "e2e" slot).
 
 E2E_API_PORT, E2E_DYNAMODB_PORT, E2E_PULSAR_PORT, E2E_PARTICIPANTS_PORT and E2E_SECRETS_PORT move it (to run
 some tests beside another stack); its logs then go to e2e-<api port>/ instead of e2e/ in the stacks' run folder (dev/stack.py RUN_ROOT).
 """
 
-import os
 import shutil
 
 import pytest
 
+from dev.ports import SLOTS, ports_for
 from helpers import IMAGE_TOPICS, ROOT, RUN_ROOT, Api, Stack, TopicRecorder
-
-DEFAULT_API_PORT = 9300
-
-
-def port(variable, default):
-    return int(os.environ.get(variable, default))
 
 
 @pytest.fixture(scope="session")
 def stack():
-    api_port = port("E2E_API_PORT", DEFAULT_API_PORT)
-    run_dir = "e2e" if api_port == DEFAULT_API_PORT else f"e2e-{api_port}"
+    api_port = ports_for("e2e").api
+    run_dir = "e2e" if api_port == SLOTS["e2e"].api else f"e2e-{api_port}"
     # The bundled definitions and the tests' own (tests/e2e/definitions), read from a folder
     # as SAGA_DEFINITIONS_DIR allows.
     definitions = RUN_ROOT / run_dir / "definitions"
@@ -30,11 +24,7 @@ def stack():
     for folder in (ROOT / "definitions", ROOT / "tests" / "e2e" / "definitions"):
         for file in folder.glob("*.json"):
             shutil.copy(file, definitions)
-    stack = Stack(api_port=api_port, dynamodb_port=port("E2E_DYNAMODB_PORT", 8300),
-                  pulsar_port=port("E2E_PULSAR_PORT", 6750),
-                  participants_port=port("E2E_PARTICIPANTS_PORT", 9401),
-                  secrets_port=port("E2E_SECRETS_PORT", 4610),
-                  run_dir=RUN_ROOT / run_dir, quiet=True,
+    stack = Stack("e2e", secrets=True, run_dir=RUN_ROOT / run_dir, quiet=True,
                   extra_env={"CAMPAIGN_FAILURE_RATES": "0", "CHOREOGRAPHY_COMPENSATION_TIMEOUT_MS": "6000",
                              "CHOREOGRAPHY_STALL_TIMEOUT_MS": "4000",
                              "SAGA_DEFINITIONS_DIR": str(definitions)})

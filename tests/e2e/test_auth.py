@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from stack import OPERATE_SCOPE, PARTICIPATE_SCOPE, READ_SCOPE, dev_token
+from dev.stack import OPERATE_SCOPE, PARTICIPATE_SCOPE, READ_SCOPE, dev_token
 from test_routes import TABLE
 
 ROUTES = sorted((r["method"], r["path"], r["access"]) for r in TABLE["routes"])

@@ -14,7 +14,8 @@ import time
 import yaml
 
 from helpers import ROOT, RUN_ROOT, Api, Stack
-from stack import port_in_use
+from dev.ports import ports_for
+from dev.stack import port_in_use
 
 
 def changed_template(tmp_path):
@@ -44,8 +45,7 @@ def changed_template(tmp_path):
 
 def test_the_local_stack_follows_the_template(tmp_path):
     template = changed_template(tmp_path)
-    stack = Stack(api_port=9760, dynamodb_port=8760, pulsar_port=6960, participants_port=9861,
-                  run_dir=RUN_ROOT / "e2e-template", quiet=True, template=template)
+    stack = Stack("e2e-template", run_dir=RUN_ROOT / "e2e-template", quiet=True, template=template)
     stack.start()
     try:
         table = stack.dynamodb().describe_table(TableName="sagas")["Table"]
@@ -75,12 +75,15 @@ def test_a_definition_that_does_not_load_stops_the_stack_before_it_is_ready(tmp_
     image = json.loads((definitions / "image.json").read_text())
     del image["defaults"]["retry"]["initial_interval_ms"]
     (definitions / "image.json").write_text(json.dumps(image, indent=2))
-    ports = {"API_PORT": 9760, "DYNAMODB_PORT": 8760, "PARTICIPANTS_PORT": 9861}
-    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "SAGA_DEFINITIONS_DIR": str(definitions),
-           "SAGA_RUN_DIR": str(RUN_ROOT / "e2e-broken-definition"), "PULSAR_URL": "pulsar://127.0.0.1:6960"}
+    # `make run`'s stack, moved to this test's ports, with a broker it never gets to reach.
+    ports = ports_for("e2e-template")
+    moved = {"API_PORT": ports.api, "DYNAMODB_PORT": ports.dynamodb, "PARTICIPANTS_PORT": ports.participants}
+    env = {**os.environ, **{k: str(v) for k, v in moved.items()}, "SAGA_DEFINITIONS_DIR": str(definitions),
+           "SAGA_RUN_DIR": str(RUN_ROOT / "e2e-broken-definition"),
+           "PULSAR_URL": f"pulsar://127.0.0.1:{ports.pulsar}"}
     started = time.time()
     # What `make run` runs (its build has nothing left to do by now).
-    run = subprocess.run([sys.executable, str(ROOT / "dev" / "stack.py"), "run"], env=env,
+    run = subprocess.run([sys.executable, "-m", "dev.stack", "run"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=300)
     took = time.time() - started
     assert run.returncode == 1, (run.returncode, run.stdout, run.stderr)
@@ -91,5 +94,5 @@ def test_a_definition_that_does_not_load_stops_the_stack_before_it_is_ready(tmp_
     assert "Traceback" not in run.stderr
     # It stopped before starting anything: a build with nothing to do, then the check.
     assert "starting DynamoDB Local" not in run.stdout, run.stdout
-    assert not [p for p in ports.values() if port_in_use(p)]
+    assert not [p for p in moved.values() if port_in_use(p)]
     assert took < 120, f"took {took:.0f}s"

@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from helpers import TopicRecorder, eventually, stored_record
-from stack import EVENT_QUEUE
-from topics import LIFECYCLE_TOPIC
+from dev.stack import EVENT_QUEUE
+from dev.topics import LIFECYCLE_TOPIC
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ publishes reads it there at cold start (and again after five minutes, or when th
 it: `shared/src/adapters/secrets.rs` tests that), then publishes with it."""
 
 from helpers import eventually
-from stack import PULSAR_TOKEN
+from dev.stack import PULSAR_TOKEN
 
 TOKENIZER_EVENT = "persistent://public/default/tokenizer_event"
 

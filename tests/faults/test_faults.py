@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from helpers import IMAGE_TOPICS, ROOT, RUN_ROOT, TERMINAL, Api, Stack, TopicRecorder
-from topics import LIFECYCLE_TOPIC
+from dev.topics import LIFECYCLE_TOPIC
 
 # Short leases and a fast sweeper so crashed invocations are resumed within seconds.
 FAST_RECOVERY = {
@@ -28,8 +28,7 @@ FAST_RECOVERY = {
 
 
 def make_stack(name, persistent=False, hot_reload=False, **env):
-    return Stack(api_port=9700, dynamodb_port=8700, pulsar_port=6950, participants_port=9801,
-                 run_dir=RUN_ROOT / "faults" / name, quiet=True, persistent=persistent,
+    return Stack("faults", run_dir=RUN_ROOT / "faults" / name, quiet=True, persistent=persistent,
                  hot_reload=hot_reload, extra_env={**FAST_RECOVERY, **env})
 
 
