@@ -104,3 +104,27 @@ async fn publish<P: Publisher>(
         warn!(saga_id = %record.id, event, %error, "lifecycle notification not put on the event bus");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::ScriptedParticipant;
+
+    #[tokio::test]
+    async fn a_notification_after_a_redrive_has_a_key_of_its_own() {
+        let publisher = ScriptedParticipant::new(|_, _| Outcome::Succeeded(json!({})));
+        let mut record = SagaRecord::fresh("s-1".into(), "t", ["a"], json!({}), 0);
+        record.status = SagaStatus::Failed;
+        let receipt = WriteReceipt {
+            notify: [Some("FAILED"), None],
+            ..WriteReceipt::default()
+        };
+        send(&publisher, Some("topic"), &record, &receipt, 1).await;
+        record.redrives = 2;
+        send(&publisher, Some("topic"), &record, &receipt, 2).await;
+        assert_eq!(
+            publisher.keys(),
+            ["s-1:notify:FAILED", "s-1:notify:FAILED:redrive-2"]
+        );
+    }
+}

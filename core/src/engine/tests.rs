@@ -664,6 +664,7 @@ fn a_pivot_with_an_unknown_outcome_stops_the_saga_for_an_operator() {
     // The operator's redrive retries the pivot with its key; this time it succeeds.
     let mut record = record;
     redrive(&mut record).unwrap();
+    assert_eq!(record.redrives, 1, "counted, for the notifications' keys");
     let retried = run_one(&def, &mut record, Outcome::Succeeded(json!({"id": 7})), 100);
     assert_eq!((retried.step, retried.phase), (2, Phase::Action));
     assert_eq!(retried.idempotency_key, calls.last().unwrap().3);
