@@ -14,6 +14,8 @@ use crate::invocation::saga_trace;
 use crate::outcome::Outcome;
 use crate::ports::{Message, Publisher, WriteReceipt};
 use crate::record::{Millis, SagaRecord, SagaStatus};
+use crate::table::Announcer;
+use futures_util::future::BoxFuture;
 use serde_json::json;
 use std::time::Duration;
 use tracing::{debug, warn};
@@ -35,6 +37,29 @@ pub fn topic(definitions: &Definitions, record: &SagaRecord) -> Option<String> {
         .and_then(AnyDefinition::notify_topic)
         .map(str::to_string)
         .or_else(|| record.notify_topic.clone())
+}
+
+/// The table's [`Announcer`]: publishes a write's notifications to the topic of the saga's
+/// definition version ([`topic`]).
+pub struct Lifecycle<P> {
+    /// Where notifications go.
+    pub publisher: P,
+    /// The deployed definitions (and the versions read back), which name each saga's topic.
+    pub definitions: Definitions,
+}
+
+impl<P: Publisher + 'static> Announcer for Lifecycle<P> {
+    fn announce<'a>(
+        &'a self,
+        record: &'a SagaRecord,
+        receipt: &'a WriteReceipt,
+        now: Millis,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let topic = topic(&self.definitions, record);
+            send(&self.publisher, topic.as_deref(), record, receipt, now).await;
+        })
+    }
 }
 
 /// Publishes to `topic` the notification a successful write called for, if any.

@@ -6,7 +6,7 @@
 //! record runnable, and the stream brings it to run-step, which claims it as usual.
 
 use crate::choreography::Expired;
-use crate::ports::{Clock, Publisher, SagaStore, StoreError};
+use crate::ports::{Clock, SagaStore, StoreError};
 use crate::record::{Millis, SagaRecord};
 use crate::table::SagaTable;
 use futures_util::StreamExt;
@@ -80,18 +80,17 @@ impl SweepReport {
 }
 
 /// Nudges due sagas.
-pub struct Sweeper<S, P, C> {
-    /// The saga table (its rules give the sweeper's shard count).
+pub struct Sweeper<S, C> {
+    /// The saga table (its rules give the sweeper's shard count; its announcer publishes the
+    /// notification of a saga the sweeper ends).
     pub table: SagaTable<S>,
-    /// Publishes the lifecycle notification of a saga the sweeper ends.
-    pub publisher: P,
     /// Time source.
     pub clock: C,
     /// Due sagas read per page of a shard.
     pub batch: i32,
 }
 
-impl<S: SagaStore, P: Publisher, C: Clock> Sweeper<S, P, C> {
+impl<S: SagaStore, C: Clock> Sweeper<S, C> {
     /// One pass over every shard of the sweeper's index, the shards at once, each paged through
     /// to its end (up to [`MAX_PAGES_PER_SHARD`] pages) with up to [`NUDGES_IN_FLIGHT`] writes
     /// at a time. A shard that cannot be read, or a saga that cannot be nudged, is logged and
@@ -185,13 +184,8 @@ impl<S: SagaStore, P: Publisher, C: Clock> Sweeper<S, P, C> {
                 info!(saga_id = %record.id, "no event for the stall timeout: saga marked stalled");
             }
         }
-        let receipt = self.table.update(&mut record, now).await?;
-        // A choreographed saga's record carries its topic (the sweeper holds no definitions).
-        let topic = record.notify_topic.as_deref();
-        crate::notifications::send(&self.publisher, topic, &record, &receipt, now).await;
-        if record.status.is_terminal() {
-            crate::metrics::saga_finished(&record.saga_type, record.status);
-        }
+        // The table announces the end; a choreographed saga's record carries its topic.
+        self.table.update(&mut record, now).await?;
         Ok(expired)
     }
 
@@ -205,19 +199,15 @@ impl<S: SagaStore, P: Publisher, C: Clock> Sweeper<S, P, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
+    use crate::adapters::memory::{ManualClock, MemoryStore};
     use crate::definition::Definitions;
     use crate::engine::new_record;
     use crate::record::Lease;
     use crate::table::TableRules;
     use serde_json::json;
-    use std::sync::Arc;
 
-    fn sweeper() -> Sweeper<MemoryStore, Arc<ScriptedParticipant>, ManualClock> {
+    fn sweeper() -> Sweeper<MemoryStore, ManualClock> {
         Sweeper {
-            publisher: Arc::new(ScriptedParticipant::new(|_, _| {
-                crate::outcome::Outcome::Succeeded(json!({}))
-            })),
             table: SagaTable::new(
                 MemoryStore::default(),
                 TableRules {
@@ -233,7 +223,7 @@ mod tests {
     }
 
     async fn stored(
-        sweeper: &Sweeper<MemoryStore, Arc<ScriptedParticipant>, ManualClock>,
+        sweeper: &Sweeper<MemoryStore, ManualClock>,
         edit: impl FnOnce(&mut SagaRecord),
     ) -> SagaRecord {
         let defs = Definitions::from_files(

@@ -7,6 +7,8 @@ use crate::history;
 use crate::payloads;
 use crate::ports::{SagaStore, StoreError, WriteReceipt};
 use crate::record::{Millis, SagaRecord, SagaStatus};
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
 
 /// The listing index partition of a saga of this type and id, among `shards` per type.
 pub fn type_shard(saga_type: &str, id: &str, shards: u32) -> String {
@@ -47,19 +49,73 @@ impl Default for TableRules {
     }
 }
 
-/// The saga table: reads go to `store`, writes through [`Self::create`] and [`Self::update`].
-#[derive(Clone, Debug, Default)]
+/// What follows a successful write besides its metrics: the lifecycle notifications it calls
+/// for ([`crate::notifications::Lifecycle`]). The table runs it after every write it makes, so
+/// no writer publishes one itself.
+pub trait Announcer: Send + Sync {
+    /// Publishes what `receipt.notify` calls for, for `record` as just written.
+    fn announce<'a>(
+        &'a self,
+        record: &'a SagaRecord,
+        receipt: &'a WriteReceipt,
+        now: Millis,
+    ) -> BoxFuture<'a, ()>;
+}
+
+/// The saga table: reads go to `store`, writes through [`Self::create`] and [`Self::update`],
+/// which do every write's bookkeeping and what follows it (metrics, notifications).
+#[derive(Clone, Default)]
 pub struct SagaTable<S> {
     /// Where records live.
     pub store: S,
     /// The bookkeeping rules.
     pub rules: TableRules,
+    /// Who publishes the lifecycle notifications a write calls for (none: nobody).
+    announcer: Option<Arc<dyn Announcer>>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for SagaTable<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SagaTable")
+            .field("store", &self.store)
+            .field("rules", &self.rules)
+            .field("announces", &self.announcer.is_some())
+            .finish()
+    }
 }
 
 impl<S: SagaStore> SagaTable<S> {
     /// A table over this store.
     pub fn new(store: S, rules: TableRules) -> Self {
-        Self { store, rules }
+        Self {
+            store,
+            rules,
+            announcer: None,
+        }
+    }
+
+    /// The same table, with `announcer` publishing what its writes call for.
+    pub fn announcing(self, announcer: Arc<dyn Announcer>) -> Self {
+        Self {
+            announcer: Some(announcer),
+            ..self
+        }
+    }
+
+    /// What follows a successful write: its metrics, and the notifications it calls for.
+    async fn after_write(&self, record: &SagaRecord, receipt: &WriteReceipt, now: Millis) {
+        for event in receipt.notify.into_iter().flatten() {
+            if event == "STARTED" {
+                crate::metrics::saga_started(&record.saga_type);
+            } else {
+                crate::metrics::saga_finished(&record.saga_type, record.status);
+            }
+        }
+        if let Some(announcer) = &self.announcer
+            && receipt.notify.iter().any(Option::is_some)
+        {
+            announcer.announce(record, receipt, now).await;
+        }
     }
 
     /// Writes a new record (version 1, its first write); `Conflict` if its id exists. The
@@ -85,7 +141,9 @@ impl<S: SagaStore> SagaTable<S> {
         let ended = record.status.is_terminal().then(|| record.status.as_str());
         let notify = [Some("STARTED"), ended];
         let receipt = self.put(record, None).await?;
-        Ok(WriteReceipt { notify, ..receipt })
+        let receipt = WriteReceipt { notify, ..receipt };
+        self.after_write(record, &receipt, now).await;
+        Ok(receipt)
     }
 
     /// Reads a record with its payloads, those kept apart included.
@@ -122,7 +180,9 @@ impl<S: SagaStore> SagaTable<S> {
         match written {
             Ok(receipt) => {
                 self.expire_payloads(record).await;
-                Ok(WriteReceipt { notify, ..receipt })
+                let receipt = WriteReceipt { notify, ..receipt };
+                self.after_write(record, &receipt, now).await;
+                Ok(receipt)
             }
             Err(e) => {
                 // Nothing was written: the record stays at the version it was read at.

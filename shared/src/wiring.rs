@@ -6,9 +6,10 @@ use crate::adapters::{dynamodb::DynamoStore, http::ReqwestParticipant, pulsar::P
 use crate::api::auth::AuthRules;
 use crate::api::status::StatusDeps;
 use crate::config::{Config, ConfigError};
-use crate::definition::LoadError;
+use crate::definition::{Definitions, LoadError};
 use crate::definition_files;
 use crate::monitor::Monitor;
+use crate::notifications::Lifecycle;
 use crate::ports::SystemClock;
 use crate::sweeper::{SWEEP_BATCH, Sweeper};
 use crate::table::SagaTable;
@@ -16,6 +17,7 @@ use crate::usecases::command::CommandDeps;
 use crate::usecases::start::StartDeps;
 use crate::worker::Worker;
 use aws_config::SdkConfig;
+use std::sync::Arc;
 
 /// Why a function cannot start: a setting, a definition it cannot use, or a secret it cannot
 /// read.
@@ -38,8 +40,9 @@ pub type LambdaWorker = Worker<DynamoStore, ReqwestParticipant, LambdaPublisher,
 /// saga-events' monitor as deployed.
 pub type LambdaMonitor = Monitor<DynamoStore, LambdaPublisher, SystemClock>;
 
-/// Pulsar for messages, and EventBridge for lifecycle notifications when `EVENT_BUS_NAME` is set.
-pub type LambdaPublisher = WithEventBus<PulsarPublisher>;
+/// Pulsar for messages, and EventBridge for lifecycle notifications when `EVENT_BUS_NAME` is
+/// set; shared by a function's calls and its table's announcer.
+pub type LambdaPublisher = Arc<WithEventBus<PulsarPublisher>>;
 
 /// The AWS configuration (region, credentials, endpoints), loaded once per cold start and
 /// shared by every client the function builds: DynamoDB, EventBridge, Secrets Manager.
@@ -51,14 +54,28 @@ fn table(aws: &SdkConfig, config: &Config) -> SagaTable<DynamoStore> {
     SagaTable::new(DynamoStore::connect(aws, &config.table_name), config.table)
 }
 
+/// The table, announcing what its writes call for through `publisher` to the topics the
+/// `definitions` name (a choreographed saga's record names its own).
+fn announcing_table(
+    aws: &SdkConfig,
+    config: &Config,
+    publisher: &LambdaPublisher,
+    definitions: &Definitions,
+) -> SagaTable<DynamoStore> {
+    table(aws, config).announcing(Arc::new(Lifecycle {
+        publisher: publisher.clone(),
+        definitions: definitions.clone(),
+    }))
+}
+
 async fn publisher(aws: &SdkConfig, config: &Config) -> Result<LambdaPublisher, SecretError> {
-    Ok(WithEventBus {
+    Ok(Arc::new(WithEventBus {
         publisher: PulsarPublisher::connect(aws, &config.pulsar_url, &config.pulsar_token).await?,
         bus: config
             .event_bus_name
             .as_deref()
             .map(|name| EventBus::connect(aws, name)),
-    })
+    }))
 }
 
 impl LambdaWorker {
@@ -69,14 +86,16 @@ impl LambdaWorker {
 
     async fn from_config(config: &Config) -> Result<Self, ColdStartError> {
         let aws = aws().await;
+        let definitions = definition_files::load(
+            config.definitions_dir.as_deref(),
+            config.step_time_limit_ms(),
+        )?;
+        let publisher = publisher(&aws, config).await?;
         Ok(Worker {
-            definitions: definition_files::load(
-                config.definitions_dir.as_deref(),
-                config.step_time_limit_ms(),
-            )?,
-            table: table(&aws, config),
+            table: announcing_table(&aws, config, &publisher, &definitions),
+            definitions,
             http: ReqwestParticipant::new(),
-            publisher: publisher(&aws, config).await?,
+            publisher,
             clock: SystemClock,
             config: config.worker.clone(),
         })
@@ -95,15 +114,15 @@ impl StartDeps<DynamoStore, ReqwestParticipant, LambdaPublisher, SystemClock> {
     }
 }
 
-impl Sweeper<DynamoStore, LambdaPublisher, SystemClock> {
-    /// The sweeper over the saga table (with a publisher for the notification of a saga it
-    /// ends; it connects on first use).
+impl Sweeper<DynamoStore, SystemClock> {
+    /// The sweeper over the saga table (announcing the end of a choreographed saga it fails to
+    /// the topic its record names; the publisher connects on first use).
     pub async fn from_env() -> Result<Self, ColdStartError> {
         let config = Config::from_env()?;
         let aws = aws().await;
+        let publisher = publisher(&aws, &config).await?;
         Ok(Sweeper {
-            table: table(&aws, &config),
-            publisher: publisher(&aws, &config).await?,
+            table: announcing_table(&aws, &config, &publisher, &Definitions::default()),
             clock: SystemClock,
             batch: SWEEP_BATCH,
         })
@@ -130,13 +149,15 @@ impl Monitor<DynamoStore, LambdaPublisher, SystemClock> {
     pub async fn from_env() -> Result<Self, ColdStartError> {
         let config = Config::from_env()?;
         let aws = aws().await;
+        let definitions = definition_files::load(
+            config.definitions_dir.as_deref(),
+            config.step_time_limit_ms(),
+        )?;
+        let publisher = publisher(&aws, &config).await?;
         Ok(Monitor {
-            definitions: definition_files::load(
-                config.definitions_dir.as_deref(),
-                config.step_time_limit_ms(),
-            )?,
-            table: table(&aws, &config),
-            publisher: publisher(&aws, &config).await?,
+            table: announcing_table(&aws, &config, &publisher, &definitions),
+            definitions,
+            publisher,
             clock: SystemClock,
         })
     }

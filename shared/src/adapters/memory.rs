@@ -333,3 +333,17 @@ impl Clock for ManualClock {
         self.advance(ms as Millis);
     }
 }
+
+/// An in-memory table that announces what its writes call for through `publisher`, to the
+/// topics `definitions` name, as the functions' tables do.
+pub fn announcing_table<P: Publisher + 'static>(
+    publisher: P,
+    definitions: &crate::definition::Definitions,
+) -> crate::table::SagaTable<MemoryStore> {
+    crate::table::SagaTable::<MemoryStore>::default().announcing(Arc::new(
+        crate::notifications::Lifecycle {
+            publisher,
+            definitions: definitions.clone(),
+        },
+    ))
+}

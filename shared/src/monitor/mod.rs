@@ -216,7 +216,6 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
             let now = self.clock.now();
             let stored = self.table.store.get(&id).await?;
             let expected = stored.as_ref().map(|r| r.version);
-            let status_before = stored.as_ref().map(|r| r.status);
             let pinned = match &stored {
                 Some(record) => match self.version_of(record).await? {
                     Ok(pinned) => Some(pinned),
@@ -257,16 +256,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
                 Some(_) => self.table.update(&mut record, now).await,
             };
             match written {
-                Ok(receipt) => {
-                    let topic = def.notify_topic();
-                    crate::notifications::send(&self.publisher, topic, &record, &receipt, now)
-                        .await;
-                    if expected.is_none() {
-                        crate::metrics::saga_started(&def.saga_type);
-                    }
-                    if record.status.is_terminal() && status_before != Some(record.status) {
-                        crate::metrics::saga_finished(&def.saga_type, record.status);
-                    }
+                Ok(_) => {
                     info!(
                         saga_id = %id,
                         correlation_id,

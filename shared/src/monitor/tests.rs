@@ -1,17 +1,21 @@
 use super::*;
-use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
+use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant, announcing_table};
 use crate::outcome::Outcome;
 use crate::ports::{Message, Publisher, SagaStore};
 use crate::record::SagaStatus;
 use saga_core::choreography::MAX_LOGGED_EVENTS;
 use saga_core::choreography::fixtures::{definitions, event, ever_earlier, failing_run};
 use serde_json::json;
+use std::sync::Arc;
 
-fn monitor() -> Monitor<MemoryStore, ScriptedParticipant, ManualClock> {
+fn monitor() -> Monitor<MemoryStore, Arc<ScriptedParticipant>, ManualClock> {
+    let publisher = Arc::new(ScriptedParticipant::new(|_, _| {
+        Outcome::Succeeded(json!({}))
+    }));
     Monitor {
+        table: announcing_table(publisher.clone(), &definitions()),
         definitions: definitions(),
-        table: SagaTable::<MemoryStore>::default(),
-        publisher: ScriptedParticipant::new(|_, _| Outcome::Succeeded(json!({}))),
+        publisher,
         clock: ManualClock::at(5_000),
     }
 }
@@ -91,7 +95,7 @@ async fn bad_events_are_rejected_one_by_one() {
 #[tokio::test]
 async fn a_failed_publish_fails_the_batch_and_a_retry_sends_the_commands() {
     let mut monitor = monitor();
-    monitor.publisher = ScriptedParticipant::new(|_, nth| {
+    monitor.publisher = Arc::new(ScriptedParticipant::new(|_, nth| {
         if nth == 1 {
             Outcome::Failed {
                 class: crate::outcome::FailureClass::PublishError,
@@ -100,7 +104,7 @@ async fn a_failed_publish_fails_the_batch_and_a_retry_sends_the_commands() {
         } else {
             Outcome::Succeeded(json!({}))
         }
-    });
+    }));
     let error = monitor.ingest(raw(&failing_run())).await.unwrap_err();
     assert!(error.to_string().contains("broker down"));
     let id = saga_id("image-pipeline", "c-1");

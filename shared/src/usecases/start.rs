@@ -149,10 +149,7 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
         None
     };
     match worker.table.create(&mut record, now).await {
-        Ok(receipt) => {
-            let topic = def.notify_topic();
-            crate::notifications::send(&worker.publisher, topic, &record, &receipt, now).await;
-        }
+        Ok(_) => {}
         Err(StoreError::Conflict) => {
             let existing = worker.table.get(&record.id).await?.ok_or_else(|| {
                 StartError::InFlight(record.idempotency_key.clone().unwrap_or_default())
@@ -166,7 +163,6 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(saga_id = %record.id, saga_type, "saga started");
-    crate::metrics::saga_started(saga_type);
     Ok(Started {
         record,
         claimed,

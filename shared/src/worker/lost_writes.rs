@@ -70,9 +70,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         record.lease = None;
         record.wake_at = None;
         record.runnable = false;
-        let receipt = self.table.update(record, now).await?;
-        self.notify(record, &receipt, now).await;
-        crate::metrics::saga_finished(&record.saga_type, record.status);
+        self.table.update(record, now).await?;
         Ok(Continue::Stop(RunResult::Finished(SagaStatus::Failed)))
     }
 

@@ -9,7 +9,7 @@ use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
 use crate::engine::Call;
 use crate::engine::driver::{self, Effect, Event, Holder, Stop};
 use crate::outcome::Outcome;
-use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError, WriteReceipt};
+use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
 use crate::record::{Millis, SagaRecord, SagaStatus};
 use crate::table::SagaTable;
 use crate::versions;
@@ -284,29 +284,17 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         }
     }
 
-    /// Publishes the lifecycle notifications a write of this worker called for, to the topic
-    /// of the saga's definition version.
-    async fn notify(&self, record: &SagaRecord, receipt: &WriteReceipt, now: Millis) {
-        if receipt.notify.iter().any(Option::is_some) {
-            let topic = crate::notifications::topic(&self.definitions, record);
-            crate::notifications::send(&self.publisher, topic.as_deref(), record, receipt, now)
-                .await;
-        }
-    }
-
     /// Conditional write of the record; bumps version and write count.
     async fn write(&self, record: &mut SagaRecord, now: Millis) -> Result<Continue, StoreError> {
         let expected = record.version;
         match self.table.update(record, now).await {
-            Ok(receipt) => {
-                self.notify(record, &receipt, now).await;
+            Ok(_) => {
                 if record.status.is_terminal() {
                     info!(
                         status = record.status.as_str(),
                         writes = record.writes,
                         "saga finished"
                     );
-                    crate::metrics::saga_finished(&record.saga_type, record.status);
                 }
                 Ok(Continue::Yes)
             }

@@ -119,7 +119,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
+    use crate::adapters::memory::{
+        ManualClock, MemoryStore, ScriptedParticipant, announcing_table,
+    };
     use crate::definition::Definitions;
     use crate::outcome::Outcome;
     use crate::table::SagaTable;
@@ -209,19 +211,20 @@ mod tests {
         let participant = Arc::new(ScriptedParticipant::new(|_, _| {
             Outcome::Succeeded(serde_json::json!({}))
         }));
+        let definitions = Definitions::from_files(
+            [(
+                "image.json",
+                include_str!("../../../definitions/image.json"),
+            )],
+            |_| Some("http://participant/".into()),
+        )
+        .unwrap();
         let worker = Arc::new(Worker {
-            table: SagaTable::<MemoryStore>::default(),
+            table: announcing_table(participant.clone(), &definitions),
             http: participant.clone(),
             publisher: participant.clone(),
             clock: ManualClock::at(image.created_at + 10),
-            definitions: Definitions::from_files(
-                [(
-                    "image.json",
-                    include_str!("../../../definitions/image.json"),
-                )],
-                |_| Some("http://participant/".into()),
-            )
-            .unwrap(),
+            definitions,
             config: WorkerConfig::default(),
         });
         worker.table.store.create(&image).await.unwrap();

@@ -1,5 +1,5 @@
 use super::*;
-use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
+use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant, announcing_table};
 use crate::engine::new_record;
 use crate::outcome::FailureClass;
 use crate::record::{Lease, StepStatus};
@@ -15,7 +15,7 @@ fn worker(
     let definitions = image_definitions(&image_without_notifications());
     let participant = Arc::new(ScriptedParticipant::new(script));
     let worker = Worker {
-        table: SagaTable::<MemoryStore>::default(),
+        table: announcing_table(participant.clone(), &definitions),
         http: participant.clone(),
         publisher: participant.clone(),
         clock: ManualClock::at(1_000),
@@ -183,7 +183,7 @@ async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
         _ => Outcome::Succeeded(json!({"ok": true})),
     }));
     let worker = Worker {
-        table: SagaTable::<MemoryStore>::default(),
+        table: announcing_table(participant.clone(), &definitions),
         http: participant.clone(),
         publisher: participant.clone(),
         clock: ManualClock::at(1_000),
@@ -212,7 +212,6 @@ async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
 
     let sweeper = Sweeper {
         table: worker.table,
-        publisher: worker.publisher.clone(),
         clock: ManualClock::at(61_000),
         batch: SWEEP_BATCH,
     };
@@ -429,8 +428,14 @@ async fn a_saga_whose_definition_version_is_kept_nowhere_fails_with_the_reason()
     // Started without keeping its version (as by a process whose table write was lost).
     let image = started(&old).await;
     let (mut new, participant) = worker(|_, _| Outcome::Succeeded(json!({"ok": 1})));
-    new.table = old.table.clone();
     new.definitions = redeployed_image();
+    // The same table, announcing through the new deployment.
+    new.table = SagaTable::new(old.table.store.clone(), old.table.rules).announcing(Arc::new(
+        crate::notifications::Lifecycle {
+            publisher: participant.clone(),
+            definitions: new.definitions.clone(),
+        },
+    ));
     let result = new.run(image, "inv-1", FAR).await.unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Failed));
     // No step ran; the FAILED notification went to the deployed version's topic, the saga's
@@ -554,6 +559,7 @@ async fn an_output_over_the_hard_limit_fails_its_step_naming_the_limit() {
 async fn a_finished_saga_is_announced_once_by_the_invocation_whose_write_ended_it() {
     let (mut worker, participant) = worker(|_, _| Outcome::Succeeded(json!({"ok": 1})));
     worker.definitions = image_definitions(include_str!("../../../definitions/image.json"));
+    worker.table = announcing_table(participant.clone(), &worker.definitions);
     let image = started(&worker).await;
     // The record does not carry the topic: the worker reads it from the saga's definition.
     assert_eq!(image.notify_topic, None);
@@ -576,10 +582,11 @@ async fn a_finished_saga_is_announced_once_by_the_invocation_whose_write_ended_i
         .filter(|c| c.target.ends_with("saga-lifecycle"))
         .map(|c| (c.idempotency_key, c.body))
         .collect();
-    assert_eq!(notices.len(), 1);
-    assert_eq!(notices[0].0, "saga-1:notify:COMPLETED");
-    assert_eq!(notices[0].1["status"], "COMPLETED");
-    assert_eq!(notices[0].1["needs_operator"], false);
+    // The create announced the start; the end is announced once.
+    let keys: Vec<&str> = notices.iter().map(|(key, _)| key.as_str()).collect();
+    assert_eq!(keys, ["saga-1:notify:STARTED", "saga-1:notify:COMPLETED"]);
+    assert_eq!(notices[1].1["status"], "COMPLETED");
+    assert_eq!(notices[1].1["needs_operator"], false);
 }
 
 /// A worker running the image saga under the `boundaries` checkpoint policy.
