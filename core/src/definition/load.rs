@@ -1,6 +1,7 @@
 //! Loading and validating definition files.
 
 use super::choreography::Choreography;
+use super::error::{LoadError, error};
 use super::validate::validate;
 use super::{CallSpec, SagaDefinition};
 use std::collections::HashMap;
@@ -8,18 +9,6 @@ use std::sync::{Arc, RwLock};
 
 /// Definition files compiled into the functions: (file name, contents).
 const BUNDLED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/bundled_definitions.rs"));
-
-/// A definition file that cannot be used, with the file and the field at fault.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}: {field}: {message}")]
-pub struct LoadError {
-    /// The definition file.
-    pub file: String,
-    /// Path of the offending field inside the file.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
 
 /// The saga types deployed together, by type name, with the text of each file (kept beside
 /// the sagas so a saga runs to its end under the version it started with) and the older
@@ -309,14 +298,6 @@ impl Definitions {
 /// The id of the item that keeps a version of a saga type's definition beside the sagas.
 pub fn version_key(saga_type: &str, version: &str) -> String {
     format!("definition#{saga_type}#{version}")
-}
-
-pub(super) fn error(file: &str, field: impl Into<String>, message: impl Into<String>) -> LoadError {
-    LoadError {
-        file: file.to_string(),
-        field: field.into(),
-        message: message.into(),
-    }
 }
 
 fn parse(

@@ -2,6 +2,7 @@
 
 pub mod choreography;
 pub mod client_api;
+mod error;
 mod load;
 pub mod template;
 mod validate;
@@ -9,8 +10,9 @@ mod validate;
 /// Most steps a saga may have (keeps the record well under DynamoDB's item limit).
 pub const MAX_STEPS: usize = 16;
 
+pub use error::LoadError;
 pub use load::{
-    AnyDefinition, COMPENSATION_TIMEOUT_ENV, Definitions, LoadError, STALL_TIMEOUT_ENV, version_key,
+    AnyDefinition, COMPENSATION_TIMEOUT_ENV, Definitions, STALL_TIMEOUT_ENV, version_key,
 };
 
 use crate::outcome::FailureClass;

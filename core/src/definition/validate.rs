@@ -1,9 +1,9 @@
 //! Checks a parsed definition before anything runs it: names, steps, kinds, retries, calls and
 //! their references. Each error names the file and the field at fault.
 
-use super::load::error;
+use super::MAX_STEPS;
+use super::error::{LoadError, error};
 use super::{CallSpec, SagaDefinition, StepKind, template};
-use super::{LoadError, MAX_STEPS};
 use std::collections::HashSet;
 
 /// Largest answer a step may accept: far above any JSON a step should return, and low enough
