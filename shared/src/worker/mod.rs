@@ -6,11 +6,11 @@
 //! with the same idempotency key.
 
 use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
-use crate::engine::Call;
 use crate::engine::driver::{self, Effect, Event, Holder, Stop};
+use crate::engine::{Call, Phase};
 use crate::outcome::Outcome;
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
-use crate::record::{Millis, SagaRecord, SagaStatus};
+use crate::record::{Millis, SagaRecord, SagaStatus, StepStatus};
 use crate::table::SagaTable;
 use crate::versions;
 use std::collections::VecDeque;
@@ -236,7 +236,20 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                         }
                     }
                 }
-                Effect::Call(call) => self.call(def, record, call).await,
+                Effect::Call(call) => {
+                    let (event, took) = self.call(def, record, call.clone()).await;
+                    let failed = matches!(
+                        event,
+                        Event::CallFinished {
+                            outcome: Outcome::Failed { .. },
+                            ..
+                        }
+                    );
+                    let now = self.clock.now();
+                    effects = driver::on(def, record, event, now, holder).into();
+                    self.count_attempt(def, record, (&call, failed), took);
+                    continue;
+                }
                 Effect::SleepUntil(until) => {
                     let wait = (until - self.clock.now()).max(0) as u64;
                     self.clock.sleep(wait).await;
@@ -253,8 +266,9 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         unreachable!("the driver ends every run with a stop or a lost write")
     }
 
-    /// Runs one call and reports it (log, timing, metrics): the event the driver gets next.
-    async fn call(&self, def: &SagaDefinition, record: &SagaRecord, call: Call) -> Event {
+    /// Runs one call and reports it (log, timing): the event the driver gets next, and how
+    /// long the call took.
+    async fn call(&self, def: &SagaDefinition, record: &SagaRecord, call: Call) -> (Event, i64) {
         let started = self.clock.now();
         let step_name = &def.steps[call.step].name;
         self.config.failpoints.hit(Failpoint::BeforeCall, step_name);
@@ -263,25 +277,37 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         let took = self.clock.now() - started;
         log_outcome(def, &call, &outcome, took);
         crate::timing::call(took);
-        let retried = match &outcome {
-            Outcome::Failed { class, .. } => {
-                def.is_retryable(call.step, *class)
-                    && call.attempt < def.retry_policy(call.step).max_attempts
-            }
-            Outcome::Succeeded(_) => false,
+        let event = Event::CallFinished {
+            call,
+            outcome,
+            jitter: fastrand::f64(),
         };
+        (event, took)
+    }
+
+    /// The attempt metric of a call whose outcome the driver has just recorded: a failed
+    /// attempt is retried when the engine left its call running (it gives a call up by ending
+    /// it FAILED).
+    fn count_attempt(
+        &self,
+        def: &SagaDefinition,
+        record: &SagaRecord,
+        (call, failed): (&Call, bool),
+        took: i64,
+    ) {
+        let step = &record.steps[call.step];
+        let state = match call.phase {
+            Phase::Action => Some(&step.action),
+            Phase::Compensation => step.compensation.as_ref(),
+        };
+        let retried = failed && state.is_some_and(|s| s.status == StepStatus::Running);
         crate::metrics::step_attempt(
             &record.saga_type,
-            step_name,
+            &def.steps[call.step].name,
             call.phase.as_str(),
             took,
             retried,
         );
-        Event::CallFinished {
-            call,
-            outcome,
-            jitter: fastrand::f64(),
-        }
     }
 
     /// Conditional write of the record; bumps version and write count.
