@@ -448,10 +448,12 @@ class Stack:
             dead = sorted(f for f, t in since.items() if now - t >= grace)
             if dead and not self.stopping.is_set():
                 say(f"a {', '.join(dead)} process died and was not replaced; restarting cargo lambda watch")
+                # Counted as it begins: on a busy machine the new watch server may take a while
+                # to listen, and the API's callers wait for that themselves.
+                self.watch_restarts += 1
                 self.processes.remove(self.watch_process)
                 self.stop_process(self.watch_process)
                 self.start_watch(append=True)
-                self.watch_restarts += 1
                 current, owed, since = {}, collections.Counter(), {}
             known = current
 

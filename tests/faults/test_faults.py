@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from helpers import IMAGE_TOPICS, ROOT, RUN_ROOT, TERMINAL, Api, Stack, TopicRecorder
+from dev.stack import REPLACE_GRACE
 from dev.topics import LIFECYCLE_TOPIC
 
 # Short leases and a fast sweeper so crashed invocations are resumed within seconds.
@@ -430,7 +431,8 @@ def test_run_step_killed_under_hot_reload_is_replaced(stack_factory):
     assert victims, stack.function_processes()
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
-    deadline = time.time() + 30
+    # The watchdog gives the watch server REPLACE_GRACE seconds to replace the processes itself.
+    deadline = time.time() + REPLACE_GRACE + 30
     while not stack.watch_restarts:
         assert time.time() < deadline, f"no watch restart after the kill: {stack.function_processes()}"
         time.sleep(0.2)
