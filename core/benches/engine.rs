@@ -3,7 +3,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use saga_core::choreography::fixtures;
 use saga_core::definition::Definitions;
-use saga_core::engine::{self, Next};
+use saga_core::engine::{self, Begun, Next};
 use saga_core::outcome::Outcome;
 use serde_json::json;
 use std::hint::black_box;
@@ -27,14 +27,15 @@ fn transitions(c: &mut Criterion) {
     c.bench_function("image: next + begin + record_outcome (one step)", |b| {
         b.iter(|| {
             let mut record = record.clone();
-            let Next::Run(call) = engine::next(image, &record, 1) else {
+            let Next::Run(calls) = engine::next(image, &record, 1, Begun::InFlight) else {
                 unreachable!()
             };
-            engine::begin(&mut record, &call, 1);
+            let call = &calls[0];
+            engine::begin(image, &mut record, call, 1);
             engine::record_outcome(
                 image,
                 &mut record,
-                &call,
+                call,
                 Outcome::Succeeded(json!({"ok": true})),
                 2,
                 0.5,
@@ -52,31 +53,26 @@ fn transitions(c: &mut Criterion) {
         0,
     );
     for _ in 0..3 {
-        let Next::Run(call) = engine::next(order, &record, 1) else {
+        let Next::Run(calls) = engine::next(order, &record, 1, Begun::InFlight) else {
             unreachable!()
         };
-        engine::begin(&mut record, &call, 1);
+        let call = &calls[0];
+        engine::begin(order, &mut record, call, 1);
         let output = json!({"items": [{"producto_id": 1, "nombre": "Café", "cantidad": 2, "precio_unitario": 2.5, "subtotal": 5.0}], "total": 5.0, "reserva_id": "r", "id": 7});
-        engine::record_outcome(
-            order,
-            &mut record,
-            &call,
-            Outcome::Succeeded(output),
-            2,
-            0.5,
-        );
+        engine::record_outcome(order, &mut record, call, Outcome::Succeeded(output), 2, 0.5);
     }
     c.bench_function("order: next + begin + record_outcome (step 4 of 4)", |b| {
         b.iter(|| {
             let mut record = record.clone();
-            let Next::Run(call) = engine::next(order, &record, 3) else {
+            let Next::Run(calls) = engine::next(order, &record, 3, Begun::InFlight) else {
                 unreachable!()
             };
-            engine::begin(&mut record, &call, 3);
+            let call = &calls[0];
+            engine::begin(order, &mut record, call, 3);
             engine::record_outcome(
                 order,
                 &mut record,
-                &call,
+                call,
                 Outcome::Succeeded(json!({"estado": "confirmado"})),
                 4,
                 0.5,

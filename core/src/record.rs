@@ -152,6 +152,22 @@ pub struct StepState {
     /// The compensation, once the saga needs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compensation: Option<CallState>,
+    /// A for-each step's elements, once it started; the step's `action` then sums them up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<ItemState>,
+}
+
+/// One element of a for-each step: its own call, output and compensation.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
+pub struct ItemState {
+    /// The element's action.
+    pub action: CallState,
+    /// Its output, until the step completes and gathers the outputs into its own.
+    #[serde(default, with = "json_text", skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// Its compensation, once the saga needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensation: Option<CallState>,
 }
 
 impl StepState {
@@ -163,6 +179,7 @@ impl StepState {
             output: None,
             output_ref: None,
             compensation: None,
+            items: Vec::new(),
         }
     }
 }

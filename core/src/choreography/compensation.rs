@@ -90,7 +90,7 @@ pub fn commands_due(def: &Choreography, record: &SagaRecord) -> Vec<Command> {
             let command = &step.compensation.as_ref().expect("filtered on it").command;
             Command {
                 step: step.name.clone(),
-                idempotency_key: idempotency_key(&record.id, &step.name, Phase::Compensation),
+                idempotency_key: idempotency_key(&record.id, &step.name, None, Phase::Compensation),
                 payload: json!({
                     "command": command,
                     "saga_id": record.id,

@@ -373,14 +373,21 @@ fn parse_orchestrated(
 ) -> Result<SagaDefinition, LoadError> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let mut definition: SagaDefinition = serde_path_to_error::deserialize(&mut deserializer)
-        .map_err(|e| error(file, e.path().to_string(), e.inner().to_string()))?;
+        .map_err(|e| {
+            let (field, message) =
+                super::layout::locate(e.path().to_string(), e.inner().to_string());
+            error(file, field, message)
+        })?;
+    definition.index();
     if let Some(notifications) = &mut definition.notifications {
         resolve_placeholders(file, "notifications.topic", &mut notifications.topic, env)?;
     }
-    for (i, step) in definition.steps.iter_mut().enumerate() {
-        resolve_env(file, &format!("steps[{i}].action"), &mut step.action, env)?;
+    for i in 0..definition.steps.len() {
+        let at = definition.step_field(i);
+        let step = &mut definition.steps[i];
+        resolve_env(file, &format!("{at}.action"), &mut step.action, env)?;
         if let Some(compensation) = &mut step.compensation {
-            resolve_env(file, &format!("steps[{i}].compensation"), compensation, env)?;
+            resolve_env(file, &format!("{at}.compensation"), compensation, env)?;
         }
     }
     validate(file, &definition)?;

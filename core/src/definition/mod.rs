@@ -3,6 +3,7 @@
 pub mod choreography;
 pub mod client_api;
 mod error;
+pub mod layout;
 mod load;
 pub mod template;
 mod validate;
@@ -11,6 +12,7 @@ mod validate;
 pub const MAX_STEPS: usize = 16;
 
 pub use error::LoadError;
+pub use layout::{ForEach, MAX_ITEMS, Stage, StepEntry};
 pub use load::{
     AnyDefinition, COMPENSATION_TIMEOUT_ENV, Definitions, STALL_TIMEOUT_ENV, version_key,
 };
@@ -41,8 +43,17 @@ pub struct SagaDefinition {
     /// When the saga's record is written while its steps run (see [`Checkpoint`]).
     #[serde(default)]
     pub checkpoint: Checkpoint,
-    /// Steps, run in order.
+    /// Steps as written: run in order, a parallel group's branches side by side. Emptied at
+    /// load into `steps` and `stages`.
+    #[serde(rename = "steps")]
+    pub layout: Vec<StepEntry>,
+    /// Every step in the order written, groups' branches flattened: what records, calls and
+    /// idempotency keys index. Set at load.
+    #[serde(skip)]
     pub steps: Vec<StepDefinition>,
+    /// The stages the steps run in, one after another. Set at load.
+    #[serde(skip)]
+    pub stages: Vec<Stage>,
     /// Where the saga's lifecycle notifications go (started, ended, needs an operator).
     #[serde(default)]
     pub notifications: Option<Notifications>,
@@ -163,6 +174,9 @@ pub struct StepDefinition {
     /// Largest response body read from its HTTP participant (falls back to the defaults).
     #[serde(default)]
     pub max_response_bytes: Option<usize>,
+    /// Run the action (and compensation) once per element of an array.
+    #[serde(default)]
+    pub for_each: Option<ForEach>,
 }
 
 /// A call to a participant: an HTTP request or a Pulsar publish.
@@ -259,6 +273,38 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_TIMEOUT_MS: u64 = 3_000;
 
 impl SagaDefinition {
+    /// Flattens the layout as written into `steps` and `stages`.
+    pub fn index(&mut self) {
+        let (steps, stages) = layout::flatten(std::mem::take(&mut self.layout));
+        self.steps = steps;
+        self.stages = stages;
+    }
+
+    /// The stage a step runs in, by index into `stages`.
+    pub fn stage_of(&self, step: usize) -> usize {
+        self.stages
+            .iter()
+            .position(|stage| stage.steps().contains(&step))
+            .expect("every step is in a stage")
+    }
+
+    /// Where a step is written in the file, as a field path (`steps[2]`, or
+    /// `steps[2].parallel.branches[1][0]` inside a group).
+    pub fn step_field(&self, step: usize) -> String {
+        let at = self.stage_of(step);
+        match &self.stages[at] {
+            Stage::Step(_) => format!("steps[{at}]"),
+            Stage::Parallel { branches, .. } => {
+                let (b, i) = branches
+                    .iter()
+                    .enumerate()
+                    .find_map(|(b, steps)| Some((b, steps.iter().position(|&s| s == step)?)))
+                    .expect("the step is in its stage");
+                format!("steps[{at}].parallel.branches[{b}][{i}]")
+            }
+        }
+    }
+
     /// The topic of its sagas' lifecycle notifications, if it names one.
     pub fn notify_topic(&self) -> Option<&str> {
         self.notifications.as_ref().map(|n| n.topic.as_str())

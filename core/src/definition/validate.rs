@@ -3,7 +3,7 @@
 
 use super::MAX_STEPS;
 use super::error::{LoadError, error};
-use super::{CallSpec, SagaDefinition, StepKind, template};
+use super::{CallSpec, ForEach, MAX_ITEMS, SagaDefinition, Stage, StepKind, template};
 use std::collections::HashSet;
 
 /// Largest answer a step may accept: far above any JSON a step should return, and low enough
@@ -77,56 +77,172 @@ pub(super) fn validate(file: &str, def: &SagaDefinition) -> Result<(), LoadError
     }
     let mut seen = HashSet::new();
     let mut pivot_seen = false;
-    for (i, step) in def.steps.iter().enumerate() {
-        let at = |f: &str| format!("steps[{i}].{f}");
-        if step.name.is_empty() || step.name.contains('/') || step.name.len() > 64 {
-            return Err(error(
-                file,
-                at("name"),
-                "must be 1-64 characters without '/'",
-            ));
-        }
-        if !seen.insert(step.name.as_str()) {
-            return Err(error(file, at("name"), "duplicate step name"));
-        }
-        match step.kind {
-            StepKind::Pivot if pivot_seen => {
-                return Err(error(file, at("kind"), "a saga has at most one pivot"));
+    // Names a reference may use: steps of earlier stages, earlier groups, and the earlier steps
+    // of the same branch.
+    let mut visible: Vec<&str> = Vec::new();
+    for (at, stage) in def.stages.iter().enumerate() {
+        let branches = match stage {
+            Stage::Step(i) => vec![vec![*i]],
+            Stage::Parallel { name, branches } => {
+                validate_name(file, &format!("steps[{at}].name"), name, &mut seen)?;
+                if branches.len() < 2 || branches.iter().any(Vec::is_empty) {
+                    return Err(error(
+                        file,
+                        format!("steps[{at}].parallel.branches"),
+                        "a parallel group holds 2 or more branches of 1 or more steps",
+                    ));
+                }
+                branches.clone()
             }
-            StepKind::Pivot | StepKind::Retriable if step.compensation.is_some() => {
-                return Err(error(
-                    file,
-                    at("compensation"),
-                    "pivot and retriable steps cannot be compensated",
-                ));
+        };
+        let grouped = matches!(stage, Stage::Parallel { .. });
+        let before_stage = visible.len();
+        for branch in &branches {
+            visible.truncate(before_stage);
+            for &i in branch {
+                let step = &def.steps[i];
+                let field = def.step_field(i);
+                let at = |f: &str| format!("{field}.{f}");
+                validate_name(file, &at("name"), &step.name, &mut seen)?;
+                validate_kind(file, &at("kind"), step, pivot_seen)?;
+                if step.kind != StepKind::Compensatable && step.compensation.is_some() {
+                    return Err(error(
+                        file,
+                        at("compensation"),
+                        "pivot and retriable steps cannot be compensated",
+                    ));
+                }
+                if step.kind == StepKind::Pivot && (grouped || step.for_each.is_some()) {
+                    return Err(error(
+                        file,
+                        at("kind"),
+                        "the pivot runs alone: not in a parallel group nor as a for-each",
+                    ));
+                }
+                pivot_seen |= step.kind == StepKind::Pivot;
+                if let Some(policy) = &step.retry {
+                    validate_retry(file, &at("retry"), policy)?;
+                }
+                validate_limits(file, &at(""), step.timeout_ms, step.max_response_bytes)?;
+                if let Some(each) = &step.for_each {
+                    validate_for_each(file, &at("for_each"), each, &visible)?;
+                }
+                let element = step.for_each.is_some();
+                let scope = Scope {
+                    earlier: &visible,
+                    element,
+                };
+                validate_call(file, &at("action"), &step.action, &scope)?;
+                visible.push(&step.name);
+                if let Some(compensation) = &step.compensation {
+                    let scope = Scope {
+                        earlier: &visible,
+                        element,
+                    };
+                    validate_call(file, &at("compensation"), compensation, &scope)?;
+                }
             }
-            StepKind::Retriable if !pivot_seen => {
-                return Err(error(
-                    file,
-                    at("kind"),
-                    "retriable steps come after the pivot",
-                ));
-            }
-            StepKind::Compensatable if pivot_seen => {
-                return Err(error(
-                    file,
-                    at("kind"),
-                    "steps after the pivot must be retriable",
-                ));
-            }
-            _ => {}
         }
-        pivot_seen |= step.kind == StepKind::Pivot;
-        if let Some(policy) = &step.retry {
-            validate_retry(file, &at("retry"), policy)?;
+        // After the stage, all its steps and its group name are visible.
+        visible.truncate(before_stage);
+        for &i in &stage.steps() {
+            visible.push(&def.steps[i].name);
         }
-        validate_limits(file, &at(""), step.timeout_ms, step.max_response_bytes)?;
-        validate_call(file, &at("action"), &step.action, &def.steps[..i])?;
-        if let Some(compensation) = &step.compensation {
-            validate_call(file, &at("compensation"), compensation, &def.steps[..=i])?;
+        if let Stage::Parallel { name, .. } = stage {
+            visible.push(name);
         }
     }
     Ok(())
+}
+
+/// A step or group name: 1-64 characters without '/', unique in the definition.
+fn validate_name<'a>(
+    file: &str,
+    field: &str,
+    name: &'a str,
+    seen: &mut HashSet<&'a str>,
+) -> Result<(), LoadError> {
+    if name.is_empty() || name.contains('/') || name.len() > 64 {
+        return Err(error(file, field, "must be 1-64 characters without '/'"));
+    }
+    if !seen.insert(name) {
+        return Err(error(file, field, "duplicate step name"));
+    }
+    Ok(())
+}
+
+/// The kinds around the pivot: compensatable before it, retriable after it, at most one.
+fn validate_kind(
+    file: &str,
+    field: &str,
+    step: &super::StepDefinition,
+    pivot_seen: bool,
+) -> Result<(), LoadError> {
+    let wrong = match step.kind {
+        StepKind::Pivot if pivot_seen => "a saga has at most one pivot",
+        StepKind::Retriable if !pivot_seen => "retriable steps come after the pivot",
+        StepKind::Compensatable if pivot_seen => "steps after the pivot must be retriable",
+        _ => return Ok(()),
+    };
+    Err(error(file, field, wrong))
+}
+
+/// A for-each's array reference and bounds.
+fn validate_for_each(
+    file: &str,
+    field: &str,
+    each: &ForEach,
+    earlier: &[&str],
+) -> Result<(), LoadError> {
+    let refers = each
+        .pointer()
+        .is_some_and(|pointer| pointer.starts_with("/input") || refers_to_output(pointer, earlier));
+    if !refers {
+        return Err(error(
+            file,
+            format!("{field}.items"),
+            "must be one reference such as ${/input/list} or ${/steps/<earlier step>/output/list}",
+        ));
+    }
+    if !(1..=MAX_ITEMS).contains(&each.max_items) {
+        return Err(error(
+            file,
+            format!("{field}.max_items"),
+            format!("must be 1 to {MAX_ITEMS}"),
+        ));
+    }
+    if !(1..=each.max_items).contains(&each.max_concurrency) {
+        return Err(error(
+            file,
+            format!("{field}.max_concurrency"),
+            "must be 1 to max_items",
+        ));
+    }
+    if each.tolerated_failures > each.max_items {
+        return Err(error(
+            file,
+            format!("{field}.tolerated_failures"),
+            "must not exceed max_items",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `pointer` is `/steps/<name>/output...` for a name in `earlier`.
+fn refers_to_output(pointer: &str, earlier: &[&str]) -> bool {
+    let mut parts = pointer.split('/').skip(1);
+    parts.next() == Some("steps")
+        && earlier.contains(&parts.next().unwrap_or_default())
+        && parts.next() == Some("output")
+}
+
+/// What a call's references may name.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    /// Steps and groups whose outputs exist when the call runs.
+    earlier: &'a [&'a str],
+    /// Whether the call runs per element of a for-each (`/item` and `/index` exist).
+    element: bool,
 }
 
 fn validate_retry(file: &str, field: &str, policy: &super::RetryPolicy) -> Result<(), LoadError> {
@@ -159,7 +275,7 @@ fn validate_call(
     file: &str,
     field: &str,
     call: &CallSpec,
-    earlier: &[super::StepDefinition],
+    scope: &Scope<'_>,
 ) -> Result<(), LoadError> {
     let templates: Vec<serde_json::Value> = match call {
         CallSpec::Http(http) => {
@@ -195,13 +311,11 @@ fn validate_call(
         }
     };
     for pointer in templates.iter().flat_map(template::references) {
-        let mut parts = pointer.split('/').skip(1);
-        let ok = match parts.next() {
+        let pointer = pointer.strip_suffix('?').unwrap_or(&pointer);
+        let ok = match pointer.split('/').nth(1) {
             Some("input") | Some("saga") => true,
-            Some("steps") => {
-                let name = parts.next().unwrap_or_default();
-                earlier.iter().any(|s| s.name == name) && parts.next() == Some("output")
-            }
+            Some("item") | Some("index") => scope.element,
+            Some("steps") => refers_to_output(pointer, scope.earlier),
             _ => false,
         };
         if !ok {
@@ -209,7 +323,8 @@ fn validate_call(
                 file,
                 field,
                 format!(
-                    "reference ${{{pointer}}} must start with /input, /saga, or /steps/<earlier step>/output"
+                    "reference ${{{pointer}}} must start with /input, /saga, or /steps/<earlier \
+                     step>/output (or /item or /index in a for-each step)"
                 ),
             ));
         }

@@ -1,7 +1,8 @@
 //! Operator commands on a saga: cancel (stop going forward and compensate) and redrive (resume
 //! a FAILED saga where it gave up).
 
-use super::{start_compensation, unreported};
+use super::outcomes::{abandon_waiting_calls, forward_calls_begun};
+use super::start_compensation;
 use crate::definition::SagaDefinition;
 use crate::record::{CallState, Failure, Millis, SagaRecord, SagaStatus, StepStatus};
 
@@ -60,8 +61,8 @@ pub fn apply_stop(def: &SagaDefinition, record: &mut SagaRecord, now: Millis) {
     if !record.cancel_requested && !deadline_passed {
         return;
     }
-    // A call in flight, or cut off by a crash, is finished first.
-    if record.steps.iter().any(|step| unreported(&step.action)) {
+    // Calls in flight, or cut off by a crash, are finished first.
+    if forward_calls_begun(record) {
         return;
     }
     let (abandoned, failure) = if record.cancel_requested {
@@ -88,14 +89,7 @@ pub fn apply_stop(def: &SagaDefinition, record: &mut SagaRecord, now: Millis) {
             },
         )
     };
-    for step in &mut record.steps {
-        if step.action.status == StepStatus::Running {
-            step.action.status = StepStatus::Failed;
-            step.action.error = Some(abandoned.clone());
-            step.action.ended_at = Some(now);
-            step.action.retry_at = None;
-        }
-    }
+    abandon_waiting_calls(record, &abandoned, now);
     record.failure = Some(failure);
     start_compensation(def, record, now);
 }
@@ -113,12 +107,16 @@ pub fn redrive(record: &mut SagaRecord) -> Result<(), Refused> {
         state.ended_at = None;
         state.retry_at = None;
     };
-    if let Some(step) = record.steps.iter_mut().find(|s| {
-        s.compensation
-            .as_ref()
-            .is_some_and(|c| c.status == StepStatus::Failed)
-    }) {
-        reset(step.compensation.as_mut().expect("found above"));
+    let failed = |c: &Option<CallState>| c.as_ref().is_some_and(|c| c.status == StepStatus::Failed);
+    let compensation = record.steps.iter_mut().find_map(|s| {
+        if failed(&s.compensation) {
+            return s.compensation.as_mut();
+        }
+        let item = s.items.iter_mut().find(|i| failed(&i.compensation))?;
+        item.compensation.as_mut()
+    });
+    if let Some(compensation) = compensation {
+        reset(compensation);
         record.status = SagaStatus::Compensating;
     } else if let Some(step) = record
         .steps
@@ -127,6 +125,15 @@ pub fn redrive(record: &mut SagaRecord) -> Result<(), Refused> {
         .filter(|_| record.failure.is_some())
     {
         reset(&mut step.action);
+        // A for-each step runs again its elements that gave up.
+        for item in &mut step.items {
+            if item.action.status == StepStatus::Failed {
+                reset(&mut item.action);
+            }
+        }
+        if !step.items.is_empty() {
+            step.action.status = StepStatus::Running;
+        }
         record.status = SagaStatus::Running;
     } else {
         return Err(Refused::NothingToRedrive);

@@ -23,7 +23,10 @@
 //! the sweeper to wake at `wake_at`) or finished. Several calls in flight and waits for
 //! outside answers are further effects and events of this same driver.
 
-use super::{Call, Next, apply_stop, begin, fail_lost_attempts, lease_span_ms, next};
+use super::outcomes::forward_or_compensation_in_flight;
+use super::{
+    Begun, Call, Next, advance, apply_stop, begin, fail_lost_attempts, lease_span_ms, next,
+};
 use crate::definition::SagaDefinition;
 use crate::outcome::Outcome;
 use crate::record::{Failure, Lease, Millis, SagaRecord, SagaStatus};
@@ -53,6 +56,7 @@ pub struct Holder<'a> {
 
 /// What happened to the saga, as the worker tells the driver.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one event at a time, moved straight into `on`
 pub enum Event {
     /// A stream image (or a woken saga) was handed to this invocation.
     Claimed,
@@ -124,30 +128,23 @@ pub fn on(
             super::record_outcome(def, record, &call, outcome, now, jitter);
             // A cancel or deadline takes effect here, at a step boundary, with the outcome known.
             apply_stop(def, record, now);
-            let following = next(def, record, now);
-            if let Next::Run(following) = &following
-                && defers_write(
-                    def,
-                    record,
-                    (&call, succeeded, status_before),
-                    following,
-                    now,
-                    holder,
-                )
-            {
-                begin(record, following, now);
-                return vec![Effect::Call(following.clone())];
+            advance(def, record, now);
+            let following = next(def, record, now, Begun::InFlight);
+            let done = (&call, succeeded, status_before);
+            if defers_write(def, record, done, &following, now, holder) {
+                // The lease already written covers what starts now.
+                return start_all(def, record, following, now);
             }
             plan_with_write(def, record, following, now, holder, true)
         }
         Event::TimerFired => {
             let status_before = record.status;
             apply_stop(def, record, now);
-            match next(def, record, now) {
-                Next::Run(call) if record.status == status_before => {
-                    // The lease held for the wait covers this call.
-                    begin(record, &call, now);
-                    vec![Effect::Call(call)]
+            advance(def, record, now);
+            match next(def, record, now, Begun::InFlight) {
+                // The lease held for the wait covers these calls.
+                following @ Next::Run(_) if record.status == status_before => {
+                    start_all(def, record, following, now)
                 }
                 Next::WaitUntil(until) if record.status == status_before => {
                     vec![Effect::SleepUntil(until)]
@@ -157,7 +154,8 @@ pub fn on(
         }
         Event::CancelArrived => {
             apply_stop(def, record, now);
-            let following = next(def, record, now);
+            advance(def, record, now);
+            let following = next(def, record, now, Begun::InFlight);
             // One merge per write: a second lost write ends the run.
             plan_with_write(def, record, following, now, holder, false)
         }
@@ -183,7 +181,8 @@ pub fn unrunnable(record: &mut SagaRecord, reason: String, now: Millis) -> Vec<E
     ]
 }
 
-/// Claims a saga whose image reached this invocation, or says why not.
+/// Claims a saga whose image reached this invocation, or says why not. Calls its record shows
+/// begun were cut off with their invocation: they run again, with their keys.
 fn claimed(
     def: &SagaDefinition,
     record: &mut SagaRecord,
@@ -195,16 +194,19 @@ fn claimed(
     }
     fail_lost_attempts(def, record, now);
     apply_stop(def, record, now);
-    let following = next(def, record, now);
+    advance(def, record, now);
+    let following = next(def, record, now, Begun::Lost);
     record.runnable = false;
     record.wake_at = None;
-    // The first call always runs, however close the deadline: releasing before any progress
+    // The first calls always run, however close the deadline: releasing before any progress
     // would only hand the saga around in a loop.
     let claim = Holder {
         deadline: Millis::MAX,
         ..*holder
     };
-    plan_with_write(def, record, following, now, &claim, false)
+    let mut effects = vec![Effect::Write { merge_base: None }];
+    effects.extend(plan(def, record, following, now, &claim));
+    effects
 }
 
 /// Why an image is not this invocation's to run, if it is not: not runnable, terminal, or
@@ -223,24 +225,34 @@ pub fn skipped(record: &SagaRecord, now: Millis) -> Option<Stop> {
 }
 
 /// Prepares a new saga's record to be created already claimed by `holder`: not runnable (so
-/// its stream record invokes nothing) and its first call begun under a lease. Returns that
-/// call, or `None` (record unchanged) when nothing is due at once.
+/// its stream record invokes nothing) and its first calls begun under a lease. Returns those
+/// calls, or none (record unchanged) when nothing is due at once.
 pub fn claim_new(
     def: &SagaDefinition,
     record: &mut SagaRecord,
     now: Millis,
     holder: &Holder<'_>,
-) -> Option<Call> {
-    let Next::Run(call) = next(def, record, now) else {
-        return None;
-    };
-    record.runnable = false;
+) -> Vec<Call> {
+    let mut claimed = record.clone();
+    advance(def, &mut claimed, now);
+    let following = next(def, &claimed, now, Begun::Lost);
+    if !matches!(following, Next::Run(_)) {
+        return Vec::new();
+    }
+    claimed.runnable = false;
     let claim = Holder {
         deadline: Millis::MAX,
         ..*holder
     };
-    plan(def, record, Next::Run(call.clone()), now, &claim);
-    Some(call)
+    let calls = plan(def, &mut claimed, following, now, &claim)
+        .into_iter()
+        .filter_map(|effect| match effect {
+            Effect::Call(call) => Some(call),
+            _ => None,
+        })
+        .collect();
+    *record = claimed;
+    calls
 }
 
 /// Plans what follows and writes it first; with `mergeable`, a cancel that wins the write is
@@ -254,75 +266,121 @@ fn plan_with_write(
     mergeable: bool,
 ) -> Vec<Effect> {
     let merge_base = mergeable.then(|| Box::new(record.clone()));
-    let then = plan(def, record, following, now, holder);
-    vec![Effect::Write { merge_base }, then]
+    let mut effects = vec![Effect::Write { merge_base }];
+    effects.extend(plan(def, record, following, now, holder));
+    effects
 }
 
-/// Sets lease, runnable and wake-up for what comes next, and says what that is.
+/// Sets lease, runnable and wake-up for what comes next, and says what that is. Nothing, while
+/// calls are in flight and nothing new starts: their outcomes come first.
 fn plan(
     def: &SagaDefinition,
     record: &mut SagaRecord,
     following: Next,
     now: Millis,
     holder: &Holder<'_>,
-) -> Effect {
+) -> Vec<Effect> {
     let limits = holder.limits;
     let room = limits.deadline_margin_ms;
-    let hold = |record: &mut SagaRecord, until: Millis| {
-        record.lease = Some(Lease {
-            owner: holder.owner.to_string(),
-            expires_at: until + limits.lease_margin_ms,
-        });
-    };
     match following {
         Next::Done => {
             record.lease = None;
-            Effect::Stop(Stop::Finished(record.status))
+            vec![Effect::Stop(Stop::Finished(record.status))]
         }
-        Next::Run(call) if now + call.timeout_ms as i64 + room < holder.deadline => {
-            begin(record, &call, now);
+        Next::Await => Vec::new(),
+        Next::Run(calls) => {
+            let (fit, _later): (Vec<Call>, Vec<Call>) = calls
+                .into_iter()
+                .partition(|call| now + call.timeout_ms as i64 + room < holder.deadline);
+            if fit.is_empty() {
+                if forward_or_compensation_in_flight(record) {
+                    return Vec::new();
+                }
+                record.lease = None;
+                record.runnable = true;
+                return vec![Effect::Stop(Stop::Released)];
+            }
             // Under `boundaries`, long enough for the calls up to the next checkpoint.
-            hold(record, now + lease_span_ms(def, &call) as i64);
-            Effect::Call(call)
-        }
-        Next::Run(_) => {
-            record.lease = None;
-            record.runnable = true;
-            Effect::Stop(Stop::Released)
+            let until = fit
+                .iter()
+                .map(|call| now + lease_span_ms(def, call) as i64)
+                .max()
+                .unwrap_or(now);
+            hold(record, until, holder);
+            start_all(def, record, Next::Run(fit), now)
         }
         Next::WaitUntil(until)
             if until - now <= limits.max_inline_wait_ms
                 && until + def.max_timeout_ms() as i64 + room < holder.deadline =>
         {
-            hold(record, until + def.max_timeout_ms() as i64);
-            Effect::SleepUntil(until)
+            hold(record, until + def.max_timeout_ms() as i64, holder);
+            vec![Effect::SleepUntil(until)]
         }
         Next::WaitUntil(until) => {
             record.lease = None;
             record.wake_at = Some(until);
-            Effect::Stop(Stop::Parked(until))
+            vec![Effect::Stop(Stop::Parked(until))]
         }
     }
 }
 
-/// Whether `following` may run without writing `done`'s outcome first: the checkpoint policy
-/// allows it, the lease already written covers that call, and the invocation has time for it.
+/// Takes or extends the holder's lease to last past `until` by the margin; a lease the holder
+/// already has for calls in flight is never shortened.
+fn hold(record: &mut SagaRecord, until: Millis, holder: &Holder<'_>) {
+    let mut expires_at = until + holder.limits.lease_margin_ms;
+    if let Some(lease) = &record.lease
+        && lease.owner == holder.owner
+    {
+        expires_at = expires_at.max(lease.expires_at);
+    }
+    record.lease = Some(Lease {
+        owner: holder.owner.to_string(),
+        expires_at,
+    });
+}
+
+/// Begins the calls to run now, and asks for them.
+fn start_all(
+    def: &SagaDefinition,
+    record: &mut SagaRecord,
+    following: Next,
+    now: Millis,
+) -> Vec<Effect> {
+    let Next::Run(calls) = following else {
+        return Vec::new();
+    };
+    for call in &calls {
+        begin(def, record, call, now);
+    }
+    calls.into_iter().map(Effect::Call).collect()
+}
+
+/// Whether what follows may start without writing `done`'s outcome first: the checkpoint
+/// policy allows it, the lease already written covers the calls that start, and the invocation
+/// has time for them. Nothing starting (calls still in flight) needs the same.
 fn defers_write(
     def: &SagaDefinition,
     record: &SagaRecord,
     (done, succeeded, status_before): (&Call, bool, SagaStatus),
-    following: &Call,
+    following: &Next,
     now: Millis,
     holder: &Holder<'_>,
 ) -> bool {
-    let ends_by = now + following.timeout_ms as i64;
-    let leased = record
-        .lease
-        .as_ref()
-        .is_some_and(|lease| ends_by + holder.limits.lease_margin_ms <= lease.expires_at);
-    super::may_defer_write(def, record, done, succeeded, status_before, following)
-        && leased
-        && ends_by + holder.limits.deadline_margin_ms < holder.deadline
+    let calls: &[Call] = match following {
+        Next::Run(calls) => calls,
+        Next::Await => &[],
+        _ => return false,
+    };
+    let covered = |call: &Call| {
+        let ends_by = now + call.timeout_ms as i64;
+        let leased = record
+            .lease
+            .as_ref()
+            .is_some_and(|lease| ends_by + holder.limits.lease_margin_ms <= lease.expires_at);
+        leased && ends_by + holder.limits.deadline_margin_ms < holder.deadline
+    };
+    super::may_defer_write(def, record, done, succeeded, status_before, calls)
+        && calls.iter().all(covered)
 }
 
 /// Hands a saga on for the stream to bring to run-step: no lease, no wake-up, runnable. What

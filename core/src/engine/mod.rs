@@ -12,9 +12,10 @@ use serde_json::Value;
 
 pub use checkpoint::{lease_span_ms, may_defer_write};
 pub use commands::{Refused, apply_stop, check_cancel, redrive};
+pub use elements::advance;
+pub use frontier::{Begun, Next, next};
+use outcomes::start_compensation;
 pub use outcomes::{fail_lost_attempts, record_outcome};
-use outcomes::{pending_compensation, start_compensation};
-use request::{context, render};
 
 /// Largest step output kept, in bytes of JSON text: an action answering more fails as an
 /// `invalid_response` that names the limit (its outcome is then unknown, so it is compensated
@@ -70,11 +71,14 @@ pub enum Request {
 pub struct Call {
     /// Index of the step in the definition.
     pub step: usize,
+    /// The element of a for-each step this call is for.
+    pub item: Option<usize>,
     /// Action or compensation.
     pub phase: Phase,
     /// Attempt number, from 1.
     pub attempt: u32,
-    /// Same for every attempt of this call: `{saga id}:{step}:{phase}`.
+    /// Same for every attempt of this call: `{saga id}:{step}:{phase}`, or
+    /// `{saga id}:{step}:{index}:{phase}` for an element of a for-each.
     pub idempotency_key: String,
     /// The rendered request, or the reference that could not be resolved.
     pub request: Result<Request, template::MissingReference>,
@@ -82,20 +86,13 @@ pub struct Call {
     pub timeout_ms: u64,
 }
 
-/// What the saga needs next.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Next {
-    /// Run this call now.
-    Run(Call),
-    /// A retry is due at this instant.
-    WaitUntil(Millis),
-    /// The saga is in a terminal status.
-    Done,
-}
-
-/// The key every attempt of one call carries: `{saga id}:{step}:{phase}`.
-pub fn idempotency_key(saga_id: &str, step: &str, phase: Phase) -> String {
-    format!("{saga_id}:{step}:{}", phase.as_str())
+/// The key every attempt of one call carries: `{saga id}:{step}:{phase}`, or
+/// `{saga id}:{step}:{index}:{phase}` for an element of a for-each.
+pub fn idempotency_key(saga_id: &str, step: &str, item: Option<usize>, phase: Phase) -> String {
+    match item {
+        Some(index) => format!("{saga_id}:{step}:{index}:{}", phase.as_str()),
+        None => format!("{saga_id}:{step}:{}", phase.as_str()),
+    }
 }
 
 /// A new saga record, PENDING and runnable. Its lifecycle notifications' topic is not stored:
@@ -111,58 +108,22 @@ pub fn new_record(def: &SagaDefinition, id: String, input: Value, now: Millis) -
     }
 }
 
-/// Decides what the saga needs next.
-pub fn next(def: &SagaDefinition, record: &SagaRecord, now: Millis) -> Next {
-    let (step, phase) = match record.status {
-        SagaStatus::Pending | SagaStatus::Running => {
-            match record
-                .steps
-                .iter()
-                .position(|s| s.action.status != StepStatus::Completed)
-            {
-                Some(step) => (step, Phase::Action),
-                None => return Next::Done,
-            }
-        }
-        SagaStatus::Compensating => match pending_compensation(def, record) {
-            Some(step) => (step, Phase::Compensation),
-            None => return Next::Done,
-        },
-        _ => return Next::Done,
-    };
-    let state = call_state(record, step, phase);
-    if let Some(retry_at) = state.retry_at
-        && retry_at > now
-    {
-        // A deadline that comes first ends the wait: the saga then stops (see `apply_stop`).
-        let deadline = def
-            .deadline_at(record.created_at)
-            .filter(|&at| at > now && phase == Phase::Action && check_cancel(def, record).is_ok());
-        return Next::WaitUntil(deadline.map_or(retry_at, |at| at.min(retry_at)));
-    }
-    let spec = match (phase, &def.steps[step].compensation) {
-        (Phase::Compensation, Some(compensation)) => compensation,
-        // Only steps with a compensation are pending one (see `pending_compensation`).
-        _ => &def.steps[step].action,
-    };
-    Next::Run(Call {
-        step,
-        phase,
-        attempt: state.attempts + 1,
-        idempotency_key: idempotency_key(&record.id, &def.steps[step].name, phase),
-        request: render(spec, &context(record)),
-        timeout_ms: def.timeout_ms(step),
-    })
-}
-
 /// Marks the call as started; persisted with the write that precedes the call. A call found
 /// already running with no retry due was begun by an invocation that died before reporting:
-/// that attempt is counted as lost.
-pub fn begin(record: &mut SagaRecord, call: &Call, now: Millis) {
+/// that attempt is counted as lost. The first element call of a for-each sets out its elements.
+pub fn begin(def: &SagaDefinition, record: &mut SagaRecord, call: &Call, now: Millis) {
+    if call.item.is_some() && call.phase == Phase::Action {
+        elements::set_out(def, record, call.step, now);
+    }
+    begin_attempt(record, call, now);
+}
+
+/// Marks an attempt of the call as started (see [`begin`]).
+pub(crate) fn begin_attempt(record: &mut SagaRecord, call: &Call, now: Millis) {
     if record.status == SagaStatus::Pending {
         record.status = SagaStatus::Running;
     }
-    let state = call_state_mut(record, call.step, call.phase);
+    let state = call_state_mut(record, call.step, call.item, call.phase);
     let lost = unreported(state).then_some(state.attempts);
     if lost.is_some() {
         // The attempt may have reached the participant before its invocation died.
@@ -173,13 +134,22 @@ pub fn begin(record: &mut SagaRecord, call: &Call, now: Millis) {
     state.attempts = call.attempt;
     state.started_at.get_or_insert(now);
     state.retry_at = None;
-    let step = record.steps[call.step].name.clone();
+    let name = call_name(record, call);
     let phase = call.phase.as_str();
     if let Some(attempt) = lost {
         let died = "its invocation died before it reported an outcome";
-        history::attempt_ended(record, (&step, phase, attempt), "lost", Some(died), now);
+        history::attempt_ended(record, (&name, phase, attempt), "lost", Some(died), now);
     }
-    history::attempt_began(record, &step, phase, call.attempt, now);
+    history::attempt_began(record, &name, phase, call.attempt, now);
+}
+
+/// The call's name in the history: its step's, with `[index]` for an element.
+pub(crate) fn call_name(record: &SagaRecord, call: &Call) -> String {
+    let step = &record.steps[call.step].name;
+    match call.item {
+        Some(index) => format!("{step}[{index}]"),
+        None => step.clone(),
+    }
 }
 
 /// An attempt was begun and its outcome never recorded.
@@ -187,28 +157,45 @@ fn unreported(state: &CallState) -> bool {
     state.status == StepStatus::Running && state.retry_at.is_none() && state.attempts > 0
 }
 
-fn call_state(record: &SagaRecord, step: usize, phase: Phase) -> &CallState {
+fn call_state(record: &SagaRecord, step: usize, item: Option<usize>, phase: Phase) -> &CallState {
     let step = &record.steps[step];
+    let (action, compensation) = match item {
+        Some(index) => (&step.items[index].action, &step.items[index].compensation),
+        None => (&step.action, &step.compensation),
+    };
     match phase {
-        Phase::Action => &step.action,
-        Phase::Compensation => step
-            .compensation
+        Phase::Action => action,
+        Phase::Compensation => compensation
             .as_ref()
             .expect("compensation state exists once compensation started"),
     }
 }
 
-fn call_state_mut(record: &mut SagaRecord, step: usize, phase: Phase) -> &mut CallState {
+fn call_state_mut(
+    record: &mut SagaRecord,
+    step: usize,
+    item: Option<usize>,
+    phase: Phase,
+) -> &mut CallState {
     let step = &mut record.steps[step];
+    let (action, compensation) = match item {
+        Some(index) => {
+            let element = &mut step.items[index];
+            (&mut element.action, &mut element.compensation)
+        }
+        None => (&mut step.action, &mut step.compensation),
+    };
     match phase {
-        Phase::Action => &mut step.action,
-        Phase::Compensation => step.compensation.get_or_insert_with(CallState::pending),
+        Phase::Action => action,
+        Phase::Compensation => compensation.get_or_insert_with(CallState::pending),
     }
 }
 
 mod checkpoint;
 mod commands;
 pub mod driver;
+mod elements;
+mod frontier;
 mod outcomes;
 #[cfg(test)]
 pub(crate) mod properties;

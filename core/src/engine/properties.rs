@@ -11,6 +11,31 @@ use crate::record::StepState;
 use proptest::prelude::*;
 use serde_json::json;
 
+/// One call at a time, as a saga without groups runs: the engine's `next` with its one call
+/// unwrapped (a call found begun is one a dead invocation cut off).
+#[derive(Debug, PartialEq)]
+enum Next {
+    Run(Call),
+    WaitUntil(Millis),
+    Done,
+}
+
+fn next(def: &SagaDefinition, record: &SagaRecord, now: Millis) -> Next {
+    match super::next(def, record, now, Begun::Lost) {
+        super::Next::Run(mut calls) => {
+            assert_eq!(calls.len(), 1, "one call at a time: {calls:?}");
+            Next::Run(calls.remove(0))
+        }
+        super::Next::WaitUntil(until) => Next::WaitUntil(until),
+        super::Next::Done => Next::Done,
+        super::Next::Await => panic!("no call is in flight here"),
+    }
+}
+
+fn begin(record: &mut SagaRecord, call: &Call, now: Millis) {
+    begin_attempt(record, call, now);
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Scripted {
     Succeed,
@@ -59,13 +84,16 @@ fn definition(
                 retry_on: None,
                 compensate_failed: None,
                 max_response_bytes: None,
+                for_each: None,
             }
         })
-        .collect();
+        .collect::<Vec<_>>();
     SagaDefinition {
         saga_type: "prop".into(),
         description: String::new(),
         defaults: Default::default(),
+        layout: Vec::new(),
+        stages: crate::definition::layout::sequential(steps.len()),
         steps,
         version: "v1".into(),
         deadline_ms: None,
@@ -278,6 +306,7 @@ fn any_record() -> impl Strategy<Value = SagaRecord> {
                     output,
                     output_ref: None,
                     compensation,
+                    items: Vec::new(),
                 })
                 .collect();
             record

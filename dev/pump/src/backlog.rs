@@ -6,7 +6,7 @@
 use futures_util::{StreamExt, stream};
 use saga::adapters::dynamodb::DynamoStore;
 use saga::definition::Definitions;
-use saga::engine::{self, Next};
+use saga::engine::{self, Begun, Next};
 use saga::record::Lease;
 use saga::table::{SagaTable, TableRules};
 use serde_json::json;
@@ -40,10 +40,12 @@ pub async fn seed(count: usize, table_name: &str) -> Result<(), Error> {
                 let id = uuid::Uuid::new_v4().to_string();
                 let input = json!({"image_id": format!("backlog-{i}"), "data": "x"});
                 let mut record = engine::new_record(def, id, input, now - 60_000);
-                let Next::Run(call) = engine::next(def, &record, now - 60_000) else {
+                let Next::Run(calls) = engine::next(def, &record, now - 60_000, Begun::Lost) else {
                     return Err::<(), Error>("a new saga has a call to run".into());
                 };
-                engine::begin(&mut record, &call, now - 60_000);
+                for call in &calls {
+                    engine::begin(def, &mut record, call, now - 60_000);
+                }
                 record.runnable = false;
                 record.lease = Some(Lease {
                     owner: "an invocation that died".into(),

@@ -141,7 +141,7 @@ impl CallView {
 
 impl From<&SagaRecord> for SagaView {
     fn from(record: &SagaRecord) -> Self {
-        let key = |step: &str, phase| engine::idempotency_key(&record.id, step, phase);
+        let key = |step: &str, phase| engine::idempotency_key(&record.id, step, None, phase);
         Self {
             id: record.id.clone(),
             saga_type: record.saga_type.clone(),

@@ -39,7 +39,7 @@ pub struct Started {
     /// The saga as created (or as the earlier request with the same key left it).
     pub record: SagaRecord,
     /// What this request runs first, when it created the saga claimed.
-    pub claimed: Option<Call>,
+    pub claimed: Option<Vec<Call>>,
     /// Whether an earlier request with the same idempotency key created it.
     pub replayed: bool,
 }

@@ -54,7 +54,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 .into();
         if call.phase == Phase::Compensation {
             let step = &def.steps[call.step].name;
-            let action_key = engine::idempotency_key(&record.id, step, Phase::Action);
+            let action_key = engine::idempotency_key(&record.id, step, call.item, Phase::Action);
             extra.push((COMPENSATES_HEADER.to_string(), action_key));
         }
         match &call.request {

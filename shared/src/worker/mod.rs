@@ -13,7 +13,9 @@ use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
 use crate::record::{Millis, SagaRecord, SagaStatus, StepStatus};
 use crate::table::SagaTable;
 use crate::versions;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use calls::log_outcome;
 use failpoints::Failpoint;
@@ -176,14 +178,15 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
     }
 
     /// Prepares a new saga's record to be created already claimed by `owner`: not runnable
-    /// (so its stream record invokes nothing) and its first call begun under a lease. A start
+    /// (so its stream record invokes nothing) and its first calls begun under a lease. A start
     /// request that waits for the result then drives the saga itself with [`Self::drive_new`],
     /// saving the stream hop and the claim write. Returns what runs first, or `None` (record
-    /// unchanged) for a type that is not deployed.
-    pub fn claim_new(&self, record: &mut SagaRecord, owner: &str) -> Option<Call> {
+    /// unchanged) for a type that is not deployed or nothing due at once.
+    pub fn claim_new(&self, record: &mut SagaRecord, owner: &str) -> Option<Vec<Call>> {
         let def = self.definitions.get(&record.saga_type)?;
         let holder = self.holder(owner, Millis::MAX);
-        driver::claim_new(def, record, self.clock.now(), &holder)
+        let calls = driver::claim_new(def, record, self.clock.now(), &holder);
+        (!calls.is_empty()).then_some(calls)
     }
 
     /// Drives a saga created as [`Self::claim_new`] prepared it, like [`Self::run`]: until it
@@ -191,7 +194,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
     pub async fn drive_new(
         &self,
         record: &mut SagaRecord,
-        first: Call,
+        first: Vec<Call>,
         owner: &str,
         deadline: Millis,
     ) -> Result<RunResult, StoreError> {
@@ -201,13 +204,15 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         };
         debug!(parent: &span, "claimed at creation");
         let holder = self.holder(owner, deadline);
-        self.execute_effects(def, record, vec![Effect::Call(first)], &holder)
+        let effects = first.into_iter().map(Effect::Call).collect();
+        self.execute_effects(def, record, effects, &holder)
             .instrument(span)
             .await
     }
 
     /// Executes the driver's effects in order, feeding back what each one brought, until the
-    /// driver stops the run (or a write is lost).
+    /// driver stops the run (or a write is lost). Calls run side by side: each is started as
+    /// the driver asks for it, and when no effect is left, the next call to finish is fed back.
     async fn execute_effects(
         &self,
         def: &SagaDefinition,
@@ -216,7 +221,27 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         holder: &Holder<'_>,
     ) -> Result<RunResult, StoreError> {
         let mut effects = VecDeque::from(effects);
-        while let Some(effect) = effects.pop_front() {
+        let mut in_flight = FuturesUnordered::new();
+        // The record as the calls started since the last change see it.
+        let mut snapshot: Option<Arc<SagaRecord>> = None;
+        loop {
+            let Some(effect) = effects.pop_front() else {
+                let Some((call, event, took)) = in_flight.next().await else {
+                    unreachable!("the driver ends every run with a stop or a lost write");
+                };
+                let failed = matches!(
+                    event,
+                    Event::CallFinished {
+                        outcome: Outcome::Failed { .. },
+                        ..
+                    }
+                );
+                let now = self.clock.now();
+                effects = driver::on(def, record, event, now, holder).into();
+                snapshot = None;
+                self.count_attempt(def, record, (&call, failed), took);
+                continue;
+            };
             let event = match effect {
                 Effect::Write { merge_base } => {
                     let now = self.clock.now();
@@ -237,17 +262,8 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                     }
                 }
                 Effect::Call(call) => {
-                    let (event, took) = self.call(def, record, call.clone()).await;
-                    let failed = matches!(
-                        event,
-                        Event::CallFinished {
-                            outcome: Outcome::Failed { .. },
-                            ..
-                        }
-                    );
-                    let now = self.clock.now();
-                    effects = driver::on(def, record, event, now, holder).into();
-                    self.count_attempt(def, record, (&call, failed), took);
+                    let seen = snapshot.get_or_insert_with(|| Arc::new(record.clone()));
+                    in_flight.push(self.call(def, Arc::clone(seen), call));
                     continue;
                 }
                 Effect::SleepUntil(until) => {
@@ -256,33 +272,39 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                     Event::TimerFired
                 }
                 Effect::Stop(stop) => {
+                    debug_assert!(in_flight.is_empty(), "stopped with calls in flight");
                     debug!(status = record.status.as_str(), result = ?stop, "stopped");
                     return Ok(RunResult::from(stop));
                 }
             };
             let now = self.clock.now();
             effects = driver::on(def, record, event, now, holder).into();
+            snapshot = None;
         }
-        unreachable!("the driver ends every run with a stop or a lost write")
     }
 
     /// Runs one call and reports it (log, timing): the event the driver gets next, and how
     /// long the call took.
-    async fn call(&self, def: &SagaDefinition, record: &SagaRecord, call: Call) -> (Event, i64) {
+    async fn call(
+        &self,
+        def: &SagaDefinition,
+        record: Arc<SagaRecord>,
+        call: Call,
+    ) -> (Call, Event, i64) {
         let started = self.clock.now();
         let step_name = &def.steps[call.step].name;
         self.config.failpoints.hit(Failpoint::BeforeCall, step_name);
-        let outcome = self.execute(def, record, &call).await;
+        let outcome = self.execute(def, &record, &call).await;
         self.config.failpoints.hit(Failpoint::AfterCall, step_name);
         let took = self.clock.now() - started;
         log_outcome(def, &call, &outcome, took);
         crate::timing::call(took);
         let event = Event::CallFinished {
-            call,
+            call: call.clone(),
             outcome,
             jitter: fastrand::f64(),
         };
-        (event, took)
+        (call, event, took)
     }
 
     /// The attempt metric of a call whose outcome the driver has just recorded: a failed
@@ -296,9 +318,13 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         took: i64,
     ) {
         let step = &record.steps[call.step];
+        let (action, compensation) = match call.item.and_then(|index| step.items.get(index)) {
+            Some(item) => (&item.action, &item.compensation),
+            None => (&step.action, &step.compensation),
+        };
         let state = match call.phase {
-            Phase::Action => Some(&step.action),
-            Phase::Compensation => step.compensation.as_ref(),
+            Phase::Action => Some(action),
+            Phase::Compensation => compensation.as_ref(),
         };
         let retried = failed && state.is_some_and(|s| s.status == StepStatus::Running);
         crate::metrics::step_attempt(
