@@ -14,7 +14,7 @@
 //! | `CallFinished`   | the next call does not fit the invocation    | `Write`, `Stop(Released)`:      |
 //! |                  |                                              | lease dropped, runnable again   |
 //! | `CallFinished`   | terminal                                     | `Write`, `Stop(Finished)`       |
-//! | `TimerFired`     | the retry is due: begun under the held lease | `Call`                          |
+//! | `TimerFired`     | the retry is due: begun, under the lease     | `Write`, `Call`                 |
 //! | `CancelArrived`  | the cancel merged; stopped if it may be      | as after `CallFinished`         |
 //! | ([`unrunnable`]) | FAILED with the reason, lease dropped        | `Write`, `Stop(Finished)`       |
 //!
@@ -142,10 +142,8 @@ pub fn on(
             apply_stop(def, record, now);
             advance(def, record, now);
             match next(def, record, now, Begun::InFlight) {
-                // The lease held for the wait covers these calls.
-                following @ Next::Run(_) if record.status == status_before => {
-                    start_all(def, record, following, now)
-                }
+                // A retry attempt begins on record, like any attempt: should the invocation die
+                // during it, the next claim counts it as lost and its outcome as unknown.
                 Next::WaitUntil(until) if record.status == status_before => {
                     vec![Effect::SleepUntil(until)]
                 }
@@ -548,7 +546,7 @@ mod tests {
             class: FailureClass::ServerError,
             error: "503".into(),
         };
-        // Short: held in the invocation, then the call begins without a write.
+        // Short: held in the invocation, then the attempt begins on record.
         let mut record = runnable(&def);
         let effects = on(&def, &mut record, Event::Claimed, 0, &holder(100_000));
         let call = the_call(&effects);
@@ -571,7 +569,14 @@ mod tests {
             &holder(100_000),
         );
         assert_eq!(the_call(&effects).attempt, 2);
-        assert_eq!(effects.len(), 1);
+        assert!(matches!(
+            effects[..],
+            [Effect::Write { .. }, Effect::Call(_)]
+        ));
+        assert_eq!(
+            record.steps[0].action.attempts, 2,
+            "written with the attempt begun"
+        );
         // Long: parked for the sweeper, lease dropped.
         let long = Limits {
             max_inline_wait_ms: 0,

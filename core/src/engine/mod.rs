@@ -23,7 +23,7 @@ pub use outcomes::{fail_lost_attempts, record_outcome};
 pub const MAX_OUTPUT_BYTES: usize = 256 * 1024;
 
 /// Which of a step's two calls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
     /// The forward action.
     Action,
@@ -196,6 +196,10 @@ mod commands;
 pub mod driver;
 mod elements;
 mod frontier;
+#[cfg(test)]
+mod group_properties;
+#[cfg(test)]
+mod group_tests;
 mod outcomes;
 #[cfg(test)]
 pub(crate) mod properties;

@@ -20,6 +20,13 @@ pub fn fail_lost_attempts(def: &SagaDefinition, record: &mut SagaRecord, now: Mi
             return failed;
         };
         for call in calls {
+            // A for-each's elements not set out yet have no state: they never began.
+            let set_out = call
+                .item
+                .is_none_or(|i| i < record.steps[call.step].items.len());
+            if !set_out {
+                continue;
+            }
             let state = call_state(record, call.step, call.item, call.phase);
             let budget = def.retry_policy(call.step).max_attempts;
             if !unreported(state) || state.attempts < budget {
