@@ -185,6 +185,21 @@ def stuck(body):
     raise Failure(503, "the stuck participant is down")
 
 
+# -- tests: parallel groups and for-each steps --------------------------------------------------
+
+def branch(name):
+    """A branch step of a parallel group: answers its name and what it received."""
+    return lambda body, _action=None: {"branch": name, "received": body}
+
+
+def element(body):
+    """One element of a for-each: an element whose item says `"fail": true` is refused (422)."""
+    item = body.get("item")
+    if isinstance(item, dict) and item.get("fail"):
+        raise Failure(422, f"element {body.get('index')} refused (its item asks to fail)")
+    return {"index": body.get("index"), "item": item}
+
+
 # (method, path) -> (step name used by failure injection, handler)
 ROUTES = {
     ("POST", "/bulk"): ("bulk", bulk),
@@ -200,6 +215,12 @@ ROUTES = {
     ("POST", "/cafeteria/pedidos/confirmar"): ("ConfirmarPedido", set_order_state("confirmado")),
     ("POST", "/cafeteria/pedidos/cancelar"): ("ConfirmarPedido:compensation", set_order_state("cancelado")),
 }
+for _name in ("a", "b", "c"):
+    ROUTES[("POST", f"/fan/{_name}")] = (f"fan_{_name}", branch(_name))
+    ROUTES[("POST", f"/fan/{_name}/undo")] = (f"fan_{_name}:compensation", branch(f"{_name}/undo"))
+ROUTES[("POST", "/fan/each")] = ("fan_each", element)
+ROUTES[("POST", "/fan/each/undo")] = ("fan_each:compensation",
+                                      lambda body, action: {"undone": body.get("index")})
 # (service, its action, the saga step it serves: the name failure injection uses)
 for _service, _action, _step in (("campana", "crear", "crear_campana"),
                                  ("influencer", "notificar", "influencer"),
@@ -298,6 +319,7 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             body = {"value": body}
         key = self.headers.get("idempotency-key")
+        received_at = time.time()
         faults = demo_faults(self.headers.get("x-demo-faults"), body)
         delay = faults.get("delay_ms") if isinstance(faults.get("delay_ms"), dict) else {}
         if LATENCY_MS or delay.get(step):
@@ -314,7 +336,8 @@ class Handler(BaseHTTPRequestHandler):
                           "attempt": attempt, "body": body, "status": status, "answer": payload,
                           "compensates": self.headers.get("compensates-idempotency-key"),
                           "traceparent": self.headers.get("traceparent"),
-                          "xray": self.headers.get("x-amzn-trace-id")})
+                          "xray": self.headers.get("x-amzn-trace-id"),
+                          "received_at": received_at, "answered_at": time.time()})
         if faults.get("apply_then_refuse") == step and attempt == 1:
             time.sleep(3.5)
         self.answer(status, payload)

@@ -171,6 +171,52 @@ pub struct ItemState {
 }
 
 impl StepState {
+    /// The step's compensation as a whole: its own, or a for-each step's elements' together
+    /// (failed if one failed, completed when all completed; from the first start to the last
+    /// end; their attempts summed). `None` when nothing of the step is to be undone.
+    pub fn compensation_overall(&self) -> Option<CallState> {
+        if self.items.is_empty() {
+            return self.compensation.clone();
+        }
+        let parts: Vec<&CallState> = self
+            .items
+            .iter()
+            .filter_map(|item| item.compensation.as_ref())
+            .collect();
+        if parts.is_empty() {
+            return None;
+        }
+        let any = |status| parts.iter().any(|c| c.status == status);
+        let all = |status| parts.iter().all(|c| c.status == status);
+        let status = if any(StepStatus::Failed) {
+            StepStatus::Failed
+        } else if all(StepStatus::Skipped) {
+            StepStatus::Skipped
+        } else if parts
+            .iter()
+            .all(|c| matches!(c.status, StepStatus::Completed | StepStatus::Skipped))
+        {
+            StepStatus::Completed
+        } else if any(StepStatus::Running) || any(StepStatus::Completed) {
+            StepStatus::Running
+        } else {
+            StepStatus::Pending
+        };
+        let done = matches!(status, StepStatus::Completed | StepStatus::Failed);
+        Some(CallState {
+            status,
+            attempts: parts.iter().map(|c| c.attempts).sum(),
+            started_at: parts.iter().filter_map(|c| c.started_at).min(),
+            ended_at: parts
+                .iter()
+                .filter_map(|c| c.ended_at)
+                .max()
+                .filter(|_| done),
+            error: parts.iter().find_map(|c| c.error.clone()),
+            ..CallState::pending()
+        })
+    }
+
     /// A step that has not started.
     pub fn pending(name: &str) -> Self {
         Self {

@@ -255,8 +255,7 @@ impl ClientApi {
     pub fn view(&self, record: &SagaRecord, now: Millis) -> Value {
         let step_view = |s: &crate::record::StepState| {
             let compensated = s
-                .compensation
-                .as_ref()
+                .compensation_overall()
                 .is_some_and(|c| c.status == StepStatus::Completed);
             json!({
                 "name": s.name,
@@ -291,7 +290,7 @@ impl ClientApi {
             .steps
             .iter()
             .filter_map(|s| {
-                let c = s.compensation.as_ref()?;
+                let c = s.compensation_overall()?;
                 (c.status == StepStatus::Completed)
                     .then(|| (c.ended_at.unwrap_or(0), s.name.as_str()))
             })

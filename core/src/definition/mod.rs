@@ -370,6 +370,39 @@ impl SagaDefinition {
             .map(|ms| created_at.saturating_add(ms.min(i64::MAX as u64) as i64))
     }
 
+    /// Checks a start's input against what the definition reads from it before anything
+    /// runs: each for-each over an array of the input needs that array, within `max_items`.
+    /// The error names the field.
+    pub fn check_input(&self, input: &Value) -> Result<(), String> {
+        for step in &self.steps {
+            let Some(each) = &step.for_each else {
+                continue;
+            };
+            let Some(field) = each.pointer().and_then(|p| p.strip_prefix("/input")) else {
+                continue;
+            };
+            let shown = if field.is_empty() { "the input" } else { field };
+            match input.pointer(field) {
+                Some(Value::Array(items)) if items.len() <= each.max_items as usize => {}
+                Some(Value::Array(items)) => {
+                    return Err(format!(
+                        "{shown}: {} elements, over the {} that step {} takes (max_items)",
+                        items.len(),
+                        each.max_items,
+                        step.name
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "{shown}: must be an array (step {} runs once per element)",
+                        step.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Index of the pivot step, if the saga has one.
     pub fn pivot(&self) -> Option<usize> {
         self.steps.iter().position(|s| s.kind == StepKind::Pivot)

@@ -26,7 +26,9 @@ impl From<StartError> for Problem {
                 Problem::new(409, error.to_string())
             }
             // draft-ietf-httpapi-idempotency-key-header: a key reused with another payload.
-            StartError::KeyReused { .. } => Problem::new(422, error.to_string()),
+            StartError::KeyReused { .. } | StartError::InvalidInput(_) => {
+                Problem::new(422, error.to_string())
+            }
             StartError::Retry(_) => Problem::unavailable(error.to_string()),
             StartError::Store(e) => e.into(),
         }

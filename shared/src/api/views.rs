@@ -90,6 +90,22 @@ struct StepView {
     output: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     compensation: Option<CallView>,
+    /// A for-each step's elements, once it started.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    items: Vec<ItemView>,
+}
+
+/// One element of a for-each step in [`StepView`].
+#[derive(Serialize, Debug)]
+struct ItemView {
+    index: usize,
+    #[serde(flatten)]
+    action: CallView,
+    /// Its output, until the step completes and gathers them into its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compensation: Option<CallView>,
 }
 
 /// One call (action or compensation) in [`StepView`].
@@ -142,6 +158,20 @@ impl CallView {
 impl From<&SagaRecord> for SagaView {
     fn from(record: &SagaRecord) -> Self {
         let key = |step: &str, phase| engine::idempotency_key(&record.id, step, None, phase);
+        let items = |s: &crate::record::StepState| -> Vec<ItemView> {
+            let key =
+                |index, phase| engine::idempotency_key(&record.id, &s.name, Some(index), phase);
+            let view = |(index, item): (usize, &crate::record::ItemState)| ItemView {
+                index,
+                action: CallView::new(&item.action, key(index, Phase::Action)),
+                output: item.output.clone(),
+                compensation: item
+                    .compensation
+                    .as_ref()
+                    .map(|c| CallView::new(c, key(index, Phase::Compensation))),
+            };
+            s.items.iter().enumerate().map(view).collect()
+        };
         Self {
             id: record.id.clone(),
             saga_type: record.saga_type.clone(),
@@ -167,8 +197,7 @@ impl From<&SagaRecord> for SagaView {
                     name: s.name.clone(),
                     executed: s.action.status == StepStatus::Completed,
                     compensated: s
-                        .compensation
-                        .as_ref()
+                        .compensation_overall()
                         .is_some_and(|c| c.status == StepStatus::Completed),
                     action: CallView::new(&s.action, key(&s.name, Phase::Action)),
                     output: s.output.clone(),
@@ -176,6 +205,7 @@ impl From<&SagaRecord> for SagaView {
                         .compensation
                         .as_ref()
                         .map(|c| CallView::new(c, key(&s.name, Phase::Compensation))),
+                    items: items(s),
                 })
                 .collect(),
             events: record
@@ -206,7 +236,7 @@ impl From<&SagaRecord> for SummaryView {
             .steps
             .iter()
             .filter_map(|s| {
-                let c = s.compensation.as_ref()?;
+                let c = s.compensation_overall()?;
                 (c.attempts > 0).then(|| (c.started_at.unwrap_or_default(), s.name.clone()))
             })
             .collect();

@@ -90,6 +90,9 @@ pub enum StartError {
         /// The saga it started.
         saga_id: String,
     },
+    /// The input does not fit the definition (a for-each's array over its `max_items`).
+    #[error("{0}")]
+    InvalidInput(String),
     /// An earlier request with this idempotency key is still being processed.
     #[error("a request with Idempotency-Key {0:?} is still being processed; retry later")]
     InFlight(String),
@@ -120,6 +123,8 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
             saga_type: saga_type.to_string(),
             deployed: worker.definitions.types().join(", "),
         })?;
+    def.check_input(&start.input)
+        .map_err(StartError::InvalidInput)?;
     // The first saga of this version keeps it in the table, for after a redeploy changes it.
     crate::versions::keep_deployed(&worker.table, &worker.definitions, saga_type).await?;
     let id = match &start.idempotency_key {
