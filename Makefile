@@ -57,10 +57,11 @@ faults:
 ## way a saga runs (inline: start-saga drives it; stream: run-step does) and each checkpoint
 ## policy, alternating, two runs each: sagas/s, p50/p99, CPU per process, writes, write capacity
 ## and bytes, the time split, and the modelled AWS cost; then the sweeper restarting a backlog of
-## 10,000 sagas; then the engine's pure transitions (criterion). BASELINE=<dir> also measures
+## 10,000 sagas; then 20 sagas of a for-each of 50 calls 10 at once (`dev.bench --fanout-only`
+## alone); then the engine's pure transitions (criterion). BASELINE=<dir> also measures
 ## another checkout (git worktree add <dir> <commit>) the same way and prints the ratios.
 bench: setup
-	$(VENV)/python -m dev.bench --sagas 800 --concurrency 8 --sweeper 10000 $(if $(BASELINE),--baseline $(BASELINE))
+	$(VENV)/python -m dev.bench --sagas 800 --concurrency 8 --sweeper 10000 --fanout 20 $(if $(BASELINE),--baseline $(BASELINE))
 	cargo bench -p saga-core --bench engine
 
 ## Where the functions spend their CPU: perf samples of start-saga under load (needs perf).

@@ -27,6 +27,9 @@ Checkpoint policies: `every_step` and `boundaries` (see docs/concepts.md, "Check
 `--baseline DIR` also measures another checkout (for instance `git worktree add ../base
 379fa07`) under the same load, in alternating order (A B B A), and prints the ratios.
 `--sweeper N` measures how fast the sweeper restarts a backlog of N due sagas.
+`--fanout N` times N sagas whose one step is a for-each of 50 calls, 10 at once, each answered
+after 50 ms (ideally 5 waves of 50 ms), under both checkpoint policies, and their writes per saga;
+`--fanout-only` measures only that.
 `--idle SECONDS` instead measures what an idle stack costs (no requests at all: the stream
 pump's polls, the sweeper's ticks, DynamoDB Local's own work), this checkout's and the
 baseline's, in percent of one core.
@@ -523,6 +526,75 @@ def measure_sweeper(count, build):
             "ended_per_second": round((count - remaining) / ended, 1)}
 
 
+# A for-each of 50 elements, 10 at once, each call answered after 50 ms: ideally 5 waves of
+# 50 ms, where one call after another would take 50 x 50 ms.
+FANOUT_ITEMS, FANOUT_AT_ONCE, FANOUT_DELAY_MS = 50, 10, 50
+
+
+def fanout_definitions(run_dir, checkpoint):
+    """The checkout's definitions and a `fanout` saga: one for-each step over `/input/items`."""
+    target = definitions_with(ROOT, run_dir, "every_step")
+    each = {
+        "name": "fan_each",
+        "for_each": {"items": "${/input/items}", "max_concurrency": FANOUT_AT_ONCE,
+                     "max_items": FANOUT_ITEMS},
+        "action": {"http": {"url": "${env:PARTICIPANTS_URL}/fan/each",
+                            "body": {"item": "${/item}", "index": "${/index}"}}},
+        "compensation": {"http": {"url": "${env:PARTICIPANTS_URL}/fan/each/undo",
+                                  "body": {"index": "${/index}"}}},
+    }
+    fanout = {"type": "fanout", "checkpoint": checkpoint, "steps": [each],
+              "defaults": {"timeout_ms": 3000}}
+    (target / "fanout.json").write_text(json.dumps(fanout, indent=2))
+    return target
+
+
+def measure_fanout(count, build):
+    """Runs `count` fan-out sagas one after another, each under both checkpoint policies, with
+    `Prefer: wait` (start-saga drives them): the time from start to end as the record says, the
+    client's, and the writes per saga."""
+    import requests
+    stack_module = load_stack_module(ROOT)
+    results = {}
+    for checkpoint in ("every_step", "boundaries"):
+        run_dir = stack_module.RUN_ROOT / "bench-fanout"
+        definitions = fanout_definitions(run_dir, checkpoint)
+        stack = stack_module.Stack("bench", run_dir=run_dir, quiet=True, release=build == "release",
+                                   extra_env={"RUST_LOG": "warn", "SAGA_DEFINITIONS_DIR": str(definitions)})
+        stack.start()
+        try:
+            body = {"items": list(range(FANOUT_ITEMS)), "delay_ms": {"fan_each": FANOUT_DELAY_MS}}
+            server, client, writes = [], [], []
+            for i in range(count + 3):
+                began = time.perf_counter()
+                response = requests.post(f"{stack.api_url}/sagas/fanout", json=body,
+                                         headers={"Prefer": "wait=25"}, timeout=60)
+                response.raise_for_status()
+                saga = response.json()
+                if saga["status"] != "COMPLETED":
+                    raise RuntimeError(f"fan-out saga ended {saga['status']}: {saga.get('failure')}")
+                if i < 3:
+                    continue  # warm-up
+                client.append((time.perf_counter() - began) * 1000)
+                server.append(iso_ms(saga["ended_at"]) - iso_ms(saga["created_at"]))
+                writes.append(saga["dynamodb"]["writes"])
+            print(f"  [fanout/{checkpoint}] {count} sagas: start to end p50 "
+                  f"{percentile(server, 0.5):.0f} ms, client p50 {percentile(client, 0.5):.0f} ms, "
+                  f"{percentile(writes, 0.5)} writes per saga", flush=True)
+            results[checkpoint] = {
+                "sagas": count, "server_p50_ms": round(percentile(server, 0.5)),
+                "server_p99_ms": round(percentile(server, 0.99)),
+                "client_p50_ms": round(percentile(client, 0.5)),
+                "writes_per_saga": percentile(writes, 0.5),
+            }
+        finally:
+            stack.stop()
+    waves = -(-FANOUT_ITEMS // FANOUT_AT_ONCE)
+    return {"items": FANOUT_ITEMS, "max_concurrency": FANOUT_AT_ONCE, "call_ms": FANOUT_DELAY_MS,
+            "ideal_ms": waves * FANOUT_DELAY_MS, "one_after_another_ms": FANOUT_ITEMS * FANOUT_DELAY_MS,
+            **results}
+
+
 # -- main ------------------------------------------------------------------------------------------
 
 
@@ -593,6 +665,11 @@ def main():
                         "folder in dev/stack.py's RUN_ROOT, outside every checkout)")
     parser.add_argument("--sweeper", type=int, default=0, metavar="N",
                         help="also time the sweeper restarting a backlog of N due sagas")
+    parser.add_argument("--fanout", type=int, default=0, metavar="N",
+                        help=f"also time N sagas with a for-each of {FANOUT_ITEMS} calls, "
+                             f"{FANOUT_AT_ONCE} at once, each answered after {FANOUT_DELAY_MS} ms")
+    parser.add_argument("--fanout-only", action="store_true",
+                        help="only the fan-out case (with --fanout N)")
     parser.add_argument("--idle", type=int, default=0, metavar="SECONDS",
                         help="only measure the CPU of an idle stack (and the baseline's) over SECONDS")
     args = parser.parse_args()
@@ -611,6 +688,9 @@ def main():
             "run_dir": args.run_dir or str(load_stack_module(ROOT).RUN_ROOT / "bench")}
     if args.idle:
         return report_idle(base, args)
+    if args.fanout_only:
+        print(json.dumps({"fanout": measure_fanout(args.fanout or 20, args.build)}))
+        return 0
     variants = [{**base, "label": f"{m}/{c}" + ("" if n == "on" else "/no-notifications"),
                  "root": str(ROOT), "mode": m, "checkpoint": c, "notifications": n == "on"}
                 for m in modes for c in checkpoints for n in notifications]
@@ -644,6 +724,8 @@ def main():
                   f"Standard ${cost['step_functions_standard']}, Express ${cost['step_functions_express']}")
     if args.sweeper:
         print(json.dumps({"sweeper": measure_sweeper(args.sweeper, args.build)}))
+    if args.fanout:
+        print(json.dumps({"fanout": measure_fanout(args.fanout, args.build)}))
     return 0 if all(r["statuses"] == ["COMPLETED"] for r in reports) else 1
 
 

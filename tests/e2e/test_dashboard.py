@@ -209,6 +209,33 @@ def save_screenshot(driver):
     assert SCREENSHOT.stat().st_size < 400_000
 
 
+def test_branches_and_elements_run_side_by_side_on_the_timeline(browser, api):
+    # fanout (tests/e2e/definitions): two branches, then a for-each of 6 elements, 4 at once,
+    # element 2 refused; the compensated elements each get a compensation row.
+    items = [{"n": i, "fail": i == 2} for i in range(6)]
+    saga_id, _ = start(api, "fanout", {"order": "ui", "items": items, "delay_ms": {"fan_each": 200}})
+    saga = api.wait(saga_id, timeout=60)
+    assert saga["status"] == "COMPENSATED", saga
+    open_saga_page(browser, api, saga_id)
+    actions = browser.find_elements(By.CSS_SELECTOR, '#timeline li[data-phase="action"]')
+    names = [a.get_attribute("data-step") for a in actions]
+    assert names[:3] == ["fan_a", "fan_b", "fan_c"], names
+    assert [n for n in names if n.startswith("fan_each[")][:3] == ["fan_each[0]", "fan_each[1]", "fan_each[2]"]
+    failed = call_row(browser, "fan_each[2]", "action")
+    assert failed.get_attribute("data-status") == "FAILED" and "failed step" in failed.text
+    assert f"{saga_id}:fan_each:2:action" in failed.text
+    assert call_row(browser, "fan_each[0]", "compensation").get_attribute("data-status") == "COMPLETED"
+
+    def span(step):
+        bar = call_row(browser, step, "action").find_element(By.CSS_SELECTOR, ".bar")
+        return bar.location["x"], bar.location["x"] + bar.size["width"]
+    # Elements started together overlap on the shared time axis, as do the two branches.
+    (a0, a1), (b0, b1) = span("fan_each[0]"), span("fan_each[1]")
+    assert a0 < b1 and b0 < a1, ((a0, a1), (b0, b1))
+    (c0, c1), (d0, d1) = span("fan_a"), span("fan_c")
+    assert c0 < d1 and d0 < c1, ((c0, c1), (d0, d1))
+
+
 def test_cancel_appears_while_running_and_asks_before_cancelling(browser, api):
     saga_id, _ = start(api, "order", SLOW_ORDER)
     open_saga_page(browser, api, saga_id)

@@ -60,7 +60,9 @@ def test_seed_004_runs_a_campaign_and_reports_its_state(api):
 
 
 def test_seed_004_compensates_from_the_failed_step_as_the_seed_lists_it(api):
-    campaign = {**SEED_004_CAMPAIGN, "fail_at": "tracking", "fail_mode": "final"}
+    # Brand and tracking run side by side; tracking answers late, so brand completed first.
+    campaign = {**SEED_004_CAMPAIGN, "fail_at": "tracking", "fail_mode": "final",
+                "delay_ms": {"tracking": 300}}
     body = requests.post(f"{api.url}/campana-saga", json=campaign, timeout=30).json()
     assert body["estado"] == "COMPENSADA", body
     assert body["paso_fallido"] == "tracking"

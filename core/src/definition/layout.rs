@@ -44,7 +44,8 @@ pub struct Branches {
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ForEach {
-    /// A reference to the array, such as `"${/input/influencers}"`.
+    /// A reference to the array, such as `"${/input/influencers}"`; optional with a trailing
+    /// `?` (`"${/input/influencers?}"`: a missing array is an empty one).
     pub items: String,
     /// Most elements whose calls run at once.
     pub max_concurrency: u32,
@@ -58,9 +59,16 @@ pub struct ForEach {
 }
 
 impl ForEach {
-    /// The JSON pointer the `items` reference names, without `${` `}`.
+    /// The JSON pointer the `items` reference names, without `${`, `}` and an optional `?`.
     pub fn pointer(&self) -> Option<&str> {
-        self.items.strip_prefix("${")?.strip_suffix('}')
+        let reference = self.items.strip_prefix("${")?.strip_suffix('}')?;
+        Some(reference.strip_suffix('?').unwrap_or(reference))
+    }
+
+    /// Whether the reference is optional (`${/input/list?}`): a missing array, or `null`, is
+    /// then an empty one.
+    pub fn optional(&self) -> bool {
+        self.items.ends_with("?}")
     }
 }
 

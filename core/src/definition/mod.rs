@@ -384,6 +384,7 @@ impl SagaDefinition {
             let shown = if field.is_empty() { "the input" } else { field };
             match input.pointer(field) {
                 Some(Value::Array(items)) if items.len() <= each.max_items as usize => {}
+                None | Some(Value::Null) if each.optional() => {}
                 Some(Value::Array(items)) => {
                     return Err(format!(
                         "{shown}: {} elements, over the {} that step {} takes (max_items)",

@@ -28,6 +28,7 @@ pub(super) fn array_len(
             items.len(),
             each.max_items
         )),
+        None | Some(Value::Null) if each.optional() => Ok(0),
         Some(_) => Err(format!("{} is not an array", each.items)),
         None => Err(format!("{} matches nothing", each.items)),
     }
