@@ -40,6 +40,7 @@ def test_a_failure_is_written_and_the_completed_steps_compensated(api):
     undone = [c["participant"] for c in api.calls(saga["id"]) if c["participant"].endswith(":compensation")]
     assert undone == ["bulk:compensation"]
     # The create, the claim, the failed attempt (its retry is due within the invocation, but a
-    # failure is always written), the failure that starts compensation, then the end.
-    assert saga["dynamodb"]["writes"] == 5, saga["dynamodb"]
+    # failure is always written), the retry begun (every attempt is on record before it is
+    # sent), the failure that starts compensation, then the end.
+    assert saga["dynamodb"]["writes"] == 6, saga["dynamodb"]
     assert requests.get(f"{api.url}/sagas/{saga['id']}/history", timeout=10).status_code == 200

@@ -52,8 +52,13 @@ def test_element_13_of_20_fails_then_the_elements_that_ran_are_undone_newest_fir
     assert saga["failure"]["step"] == "fan_each" and "element 13" in saga["failure"]["error"]
     each = next(s for s in saga["steps"] if s["name"] == "fan_each")
     started = sorted(c["body"]["index"] for c in element_calls(api, saga["id"]))
-    # 13 fails with at most three others in flight: nothing starts after it.
-    assert max(started) <= 16 and 13 in started, started
+    assert 13 in started and len(started) < 20, started
+    # Nothing starts once 13's failure is recorded; at most three others were still in flight.
+    failed_at = each["items"][13]["ended_at"]
+    begun = [i for i in each["items"] if "started_at" in i]
+    assert all(i["started_at"] <= failed_at for i in begun), begun
+    in_flight = [i for i in begun if i["index"] != 13 and i["ended_at"] > failed_at]
+    assert len(in_flight) <= 3, in_flight
     ran = {i["index"]: i for i in each["items"] if i["status"] == "COMPLETED"}
     undo = element_calls(api, saga["id"], "fan_each:compensation")
     undone = [c["body"]["index"] for c in undo]

@@ -62,6 +62,15 @@ def test_the_seed_samples_start_and_read_one_saga_in_the_seed_shape(stack):
     assert saga["request_data"] == {"image_id": "img_123", "data": "datos de prueba"}
 
 
+def test_the_campaign_sample_notifies_each_influencer_with_its_own_call(stack, api):
+    response = invoke(stack, "start-saga", "start-saga-campaign.json")
+    assert response["statusCode"] == 202, response
+    saga = api.wait(json.loads(response["body"])["id"], timeout=60)
+    assert saga["status"] in {"COMPLETED", "COMPENSATED"}, saga
+    influencer = next(s for s in saga["steps"] if s["name"] == "influencer")
+    assert [i["index"] for i in influencer["items"]] == [0, 1, 2]
+
+
 def test_run_step_sample_is_accepted(stack):
     # The sample's saga is not in the table, so run-step's conditional claim loses and it
     # reports no failed records: nothing is run for a record the table does not hold.

@@ -360,6 +360,27 @@ fn an_empty_array_completes_the_step_at_once_and_a_long_one_fails_it() {
     assert_eq!(record.status, SagaStatus::Completed);
     assert_eq!(record.steps[1].output, Some(json!([])));
     assert_eq!(names(&def, &made), ["reserve", "confirm"]);
+    // Undone later, it has no element to undo.
+    let items: Vec<Value> = Vec::new();
+    let mut record = new_record(&def, "s".into(), json!({"items": items}), 0);
+    let first = calls(&on(&def, &mut record, Event::Claimed, 0, &HOLDER));
+    let effects = on(
+        &def,
+        &mut record,
+        finished(&first[0], ok(json!(1))),
+        1,
+        &HOLDER,
+    );
+    let confirm = calls(&effects);
+    assert_eq!(names(&def, &confirm), ["confirm"]);
+    let effects = on(
+        &def,
+        &mut record,
+        finished(&confirm[0], refused()),
+        2,
+        &HOLDER,
+    );
+    assert_eq!(names(&def, &calls(&effects)), ["reserve/undo"]);
     let (_, record) = drive_for_each(&def, 21, &[]);
     assert_eq!(record.status, SagaStatus::Compensated);
     let failure = record.failure.unwrap();

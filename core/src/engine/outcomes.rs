@@ -307,7 +307,8 @@ pub(super) fn start_compensation(def: &SagaDefinition, record: &mut SagaRecord, 
             _ => false,
         };
         let element_undo: Vec<bool> = state.items.iter().map(|item| undo(&item.action)).collect();
-        if element_undo.is_empty() {
+        // A for-each step is undone element by element (none, when its array was empty).
+        if def.steps[step].for_each.is_none() {
             let undo_step = undo(&state.action);
             queue_compensation(def, record, step, None, undo_step);
         }
