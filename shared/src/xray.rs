@@ -51,12 +51,12 @@ impl Parent {
                 _ => {}
             }
         }
-        let trace = TraceContext::from_xray(header)?;
-        let segment =
-            parent.filter(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()))?;
         if !sampled {
             return None;
         }
+        let trace = TraceContext::from_xray(header)?;
+        let segment =
+            parent.filter(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()))?;
         let (time, unique) = trace.trace_id().split_at(8);
         Some(Self {
             root: format!("1-{time}-{unique}"),
