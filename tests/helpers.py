@@ -1,6 +1,10 @@
 """Shared helpers of the end-to-end and fault tests: a client for the API and the demo
-participants, and a Pulsar recorder. Each test folder's conftest starts its own stack."""
+participants, a Pulsar recorder and an X-Ray daemon stand-in. Each test folder's conftest starts
+its own stack."""
 
+import json
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -93,3 +97,50 @@ def item_size(item):
             return 3 + sum(1 + len(k) + value(i) for k, i in inner.items())
         return 1
     return sum(len(name) + value(v) for name, v in item.items())
+
+
+class XrayDaemon:
+    """Stands in for the X-Ray daemon: a UDP socket on a free local port (`address`, for the
+    functions' AWS_XRAY_DAEMON_ADDRESS) that keeps every document sent to it, and every datagram
+    that is not the daemon's header line followed by a JSON document."""
+
+    HEADER = {"format": "json", "version": 1}
+
+    def __init__(self):
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.address = f"127.0.0.1:{self.socket.getsockname()[1]}"
+        self.documents = []
+        self.malformed = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._receive, daemon=True)
+        self.thread.start()
+
+    def _receive(self):
+        while not self.stopping.is_set():
+            try:
+                datagram = self.socket.recv(65536)
+            except socket.timeout:
+                continue
+            header, _, document = datagram.partition(b"\n")
+            try:
+                if json.loads(header) != self.HEADER:
+                    raise ValueError("not the daemon's header")
+                self.documents.append(json.loads(document))
+            except ValueError:
+                self.malformed.append(datagram)
+
+    def subsegment(self, subsegment_id):
+        """The subsegment with this id, once it has arrived."""
+        return eventually(lambda: next((d for d in list(self.documents) if d.get("id") == subsegment_id), None))
+
+    def siblings(self, subsegment):
+        """The subsegments sent under the same parent segment as `subsegment` (itself included)."""
+        return [d for d in list(self.documents)
+                if (d.get("trace_id"), d.get("parent_id")) == (subsegment["trace_id"], subsegment["parent_id"])]
+
+    def close(self):
+        self.stopping.set()
+        self.thread.join()
+        self.socket.close()

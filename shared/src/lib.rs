@@ -23,3 +23,4 @@ pub mod usecases;
 pub mod versions;
 pub mod wiring;
 pub mod worker;
+pub mod xray;

@@ -101,7 +101,9 @@ async fn publish<P: Publisher>(
         "task_id": record.task_id,
         "failure": record.failure,
     });
-    let [traceparent, xray] = saga_trace(record.trace.as_ref(), now).call_headers();
+    let subsegment = crate::xray::publish(topic);
+    let trace = saga_trace(record.trace.as_ref(), now);
+    let [traceparent, xray] = crate::xray::call_headers(&trace, subsegment.as_ref());
     let properties = [
         ("event".to_string(), event.to_string()),
         ("saga_id".to_string(), record.id.clone()),
@@ -109,15 +111,14 @@ async fn publish<P: Publisher>(
         traceparent,
         xray,
     ];
-    let outcome = publisher
-        .publish(Message {
-            topic,
-            payload: &payload,
-            idempotency_key: &key,
-            properties: &properties,
-            timeout: PUBLISH_TIMEOUT,
-        })
-        .await;
+    let publish = publisher.publish(Message {
+        topic,
+        payload: &payload,
+        idempotency_key: &key,
+        properties: &properties,
+        timeout: PUBLISH_TIMEOUT,
+    });
+    let outcome = crate::xray::traced(subsegment, publish).await;
     match outcome {
         // At DEBUG: the topic is the record of what was sent.
         Outcome::Succeeded(_) => debug!(saga_id = %record.id, event, "lifecycle notification sent"),

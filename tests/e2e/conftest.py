@@ -9,11 +9,20 @@ import shutil
 import pytest
 
 from dev.ports import SLOTS, ports_for
-from helpers import IMAGE_TOPICS, ROOT, RUN_ROOT, Api, Stack, TopicRecorder
+from helpers import IMAGE_TOPICS, ROOT, RUN_ROOT, Api, Stack, TopicRecorder, XrayDaemon
 
 
 @pytest.fixture(scope="session")
-def stack():
+def xray():
+    """The X-Ray daemon the stack's functions send their subsegments to (cargo lambda watch
+    gives every invocation a sampled trace header, so tracing is active throughout)."""
+    daemon = XrayDaemon()
+    yield daemon
+    daemon.close()
+
+
+@pytest.fixture(scope="session")
+def stack(xray):
     api_port = ports_for("e2e").api
     run_dir = "e2e" if api_port == SLOTS["e2e"].api else f"e2e-{api_port}"
     # The bundled definitions and the tests' own (tests/e2e/definitions), read from a folder
@@ -27,7 +36,8 @@ def stack():
     stack = Stack("e2e", secrets=True, run_dir=RUN_ROOT / run_dir, quiet=True,
                   extra_env={"CAMPAIGN_FAILURE_RATES": "0", "CHOREOGRAPHY_COMPENSATION_TIMEOUT_MS": "6000",
                              "CHOREOGRAPHY_STALL_TIMEOUT_MS": "4000",
-                             "SAGA_DEFINITIONS_DIR": str(definitions)})
+                             "SAGA_DEFINITIONS_DIR": str(definitions),
+                             "AWS_XRAY_DAEMON_ADDRESS": xray.address})
     stack.start()
     yield stack
     stack.stop()

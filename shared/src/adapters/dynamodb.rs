@@ -51,6 +51,7 @@ impl DynamoStore {
             .build();
         let config = aws_sdk_dynamodb::config::Builder::from(aws)
             .timeout_config(timeouts)
+            .interceptor(crate::xray::SdkCalls::default())
             .build();
         Self::new(Client::from_conf(config), table)
     }

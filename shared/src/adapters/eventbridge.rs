@@ -22,7 +22,11 @@ impl EventBus {
     /// (`AWS_ENDPOINT_URL_EVENTBRIDGE` points it at an emulator locally).
     pub fn connect(aws: &aws_config::SdkConfig, name: &str) -> Self {
         Self {
-            client: Client::new(aws),
+            client: Client::from_conf(
+                aws_sdk_eventbridge::config::Builder::from(aws)
+                    .interceptor(crate::xray::SdkCalls::default())
+                    .build(),
+            ),
             name: name.to_string(),
         }
     }

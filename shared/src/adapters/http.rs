@@ -58,6 +58,7 @@ impl HttpParticipant for ReqwestParticipant {
             Err(e) => return failed(classify_error(&e), describe(&shown, e)),
         };
         let status = response.status();
+        crate::xray::note_status(status.as_u16());
         let body = match read_bounded(response, request.max_response_bytes).await {
             Ok(Some(body)) => body,
             Ok(None) => {

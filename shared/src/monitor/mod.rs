@@ -326,7 +326,8 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
         let trace = crate::invocation::saga_trace(record.trace.as_ref(), now);
         for command in &commands {
             let name = command.payload["command"].as_str().unwrap_or_default();
-            let [traceparent, xray] = trace.call_headers();
+            let subsegment = crate::xray::publish(&def.command_topic);
+            let [traceparent, xray] = crate::xray::call_headers(&trace, subsegment.as_ref());
             let properties = [
                 ("command".to_string(), name.to_string()),
                 ("saga_id".to_string(), record.id.clone()),
@@ -337,16 +338,14 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
                 traceparent,
                 xray,
             ];
-            let outcome = self
-                .publisher
-                .publish(Message {
-                    topic: &def.command_topic,
-                    payload: &command.payload,
-                    idempotency_key: &command.idempotency_key,
-                    properties: &properties,
-                    timeout: PUBLISH_TIMEOUT,
-                })
-                .await;
+            let publish = self.publisher.publish(Message {
+                topic: &def.command_topic,
+                payload: &command.payload,
+                idempotency_key: &command.idempotency_key,
+                properties: &properties,
+                timeout: PUBLISH_TIMEOUT,
+            });
+            let outcome = crate::xray::traced(subsegment, publish).await;
             if let Outcome::Failed { error, .. } = outcome {
                 return Err(IngestError::Publish(error));
             }

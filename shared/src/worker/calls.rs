@@ -8,6 +8,7 @@ use crate::engine::{self, Call, Phase, Request};
 use crate::outcome::{FailureClass, Outcome};
 use crate::ports::{Clock, HttpParticipant, HttpRequest, Message, Publisher, SagaStore};
 use crate::record::SagaRecord;
+use crate::xray;
 use serde_json::{Map, Value};
 use std::time::Duration;
 use tracing::{debug, warn};
@@ -48,10 +49,14 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         call: &Call,
     ) -> Outcome {
         let timeout = Duration::from_millis(call.timeout_ms);
+        let subsegment = match &call.request {
+            Ok(Request::Http { method, url, .. }) => xray::participant_call(method, url),
+            Ok(Request::Publish { topic, .. }) => xray::publish(topic),
+            Err(_) => None,
+        };
+        let trace = crate::invocation::saga_trace(record.trace.as_ref(), self.clock.now());
         let mut extra: Vec<(String, String)> =
-            crate::invocation::saga_trace(record.trace.as_ref(), self.clock.now())
-                .call_headers()
-                .into();
+            xray::call_headers(&trace, subsegment.as_ref()).into();
         if call.phase == Phase::Compensation {
             let step = &def.steps[call.step].name;
             let action_key = engine::idempotency_key(&record.id, step, call.item, Phase::Action);
@@ -74,17 +79,16 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                 {
                     headers.push((DEMO_FAULTS_HEADER.to_string(), faults));
                 }
-                self.http
-                    .call(HttpRequest {
-                        method,
-                        url,
-                        headers: &headers,
-                        body,
-                        idempotency_key: &call.idempotency_key,
-                        timeout,
-                        max_response_bytes: def.max_response_bytes(call.step),
-                    })
-                    .await
+                let call = self.http.call(HttpRequest {
+                    method,
+                    url,
+                    headers: &headers,
+                    body,
+                    idempotency_key: &call.idempotency_key,
+                    timeout,
+                    max_response_bytes: def.max_response_bytes(call.step),
+                });
+                xray::traced(subsegment, call).await
             }
             Ok(Request::Publish {
                 topic,
@@ -104,15 +108,14 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                     COMPENSATES_HEADER => ("compensates_idempotency_key".to_string(), value),
                     _ => (name, value),
                 }));
-                self.publisher
-                    .publish(Message {
-                        topic,
-                        payload,
-                        idempotency_key: &call.idempotency_key,
-                        properties: &properties,
-                        timeout,
-                    })
-                    .await
+                let publish = self.publisher.publish(Message {
+                    topic,
+                    payload,
+                    idempotency_key: &call.idempotency_key,
+                    properties: &properties,
+                    timeout,
+                });
+                xray::traced(subsegment, publish).await
             }
         }
     }
