@@ -517,6 +517,12 @@ def test_run_step_killed_mid_group_runs_again_only_the_calls_in_flight(stack_fac
     assert victims, stack.function_processes()
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
+    # The stack, as Lambda would, replaces the dead process: it restarts the watch server.
+    deadline = time.time() + 60
+    while not stack.watch_restarts:
+        assert time.time() < deadline, f"no watch restart after the kill: {stack.function_processes()}"
+        time.sleep(0.2)
+    wait_until_serving(api)
     sagas = api.wait_all(ids, timeout=240)
     assert all(s["status"] == "COMPLETED" for s in sagas.values()), [s["status"] for s in sagas.values()]
     calls = [c for c in api.all_calls() if c["participant"] == "fan_each"]
