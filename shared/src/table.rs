@@ -4,8 +4,9 @@
 //! and makes the conditional write. The shard constants and the TTL rule live here too.
 
 use crate::history;
+use crate::history::HistoryEntry;
 use crate::payloads;
-use crate::ports::{SagaStore, StoreError, WriteReceipt};
+use crate::ports::{DueKey, DuePage, ListQuery, SagaStore, StoreError, WriteReceipt};
 use crate::record::{Millis, SagaRecord, SagaStatus};
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
@@ -62,12 +63,13 @@ pub trait Announcer: Send + Sync {
     ) -> BoxFuture<'a, ()>;
 }
 
-/// The saga table: reads go to `store`, writes through [`Self::create`] and [`Self::update`],
-/// which do every write's bookkeeping and what follows it (metrics, notifications).
+/// The saga table: records are read through its read methods and written through
+/// [`Self::create`] and [`Self::update`], which do every write's bookkeeping and what follows
+/// it (metrics, notifications). Nothing else reaches the store under it.
 #[derive(Clone, Default)]
 pub struct SagaTable<S> {
     /// Where records live.
-    pub store: S,
+    store: S,
     /// The bookkeeping rules.
     pub rules: TableRules,
     /// Who publishes the lifecycle notifications a write calls for (none: nobody).
@@ -151,8 +153,61 @@ impl<S: SagaStore> SagaTable<S> {
         let Some(mut record) = self.store.get(id).await? else {
             return Ok(None);
         };
-        payloads::load(&self.store, &mut record).await?;
+        self.load_payloads(&mut record).await?;
         Ok(Some(record))
+    }
+
+    /// Reads a record as stored: payloads kept apart stay out (`null`) until
+    /// [`Self::load_payloads`] brings them.
+    pub async fn get_bare(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
+        self.store.get(id).await
+    }
+
+    /// Reads several records as stored (missing ones are left out).
+    pub async fn get_many(&self, ids: &[String]) -> Result<Vec<SagaRecord>, StoreError> {
+        self.store.get_many(ids).await
+    }
+
+    /// Loads the payloads kept apart that the record does not hold yet (see
+    /// [`payloads::load`]).
+    pub async fn load_payloads(&self, record: &mut SagaRecord) -> Result<(), StoreError> {
+        payloads::load(&self.store, record).await
+    }
+
+    /// The saga's whole history, oldest first, the entries kept apart included.
+    pub async fn history(&self, record: &SagaRecord) -> Result<Vec<HistoryEntry>, StoreError> {
+        payloads::history(&self.store, record).await
+    }
+
+    /// `(created_at, id)` of a listing partition's sagas, newest first.
+    pub async fn list(&self, query: &ListQuery) -> Result<Vec<(Millis, String)>, StoreError> {
+        self.store.list(query).await
+    }
+
+    /// A page of the sagas of one sweeper shard due at `now` (see [`SagaStore::due`]).
+    pub async fn due(
+        &self,
+        shard: u32,
+        now: Millis,
+        limit: i32,
+        after: Option<DueKey>,
+    ) -> Result<DuePage, StoreError> {
+        self.store.due(shard, now, limit, after).await
+    }
+
+    /// Keeps a text beside the sagas under `id` (a definition version).
+    pub async fn keep_text(&self, id: &str, text: &str) -> Result<WriteReceipt, StoreError> {
+        self.store.put_text(id, text).await
+    }
+
+    /// A text kept with [`Self::keep_text`], if there is one.
+    pub async fn text(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let key = id.to_string();
+        Ok(self
+            .store
+            .get_texts(std::slice::from_ref(&key))
+            .await?
+            .remove(&key))
     }
 
     /// Replaces the stored record with this one, conditional on the stored version being the
@@ -280,6 +335,19 @@ impl<S: SagaStore> SagaTable<S> {
                 .expires_at
                 .get_or_insert(now / 1000 + rules.retention_days * 86_400);
         }
+    }
+}
+
+#[cfg(test)]
+impl<S> SagaTable<S> {
+    /// The store under the table, for tests to arrange and inspect.
+    pub(crate) fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The store under the table, for tests to change.
+    pub(crate) fn store_mut(&mut self) -> &mut S {
+        &mut self.store
     }
 }
 

@@ -63,8 +63,7 @@ pub async fn run<S: SagaStore, C: Clock>(
     for _ in 0..5 {
         let mut record = deps
             .table
-            .store
-            .get(id)
+            .get_bare(id)
             .await?
             .ok_or_else(|| CommandError::NotFound(id.to_string()))?;
         if record.choreographed {
