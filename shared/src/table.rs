@@ -273,29 +273,35 @@ impl<S: SagaStore> SagaTable<S> {
         Ok(own)
     }
 
-    /// Moves large payloads and older history to items of their own, then writes the record
-    /// without them: a create, or a replace conditional on the `expected` stored version. The
-    /// receipt counts the capacity of every item written, which is added to the record's count
-    /// for its next write to store.
+    /// Moves large payloads and older history to items of their own (the record keeps their
+    /// ids), then writes the record's item without them: a create, or a replace conditional on
+    /// the `expected` stored version. The receipt counts the capacity of every item written,
+    /// which is added to the record's count for its next write to store.
     async fn put(
         &self,
         record: &mut SagaRecord,
         expected: Option<u64>,
     ) -> Result<WriteReceipt, StoreError> {
         let started = std::time::Instant::now();
-        let mut apart = payloads::store_large(&self.store, record).await?;
-        apart.add(&payloads::spill_history(&self.store, record).await?);
-        let detached = payloads::detach(record);
-        let written = match expected {
-            None => self.store.create(record).await,
-            Some(version) => self.store.replace(record, version).await,
-        };
-        payloads::reattach(record, detached);
-        let mut receipt = written?;
-        receipt.add(&apart);
+        let mut receipt = payloads::store_large(&self.store, record).await?;
+        receipt.add(&payloads::spill_history(&self.store, record).await?);
+        receipt.add(&self.put_item(record, expected).await?);
         record.capacity_units += receipt.capacity_units;
         crate::timing::write(started.elapsed(), receipt.bytes, receipt.capacity_units);
         Ok(receipt)
+    }
+
+    /// Writes the record's item, built from the record without changing it.
+    async fn put_item(
+        &self,
+        record: &SagaRecord,
+        expected: Option<u64>,
+    ) -> Result<WriteReceipt, StoreError> {
+        let item = payloads::item(record);
+        match expected {
+            None => self.store.create(&item).await,
+            Some(version) => self.store.replace(&item, version).await,
+        }
     }
 
     /// Gives a finished saga's payload items the record's TTL, so they go with it.
@@ -380,6 +386,7 @@ mod tests {
     use crate::adapters::memory::MemoryStore;
     use crate::record::Lease;
     use serde_json::json;
+    use std::borrow::Cow;
 
     fn table() -> SagaTable<MemoryStore> {
         SagaTable::new(MemoryStore::default(), TableRules::default())
@@ -480,6 +487,27 @@ mod tests {
         assert_eq!(record.capacity_units, 2.0);
         let stored = table.get(&record.id).await.unwrap().unwrap();
         assert_eq!(stored.capacity_units, 1.0, "the create's, not its own");
+    }
+
+    #[tokio::test]
+    async fn a_write_stores_large_payloads_apart_and_leaves_the_record_whole() {
+        let table = table();
+        let big = |c: &str| json!({"blob": c.repeat(payloads::INLINE_PAYLOAD_BYTES)});
+        let mut record = SagaRecord::fresh("s-1".into(), "image", ["a"], big("i"), 1_000);
+        assert!(matches!(payloads::item(&record), Cow::Borrowed(_)));
+        table.create(&mut record, 1_000).await.unwrap();
+        record.steps[0].output = Some(big("o"));
+        table.update(&mut record, 1_001).await.unwrap();
+        assert_eq!(record.input, big("i"));
+        assert_eq!(record.steps[0].output, Some(big("o")));
+        assert!(record.input_ref.is_some() && record.steps[0].output_ref.is_some());
+        let stored = table.get_bare("s-1").await.unwrap().unwrap();
+        assert!(stored.input.is_null() && stored.steps[0].output.is_none());
+        let whole = table.get("s-1").await.unwrap().unwrap();
+        assert_eq!(
+            (whole.input, whole.steps[0].output.clone()),
+            (big("i"), Some(big("o")))
+        );
     }
 
     #[tokio::test]
