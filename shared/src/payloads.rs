@@ -189,13 +189,16 @@ pub async fn load<S: SagaStore>(store: &S, record: &mut SagaRecord) -> Result<()
     if wanted.is_empty() {
         return Ok(());
     }
-    let mut texts = store.get_texts(&wanted).await?;
-    let mut parse = |key: &str| -> Result<Value, StoreError> {
+    // Equal payloads share one item: it is asked for once, and parsed for each.
+    wanted.sort_unstable();
+    wanted.dedup();
+    let texts = store.get_texts(&wanted).await?;
+    let parse = |key: &str| -> Result<Value, StoreError> {
         // Reading again cannot bring back an item that is gone or garbled: rejected.
-        let text = texts.remove(key).ok_or_else(|| {
+        let text = texts.get(key).ok_or_else(|| {
             StoreError::Rejected(format!("the payload item {key} of the saga is missing"))
         })?;
-        serde_json::from_str(&text)
+        serde_json::from_str(text)
             .map_err(|e| StoreError::Rejected(format!("the payload item {key} is not JSON: {e}")))
     };
     if let Some(key) = record.input_ref.clone()

@@ -511,6 +511,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn equal_payloads_share_one_item_and_both_load_back() {
+        let table = table();
+        let big = json!({"blob": "x".repeat(payloads::INLINE_PAYLOAD_BYTES)});
+        let mut record = SagaRecord::fresh("s-1".into(), "image", ["a"], big.clone(), 1_000);
+        record.steps[0].output = Some(big.clone());
+        table.create(&mut record, 1_000).await.unwrap();
+        assert_eq!(Some(&record.input_ref), Some(&record.steps[0].output_ref));
+        assert_eq!(table.store.texts().len(), 1);
+        let whole = table.get("s-1").await.unwrap().unwrap();
+        assert_eq!(
+            (whole.input, whole.steps[0].output.clone()),
+            (big.clone(), Some(big))
+        );
+    }
+
+    #[tokio::test]
     async fn an_ended_saga_leaves_the_sweep_index_and_gets_its_ttl_unless_it_failed() {
         let table = table();
         let mut record = saga();
