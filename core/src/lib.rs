@@ -6,7 +6,10 @@
 pub mod choreography;
 pub mod definition;
 pub mod engine;
+pub mod event_log;
 pub mod history;
+mod json_text;
 pub mod outcome;
 pub mod record;
+pub mod status;
 pub mod trace;

@@ -1,71 +1,14 @@
 //! The saga record: one DynamoDB item per saga, and the only channel between the functions.
 
+use crate::history::HistoryEntry;
+use crate::json_text;
 use crate::outcome::FailureClass;
 use crate::trace::TraceContext;
+
+pub use crate::event_log::LoggedEvent;
+pub use crate::status::{Millis, SagaStatus, StepStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// Milliseconds since the Unix epoch.
-pub type Millis = i64;
-
-/// Overall status of a saga.
-#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Hash)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SagaStatus {
-    /// Written by start, no step has run yet.
-    Pending,
-    /// Forward steps are running.
-    Running,
-    /// Every step succeeded.
-    Completed,
-    /// A step failed for good; compensations are running, newest first.
-    Compensating,
-    /// A step failed and every finished step was rolled back.
-    Compensated,
-    /// Needs an operator: a compensation, or a forward step after the pivot, gave up.
-    Failed,
-    /// Stopped on request and rolled back.
-    Cancelled,
-}
-
-impl SagaStatus {
-    /// True when nothing more will happen to the saga without an operator.
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Completed | Self::Compensated | Self::Failed | Self::Cancelled
-        )
-    }
-
-    /// The name used in the API and in the table.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Running => "RUNNING",
-            Self::Completed => "COMPLETED",
-            Self::Compensating => "COMPENSATING",
-            Self::Compensated => "COMPENSATED",
-            Self::Failed => "FAILED",
-            Self::Cancelled => "CANCELLED",
-        }
-    }
-}
-
-/// Status of one step's action or compensation.
-#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum StepStatus {
-    /// Not started.
-    Pending,
-    /// An attempt is under way, or a retry is due.
-    Running,
-    /// Succeeded.
-    Completed,
-    /// Gave up: final error or retries exhausted.
-    Failed,
-    /// Not needed (a compensation of a step that never completed, or a step without one).
-    Skipped,
-}
 
 /// Progress of one call (a step's action or its compensation).
 #[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
@@ -142,7 +85,11 @@ pub struct StepState {
     /// The forward action.
     pub action: CallState,
     /// The action's response body, stored as JSON text (in an item of its own when large).
-    #[serde(default, with = "json_text", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "json_text::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output: Option<Value>,
     /// When the output is large: the id of the item that keeps it beside the record (see
     /// [`payload_key`]); it is then absent from the record's item, and readers that need it
@@ -163,7 +110,11 @@ pub struct ItemState {
     /// The element's action.
     pub action: CallState,
     /// Its output, until the step completes and gathers the outputs into its own.
-    #[serde(default, with = "json_text", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "json_text::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output: Option<Value>,
     /// Its compensation, once the saga needs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -267,7 +218,7 @@ pub struct SagaRecord {
     /// large: then absent from the record's item, and `null` until loaded).
     #[serde(
         default,
-        with = "json_text_required",
+        with = "json_text::required",
         skip_serializing_if = "Value::is_null"
     )]
     pub input: Value,
@@ -345,7 +296,7 @@ pub struct SagaRecord {
     /// The newest entries of the saga's history (see [`crate::history`]), stored as JSON text
     /// (one string attribute is smaller in DynamoDB than a list of maps).
     #[serde(default, with = "history_text", skip_serializing_if = "Vec::is_empty")]
-    pub history: Vec<crate::history::HistoryEntry>,
+    pub history: Vec<HistoryEntry>,
     /// Ids of the items that keep older history entries, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history_refs: Vec<String>,
@@ -365,29 +316,6 @@ pub struct SagaRecord {
     /// The trace the saga's calls join (see [`crate::trace`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceContext>,
-}
-
-/// One participant event in a choreographed saga's log.
-#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
-pub struct LoggedEvent {
-    /// The event's message id; a second event with the same id is a duplicate.
-    pub message_id: String,
-    /// Event type, e.g. `AnonymizationCompleted`.
-    pub event_type: String,
-    /// The step the event belongs to.
-    pub step: String,
-    /// What the event says about its step.
-    pub meaning: crate::definition::choreography::EventMeaning,
-    /// When the participant says it happened (its `occurred_at`, else when it was received).
-    pub occurred_at: Millis,
-    /// When the monitor logged it.
-    pub received_at: Millis,
-    /// The task id the event carried.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_id: Option<String>,
-    /// The event's data, stored as JSON text.
-    #[serde(default, with = "json_text", skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
 }
 
 impl SagaRecord {
@@ -467,6 +395,18 @@ impl SagaRecord {
     pub fn step(&self, name: &str) -> Option<&StepState> {
         self.steps.iter().find(|s| s.name == name)
     }
+
+    /// Notes a status change in the history, once per change, whoever wrote it; true when it
+    /// was one.
+    pub fn note_status(&mut self, now: Millis) -> bool {
+        if self.logged_status == Some(self.status) {
+            return false;
+        }
+        self.logged_status = Some(self.status);
+        self.history
+            .push(HistoryEntry::status_change(self.status, now));
+        true
+    }
 }
 
 /// The id of the item that keeps a large payload of a saga: the saga id and a hash of the
@@ -479,26 +419,6 @@ pub fn payload_key(saga_id: &str, text: &str) -> String {
     format!("{saga_id}#payload#{hex}")
 }
 
-/// Stores an optional JSON value as JSON text (robust against DynamoDB's nesting and number limits).
-mod json_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use serde_json::Value;
-
-    pub fn serialize<S: Serializer>(value: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(v) => s.serialize_str(&v.to_string()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-        let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| serde_json::from_str(&t).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
-
-/// Stores a list as JSON text.
 /// Stores history entries in their compact text form ([`crate::history::encode`]).
 mod history_text {
     use crate::history::{self, HistoryEntry};
@@ -511,20 +431,5 @@ mod history_text {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<HistoryEntry>, D::Error> {
         let text = String::deserialize(d)?;
         history::decode(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Stores a JSON value as JSON text.
-mod json_text_required {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use serde_json::Value;
-
-    pub fn serialize<S: Serializer>(value: &Value, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&value.to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
-        let text = String::deserialize(d)?;
-        serde_json::from_str(&text).map_err(serde::de::Error::custom)
     }
 }

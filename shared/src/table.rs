@@ -3,7 +3,6 @@
 //! write count, update time, the sweeper's and the listing's index keys, the retention TTL)
 //! and makes the conditional write. The shard constants and the TTL rule live here too.
 
-use crate::history;
 use crate::history::HistoryEntry;
 use crate::payloads;
 use crate::ports::{DueKey, DuePage, ListQuery, SagaStore, StoreError, WriteReceipt};
@@ -138,7 +137,7 @@ impl<S: SagaStore> SagaTable<S> {
             ));
         }
         self.index(record, now);
-        history::note_status(record, now);
+        record.note_status(now);
         // A choreographed saga's first batch may already end it.
         let ended = record.status.is_terminal().then(|| record.status.as_str());
         let notify = [Some("STARTED"), ended];
@@ -223,7 +222,7 @@ impl<S: SagaStore> SagaTable<S> {
         record.writes += 1;
         record.updated_at = now;
         self.index(record, now);
-        let changed = history::note_status(record, now);
+        let changed = record.note_status(now);
         let ended = changed && record.status.is_terminal();
         let notify = [ended.then(|| record.status.as_str()), None];
         let written = match self.put(record, Some(expected)).await {
@@ -580,7 +579,7 @@ mod tests {
         let statuses: Vec<_> = record.history.iter().filter_map(|e| e.status).collect();
         assert_eq!(statuses, [SagaStatus::Pending, SagaStatus::Running]);
         for i in 0..60 {
-            crate::history::note_command(&mut record, "cancel", 2_000 + i);
+            crate::history::note_command(&mut record.history, "cancel", 2_000 + i);
         }
         table.update(&mut record, 3_000).await.unwrap();
         assert_eq!(record.history_refs.len(), 1);

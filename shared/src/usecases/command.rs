@@ -91,7 +91,7 @@ pub async fn run<S: SagaStore, C: Clock>(
             Command::Cancel => "cancel",
             Command::Redrive => "redrive",
         };
-        crate::history::note_command(&mut record, name, now);
+        crate::history::note_command(&mut record.history, name, now);
         if !record.is_leased(now) {
             crate::engine::driver::hand_on(&mut record);
         }
