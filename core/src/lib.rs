@@ -3,6 +3,7 @@
 //! the time and the outcomes of calls, and this crate depends on no I/O library, so the compiler
 //! keeps it that way.
 
+pub mod call;
 pub mod choreography;
 pub mod definition;
 pub mod engine;

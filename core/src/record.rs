@@ -2,80 +2,13 @@
 
 use crate::history::HistoryEntry;
 use crate::json_text;
-use crate::outcome::FailureClass;
 use crate::trace::TraceContext;
 
+pub use crate::call::{CallState, ItemState};
 pub use crate::event_log::LoggedEvent;
 pub use crate::status::{Millis, SagaStatus, StepStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// Progress of one call (a step's action or its compensation).
-#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
-pub struct CallState {
-    /// Where the call stands.
-    pub status: StepStatus,
-    /// Attempts made so far.
-    #[serde(default)]
-    pub attempts: u32,
-    /// When the first attempt started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<Millis>,
-    /// When the call succeeded or gave up.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ended_at: Option<Millis>,
-    /// The last error seen.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The class of the last failed attempt (decides whether a failed step is compensated).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<FailureClass>,
-    /// When the next attempt is due, after a retryable failure.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_at: Option<Millis>,
-    /// Attempts made before the saga was last redriven (history; not counted against retries).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub previous_attempts: u32,
-    /// Attempts whose invocation died before reporting an outcome (counted against retries).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub lost_attempts: u32,
-    /// Sticky: some attempt's outcome was unknown (a timeout, a connection lost after sending,
-    /// a 5xx, an invocation that died mid-call), so the call may have taken effect whatever
-    /// later attempts answered. Decides whether a call that failed for good is compensated.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub may_have_taken_effect: bool,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
-impl CallState {
-    /// Whether the call may have taken effect at the participant: some attempt's outcome was
-    /// unknown (records written before the sticky flag existed say so by their last failure).
-    pub fn outcome_unknown(&self) -> bool {
-        self.may_have_taken_effect
-            || self
-                .failure
-                .is_some_and(FailureClass::may_have_taken_effect)
-    }
-
-    /// A call that has not started.
-    pub fn pending() -> Self {
-        Self {
-            status: StepStatus::Pending,
-            attempts: 0,
-            started_at: None,
-            ended_at: None,
-            error: None,
-            failure: None,
-            retry_at: None,
-            previous_attempts: 0,
-            lost_attempts: 0,
-            may_have_taken_effect: false,
-        }
-    }
-}
 
 /// State of one step of a saga.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
@@ -102,23 +35,6 @@ pub struct StepState {
     /// A for-each step's elements, once it started; the step's `action` then sums them up.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<ItemState>,
-}
-
-/// One element of a for-each step: its own call, output and compensation.
-#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
-pub struct ItemState {
-    /// The element's action.
-    pub action: CallState,
-    /// Its output, until the step completes and gathers the outputs into its own.
-    #[serde(
-        default,
-        with = "json_text::optional",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub output: Option<Value>,
-    /// Its compensation, once the saga needs it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compensation: Option<CallState>,
 }
 
 impl StepState {
@@ -287,7 +203,7 @@ pub struct SagaRecord {
     pub events: Vec<LoggedEvent>,
     /// Events left out of the log, or later pushed out of it, to keep it within its bounds
     /// (their effect on the steps is kept).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::call::is_zero")]
     pub dropped_events: u32,
     /// When a RUNNING choreographed saga was marked stalled: no event came for its
     /// definition's `stall_timeout_ms`. Cleared by the next event.
@@ -311,7 +227,7 @@ pub struct SagaRecord {
     pub logged_status: Option<SagaStatus>,
     /// Times an operator redrove the saga; lifecycle notifications after a redrive carry it in
     /// their key, so a second FAILED is not taken for a repeat of the first.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::call::is_zero")]
     pub redrives: u32,
     /// The trace the saga's calls join (see [`crate::trace`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
