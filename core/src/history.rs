@@ -1,10 +1,11 @@
 //! A saga's history: every attempt of every call (when it began, how long it took, its outcome
 //! and error), every status change and every operator command. Entries are appended to the
-//! record, so they ride on the writes the saga makes anyway; the service crate's table moves
+//! record's list (status changes by `SagaRecord::note_status`), so they ride on the writes the
+//! saga makes anyway; the service crate's table moves
 //! older ones to items of their own as the list grows. A choreographed saga's events are its
 //! own log (`SagaRecord::events`) and join the history when it is read.
 
-use crate::record::{Millis, SagaRecord, SagaStatus};
+use crate::status::{Millis, SagaStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -72,6 +73,14 @@ impl HistoryEntry {
         }
     }
 
+    /// The entry of a change to `status`.
+    pub fn status_change(status: SagaStatus, at: Millis) -> Self {
+        Self {
+            status: Some(status),
+            ..Self::new(at, EntryKind::Status)
+        }
+    }
+
     fn is_attempt(&self, step: &str, phase: &str, attempt: u32) -> bool {
         self.kind == EntryKind::Attempt
             && self.step.as_deref() == Some(step)
@@ -81,8 +90,14 @@ impl HistoryEntry {
 }
 
 /// Notes that an attempt began.
-pub fn attempt_began(record: &mut SagaRecord, step: &str, phase: &str, attempt: u32, now: Millis) {
-    record.history.push(HistoryEntry {
+pub fn attempt_began(
+    history: &mut Vec<HistoryEntry>,
+    step: &str,
+    phase: &str,
+    attempt: u32,
+    now: Millis,
+) {
+    history.push(HistoryEntry {
         step: Some(step.to_string()),
         phase: Some(phase.to_string()),
         attempt: Some(attempt),
@@ -90,17 +105,16 @@ pub fn attempt_began(record: &mut SagaRecord, step: &str, phase: &str, attempt: 
     });
 }
 
-/// Notes how an attempt ended: on its entry when the record still holds it, else on a new one.
+/// Notes how an attempt ended: on its entry when the list still holds it, else on a new one.
 pub fn attempt_ended(
-    record: &mut SagaRecord,
+    history: &mut Vec<HistoryEntry>,
     (step, phase, attempt): (&str, &str, u32),
     outcome: &str,
     error: Option<&str>,
     now: Millis,
 ) {
     let error = error.map(shorten);
-    let open = record
-        .history
+    let open = history
         .iter_mut()
         .rev()
         .find(|e| e.is_attempt(step, phase, attempt) && e.outcome.is_none());
@@ -110,7 +124,7 @@ pub fn attempt_ended(
             entry.outcome = Some(outcome.to_string());
             entry.error = error;
         }
-        None => record.history.push(HistoryEntry {
+        None => history.push(HistoryEntry {
             step: Some(step.to_string()),
             phase: Some(phase.to_string()),
             attempt: Some(attempt),
@@ -121,22 +135,9 @@ pub fn attempt_ended(
     }
 }
 
-/// Notes a status change, once per change, whoever wrote it; true when it was one.
-pub fn note_status(record: &mut SagaRecord, now: Millis) -> bool {
-    if record.logged_status == Some(record.status) {
-        return false;
-    }
-    record.logged_status = Some(record.status);
-    record.history.push(HistoryEntry {
-        status: Some(record.status),
-        ..HistoryEntry::new(now, EntryKind::Status)
-    });
-    true
-}
-
 /// Notes an operator command.
-pub fn note_command(record: &mut SagaRecord, command: &str, now: Millis) {
-    record.history.push(HistoryEntry {
+pub fn note_command(history: &mut Vec<HistoryEntry>, command: &str, now: Millis) {
+    history.push(HistoryEntry {
         command: Some(command.to_string()),
         ..HistoryEntry::new(now, EntryKind::Command)
     });

@@ -3,10 +3,14 @@
 //! the time and the outcomes of calls, and this crate depends on no I/O library, so the compiler
 //! keeps it that way.
 
+pub mod call;
 pub mod choreography;
 pub mod definition;
 pub mod engine;
+pub mod event_log;
 pub mod history;
+mod json_text;
 pub mod outcome;
 pub mod record;
+pub mod status;
 pub mod trace;

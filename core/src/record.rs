@@ -1,138 +1,14 @@
 //! The saga record: one DynamoDB item per saga, and the only channel between the functions.
 
-use crate::outcome::FailureClass;
+use crate::history::HistoryEntry;
+use crate::json_text;
 use crate::trace::TraceContext;
+
+pub use crate::call::{CallState, ItemState};
+pub use crate::event_log::LoggedEvent;
+pub use crate::status::{Millis, SagaStatus, StepStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// Milliseconds since the Unix epoch.
-pub type Millis = i64;
-
-/// Overall status of a saga.
-#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Hash)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SagaStatus {
-    /// Written by start, no step has run yet.
-    Pending,
-    /// Forward steps are running.
-    Running,
-    /// Every step succeeded.
-    Completed,
-    /// A step failed for good; compensations are running, newest first.
-    Compensating,
-    /// A step failed and every finished step was rolled back.
-    Compensated,
-    /// Needs an operator: a compensation, or a forward step after the pivot, gave up.
-    Failed,
-    /// Stopped on request and rolled back.
-    Cancelled,
-}
-
-impl SagaStatus {
-    /// True when nothing more will happen to the saga without an operator.
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Completed | Self::Compensated | Self::Failed | Self::Cancelled
-        )
-    }
-
-    /// The name used in the API and in the table.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Running => "RUNNING",
-            Self::Completed => "COMPLETED",
-            Self::Compensating => "COMPENSATING",
-            Self::Compensated => "COMPENSATED",
-            Self::Failed => "FAILED",
-            Self::Cancelled => "CANCELLED",
-        }
-    }
-}
-
-/// Status of one step's action or compensation.
-#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum StepStatus {
-    /// Not started.
-    Pending,
-    /// An attempt is under way, or a retry is due.
-    Running,
-    /// Succeeded.
-    Completed,
-    /// Gave up: final error or retries exhausted.
-    Failed,
-    /// Not needed (a compensation of a step that never completed, or a step without one).
-    Skipped,
-}
-
-/// Progress of one call (a step's action or its compensation).
-#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
-pub struct CallState {
-    /// Where the call stands.
-    pub status: StepStatus,
-    /// Attempts made so far.
-    #[serde(default)]
-    pub attempts: u32,
-    /// When the first attempt started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<Millis>,
-    /// When the call succeeded or gave up.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ended_at: Option<Millis>,
-    /// The last error seen.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The class of the last failed attempt (decides whether a failed step is compensated).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<FailureClass>,
-    /// When the next attempt is due, after a retryable failure.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_at: Option<Millis>,
-    /// Attempts made before the saga was last redriven (history; not counted against retries).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub previous_attempts: u32,
-    /// Attempts whose invocation died before reporting an outcome (counted against retries).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub lost_attempts: u32,
-    /// Sticky: some attempt's outcome was unknown (a timeout, a connection lost after sending,
-    /// a 5xx, an invocation that died mid-call), so the call may have taken effect whatever
-    /// later attempts answered. Decides whether a call that failed for good is compensated.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub may_have_taken_effect: bool,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
-impl CallState {
-    /// Whether the call may have taken effect at the participant: some attempt's outcome was
-    /// unknown (records written before the sticky flag existed say so by their last failure).
-    pub fn outcome_unknown(&self) -> bool {
-        self.may_have_taken_effect
-            || self
-                .failure
-                .is_some_and(FailureClass::may_have_taken_effect)
-    }
-
-    /// A call that has not started.
-    pub fn pending() -> Self {
-        Self {
-            status: StepStatus::Pending,
-            attempts: 0,
-            started_at: None,
-            ended_at: None,
-            error: None,
-            failure: None,
-            retry_at: None,
-            previous_attempts: 0,
-            lost_attempts: 0,
-            may_have_taken_effect: false,
-        }
-    }
-}
 
 /// State of one step of a saga.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
@@ -142,7 +18,11 @@ pub struct StepState {
     /// The forward action.
     pub action: CallState,
     /// The action's response body, stored as JSON text (in an item of its own when large).
-    #[serde(default, with = "json_text", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "json_text::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output: Option<Value>,
     /// When the output is large: the id of the item that keeps it beside the record (see
     /// [`payload_key`]); it is then absent from the record's item, and readers that need it
@@ -155,19 +35,6 @@ pub struct StepState {
     /// A for-each step's elements, once it started; the step's `action` then sums them up.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<ItemState>,
-}
-
-/// One element of a for-each step: its own call, output and compensation.
-#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
-pub struct ItemState {
-    /// The element's action.
-    pub action: CallState,
-    /// Its output, until the step completes and gathers the outputs into its own.
-    #[serde(default, with = "json_text", skip_serializing_if = "Option::is_none")]
-    pub output: Option<Value>,
-    /// Its compensation, once the saga needs it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compensation: Option<CallState>,
 }
 
 impl StepState {
@@ -267,7 +134,7 @@ pub struct SagaRecord {
     /// large: then absent from the record's item, and `null` until loaded).
     #[serde(
         default,
-        with = "json_text_required",
+        with = "json_text::required",
         skip_serializing_if = "Value::is_null"
     )]
     pub input: Value,
@@ -336,7 +203,7 @@ pub struct SagaRecord {
     pub events: Vec<LoggedEvent>,
     /// Events left out of the log, or later pushed out of it, to keep it within its bounds
     /// (their effect on the steps is kept).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::call::is_zero")]
     pub dropped_events: u32,
     /// When a RUNNING choreographed saga was marked stalled: no event came for its
     /// definition's `stall_timeout_ms`. Cleared by the next event.
@@ -345,7 +212,7 @@ pub struct SagaRecord {
     /// The newest entries of the saga's history (see [`crate::history`]), stored as JSON text
     /// (one string attribute is smaller in DynamoDB than a list of maps).
     #[serde(default, with = "history_text", skip_serializing_if = "Vec::is_empty")]
-    pub history: Vec<crate::history::HistoryEntry>,
+    pub history: Vec<HistoryEntry>,
     /// Ids of the items that keep older history entries, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history_refs: Vec<String>,
@@ -360,34 +227,11 @@ pub struct SagaRecord {
     pub logged_status: Option<SagaStatus>,
     /// Times an operator redrove the saga; lifecycle notifications after a redrive carry it in
     /// their key, so a second FAILED is not taken for a repeat of the first.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::call::is_zero")]
     pub redrives: u32,
     /// The trace the saga's calls join (see [`crate::trace`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceContext>,
-}
-
-/// One participant event in a choreographed saga's log.
-#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
-pub struct LoggedEvent {
-    /// The event's message id; a second event with the same id is a duplicate.
-    pub message_id: String,
-    /// Event type, e.g. `AnonymizationCompleted`.
-    pub event_type: String,
-    /// The step the event belongs to.
-    pub step: String,
-    /// What the event says about its step.
-    pub meaning: crate::definition::choreography::EventMeaning,
-    /// When the participant says it happened (its `occurred_at`, else when it was received).
-    pub occurred_at: Millis,
-    /// When the monitor logged it.
-    pub received_at: Millis,
-    /// The task id the event carried.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_id: Option<String>,
-    /// The event's data, stored as JSON text.
-    #[serde(default, with = "json_text", skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
 }
 
 impl SagaRecord {
@@ -467,6 +311,18 @@ impl SagaRecord {
     pub fn step(&self, name: &str) -> Option<&StepState> {
         self.steps.iter().find(|s| s.name == name)
     }
+
+    /// Notes a status change in the history, once per change, whoever wrote it; true when it
+    /// was one.
+    pub fn note_status(&mut self, now: Millis) -> bool {
+        if self.logged_status == Some(self.status) {
+            return false;
+        }
+        self.logged_status = Some(self.status);
+        self.history
+            .push(HistoryEntry::status_change(self.status, now));
+        true
+    }
 }
 
 /// The id of the item that keeps a large payload of a saga: the saga id and a hash of the
@@ -479,26 +335,6 @@ pub fn payload_key(saga_id: &str, text: &str) -> String {
     format!("{saga_id}#payload#{hex}")
 }
 
-/// Stores an optional JSON value as JSON text (robust against DynamoDB's nesting and number limits).
-mod json_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use serde_json::Value;
-
-    pub fn serialize<S: Serializer>(value: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(v) => s.serialize_str(&v.to_string()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-        let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| serde_json::from_str(&t).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
-
-/// Stores a list as JSON text.
 /// Stores history entries in their compact text form ([`crate::history::encode`]).
 mod history_text {
     use crate::history::{self, HistoryEntry};
@@ -511,20 +347,5 @@ mod history_text {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<HistoryEntry>, D::Error> {
         let text = String::deserialize(d)?;
         history::decode(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Stores a JSON value as JSON text.
-mod json_text_required {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use serde_json::Value;
-
-    pub fn serialize<S: Serializer>(value: &Value, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&value.to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
-        let text = String::deserialize(d)?;
-        serde_json::from_str(&text).map_err(serde::de::Error::custom)
     }
 }

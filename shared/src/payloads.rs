@@ -1,12 +1,13 @@
 //! Large inputs and outputs kept whole in items of their own beside the saga record (a claim
 //! check): the record holds the item's id, stays small however large its payloads grow, and
-//! every reader that needs a payload loads it back. [`crate::table::SagaTable`] stores and
-//! detaches them on every write; [`load`] brings them back.
+//! every reader that needs a payload loads it back. [`crate::table::SagaTable`] stores them on
+//! every write and writes the record's [`item`] without them; [`load`] brings them back.
 
 use crate::history::HistoryEntry;
 use crate::ports::{SagaStore, StoreError, WriteReceipt};
-use crate::record::{SagaRecord, payload_key};
+use crate::record::{SagaRecord, StepState, payload_key};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Payloads longer than this, in bytes of JSON text, are kept apart. With at most 16 steps the
 /// record then stays far under one item's budget whatever its payloads are.
@@ -87,35 +88,76 @@ pub async fn history<S: SagaStore>(
     Ok(entries)
 }
 
-/// The payloads taken out of a record for a write.
-pub struct Detached {
-    input: Value,
-    outputs: Vec<(usize, Option<Value>)>,
-}
-
-/// Takes the payloads kept apart out of the record, so the write leaves them out.
-pub fn detach(record: &mut SagaRecord) -> Detached {
-    let input = match record.input_ref {
-        Some(_) => std::mem::take(&mut record.input),
-        None => Value::Null,
-    };
-    let outputs = record
-        .steps
-        .iter_mut()
-        .enumerate()
-        .filter(|(_, step)| step.output_ref.is_some())
-        .map(|(i, step)| (i, step.output.take()))
-        .collect();
-    Detached { input, outputs }
-}
-
-/// Puts back what [`detach`] took.
-pub fn reattach(record: &mut SagaRecord, detached: Detached) {
-    if record.input_ref.is_some() {
-        record.input = detached.input;
+/// The record as its item is written: without the payloads kept apart. The record itself is
+/// borrowed as it is when it holds none of them, else copied without them.
+pub fn item(record: &SagaRecord) -> Cow<'_, SagaRecord> {
+    let input_apart = record.input_ref.is_some() && !record.input.is_null();
+    let output_apart = |step: &StepState| step.output_ref.is_some() && step.output.is_some();
+    if !input_apart && !record.steps.iter().any(output_apart) {
+        return Cow::Borrowed(record);
     }
-    for (i, output) in detached.outputs {
-        record.steps[i].output = output;
+    let steps = record
+        .steps
+        .iter()
+        .map(|step| StepState {
+            name: step.name.clone(),
+            action: step.action.clone(),
+            output: step
+                .output_ref
+                .is_none()
+                .then(|| step.output.clone())
+                .flatten(),
+            output_ref: step.output_ref.clone(),
+            compensation: step.compensation.clone(),
+            items: step.items.clone(),
+        })
+        .collect();
+    let input = match record.input_ref {
+        Some(_) => Value::Null,
+        None => record.input.clone(),
+    };
+    Cow::Owned(without_payloads(record, input, steps))
+}
+
+/// A copy of the record with this input and these steps; field by field, so the payloads it
+/// leaves out are never copied.
+fn without_payloads(record: &SagaRecord, input: Value, steps: Vec<StepState>) -> SagaRecord {
+    SagaRecord {
+        input,
+        steps,
+        id: record.id.clone(),
+        saga_type: record.saga_type.clone(),
+        definition_version: record.definition_version.clone(),
+        status: record.status,
+        version: record.version,
+        input_ref: record.input_ref.clone(),
+        failure: record.failure.clone(),
+        lease: record.lease.clone(),
+        cancel_requested: record.cancel_requested,
+        runnable: record.runnable,
+        wake_at: record.wake_at,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        ended_at: record.ended_at,
+        correlation_id: record.correlation_id.clone(),
+        task_id: record.task_id.clone(),
+        idempotency_key: record.idempotency_key.clone(),
+        type_shard: record.type_shard.clone(),
+        sweep_shard: record.sweep_shard,
+        due_at: record.due_at,
+        expires_at: record.expires_at,
+        writes: record.writes,
+        capacity_units: record.capacity_units,
+        choreographed: record.choreographed,
+        events: record.events.clone(),
+        dropped_events: record.dropped_events,
+        stalled_at: record.stalled_at,
+        history: record.history.clone(),
+        history_refs: record.history_refs.clone(),
+        notify_topic: record.notify_topic.clone(),
+        logged_status: record.logged_status,
+        redrives: record.redrives,
+        trace: record.trace.clone(),
     }
 }
 
@@ -147,13 +189,16 @@ pub async fn load<S: SagaStore>(store: &S, record: &mut SagaRecord) -> Result<()
     if wanted.is_empty() {
         return Ok(());
     }
-    let mut texts = store.get_texts(&wanted).await?;
-    let mut parse = |key: &str| -> Result<Value, StoreError> {
+    // Equal payloads share one item: it is asked for once, and parsed for each.
+    wanted.sort_unstable();
+    wanted.dedup();
+    let texts = store.get_texts(&wanted).await?;
+    let parse = |key: &str| -> Result<Value, StoreError> {
         // Reading again cannot bring back an item that is gone or garbled: rejected.
-        let text = texts.remove(key).ok_or_else(|| {
+        let text = texts.get(key).ok_or_else(|| {
             StoreError::Rejected(format!("the payload item {key} of the saga is missing"))
         })?;
-        serde_json::from_str(&text)
+        serde_json::from_str(text)
             .map_err(|e| StoreError::Rejected(format!("the payload item {key} is not JSON: {e}")))
     };
     if let Some(key) = record.input_ref.clone()

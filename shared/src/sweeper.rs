@@ -133,7 +133,7 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
     ) -> Result<(), StoreError> {
         let mut after = None;
         for _ in 0..MAX_PAGES_PER_SHARD {
-            let page = self.table.store.due(shard, now, self.batch, after).await?;
+            let page = self.table.due(shard, now, self.batch, after).await?;
             let mut visits = futures_util::stream::iter(page.records)
                 .map(|record| self.visit(record, now))
                 .buffer_unordered(NUDGES_IN_FLIGHT);
@@ -275,7 +275,7 @@ mod tests {
                 ..SweepReport::default()
             }
         );
-        let nudged = sweeper.table.store.get(&record.id).await.unwrap().unwrap();
+        let nudged = sweeper.table.get_bare(&record.id).await.unwrap().unwrap();
         assert!(nudged.runnable && nudged.lease.is_none());
         assert_eq!(nudged.version, record.version + 1);
         assert_eq!(
@@ -300,8 +300,7 @@ mod tests {
         assert!(
             sweeper
                 .table
-                .store
-                .get(&record.id)
+                .get_bare(&record.id)
                 .await
                 .unwrap()
                 .unwrap()
@@ -323,14 +322,14 @@ mod tests {
         sweeper.clock.advance(1_000);
         let report = sweeper.sweep().await;
         assert_eq!((report.due, report.live, report.nudged), (101, 100, 1));
-        let nudged = sweeper.table.store.get(&dead.id).await.unwrap().unwrap();
+        let nudged = sweeper.table.get_bare(&dead.id).await.unwrap().unwrap();
         assert!(nudged.runnable && nudged.lease.is_none());
     }
 
     #[tokio::test]
     async fn a_shard_that_cannot_be_read_does_not_stop_the_others() {
         let mut sweeper = sweeper();
-        sweeper.table.store.failing_shard = Some(0);
+        sweeper.table.store_mut().failing_shard = Some(0);
         let mut expected = 0;
         for _ in 0..20 {
             let record = stored(&sweeper, |r| r.runnable = true).await;
@@ -359,8 +358,7 @@ mod tests {
         assert_eq!(
             sweeper
                 .table
-                .store
-                .get(&record.id)
+                .get_bare(&record.id)
                 .await
                 .unwrap()
                 .unwrap()
@@ -385,7 +383,7 @@ mod tests {
         record.version += 1;
         sweeper
             .table
-            .store
+            .store()
             .replace(&record, expected)
             .await
             .unwrap();
@@ -395,7 +393,7 @@ mod tests {
         sweeper.clock.advance(1_000);
         let report = sweeper.sweep().await;
         assert_eq!((report.expired, report.nudged), (1, 0));
-        let failed = sweeper.table.store.get(&record.id).await.unwrap().unwrap();
+        let failed = sweeper.table.get_bare(&record.id).await.unwrap().unwrap();
         assert_eq!(failed.status, crate::record::SagaStatus::Failed);
         assert!(!failed.runnable, "run-step never sees choreographed sagas");
         assert!(failed.failure.unwrap().error.contains("tokenize"));

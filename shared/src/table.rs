@@ -3,9 +3,9 @@
 //! write count, update time, the sweeper's and the listing's index keys, the retention TTL)
 //! and makes the conditional write. The shard constants and the TTL rule live here too.
 
-use crate::history;
+use crate::history::HistoryEntry;
 use crate::payloads;
-use crate::ports::{SagaStore, StoreError, WriteReceipt};
+use crate::ports::{DueKey, DuePage, ListQuery, SagaStore, StoreError, WriteReceipt};
 use crate::record::{Millis, SagaRecord, SagaStatus};
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
@@ -62,12 +62,13 @@ pub trait Announcer: Send + Sync {
     ) -> BoxFuture<'a, ()>;
 }
 
-/// The saga table: reads go to `store`, writes through [`Self::create`] and [`Self::update`],
-/// which do every write's bookkeeping and what follows it (metrics, notifications).
+/// The saga table: records are read through its read methods and written through
+/// [`Self::create`] and [`Self::update`], which do every write's bookkeeping and what follows
+/// it (metrics, notifications). Nothing else reaches the store under it.
 #[derive(Clone, Default)]
 pub struct SagaTable<S> {
     /// Where records live.
-    pub store: S,
+    store: S,
     /// The bookkeeping rules.
     pub rules: TableRules,
     /// Who publishes the lifecycle notifications a write calls for (none: nobody).
@@ -136,7 +137,7 @@ impl<S: SagaStore> SagaTable<S> {
             ));
         }
         self.index(record, now);
-        history::note_status(record, now);
+        record.note_status(now);
         // A choreographed saga's first batch may already end it.
         let ended = record.status.is_terminal().then(|| record.status.as_str());
         let notify = [Some("STARTED"), ended];
@@ -151,8 +152,61 @@ impl<S: SagaStore> SagaTable<S> {
         let Some(mut record) = self.store.get(id).await? else {
             return Ok(None);
         };
-        payloads::load(&self.store, &mut record).await?;
+        self.load_payloads(&mut record).await?;
         Ok(Some(record))
+    }
+
+    /// Reads a record as stored: payloads kept apart stay out (`null`) until
+    /// [`Self::load_payloads`] brings them.
+    pub async fn get_bare(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
+        self.store.get(id).await
+    }
+
+    /// Reads several records as stored (missing ones are left out).
+    pub async fn get_many(&self, ids: &[String]) -> Result<Vec<SagaRecord>, StoreError> {
+        self.store.get_many(ids).await
+    }
+
+    /// Loads the payloads kept apart that the record does not hold yet (see
+    /// [`payloads::load`]).
+    pub async fn load_payloads(&self, record: &mut SagaRecord) -> Result<(), StoreError> {
+        payloads::load(&self.store, record).await
+    }
+
+    /// The saga's whole history, oldest first, the entries kept apart included.
+    pub async fn history(&self, record: &SagaRecord) -> Result<Vec<HistoryEntry>, StoreError> {
+        payloads::history(&self.store, record).await
+    }
+
+    /// `(created_at, id)` of a listing partition's sagas, newest first.
+    pub async fn list(&self, query: &ListQuery) -> Result<Vec<(Millis, String)>, StoreError> {
+        self.store.list(query).await
+    }
+
+    /// A page of the sagas of one sweeper shard due at `now` (see [`SagaStore::due`]).
+    pub async fn due(
+        &self,
+        shard: u32,
+        now: Millis,
+        limit: i32,
+        after: Option<DueKey>,
+    ) -> Result<DuePage, StoreError> {
+        self.store.due(shard, now, limit, after).await
+    }
+
+    /// Keeps a text beside the sagas under `id` (a definition version).
+    pub async fn keep_text(&self, id: &str, text: &str) -> Result<WriteReceipt, StoreError> {
+        self.store.put_text(id, text).await
+    }
+
+    /// A text kept with [`Self::keep_text`], if there is one.
+    pub async fn text(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let key = id.to_string();
+        Ok(self
+            .store
+            .get_texts(std::slice::from_ref(&key))
+            .await?
+            .remove(&key))
     }
 
     /// Replaces the stored record with this one, conditional on the stored version being the
@@ -168,7 +222,7 @@ impl<S: SagaStore> SagaTable<S> {
         record.writes += 1;
         record.updated_at = now;
         self.index(record, now);
-        let changed = history::note_status(record, now);
+        let changed = record.note_status(now);
         let ended = changed && record.status.is_terminal();
         let notify = [ended.then(|| record.status.as_str()), None];
         let written = match self.put(record, Some(expected)).await {
@@ -218,29 +272,35 @@ impl<S: SagaStore> SagaTable<S> {
         Ok(own)
     }
 
-    /// Moves large payloads and older history to items of their own, then writes the record
-    /// without them: a create, or a replace conditional on the `expected` stored version. The
-    /// receipt counts the capacity of every item written, which is added to the record's count
-    /// for its next write to store.
+    /// Moves large payloads and older history to items of their own (the record keeps their
+    /// ids), then writes the record's item without them: a create, or a replace conditional on
+    /// the `expected` stored version. The receipt counts the capacity of every item written,
+    /// which is added to the record's count for its next write to store.
     async fn put(
         &self,
         record: &mut SagaRecord,
         expected: Option<u64>,
     ) -> Result<WriteReceipt, StoreError> {
         let started = std::time::Instant::now();
-        let mut apart = payloads::store_large(&self.store, record).await?;
-        apart.add(&payloads::spill_history(&self.store, record).await?);
-        let detached = payloads::detach(record);
-        let written = match expected {
-            None => self.store.create(record).await,
-            Some(version) => self.store.replace(record, version).await,
-        };
-        payloads::reattach(record, detached);
-        let mut receipt = written?;
-        receipt.add(&apart);
+        let mut receipt = payloads::store_large(&self.store, record).await?;
+        receipt.add(&payloads::spill_history(&self.store, record).await?);
+        receipt.add(&self.put_item(record, expected).await?);
         record.capacity_units += receipt.capacity_units;
         crate::timing::write(started.elapsed(), receipt.bytes, receipt.capacity_units);
         Ok(receipt)
+    }
+
+    /// Writes the record's item, built from the record without changing it.
+    async fn put_item(
+        &self,
+        record: &SagaRecord,
+        expected: Option<u64>,
+    ) -> Result<WriteReceipt, StoreError> {
+        let item = payloads::item(record);
+        match expected {
+            None => self.store.create(&item).await,
+            Some(version) => self.store.replace(&item, version).await,
+        }
     }
 
     /// Gives a finished saga's payload items the record's TTL, so they go with it.
@@ -283,6 +343,19 @@ impl<S: SagaStore> SagaTable<S> {
     }
 }
 
+#[cfg(test)]
+impl<S> SagaTable<S> {
+    /// The store under the table, for tests to arrange and inspect.
+    pub(crate) fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The store under the table, for tests to change.
+    pub(crate) fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+}
+
 /// Sets the sweeper's index fields of an orchestrated saga about to be written at `now`.
 ///
 /// A leased saga is due when its lease expires (or earlier, at a due time set before the
@@ -312,6 +385,7 @@ mod tests {
     use crate::adapters::memory::MemoryStore;
     use crate::record::Lease;
     use serde_json::json;
+    use std::borrow::Cow;
 
     fn table() -> SagaTable<MemoryStore> {
         SagaTable::new(MemoryStore::default(), TableRules::default())
@@ -415,6 +489,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_write_stores_large_payloads_apart_and_leaves_the_record_whole() {
+        let table = table();
+        let big = |c: &str| json!({"blob": c.repeat(payloads::INLINE_PAYLOAD_BYTES)});
+        let mut record = SagaRecord::fresh("s-1".into(), "image", ["a"], big("i"), 1_000);
+        assert!(matches!(payloads::item(&record), Cow::Borrowed(_)));
+        table.create(&mut record, 1_000).await.unwrap();
+        record.steps[0].output = Some(big("o"));
+        table.update(&mut record, 1_001).await.unwrap();
+        assert_eq!(record.input, big("i"));
+        assert_eq!(record.steps[0].output, Some(big("o")));
+        assert!(record.input_ref.is_some() && record.steps[0].output_ref.is_some());
+        let stored = table.get_bare("s-1").await.unwrap().unwrap();
+        assert!(stored.input.is_null() && stored.steps[0].output.is_none());
+        let whole = table.get("s-1").await.unwrap().unwrap();
+        assert_eq!(
+            (whole.input, whole.steps[0].output.clone()),
+            (big("i"), Some(big("o")))
+        );
+    }
+
+    #[tokio::test]
+    async fn equal_payloads_share_one_item_and_both_load_back() {
+        let table = table();
+        let big = json!({"blob": "x".repeat(payloads::INLINE_PAYLOAD_BYTES)});
+        let mut record = SagaRecord::fresh("s-1".into(), "image", ["a"], big.clone(), 1_000);
+        record.steps[0].output = Some(big.clone());
+        table.create(&mut record, 1_000).await.unwrap();
+        assert_eq!(Some(&record.input_ref), Some(&record.steps[0].output_ref));
+        assert_eq!(table.store.texts().len(), 1);
+        let whole = table.get("s-1").await.unwrap().unwrap();
+        assert_eq!(
+            (whole.input, whole.steps[0].output.clone()),
+            (big.clone(), Some(big))
+        );
+    }
+
+    #[tokio::test]
     async fn an_ended_saga_leaves_the_sweep_index_and_gets_its_ttl_unless_it_failed() {
         let table = table();
         let mut record = saga();
@@ -468,7 +579,7 @@ mod tests {
         let statuses: Vec<_> = record.history.iter().filter_map(|e| e.status).collect();
         assert_eq!(statuses, [SagaStatus::Pending, SagaStatus::Running]);
         for i in 0..60 {
-            crate::history::note_command(&mut record, "cancel", 2_000 + i);
+            crate::history::note_command(&mut record.history, "cancel", 2_000 + i);
         }
         table.update(&mut record, 3_000).await.unwrap();
         assert_eq!(record.history_refs.len(), 1);

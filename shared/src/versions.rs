@@ -36,8 +36,7 @@ pub async fn keep_deployed<S: SagaStore>(
         return Ok(());
     }
     table
-        .store
-        .put_text(&version_key(saga_type, current.version()), text)
+        .keep_text(&version_key(saga_type, current.version()), text)
         .await?;
     definitions.keep_version(current);
     Ok(())
@@ -75,13 +74,7 @@ pub async fn definition_of<S: SagaStore>(
     if let Some(found) = definitions.version(saga_type, version) {
         return Ok(found);
     }
-    let key = version_key(saga_type, version);
-    let Some(text) = table
-        .store
-        .get_texts(std::slice::from_ref(&key))
-        .await?
-        .remove(&key)
-    else {
+    let Some(text) = table.text(&version_key(saga_type, version)).await? else {
         return Err(VersionError::Unrunnable(format!(
             "version {version} of the definition of {saga_type} is neither deployed nor kept \
              in the table"

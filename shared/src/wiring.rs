@@ -168,7 +168,7 @@ impl StatusDeps<DynamoStore> {
     pub async fn from_env() -> Result<Self, ColdStartError> {
         let config = Config::from_env()?;
         Ok(StatusDeps {
-            store: DynamoStore::connect(&aws().await, &config.table_name),
+            table: table(&aws().await, &config),
             listing: crate::usecases::list::Scope {
                 types: definition_files::deployed_types(config.definitions_dir.as_deref()),
                 shards: config.table.list_shards,

@@ -2,6 +2,8 @@
 //! definition maps each event type to a step outcome and names each step's compensation command.
 
 use serde::Deserialize;
+
+pub use crate::event_log::EventMeaning;
 use std::collections::{BTreeMap, HashSet};
 
 /// A choreographed saga type (`"mode": "choreography"` in its file).
@@ -53,22 +55,6 @@ pub struct ChoreographyStep {
     /// The command that undoes the step, if it can be undone.
     #[serde(default)]
     pub compensation: Option<CompensationCommand>,
-}
-
-/// What an event says about its step.
-#[derive(serde::Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum EventMeaning {
-    /// Logged only.
-    Progress,
-    /// The step began.
-    Started,
-    /// The step finished its work.
-    Completed,
-    /// The step failed for good: the saga compensates.
-    Failed,
-    /// The step's compensation is done.
-    Compensated,
 }
 
 /// The command sent to undo a step.

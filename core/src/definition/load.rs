@@ -1,9 +1,10 @@
 //! Loading and validating definition files.
 
+use super::SagaDefinition;
 use super::choreography::Choreography;
+use super::env::{override_timeouts, resolve_call, resolve_placeholders};
 use super::error::{LoadError, error};
 use super::validate::validate;
-use super::{CallSpec, SagaDefinition};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -75,12 +76,6 @@ impl AnyDefinition {
         }
     }
 }
-
-/// Overrides every choreography's `compensation_timeout_ms` when set (tests and operators).
-pub const COMPENSATION_TIMEOUT_ENV: &str = "CHOREOGRAPHY_COMPENSATION_TIMEOUT_MS";
-
-/// Overrides every choreography's `stall_timeout_ms` when set (tests and operators).
-pub const STALL_TIMEOUT_ENV: &str = "CHOREOGRAPHY_STALL_TIMEOUT_MS";
 
 impl Definitions {
     /// The definition files compiled into the functions: (file name, contents).
@@ -338,28 +333,7 @@ fn parse_choreography(
     for (i, topic) in definition.event_topics.iter_mut().enumerate() {
         resolve_placeholders(file, &format!("event_topics[{i}]"), topic, env)?;
     }
-    for (variable, target, field) in [
-        (
-            COMPENSATION_TIMEOUT_ENV,
-            &mut definition.compensation_timeout_ms,
-            "compensation_timeout_ms",
-        ),
-        (
-            STALL_TIMEOUT_ENV,
-            &mut definition.stall_timeout_ms,
-            "stall_timeout_ms",
-        ),
-    ] {
-        if let Some(timeout) = env(variable).filter(|t| !t.is_empty()) {
-            *target = timeout.parse().map_err(|_| {
-                error(
-                    file,
-                    field,
-                    format!("{variable}={timeout:?} is not a number of milliseconds"),
-                )
-            })?;
-        }
-    }
+    override_timeouts(file, &mut definition, env)?;
     definition
         .validate()
         .map_err(|(field, message)| error(file, field, message))?;
@@ -385,52 +359,13 @@ fn parse_orchestrated(
     for i in 0..definition.steps.len() {
         let at = definition.step_field(i);
         let step = &mut definition.steps[i];
-        resolve_env(file, &format!("{at}.action"), &mut step.action, env)?;
+        resolve_call(file, &format!("{at}.action"), &mut step.action, env)?;
         if let Some(compensation) = &mut step.compensation {
-            resolve_env(file, &format!("{at}.compensation"), compensation, env)?;
+            resolve_call(file, &format!("{at}.compensation"), compensation, env)?;
         }
     }
     validate(file, &definition)?;
     Ok(definition)
-}
-
-/// Replaces `${env:NAME}` in URLs and topics; a missing variable is a load error.
-fn resolve_env(
-    file: &str,
-    field: &str,
-    call: &mut CallSpec,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<(), LoadError> {
-    let (target, field) = match call {
-        CallSpec::Http(http) => (&mut http.url, format!("{field}.http.url")),
-        CallSpec::Publish(publish) => (&mut publish.topic, format!("{field}.publish.topic")),
-    };
-    resolve_placeholders(file, &field, target, env)
-}
-
-/// Replaces `${env:NAME}` in one string; a missing variable is a load error.
-fn resolve_placeholders(
-    file: &str,
-    field: &str,
-    target: &mut String,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<(), LoadError> {
-    while let Some(start) = target.find("${env:") {
-        let end = target[start..]
-            .find('}')
-            .map(|e| start + e)
-            .ok_or_else(|| error(file, field, "unclosed ${env:...} placeholder"))?;
-        let name = &target[start + 6..end];
-        let value = env(name).ok_or_else(|| {
-            error(
-                file,
-                field,
-                format!("environment variable {name} is not set"),
-            )
-        })?;
-        target.replace_range(start..=end, &value);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

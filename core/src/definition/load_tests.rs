@@ -1,4 +1,5 @@
 use super::*;
+use crate::definition::{COMPENSATION_TIMEOUT_ENV, CallSpec, STALL_TIMEOUT_ENV};
 
 fn env(name: &str) -> Option<String> {
     (name == "URL").then(|| "http://127.0.0.1:1/x".to_string())

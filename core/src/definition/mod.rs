@@ -2,6 +2,7 @@
 
 pub mod choreography;
 pub mod client_api;
+mod env;
 mod error;
 pub mod layout;
 mod load;
@@ -11,11 +12,10 @@ mod validate;
 /// Most steps a saga may have (keeps the record well under DynamoDB's item limit).
 pub const MAX_STEPS: usize = 16;
 
+pub use env::{COMPENSATION_TIMEOUT_ENV, STALL_TIMEOUT_ENV};
 pub use error::LoadError;
 pub use layout::{ForEach, MAX_ITEMS, Stage, StepEntry};
-pub use load::{
-    AnyDefinition, COMPENSATION_TIMEOUT_ENV, Definitions, STALL_TIMEOUT_ENV, version_key,
-};
+pub use load::{AnyDefinition, Definitions, version_key};
 
 use crate::outcome::FailureClass;
 use serde::Deserialize;
@@ -365,7 +365,7 @@ impl SagaDefinition {
     }
 
     /// When a saga of this definition started at `created_at` must stop going forward.
-    pub fn deadline_at(&self, created_at: crate::record::Millis) -> Option<crate::record::Millis> {
+    pub fn deadline_at(&self, created_at: crate::status::Millis) -> Option<crate::status::Millis> {
         self.deadline_ms
             .map(|ms| created_at.saturating_add(ms.min(i64::MAX as u64) as i64))
     }

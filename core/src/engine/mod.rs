@@ -138,9 +138,15 @@ pub(crate) fn begin_attempt(record: &mut SagaRecord, call: &Call, now: Millis) {
     let phase = call.phase.as_str();
     if let Some(attempt) = lost {
         let died = "its invocation died before it reported an outcome";
-        history::attempt_ended(record, (&name, phase, attempt), "lost", Some(died), now);
+        history::attempt_ended(
+            &mut record.history,
+            (&name, phase, attempt),
+            "lost",
+            Some(died),
+            now,
+        );
     }
-    history::attempt_began(record, &name, phase, call.attempt, now);
+    history::attempt_began(&mut record.history, &name, phase, call.attempt, now);
 }
 
 /// The call's name in the history: its step's, with `[index]` for an element.

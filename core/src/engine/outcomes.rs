@@ -74,7 +74,7 @@ pub fn record_outcome(
         Outcome::Failed { class, error } => (class.as_str(), Some(error.as_str())),
     };
     let attempt = (name.as_str(), call.phase.as_str(), call.attempt);
-    history::attempt_ended(record, attempt, class, error, now);
+    history::attempt_ended(&mut record.history, attempt, class, error, now);
     let going_forward = matches!(record.status, SagaStatus::Pending | SagaStatus::Running);
     match outcome {
         Outcome::Succeeded(output) => {

@@ -5,6 +5,7 @@
 use super::{Problem, json_response, rfc3339};
 use crate::ports::SagaStore;
 use crate::record::{Millis, SagaRecord};
+use crate::table::SagaTable;
 use crate::usecases::list::{DEFAULT_LIMIT, ListRequest, MAX_LIMIT, Scope, list};
 use serde::Serialize;
 use serde_json::json;
@@ -137,11 +138,11 @@ fn decode_cursor(cursor: &str) -> Result<(Millis, String), Problem> {
 
 /// Answers a listing: the page, its count and the cursor of the next page.
 pub async fn respond<S: SagaStore>(
-    store: &S,
+    table: &SagaTable<S>,
     request: ListRequest,
     scope: &Scope,
 ) -> Result<lambda_http::Response<lambda_http::Body>, Problem> {
-    let page = list(store, request, scope).await?;
+    let page = list(table, request, scope).await?;
     let items: Vec<ListItem> = page.sagas.iter().map(ListItem::from).collect();
     let next_cursor = page.next.as_ref().map(encode_cursor);
     Ok(json_response(

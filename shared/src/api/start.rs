@@ -348,7 +348,7 @@ mod tests {
         let deps = deps(true);
         let response = handle(&deps, start_request(Some("wait=5"))).await;
         assert_eq!(response.status(), 200);
-        let writes = deps.worker.table.store.writes();
+        let writes = deps.worker.table.store().writes();
         assert_eq!(
             writes.len(),
             4,
@@ -383,7 +383,7 @@ mod tests {
         ] {
             let response = handle(&deps, start_request(prefer)).await;
             assert_eq!(response.status(), status, "{prefer:?}");
-            let writes = deps.worker.table.store.writes();
+            let writes = deps.worker.table.store().writes();
             assert_eq!(writes.len(), 1);
             assert!(writes[0].runnable && writes[0].lease.is_none());
         }
@@ -409,7 +409,7 @@ mod tests {
                 request.headers_mut().insert(name, value.parse().unwrap());
             }
             assert_eq!(handle(&deps, request).await.status(), 202);
-            let created = &deps.worker.table.store.writes()[0];
+            let created = &deps.worker.table.store().writes()[0];
             assert_eq!(created.trace.as_ref().unwrap().trace_id(), trace_id);
         }
     }
@@ -470,7 +470,7 @@ mod tests {
             let response = handle(&deps, start_request(prefer)).await;
             assert_eq!(response.status(), status, "{prefer:?}: not a 503");
             assert!(response.headers().get("idempotent-replayed").is_none());
-            let writes = deps.worker.table.store.0.writes();
+            let writes = deps.worker.table.store().0.writes();
             assert_eq!(
                 writes.iter().filter(|w| w.version == 1).count(),
                 1,

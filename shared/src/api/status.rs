@@ -6,6 +6,7 @@ use super::views::SagaView;
 use super::{Problem, json_response, list, parse_saga_id, seed, segments, ui};
 use crate::definition::client_api::{ClientApi, ClientRoute};
 use crate::ports::SagaStore;
+use crate::table::SagaTable;
 use lambda_http::{Body, Request, RequestExt, Response};
 use std::collections::HashMap;
 
@@ -46,7 +47,7 @@ impl RecentlySeen {
 /// What the status function needs.
 pub struct StatusDeps<S> {
     /// The saga table.
-    pub store: S,
+    pub table: SagaTable<S>,
     /// What a listing covers: the deployed types and the listing index's partitions.
     pub listing: crate::usecases::list::Scope,
     /// The deployed types' own client APIs, whose read routes this function serves.
@@ -64,7 +65,7 @@ async fn route<S: SagaStore>(
     deps: &StatusDeps<S>,
     request: &Request,
 ) -> Result<Response<Body>, Problem> {
-    let store = &deps.store;
+    let table = &deps.table;
     let segments = segments(request);
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = request.method().as_str();
@@ -88,35 +89,37 @@ async fn route<S: SagaStore>(
     match matched.route.operation {
         Operation::Health | Operation::Seed002Health => {
             if !STORE_SEEN.recently() {
-                store.get("00000000-0000-0000-0000-000000000000").await?;
+                table
+                    .get_bare("00000000-0000-0000-0000-000000000000")
+                    .await?;
                 STORE_SEEN.now();
             }
             Ok(json_response(200, &serde_json::json!({ "status": "ok" })))
         }
         Operation::Dashboard => Ok(ui::page()),
         Operation::ListSagas | Operation::Seed002ListSagas => {
-            list::respond(store, list::parse(&query())?, &deps.listing).await
+            list::respond(table, list::parse(&query())?, &deps.listing).await
         }
         Operation::Seed002SagaByCorrelation => {
             let id = matched.param("correlation_id");
             let mut filters = filtered("correlation_id", id);
             filters.insert("limit".into(), "1".into());
             let page =
-                crate::usecases::list::list(store, list::parse(&filters)?, &deps.listing).await?;
+                crate::usecases::list::list(table, list::parse(&filters)?, &deps.listing).await?;
             let mut record =
                 page.sagas.into_iter().next().ok_or_else(|| {
                     Problem::not_found(format!("no saga with correlation id {id}"))
                 })?;
-            crate::payloads::load(store, &mut record).await?;
+            table.load_payloads(&mut record).await?;
             Ok(json_response(200, &SagaView::from(&record)))
         }
         Operation::ListSagasByCorrelation => {
             let filters = filtered("correlation_id", matched.param("correlation_id"));
-            list::respond(store, list::parse(&filters)?, &deps.listing).await
+            list::respond(table, list::parse(&filters)?, &deps.listing).await
         }
         Operation::ListSagasByTask | Operation::Seed002SagasByTask => {
             let filters = filtered("task_id", matched.param("task_id"));
-            list::respond(store, list::parse(&filters)?, &deps.listing).await
+            list::respond(table, list::parse(&filters)?, &deps.listing).await
         }
         Operation::GetSaga | Operation::Seed002GetSaga => {
             let param = if matched.route.operation == Operation::GetSaga {
@@ -125,32 +128,28 @@ async fn route<S: SagaStore>(
                 "saga_id"
             };
             let id = parse_saga_id(matched.param(param))?;
-            let mut record = store
+            let record = table
                 .get(&id)
                 .await?
                 .ok_or_else(|| Problem::not_found(format!("no saga with id {id}")))?;
-            crate::payloads::load(store, &mut record).await?;
             Ok(json_response(200, &SagaView::from(&record)))
         }
         Operation::GetSagaHistory => {
             let id = parse_saga_id(matched.param("id"))?;
-            let record = store
-                .get(&id)
+            let record = table
+                .get_bare(&id)
                 .await?
                 .ok_or_else(|| Problem::not_found(format!("no saga with id {id}")))?;
-            let entries = crate::payloads::history(store, &record).await?;
+            let entries = table.history(&record).await?;
             let page = super::history::page(&record, entries, &query())?;
             Ok(json_response(200, &page))
         }
         Operation::SeedGetSaga => {
             let id = matched.param("saga_id");
-            let mut found = match uuid::Uuid::parse_str(id) {
-                Ok(_) => store.get(id).await?,
+            let found = match uuid::Uuid::parse_str(id) {
+                Ok(_) => table.get(id).await?,
                 Err(_) => None,
             };
-            if let Some(record) = &mut found {
-                crate::payloads::load(store, record).await?;
-            }
             Ok(seed::status_response(found.as_ref()))
         }
         _ => Err(matched.unhandled()),
@@ -167,13 +166,10 @@ async fn client_read<S: SagaStore>(
 ) -> Result<Response<Body>, Problem> {
     let (api, route, id) = find_read_route(&deps.client_apis, method, segments, path)?;
     // A client API shows any saga in its shape, not only its own type's.
-    let mut record = match uuid::Uuid::parse_str(id) {
-        Ok(_) => deps.store.get(id).await?,
+    let record = match uuid::Uuid::parse_str(id) {
+        Ok(_) => deps.table.get(id).await?,
         Err(_) => None,
     };
-    if let Some(record) = &mut record {
-        crate::payloads::load(&deps.store, record).await?;
-    }
     let now = chrono::Utc::now().timestamp_millis();
     let answer = match (&record, &route.not_found) {
         (Some(r), _) => route.answer_for(r.status),

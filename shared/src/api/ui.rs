@@ -41,7 +41,7 @@ mod tests {
     async fn request_over(store: MemoryStore, method: &str, path: &str) -> Response<Body> {
         let deps = StatusDeps {
             client_apis: Vec::new(),
-            store,
+            table: crate::table::SagaTable::new(store, Default::default()),
             listing: crate::usecases::list::Scope {
                 types: vec!["image".into()],
                 shards: 8,

@@ -214,7 +214,7 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
         loop {
             attempt += 1;
             let now = self.clock.now();
-            let stored = self.table.store.get(&id).await?;
+            let stored = self.table.get_bare(&id).await?;
             let expected = stored.as_ref().map(|r| r.version);
             let pinned = match &stored {
                 Some(record) => match self.version_of(record).await? {

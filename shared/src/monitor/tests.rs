@@ -1,7 +1,7 @@
 use super::*;
 use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant, announcing_table};
 use crate::outcome::Outcome;
-use crate::ports::{Message, Publisher, SagaStore};
+use crate::ports::{Message, Publisher};
 use crate::record::SagaStatus;
 use saga_core::choreography::MAX_LOGGED_EVENTS;
 use saga_core::choreography::fixtures::{definitions, event, ever_earlier, failing_run};
@@ -53,7 +53,7 @@ async fn the_monitor_logs_publishes_and_writes_once_per_batch() {
             format!("{id}:notify:STARTED"),
         ]
     );
-    let stored = monitor.table.store.get(&id).await.unwrap().unwrap();
+    let stored = monitor.table.get_bare(&id).await.unwrap().unwrap();
     assert_eq!((stored.version, stored.writes), (1, 1));
     assert_eq!(stored.status, SagaStatus::Compensating);
     assert!(stored.sweep_shard.is_some() && stored.due_at.is_some());
@@ -62,13 +62,13 @@ async fn the_monitor_logs_publishes_and_writes_once_per_batch() {
     let again = monitor.ingest(raw(&failing_run())).await.unwrap();
     assert_eq!((again.logged, again.duplicates, again.commands), (0, 9, 0));
     assert_eq!(monitor.publisher.received().len(), 3);
-    assert_eq!(monitor.table.store.writes().len(), 1);
+    assert_eq!(monitor.table.store().writes().len(), 1);
 
     // The image deletion has no confirmation event (none in seed 002): the anonymization's
     // rollback is the last one awaited.
     let done = raw(&[event(10, "AnonymizationRolledBack")]);
     monitor.ingest(done).await.unwrap();
-    let stored = monitor.table.store.get(&id).await.unwrap().unwrap();
+    let stored = monitor.table.get_bare(&id).await.unwrap().unwrap();
     assert_eq!(stored.status, SagaStatus::Compensated);
     assert!(stored.sweep_shard.is_none() && stored.expires_at.is_some());
 }
@@ -109,7 +109,7 @@ async fn a_failed_publish_fails_the_batch_and_a_retry_sends_the_commands() {
     assert!(error.to_string().contains("broker down"));
     let id = saga_id("image-pipeline", "c-1");
     assert!(
-        monitor.table.store.get(&id).await.unwrap().is_none(),
+        monitor.table.get_bare(&id).await.unwrap().is_none(),
         "nothing written"
     );
     let report = monitor.ingest(raw(&failing_run())).await.unwrap();
@@ -183,8 +183,7 @@ async fn a_flood_of_events_for_one_saga_keeps_its_record_within_the_item_budget(
     }
     let stored = monitor
         .table
-        .store
-        .get(&saga_id("image-pipeline", "c-1"))
+        .get_bare(&saga_id("image-pipeline", "c-1"))
         .await
         .unwrap()
         .unwrap();
@@ -194,14 +193,14 @@ async fn a_flood_of_events_for_one_saga_keeps_its_record_within_the_item_budget(
     assert!(size <= crate::ports::ITEM_BUDGET_BYTES / 2, "{size} bytes");
     for batch in 0..2 {
         let id = saga_id("image-pipeline", &format!("other-{batch}"));
-        assert!(monitor.table.store.get(&id).await.unwrap().is_some());
+        assert!(monitor.table.get_bare(&id).await.unwrap().is_some());
     }
 }
 
 #[tokio::test]
 async fn a_record_the_store_refuses_is_reported_for_its_events_only() {
     let mut monitor = monitor();
-    monitor.table.store = MemoryStore::refusing_records_over(4_000);
+    *monitor.table.store_mut() = MemoryStore::refusing_records_over(4_000);
     let mut other = event(1, "RetrievalStarted");
     other.correlation_id = "c-2".into();
     other.message_id = "o1".into();
@@ -232,5 +231,5 @@ async fn a_record_the_store_refuses_is_reported_for_its_events_only() {
         report.sagas,
         [refused.clone(), saga_id("image-pipeline", "c-2")]
     );
-    assert!(monitor.table.store.get(&refused).await.unwrap().is_none());
+    assert!(monitor.table.get_bare(&refused).await.unwrap().is_none());
 }

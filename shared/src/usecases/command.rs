@@ -63,8 +63,7 @@ pub async fn run<S: SagaStore, C: Clock>(
     for _ in 0..5 {
         let mut record = deps
             .table
-            .store
-            .get(id)
+            .get_bare(id)
             .await?
             .ok_or_else(|| CommandError::NotFound(id.to_string()))?;
         if record.choreographed {
@@ -92,7 +91,7 @@ pub async fn run<S: SagaStore, C: Clock>(
             Command::Cancel => "cancel",
             Command::Redrive => "redrive",
         };
-        crate::history::note_command(&mut record, name, now);
+        crate::history::note_command(&mut record.history, name, now);
         if !record.is_leased(now) {
             crate::engine::driver::hand_on(&mut record);
         }

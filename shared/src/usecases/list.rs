@@ -12,6 +12,7 @@
 
 use crate::ports::{ListPartition, ListQuery, SagaStore, StoreError};
 use crate::record::{Millis, SagaRecord, SagaStatus};
+use crate::table::SagaTable;
 
 /// Default and largest page sizes.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -67,7 +68,7 @@ pub struct Scope {
 
 /// Runs a listing: the partitions to read follow from the most selective filter given.
 pub async fn list<S: SagaStore>(
-    store: &S,
+    table: &SagaTable<S>,
     request: ListRequest,
     scope: &Scope,
 ) -> Result<Page, StoreError> {
@@ -122,7 +123,7 @@ pub async fn list<S: SagaStore>(
                 created_to,
                 limit: (wanted + 1 + 1) as i32,
             };
-            async move { store.list(&query).await }
+            async move { table.list(&query).await }
         });
         let mut keys: Vec<(Millis, String)> = futures_util::future::try_join_all(queries)
             .await?
@@ -140,7 +141,7 @@ pub async fn list<S: SagaStore>(
         };
         let ids: Vec<String> = keys.iter().map(|(_, id)| id.clone()).collect();
         reads += ids.len();
-        let mut records = store.get_many(&ids).await?;
+        let mut records = table.get_many(&ids).await?;
         records.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
         page.extend(records.into_iter().filter(keep));
         after = Some(last);
@@ -158,11 +159,11 @@ pub async fn list<S: SagaStore>(
 mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
-    use crate::table::{SagaTable, TableRules};
+    use crate::table::TableRules;
     use serde_json::json;
 
-    /// A store with `count` sagas of each type, created a millisecond apart, all PENDING.
-    async fn store_with(types: &[&str], count: usize) -> MemoryStore {
+    /// A table with `count` sagas of each type, created a millisecond apart, all PENDING.
+    async fn table_with(types: &[&str], count: usize) -> SagaTable<MemoryStore> {
         let table = SagaTable::new(MemoryStore::default(), TableRules::default());
         for (n, saga_type) in types.iter().enumerate() {
             for i in 0..count {
@@ -172,7 +173,7 @@ mod tests {
                 table.create(&mut record, at).await.unwrap();
             }
         }
-        table.store
+        table
     }
 
     fn scope(types: &[&str]) -> Scope {
@@ -184,15 +185,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_filter_that_matches_nothing_reads_a_bounded_number_of_records() {
-        let store = store_with(&["image"], 1_000).await;
+        let table = table_with(&["image"], 1_000).await;
         let request = ListRequest {
             status: Some(SagaStatus::Failed),
             limit: MAX_LIMIT,
             ..Default::default()
         };
-        let page = list(&store, request, &scope(&["image"])).await.unwrap();
+        let page = list(&table, request, &scope(&["image"])).await.unwrap();
         assert!(page.sagas.is_empty());
-        assert_eq!(store.records_read(), MAX_RECORD_READS);
+        assert_eq!(table.store().records_read(), MAX_RECORD_READS);
         // The cursor goes on after the last saga read: the 200 newest were looked at.
         let next = page.next.expect("a cursor, since sagas remain unread");
         assert_eq!(next.0, (1_000 - MAX_RECORD_READS) as Millis);
@@ -201,39 +202,41 @@ mod tests {
     #[tokio::test]
     async fn a_listing_over_many_partitions_makes_a_bounded_number_of_queries() {
         let types = ["image", "order", "campaign", "monitor"];
-        let store = store_with(&types, 50).await;
+        let table = table_with(&types, 50).await;
         let request = ListRequest {
             status: Some(SagaStatus::Failed),
             limit: 10,
             ..Default::default()
         };
-        let page = list(&store, request, &scope(&types)).await.unwrap();
+        let page = list(&table, request, &scope(&types)).await.unwrap();
         let partitions = types.len() * TableRules::default().list_shards as usize;
         assert_eq!(
-            store.list_queries(),
+            table.store().list_queries(),
             partitions * (MAX_INDEX_QUERIES / partitions)
         );
-        assert!(store.list_queries() <= MAX_INDEX_QUERIES);
+        assert!(table.store().list_queries() <= MAX_INDEX_QUERIES);
         assert!(page.sagas.is_empty() && page.next.is_some());
     }
 
     #[tokio::test]
     async fn a_page_goes_on_from_the_cursor_of_a_bounded_one() {
-        let store = store_with(&["image"], 300).await;
-        store.edit(&uuid::Uuid::from_u128(5).to_string(), |r| {
-            r.status = SagaStatus::Failed
-        });
+        let table = table_with(&["image"], 300).await;
+        table
+            .store()
+            .edit(&uuid::Uuid::from_u128(5).to_string(), |r| {
+                r.status = SagaStatus::Failed
+            });
         let failed = |after| ListRequest {
             status: Some(SagaStatus::Failed),
             limit: MAX_LIMIT,
             after,
             ..Default::default()
         };
-        let first = list(&store, failed(None), &scope(&["image"]))
+        let first = list(&table, failed(None), &scope(&["image"]))
             .await
             .unwrap();
         assert!(first.sagas.is_empty());
-        let second = list(&store, failed(first.next), &scope(&["image"]))
+        let second = list(&table, failed(first.next), &scope(&["image"]))
             .await
             .unwrap();
         assert_eq!(second.sagas.len(), 1);
@@ -252,7 +255,7 @@ mod tests {
             types: vec!["image".into()],
             shards: 8,
         };
-        let page = list(&MemoryStore::default(), request, &scope)
+        let page = list(&SagaTable::<MemoryStore>::default(), request, &scope)
             .await
             .unwrap();
         assert_eq!(

@@ -230,11 +230,10 @@ pub async fn wait_for_end<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clo
         }
         worker.clock.sleep(pause.min(deadline - now) as u64).await;
         pause = (pause * 2).min(1_000);
-        if let Some(latest) = worker.table.store.get(&record.id).await? {
+        // The answer shows the payloads whole, those kept apart included.
+        if let Some(latest) = worker.table.get(&record.id).await? {
             record = latest;
         }
     }
-    // The answer shows the payloads whole: those kept apart are read once, at the end.
-    crate::payloads::load(&worker.table.store, &mut record).await?;
     Ok(record)
 }

@@ -84,7 +84,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         mut record: SagaRecord,
         owner: &str,
     ) -> Result<Option<SagaRecord>, StoreError> {
-        let Some(stored) = self.table.store.get(&record.id).await? else {
+        let Some(stored) = self.table.get_bare(&record.id).await? else {
             return Ok(None);
         };
         let still_ours = stored

@@ -136,7 +136,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             Err(reason) => return self.fail_to_run(&mut record, reason, now).await,
         };
         let def = &*def;
-        match crate::payloads::load(&self.table.store, &mut record).await {
+        match self.table.load_payloads(&mut record).await {
             Err(StoreError::Rejected(reason)) => {
                 return self.fail_to_run(&mut record, reason, now).await;
             }

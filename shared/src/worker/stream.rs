@@ -176,7 +176,7 @@ mod tests {
         for record in &event.records {
             let image: SagaRecord =
                 serde_dynamo::from_item(record.change.new_image.clone()).unwrap();
-            worker.table.store.create(&image).await.unwrap();
+            worker.table.store().create(&image).await.unwrap();
         }
         let response = handle(worker.clone(), event, "test", 0).await;
         assert!(
@@ -191,7 +191,7 @@ mod tests {
             let serde_dynamo::AttributeValue::S(id) = id else {
                 panic!()
             };
-            let stored = worker.table.store.get(id).await.unwrap().unwrap();
+            let stored = worker.table.get_bare(id).await.unwrap().unwrap();
             statuses.push((stored.status, stored.lease.is_some()));
         }
         statuses.sort_by_key(|(status, _)| status.as_str());
@@ -227,10 +227,10 @@ mod tests {
             definitions,
             config: WorkerConfig::default(),
         });
-        worker.table.store.create(&image).await.unwrap();
+        worker.table.store().create(&image).await.unwrap();
         let response = handle(worker.clone(), sample(), "test", 0).await;
         assert!(response.batch_item_failures.is_empty());
-        let stored = worker.table.store.get(&image.id).await.unwrap().unwrap();
+        let stored = worker.table.get_bare(&image.id).await.unwrap().unwrap();
         assert_eq!(stored.status, SagaStatus::Completed);
         // The three steps' calls, then the COMPLETED notification to the definition's topic.
         let keys: Vec<String> = participant

@@ -73,7 +73,7 @@ async fn happy_path_runs_every_step_in_n_plus_one_writes() {
     let result = worker.run(image, "inv-1", FAR).await.unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Completed));
     // One create plus one claim plus one write per step: N + 2 for N = 3.
-    let writes = worker.table.store.writes();
+    let writes = worker.table.store().writes();
     assert_eq!(writes.len(), 5);
     let last = writes.last().unwrap();
     assert_eq!(last.status, SagaStatus::Completed);
@@ -151,7 +151,7 @@ async fn near_the_deadline_the_saga_is_released_after_one_call() {
     let result = worker.run(image, "inv", 1_000 + 4_000).await.unwrap();
     assert_eq!(result, RunResult::Released);
     assert_eq!(participant.received().len(), 1);
-    let last = worker.table.store.writes().last().cloned().unwrap();
+    let last = worker.table.store().writes().last().cloned().unwrap();
     assert!(last.runnable && last.lease.is_none());
     assert_eq!(
         last.steps[0].action.status,
@@ -203,7 +203,7 @@ async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
         worker.run(record, "inv", FAR).await.unwrap(),
         RunResult::Parked(61_000)
     );
-    let parked = worker.table.store.get("s").await.unwrap().unwrap();
+    let parked = worker.table.get_bare("s").await.unwrap().unwrap();
     assert!(parked.lease.is_none() && !parked.runnable);
     assert_eq!(
         (parked.wake_at, parked.due_at),
@@ -216,7 +216,7 @@ async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
         batch: SWEEP_BATCH,
     };
     assert_eq!(sweeper.sweep().await.nudged, 1);
-    let woken = sweeper.table.store.get("s").await.unwrap().unwrap();
+    let woken = sweeper.table.get_bare("s").await.unwrap().unwrap();
     assert!(woken.runnable);
 
     let worker = Worker {
@@ -260,7 +260,7 @@ fn interrupted(
         }
         Outcome::Succeeded(json!(null))
     });
-    worker.table.store = store;
+    *worker.table.store_mut() = store;
     (worker, participant)
 }
 
@@ -282,7 +282,7 @@ async fn a_cancel_during_a_call_compensates_that_step_once_it_completes() {
         CANCELLED_AFTER_TOKENIZE,
         "the completed tokenize is undone and process never runs"
     );
-    let last = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    let last = worker.table.get_bare("saga-1").await.unwrap().unwrap();
     let tokenize = &last.steps[1];
     assert_eq!(tokenize.action.status, StepStatus::Completed);
     assert_eq!(
@@ -315,13 +315,13 @@ async fn a_record_the_store_refuses_ends_the_saga_failed_instead_of_looping() {
     // 5 KB, as DynamoDB refuses items over its size limit.
     let big = "x".repeat(3_000);
     let (mut worker, _) = worker(move |_, _| Outcome::Succeeded(json!({ "blob": big })));
-    worker.table.store = MemoryStore::refusing_records_over(5_000);
+    *worker.table.store_mut() = MemoryStore::refusing_records_over(5_000);
     let record = started(&worker).await;
     assert_eq!(
         worker.run(record, "inv", FAR).await.unwrap(),
         RunResult::Finished(SagaStatus::Failed)
     );
-    let stored = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    let stored = worker.table.get_bare("saga-1").await.unwrap().unwrap();
     assert_eq!(stored.status, SagaStatus::Failed);
     let failure = stored.failure.unwrap();
     assert!(
@@ -365,7 +365,7 @@ async fn a_cancel_during_the_compensation_of_a_failure_leaves_it_compensated() {
     let image = started(&worker).await;
     let result = worker.run(image, "inv-1", FAR).await.unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Compensated));
-    let last = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    let last = worker.table.get_bare("saga-1").await.unwrap().unwrap();
     assert!(last.cancel_requested, "the cancel is recorded");
     assert_eq!(last.failure.unwrap().step, "process");
     assert_eq!(participant.received().len(), 4);
@@ -416,7 +416,7 @@ async fn a_saga_ends_under_the_definition_version_it_started_with_after_a_redepl
         ],
         "the original three steps, none of the new version's"
     );
-    let done = new.table.store.get("saga-1").await.unwrap().unwrap();
+    let done = new.table.get_bare("saga-1").await.unwrap().unwrap();
     assert_eq!(done.definition_version, Some(started_under));
     let names: Vec<&str> = done.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["anonymize", "tokenize", "process"]);
@@ -430,7 +430,7 @@ async fn a_saga_whose_definition_version_is_kept_nowhere_fails_with_the_reason()
     let (mut new, participant) = worker(|_, _| Outcome::Succeeded(json!({"ok": 1})));
     new.definitions = redeployed_image();
     // The same table, announcing through the new deployment.
-    new.table = SagaTable::new(old.table.store.clone(), old.table.rules).announcing(Arc::new(
+    new.table = SagaTable::new(old.table.store().clone(), old.table.rules).announcing(Arc::new(
         crate::notifications::Lifecycle {
             publisher: participant.clone(),
             definitions: new.definitions.clone(),
@@ -452,7 +452,7 @@ async fn a_saga_whose_definition_version_is_kept_nowhere_fails_with_the_reason()
             "saga-1:notify:FAILED"
         )]
     );
-    let failed = new.table.store.get("saga-1").await.unwrap().unwrap();
+    let failed = new.table.get_bare("saga-1").await.unwrap().unwrap();
     let error = failed.failure.unwrap().error;
     assert!(error.contains("neither deployed nor kept"), "{error}");
 }
@@ -461,7 +461,7 @@ async fn a_saga_whose_definition_version_is_kept_nowhere_fails_with_the_reason()
 async fn a_record_whose_steps_are_not_its_definitions_fails_instead_of_running() {
     let (worker, participant) = worker(|_, _| Outcome::Succeeded(json!({"ok": 1})));
     let mut image = started(&worker).await;
-    worker.table.store.edit("saga-1", |r| {
+    worker.table.store().edit("saga-1", |r| {
         r.steps.pop();
     });
     image.steps.pop();
@@ -470,7 +470,7 @@ async fn a_record_whose_steps_are_not_its_definitions_fails_instead_of_running()
     let result = worker.run(image, "inv-1", FAR).await.unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Failed));
     assert!(participant.targets().is_empty());
-    let failed = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    let failed = worker.table.get_bare("saga-1").await.unwrap().unwrap();
     let error = failed.failure.unwrap().error;
     assert!(error.contains("not those of its definition"), "{error}");
 }
@@ -492,7 +492,7 @@ fn bulky_worker(
     )
     .unwrap();
     // Records over 8 KB are refused: large payloads must live beside them.
-    worker.table.store = MemoryStore::refusing_records_over(8_000);
+    *worker.table.store_mut() = MemoryStore::refusing_records_over(8_000);
     (worker, participant)
 }
 
@@ -516,7 +516,7 @@ async fn large_payloads_are_kept_whole_beside_the_record_and_references_read_the
         "an early output, whole"
     );
     // As stored: the record refers to three items and holds none of the payloads.
-    let stored = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    let stored = worker.table.get_bare("saga-1").await.unwrap().unwrap();
     assert!(stored.input.is_null() && stored.input_ref.is_some());
     assert!(
         stored
@@ -524,12 +524,16 @@ async fn large_payloads_are_kept_whole_beside_the_record_and_references_read_the
             .iter()
             .all(|s| s.output.is_none() && s.output_ref.is_some())
     );
-    assert_eq!(worker.table.store.texts().len(), 3, "input and two outputs");
+    assert_eq!(
+        worker.table.store().texts().len(),
+        3,
+        "input and two outputs"
+    );
     // As read: whole again, and the payload items expire with the finished record.
     let read = worker.table.get("saga-1").await.unwrap().unwrap();
     assert_eq!(read.input, input);
     assert_eq!(read.steps[0].output, Some(output));
-    let expiring = worker.table.store.expiring_texts();
+    let expiring = worker.table.store().expiring_texts();
     assert_eq!(expiring.len(), 3);
     assert!(expiring.values().all(|at| Some(*at) == read.expires_at));
 }
@@ -563,7 +567,7 @@ async fn a_finished_saga_is_announced_once_by_the_invocation_whose_write_ended_i
     let image = started(&worker).await;
     // The record does not carry the topic: the worker reads it from the saga's definition.
     assert_eq!(image.notify_topic, None);
-    let stored = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    let stored = worker.table.get_bare("saga-1").await.unwrap().unwrap();
     assert!(
         !serde_json::to_string(&stored)
             .unwrap()
@@ -608,7 +612,7 @@ async fn under_boundaries_a_happy_saga_is_written_at_its_claim_and_its_end_only(
     let image = started(&worker).await;
     let result = worker.run(image, "inv-1", FAR).await.unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Completed));
-    let writes = worker.table.store.writes();
+    let writes = worker.table.store().writes();
     assert_eq!(writes.len(), 3);
     let claim = &writes[1];
     assert_eq!(claim.steps[0].action.status, StepStatus::Running);
@@ -638,7 +642,7 @@ async fn under_boundaries_a_happy_saga_is_written_at_its_claim_and_its_end_only(
     worker.table.create(&mut record, 1_000).await.unwrap();
     let result = worker.drive_new(&mut record, next, "inv-2", FAR).await;
     assert_eq!(result.unwrap(), RunResult::Finished(SagaStatus::Completed));
-    let stored = worker.table.store.get("saga-2").await.unwrap().unwrap();
+    let stored = worker.table.get_bare("saga-2").await.unwrap().unwrap();
     assert_eq!((stored.writes, stored.status), (2, SagaStatus::Completed));
 }
 
@@ -685,7 +689,7 @@ async fn under_boundaries_a_crash_mid_run_reruns_the_unrecorded_calls_with_the_s
             "saga-1:process:action",
         ]
     );
-    let last = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    let last = worker.table.get_bare("saga-1").await.unwrap().unwrap();
     assert_eq!(
         last.steps[2].action.lost_attempts, 1,
         "the call that killed its invocation is the one charged"
@@ -697,7 +701,7 @@ async fn crash(worker: &Arc<TestWorker>, image: SagaRecord) -> SagaRecord {
     let crashing = worker.clone();
     let died = tokio::spawn(async move { crashing.run(image, "inv", FAR).await }).await;
     assert!(died.is_err(), "the invocation died");
-    worker.table.store.get("saga-1").await.unwrap().unwrap()
+    worker.table.get_bare("saga-1").await.unwrap().unwrap()
 }
 
 /// The stored record once its lease expired and the sweeper nudged it.
@@ -717,7 +721,7 @@ async fn under_boundaries_a_failure_is_written_before_anything_else_runs() {
     assert_eq!(result, RunResult::Finished(SagaStatus::Compensated));
     let statuses: Vec<SagaStatus> = worker
         .table
-        .store
+        .store()
         .writes()
         .iter()
         .map(|w| w.status)
@@ -776,7 +780,7 @@ async fn a_finished_image_saga_fits_in_one_write_unit() {
         .drive_new(&mut record, next, "start-saga/x", FAR * 10_000)
         .await
         .unwrap();
-    let stored = worker.table.store.get(&record.id).await.unwrap().unwrap();
+    let stored = worker.table.get_bare(&record.id).await.unwrap().unwrap();
     assert_eq!(stored.status, SagaStatus::Completed);
     let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
         serde_dynamo::to_item(&stored).unwrap();
@@ -795,7 +799,7 @@ async fn a_saga_whose_payload_item_is_gone_ends_failed_saying_so() {
     worker.table.update(&mut record, 1_000).await.unwrap();
     let result = worker.run(record, "me", FAR).await.unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Failed));
-    let stored = worker.table.store.get("saga-1").await.unwrap().unwrap();
+    let stored = worker.table.get_bare("saga-1").await.unwrap().unwrap();
     assert_eq!(stored.status, SagaStatus::Failed);
     let error = stored.failure.unwrap().error;
     assert!(
@@ -810,7 +814,7 @@ async fn a_write_whose_answer_was_lost_does_not_stop_the_worker() {
     let (worker, participant) = worker(|_, _| Outcome::Succeeded(json!({})));
     let record = started(&worker).await;
     // The claim is stored, but its answer is lost and the SDK's retry meets its own write.
-    worker.table.store.lose_next_answer();
+    worker.table.store().lose_next_answer();
     let result = worker.run(record, "me", FAR).await.unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Completed));
     assert_eq!(participant.received().len(), 3);
