@@ -2,7 +2,6 @@
 //! and checked there. A value that cannot be used fails the cold start with an error naming the
 //! variable, instead of falling back to a default in silence.
 
-use crate::adapters::pulsar::PulsarToken;
 use crate::api::auth::{AuthMode, AuthRules, Role};
 use crate::table::TableRules;
 use crate::worker::{Failpoints, WorkerConfig};
@@ -19,6 +18,18 @@ pub struct ConfigError {
     pub value: String,
     /// What it should be.
     pub expected: String,
+}
+
+/// Where the Pulsar token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PulsarToken {
+    /// No authentication.
+    None,
+    /// A Secrets Manager secret (`PULSAR_TOKEN_SECRET_ARN`, as deployed): read at cold start,
+    /// again every few minutes, and again when the broker refuses it.
+    Secret(String),
+    /// The token itself (`PULSAR_TOKEN`, for local stacks).
+    Plain(String),
 }
 
 /// Every setting of the functions.

@@ -53,6 +53,21 @@ pub struct StatusDeps<S> {
     pub client_apis: Vec<(String, ClientApi)>,
 }
 
+impl<S> StatusDeps<S> {
+    /// Over `store`: the deployed types it lists, and their client APIs' read routes.
+    pub fn new(store: S, config: &crate::config::Config) -> Self {
+        let dir = config.definitions_dir.as_deref();
+        StatusDeps {
+            store,
+            listing: crate::usecases::list::Scope {
+                types: crate::definition_files::deployed_types(dir),
+                shards: config.table.list_shards,
+            },
+            client_apis: crate::definition_files::client_apis(dir),
+        }
+    }
+}
+
 /// Routes a request of the status function.
 pub async fn handle<S: SagaStore>(deps: &StatusDeps<S>, request: Request) -> Response<Body> {
     route(deps, &request)

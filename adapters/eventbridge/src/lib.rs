@@ -1,10 +1,10 @@
 //! Lifecycle notifications on an EventBridge bus, beside a publisher's messages.
 
-use crate::outcome::Outcome;
-use crate::ports::{Message, Publisher};
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use saga::outcome::Outcome;
+use saga::ports::{Message, Publisher};
 use serde_json::Value;
 
 /// The `source` of every event the orchestrator puts on a bus.

