@@ -1,7 +1,6 @@
-//! What every function's cold start shares: its error, the definitions it runs, its route
-//! checks. The adapters are built beside them, in the crates that hold them.
+//! What every function's cold start shares: its error and the definitions it runs. The
+//! adapters are built beside them, in the crates that hold them.
 
-use crate::api::auth::AuthRules;
 use crate::config::{Config, ConfigError};
 use crate::definition::{Definitions, LoadError};
 use crate::definition_files;
@@ -27,17 +26,4 @@ pub fn definitions(config: &Config) -> Result<Definitions, LoadError> {
         config.definitions_dir.as_deref(),
         config.step_time_limit_ms(),
     )
-}
-
-impl AuthRules {
-    /// The HTTP functions' route checks, with the client API routes of the deployed
-    /// definitions.
-    pub fn from_env() -> Result<Self, ColdStartError> {
-        let config = Config::from_env()?;
-        let apis = definition_files::client_apis(config.definitions_dir.as_deref());
-        Ok(AuthRules {
-            client_routes: crate::api::routes::client_routes(&apis),
-            ..config.auth
-        })
-    }
 }

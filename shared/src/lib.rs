@@ -7,7 +7,6 @@
 pub use saga_core::{choreography, definition, engine, history, outcome, record, trace};
 
 pub mod adapters;
-pub mod api;
 pub mod cold_start;
 pub mod config;
 pub mod definition_files;
@@ -20,6 +19,7 @@ pub mod ports;
 pub mod sweeper;
 pub mod table;
 pub mod telemetry;
+pub mod time_text;
 pub mod timing;
 pub mod usecases;
 pub mod versions;

@@ -1,12 +1,12 @@
 //! saga-command: `POST /sagas/{id}/cancel` and `POST /sagas/{id}/redrive`.
 
 use lambda_http::{Error, Request, RequestExt, run, service_fn};
-use saga::api::auth::AuthRules;
-use saga::api::command;
 use saga::cold_start;
 use saga::config::Config;
 use saga::ports::SystemClock;
 use saga::usecases::command::CommandDeps;
+use saga_api::auth::AuthRules;
+use saga_api::command;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {

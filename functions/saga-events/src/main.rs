@@ -4,8 +4,8 @@
 use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Error, Request, Service, service_fn};
-use saga::api::auth::AuthRules;
-use saga::api::events;
+use saga_api::auth::AuthRules;
+use saga_api::events;
 use saga_wiring::LambdaMonitor;
 use serde_json::Value;
 

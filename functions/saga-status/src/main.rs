@@ -2,9 +2,9 @@
 //! `GET /health`, the seed's `GET /saga/{saga_id}`, and the dashboard page `GET /ui`.
 
 use lambda_http::{Error, Request, RequestExt, run, service_fn};
-use saga::api::auth::AuthRules;
-use saga::api::status::{self, StatusDeps};
 use saga::config::Config;
+use saga_api::auth::AuthRules;
+use saga_api::status::{self, StatusDeps};
 use saga_dynamodb::DynamoStore;
 
 #[tokio::main(flavor = "current_thread")]

@@ -1,8 +1,8 @@
 //! start-saga: `POST /sagas/{type}` and the seed's `POST /saga`.
 
 use lambda_http::{Error, Request, RequestExt, run, service_fn};
-use saga::api::auth::AuthRules;
-use saga::api::start;
+use saga_api::auth::AuthRules;
+use saga_api::start;
 use saga_http_calls::ReqwestParticipant;
 
 #[tokio::main(flavor = "current_thread")]

@@ -1,4 +1,5 @@
-//! HTTP mapping shared by the functions: routes, request parsing, responses and problems.
+//! The HTTP mapping of the functions on lambda_http: the route table, the route checks, each
+//! function's handlers, request parsing, views, responses and problems.
 
 pub mod auth;
 pub mod command;
@@ -8,12 +9,14 @@ pub mod list;
 pub mod problem;
 pub mod routes;
 pub mod seed;
+pub mod settings;
 pub mod start;
 pub mod status;
 pub mod ui;
 pub mod views;
 
 pub use problem::Problem;
+pub use saga::time_text::rfc3339;
 
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -94,11 +97,4 @@ pub fn parse_limit(value: &str, max: usize) -> Result<usize, Problem> {
         .ok()
         .filter(|l| (1..=max).contains(l))
         .ok_or_else(|| Problem::bad_request(format!("limit must be 1 to {max}")))
-}
-
-/// RFC 3339 text for a timestamp in milliseconds.
-pub fn rfc3339(millis: crate::record::Millis) -> String {
-    chrono::DateTime::from_timestamp_millis(millis)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -100,12 +100,12 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-impl From<crate::ports::StoreError> for Problem {
-    fn from(error: crate::ports::StoreError) -> Self {
+impl From<saga::ports::StoreError> for Problem {
+    fn from(error: saga::ports::StoreError) -> Self {
         // The store's own message (ARNs, account ids) goes to the log, not to the caller.
         tracing::error!(%error, "saga store error");
         match error {
-            crate::ports::StoreError::Rejected(_) => Problem::new(
+            saga::ports::StoreError::Rejected(_) => Problem::new(
                 422,
                 "the saga store refused the saga record (too large or invalid as sent); \
                  sending it again will not help",

@@ -1,10 +1,10 @@
 //! `GET /sagas/{id}/history`: a saga's history, oldest first, a page at a time. The entries are
-//! its attempts, status changes and commands (see [`crate::history`]) and, for a choreographed
+//! its attempts, status changes and commands (see [`saga::history`]) and, for a choreographed
 //! saga, its participants' events, merged by time.
 
 use super::{Problem, rfc3339};
-use crate::history::HistoryEntry;
-use crate::record::SagaRecord;
+use saga::history::HistoryEntry;
+use saga::record::SagaRecord;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 

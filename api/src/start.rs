@@ -1,4 +1,4 @@
-//! `POST /sagas/{type}` and the seed's `POST /saga` (see [`crate::usecases::start`]): the
+//! `POST /sagas/{type}` and the seed's `POST /saga` (see [`saga::usecases::start`]): the
 //! request's body and headers become a [`StartRequest`], the saga its answer. With an
 //! `Idempotency-Key` a repeat gets the same saga (`Idempotent-Replayed: true`), another body a
 //! 422, and a repeat while the first is still being written a 409; `Prefer: wait=N` (RFC 7240)
@@ -7,11 +7,11 @@
 use super::routes::{Function, Operation, dispatch};
 use super::views::SagaView;
 use super::{Problem, json_object_body, json_response, seed, segments};
-use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore};
-use crate::record::SagaRecord;
-use crate::trace;
-use crate::usecases::start::{StartDeps, StartError, StartRequest, create, wait_for_end};
 use lambda_http::{Body, Request, Response};
+use saga::ports::{Clock, HttpParticipant, Publisher, SagaStore};
+use saga::record::SagaRecord;
+use saga::trace;
+use saga::usecases::start::{StartDeps, StartError, StartRequest, create, wait_for_end};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ pub async fn handle<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
     let response = route(deps, &request)
         .await
         .unwrap_or_else(Problem::into_response);
-    crate::timing::invocation_ended("start request handled", began.elapsed());
+    saga::timing::invocation_ended("start request handled", began.elapsed());
     response
 }
 
@@ -97,7 +97,7 @@ async fn route<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
 }
 
 /// A start route of a saga type's own client API (see
-/// [`crate::definition::client_api::ClientApi`]): the body is the input, the saga is driven
+/// [`saga::definition::client_api::ClientApi`]): the body is the input, the saga is driven
 /// here until it ends or the route's wait (at most `SEED_WAIT_SECONDS`) runs out, and the
 /// answer is the route's view of it.
 async fn client_start<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
@@ -120,7 +120,7 @@ async fn client_start<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
         .expect("a client route comes from a client API");
     let start = parse(request, &def.saga_type)?;
     if let Some(shape) = &route.body {
-        crate::definition::client_api::check_shape(&start.input, shape, "")
+        saga::definition::client_api::check_shape(&start.input, shape, "")
             .map_err(|detail| Problem::new(422, detail))?;
     }
     let started = create(deps, start, true).await?;
@@ -219,16 +219,16 @@ fn prefer_wait(request: &Request) -> Result<Option<Duration>, Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
-    use crate::definition::Definitions;
-    use crate::outcome::Outcome;
-    use crate::ports::{ListQuery, StoreError, WriteReceipt};
-    use crate::record::Millis;
-    use crate::table::SagaTable;
-    use crate::worker::Worker;
+    use saga::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
+    use saga::definition::Definitions;
+    use saga::outcome::Outcome;
+    use saga::ports::{ListQuery, StoreError, WriteReceipt};
+    use saga::record::Millis;
+    use saga::table::SagaTable;
+    use saga::worker::Worker;
 
-    use crate::record::SagaStatus;
-    use crate::worker::WorkerConfig;
+    use saga::record::SagaStatus;
+    use saga::worker::WorkerConfig;
     use std::sync::Arc;
 
     type Deps<S = MemoryStore> =
@@ -240,10 +240,7 @@ mod tests {
 
     fn deps_over<S: SagaStore + Default>(drive_waiting_sagas: bool) -> Deps<S> {
         let definitions = Definitions::from_files(
-            [(
-                "image.json",
-                include_str!("../../../definitions/image.json"),
-            )],
+            [("image.json", include_str!("../../definitions/image.json"))],
             |name| Some(format!("http://participant/{name}")),
         )
         .unwrap();
@@ -328,10 +325,10 @@ mod tests {
     async fn a_wait_for_a_saga_parked_past_it_answers_at_once() {
         let deps = deps(false);
         let def = deps.worker.definitions.get("image").unwrap();
-        let mut record = crate::engine::new_record(def, "s-1".into(), json!({}), 1_000);
+        let mut record = saga::engine::new_record(def, "s-1".into(), json!({}), 1_000);
         record.wake_at = Some(1_000 + 60_000);
         deps.worker.table.create(&mut record, 1_000).await.unwrap();
-        let started = crate::usecases::start::Started {
+        let started = saga::usecases::start::Started {
             record,
             claimed: None,
             replayed: false,
@@ -455,8 +452,8 @@ mod tests {
             shard: u32,
             now: Millis,
             limit: i32,
-            after: Option<crate::ports::DueKey>,
-        ) -> Result<crate::ports::DuePage, StoreError> {
+            after: Option<saga::ports::DueKey>,
+        ) -> Result<saga::ports::DuePage, StoreError> {
             self.0.due(shard, now, limit, after).await
         }
     }

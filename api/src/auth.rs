@@ -7,11 +7,11 @@
 
 use super::Problem;
 use super::routes::{self, ClientRouteEntry};
-use crate::definition::Definitions;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
+use saga::definition::Definitions;
 use std::future::Future;
 
 /// A caller's role.

@@ -11,9 +11,9 @@
 
 use super::routes::{Function, dispatch};
 use super::{Problem, body_bytes, json_response, segments};
-use crate::monitor::{IngestReport, Monitor, Rejected};
-use crate::ports::{Clock, Publisher, SagaStore};
 use lambda_http::{Body, Request, Response};
+use saga::monitor::{IngestReport, Monitor, Rejected};
+use saga::ports::{Clock, Publisher, SagaStore};
 use serde_json::Value;
 
 /// Most events in one batch.
@@ -151,7 +151,7 @@ pub async fn handle_sink<S: SagaStore, P: Publisher, C: Clock>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::MAX_BODY_BYTES;
+    use crate::MAX_BODY_BYTES;
     use serde_json::json;
 
     #[test]
@@ -173,9 +173,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_malformed_or_oversized_sink_batch_is_reported_record_by_record() {
-        use crate::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
-        use crate::outcome::Outcome;
-        use crate::table::SagaTable;
+        use saga::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
+        use saga::outcome::Outcome;
+        use saga::table::SagaTable;
         let monitor = Monitor {
             definitions: saga_core::choreography::fixtures::definitions(),
             table: SagaTable::<MemoryStore>::default(),

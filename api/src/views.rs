@@ -1,8 +1,8 @@
 //! The JSON shapes of a saga in API answers.
 
 use super::rfc3339;
-use crate::engine::{self, Phase};
-use crate::record::{CallState, SagaRecord, StepStatus};
+use saga::engine::{self, Phase};
+use saga::record::{CallState, SagaRecord, StepStatus};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -37,7 +37,7 @@ pub struct SagaView {
     #[serde(skip_serializing_if = "is_zero")]
     dropped_events: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    failure: Option<crate::record::Failure>,
+    failure: Option<saga::record::Failure>,
     summary: SummaryView,
     steps: Vec<StepView>,
     /// A choreographed saga's log: its participants' events in arrival order.
@@ -52,7 +52,7 @@ struct EventView {
     message_id: String,
     event_type: String,
     step: String,
-    meaning: crate::definition::choreography::EventMeaning,
+    meaning: saga::definition::choreography::EventMeaning,
     occurred_at: String,
     received_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,7 +95,7 @@ struct StepView {
 /// One call (action or compensation) in [`StepView`].
 #[derive(Serialize, Debug)]
 struct CallView {
-    status: crate::record::StepStatus,
+    status: saga::record::StepStatus,
     attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     started_at: Option<String>,

@@ -1,8 +1,8 @@
 //! Seed 001's own response shapes, so clients written against the seed keep working.
 
 use super::json_response;
-use crate::record::{SagaRecord, SagaStatus, StepStatus};
 use lambda_http::{Body, Response};
+use saga::record::{SagaRecord, SagaStatus, StepStatus};
 use serde_json::{Map, Value, json};
 
 /// The saga type the seed's routes start and show.

@@ -31,8 +31,8 @@ pub fn page() -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::MemoryStore;
-    use crate::api::status::{StatusDeps, handle};
+    use crate::status::{StatusDeps, handle};
+    use saga::adapters::memory::MemoryStore;
 
     async fn request(method: &str, path: &str) -> Response<Body> {
         request_over(MemoryStore::default(), method, path).await
@@ -42,7 +42,7 @@ mod tests {
         let deps = StatusDeps {
             client_apis: Vec::new(),
             store,
-            listing: crate::usecases::list::Scope {
+            listing: saga::usecases::list::Scope {
                 types: vec!["image".into()],
                 shards: 8,
             },

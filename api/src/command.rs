@@ -1,11 +1,11 @@
-//! `POST /sagas/{id}/cancel` and `POST /sagas/{id}/redrive` (see [`crate::usecases::command`]).
+//! `POST /sagas/{id}/cancel` and `POST /sagas/{id}/redrive` (see [`saga::usecases::command`]).
 
 use super::routes::{Function, Operation, dispatch};
 use super::views::SagaView;
 use super::{Problem, json_response, parse_saga_id, segments};
-use crate::ports::{Clock, SagaStore};
-use crate::usecases::command::{self, Command, CommandDeps, CommandError};
 use lambda_http::{Body, Request, Response};
+use saga::ports::{Clock, SagaStore};
+use saga::usecases::command::{self, Command, CommandDeps, CommandError};
 
 /// Routes a request of the command function.
 pub async fn handle<S: SagaStore, C: Clock>(

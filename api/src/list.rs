@@ -1,11 +1,11 @@
 //! `GET /sagas` with filters, `GET /sagas/by-correlation/{correlation_id}`,
 //! `GET /sagas/by-task/{task_id}`: the query parsed into a [`ListRequest`], the page of
-//! [`crate::usecases::list`] rendered with its cursor.
+//! [`saga::usecases::list`] rendered with its cursor.
 
 use super::{Problem, json_response, rfc3339};
-use crate::ports::SagaStore;
-use crate::record::{Millis, SagaRecord};
-use crate::usecases::list::{DEFAULT_LIMIT, ListRequest, MAX_LIMIT, Scope, list};
+use saga::ports::SagaStore;
+use saga::record::{Millis, SagaRecord};
+use saga::usecases::list::{DEFAULT_LIMIT, ListRequest, MAX_LIMIT, Scope, list};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -153,7 +153,7 @@ pub async fn respond<S: SagaStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::SagaStatus;
+    use saga::record::SagaStatus;
 
     #[test]
     fn cursors_round_trip_and_only_ours_are_accepted() {

@@ -4,9 +4,9 @@
 use super::routes::{Function, Operation, dispatch};
 use super::views::SagaView;
 use super::{Problem, json_response, list, parse_saga_id, seed, segments, ui};
-use crate::definition::client_api::{ClientApi, ClientRoute};
-use crate::ports::SagaStore;
 use lambda_http::{Body, Request, RequestExt, Response};
+use saga::definition::client_api::{ClientApi, ClientRoute};
+use saga::ports::SagaStore;
 use std::collections::HashMap;
 
 /// When this process last read the table for `GET /health`: an open route answers from
@@ -48,22 +48,22 @@ pub struct StatusDeps<S> {
     /// The saga table.
     pub store: S,
     /// What a listing covers: the deployed types and the listing index's partitions.
-    pub listing: crate::usecases::list::Scope,
+    pub listing: saga::usecases::list::Scope,
     /// The deployed types' own client APIs, whose read routes this function serves.
     pub client_apis: Vec<(String, ClientApi)>,
 }
 
 impl<S> StatusDeps<S> {
     /// Over `store`: the deployed types it lists, and their client APIs' read routes.
-    pub fn new(store: S, config: &crate::config::Config) -> Self {
+    pub fn new(store: S, config: &saga::config::Config) -> Self {
         let dir = config.definitions_dir.as_deref();
         StatusDeps {
             store,
-            listing: crate::usecases::list::Scope {
-                types: crate::definition_files::deployed_types(dir),
+            listing: saga::usecases::list::Scope {
+                types: saga::definition_files::deployed_types(dir),
                 shards: config.table.list_shards,
             },
-            client_apis: crate::definition_files::client_apis(dir),
+            client_apis: saga::definition_files::client_apis(dir),
         }
     }
 }
@@ -117,12 +117,12 @@ async fn route<S: SagaStore>(
             let mut filters = filtered("correlation_id", id);
             filters.insert("limit".into(), "1".into());
             let page =
-                crate::usecases::list::list(store, list::parse(&filters)?, &deps.listing).await?;
+                saga::usecases::list::list(store, list::parse(&filters)?, &deps.listing).await?;
             let mut record =
                 page.sagas.into_iter().next().ok_or_else(|| {
                     Problem::not_found(format!("no saga with correlation id {id}"))
                 })?;
-            crate::payloads::load(store, &mut record).await?;
+            saga::payloads::load(store, &mut record).await?;
             Ok(json_response(200, &SagaView::from(&record)))
         }
         Operation::ListSagasByCorrelation => {
@@ -144,7 +144,7 @@ async fn route<S: SagaStore>(
                 .get(&id)
                 .await?
                 .ok_or_else(|| Problem::not_found(format!("no saga with id {id}")))?;
-            crate::payloads::load(store, &mut record).await?;
+            saga::payloads::load(store, &mut record).await?;
             Ok(json_response(200, &SagaView::from(&record)))
         }
         Operation::GetSagaHistory => {
@@ -153,7 +153,7 @@ async fn route<S: SagaStore>(
                 .get(&id)
                 .await?
                 .ok_or_else(|| Problem::not_found(format!("no saga with id {id}")))?;
-            let entries = crate::payloads::history(store, &record).await?;
+            let entries = saga::payloads::history(store, &record).await?;
             let page = super::history::page(&record, entries, &query())?;
             Ok(json_response(200, &page))
         }
@@ -164,7 +164,7 @@ async fn route<S: SagaStore>(
                 Err(_) => None,
             };
             if let Some(record) = &mut found {
-                crate::payloads::load(store, record).await?;
+                saga::payloads::load(store, record).await?;
             }
             Ok(seed::status_response(found.as_ref()))
         }
@@ -187,7 +187,7 @@ async fn client_read<S: SagaStore>(
         Err(_) => None,
     };
     if let Some(record) = &mut record {
-        crate::payloads::load(&deps.store, record).await?;
+        saga::payloads::load(&deps.store, record).await?;
     }
     let now = chrono::Utc::now().timestamp_millis();
     let answer = match (&record, &route.not_found) {
