@@ -5,6 +5,8 @@
 //! HTTP function checks them again from the authorizer's context before it routes, so a route
 //! the template leaves open, and the local stack, enforce the same rules.
 
+pub use crate::access::{Access, Role};
+
 use super::Problem;
 use super::routes::{self, ClientRouteEntry};
 use base64::Engine;
@@ -13,41 +15,6 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use saga::definition::Definitions;
 use std::future::Future;
-
-/// A caller's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Reads sagas.
-    Reader,
-    /// Starts, cancels and redrives sagas, and reads them.
-    Operator,
-    /// Posts participant events.
-    Participant,
-}
-
-/// What a route needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Nothing: `/health` and the dashboard page.
-    Public,
-    /// A reader or an operator.
-    Read,
-    /// An operator.
-    Operate,
-    /// A participant.
-    Participate,
-}
-
-impl Access {
-    fn allows(self, role: Role) -> bool {
-        match self {
-            Access::Public => true,
-            Access::Read => matches!(role, Role::Reader | Role::Operator),
-            Access::Operate => role == Role::Operator,
-            Access::Participate => role == Role::Participant,
-        }
-    }
-}
 
 /// Where a caller's roles come from (`AUTH_MODE`, as template.yaml's `ApiAuth` sets it).
 #[derive(Debug, Clone, PartialEq)]

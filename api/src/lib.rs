@@ -1,6 +1,7 @@
 //! The HTTP mapping of the functions on lambda_http: the route table, the route checks, each
 //! function's handlers, request parsing, views, responses and problems.
 
+pub mod access;
 pub mod auth;
 pub mod command;
 pub mod events;

@@ -15,7 +15,7 @@ pub use client::{ClientRouteEntry, client_routes};
 pub use json::to_json;
 
 use super::Problem;
-use super::auth::Access;
+use crate::access::Access;
 
 /// An HTTP function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
