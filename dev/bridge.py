@@ -1,6 +1,6 @@
 """The local stand-in for a Pulsar-to-Lambda sink: consumes the choreographed sagas' event
 topics on pulsar-lite and invokes saga-events through `cargo lambda watch` with the sink's batch
-format (see shared/src/api/events.rs). `make run` and the tests start it.
+format (see api/src/events.rs). `make run` and the tests start it.
 
 usage: python -m dev.bridge PULSAR_URL INVOKE_URL
 

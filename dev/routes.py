@@ -1,5 +1,5 @@
-"""Writes CargoLambda.toml's watch router from the route table (shared/routes.json, which
-shared/src/api/routes.rs writes), or checks that the committed file is what it would write.
+"""Writes CargoLambda.toml's watch router from the route table (api/routes.json, which
+api/src/routes.rs writes), or checks that the committed file is what it would write.
 
     .tools/venv/bin/python dev/routes.py --write
     .tools/venv/bin/python dev/routes.py --check
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLE = ROOT / "shared" / "routes.json"
+TABLE = ROOT / "api" / "routes.json"
 WATCH = ROOT / "CargoLambda.toml"
 
 # Methods the watch router sends to the function that answers a path's other methods (405);
@@ -22,7 +22,7 @@ COMMON_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 SLASH_ALIASES = {"/api/v1/pedidos"}
 
 HEADER = """\
-# Generated from the route table (shared/routes.json) by `python dev/routes.py --write`; do not
+# Generated from the route table (api/routes.json) by `python dev/routes.py --write`; do not
 # edit. `cargo lambda watch` serves the HTTP API locally with these routes, as template.yaml
 # does in API Gateway. A path routed to one function takes every method there; on a path served
 # by several, the other common methods go to the function that answers them with a 405 problem

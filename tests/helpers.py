@@ -84,7 +84,7 @@ def stored_record(stack, saga_id):
 
 
 def item_size(item):
-    """An item's size as DynamoDB counts it (as shared/src/adapters/dynamodb.rs item_size)."""
+    """An item's size as DynamoDB counts it (as adapters/dynamodb/src/size.rs item_size)."""
     def value(v):
         (kind, inner), = v.items()
         if kind == "S":

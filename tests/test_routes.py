@@ -1,4 +1,4 @@
-"""The route table is code (shared/src/api/routes.rs, written out as shared/routes.json with the
+"""The route table is code (api/src/routes.rs, written out as api/routes.json with the
 bundled definitions' client API routes); this checks template.yaml, openapi.yaml and
 CargoLambda.toml against it, path parameter names included, and keeps the table valid for
 OpenAPI and API Gateway."""
@@ -125,7 +125,7 @@ def test_routes_have_the_scopes_of_their_access():
     """ApiAuth=JWT: a route the table declares readable accepts the read or the operate scope,
     an operator route only the operate scope, a participant route only the participate scope,
     a public one no credentials; with IAM, every other route needs SigV4. The functions check
-    the same access from the same table (shared/src/api/auth.rs)."""
+    the same access from the same table (api/src/auth.rs)."""
     scopes = {"read": ["JwtReadScope", "JwtOperateScope"], "operate": ["JwtOperateScope"],
               "participate": ["JwtParticipateScope"], "public": None}
     access = table_access()
@@ -228,11 +228,11 @@ def test_every_response_header_the_api_sets_is_documented():
         for operation in path.values():
             for response in (operation.get("responses") or {}).values():
                 documented |= {name.lower() for name in response.get("headers", {})}
-    sources = "\n".join(p.read_text() for p in (ROOT / "shared" / "src" / "api").glob("*.rs"))
+    sources = "\n".join(p.read_text() for p in (ROOT / "api" / "src").glob("*.rs"))
     set_names = set(re.findall(r'set_header\(\s*&mut \w+,\s*"([a-z-]+)"', sources))
     set_names |= set(re.findall(r'\.header\("([a-z-]+)",', sources))
     # Request headers read with .header( in tests are not response headers.
     set_names -= {"idempotency-key", "prefer", "x-correlation-id", "x-task-id"}
     assert {"location", "idempotent-replayed", "preference-applied", "allow"} <= set_names, set_names
     missing = sorted(set_names - documented - GENERIC_HEADERS)
-    assert not missing, f"response headers set in shared/src/api but not in openapi.yaml: {missing}"
+    assert not missing, f"response headers set in api/src but not in openapi.yaml: {missing}"

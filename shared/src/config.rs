@@ -2,8 +2,6 @@
 //! and checked there. A value that cannot be used fails the cold start with an error naming the
 //! variable, instead of falling back to a default in silence.
 
-use crate::adapters::pulsar::PulsarToken;
-use crate::api::auth::{AuthMode, AuthRules, Role};
 use crate::table::TableRules;
 use crate::worker::{Failpoints, WorkerConfig};
 use std::str::FromStr;
@@ -19,6 +17,18 @@ pub struct ConfigError {
     pub value: String,
     /// What it should be.
     pub expected: String,
+}
+
+/// Where the Pulsar token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PulsarToken {
+    /// No authentication.
+    None,
+    /// A Secrets Manager secret (`PULSAR_TOKEN_SECRET_ARN`, as deployed): read at cold start,
+    /// again every few minutes, and again when the broker refuses it.
+    Secret(String),
+    /// The token itself (`PULSAR_TOKEN`, for local stacks).
+    Plain(String),
 }
 
 /// Every setting of the functions.
@@ -48,9 +58,6 @@ pub struct Config {
     /// run-step's function timeout (`RUN_STEP_TIMEOUT_SECONDS`, default 120, as the template
     /// sets it): no step's attempt may need longer than it less the worker's margins.
     pub run_step_timeout: Duration,
-    /// Who may call which route (`AUTH_MODE`: `jwt` by default, `iam` or `none`; the scopes
-    /// and principal patterns of each role; `AUTH_LOCAL_TOKENS`, see [`AuthRules`]).
-    pub auth: AuthRules,
 }
 
 impl Config {
@@ -85,7 +92,6 @@ impl Config {
             (None, Some(token)) => PulsarToken::Plain(token),
             (None, None) => PulsarToken::None,
         };
-        let auth = auth_rules(&get)?;
         Ok(Self {
             table_name: get("SAGA_TABLE").unwrap_or_else(|| "sagas".into()),
             table: TableRules {
@@ -124,70 +130,12 @@ impl Config {
                 120,
                 1..=900,
             )?),
-            auth,
         })
     }
-}
-
-/// The route checks' settings; `iam` needs at least one principal pattern, or every request
-/// would be refused.
-fn auth_rules(get: &impl Fn(&str) -> Option<String>) -> Result<AuthRules, ConfigError> {
-    let defaults = AuthRules::default();
-    let mode = match get("AUTH_MODE").as_deref().map(str::trim) {
-        None | Some("jwt") => AuthMode::Jwt,
-        Some("iam") => AuthMode::Iam,
-        Some("none") => AuthMode::None,
-        Some(other) => {
-            return Err(ConfigError {
-                variable: "AUTH_MODE",
-                value: other.to_string(),
-                expected: "jwt, iam or none".into(),
-            });
-        }
-    };
-    let roles = [
-        (Role::Reader, "AUTH_READ_SCOPE", "AUTH_IAM_READERS"),
-        (Role::Operator, "AUTH_OPERATE_SCOPE", "AUTH_IAM_OPERATORS"),
-        (
-            Role::Participant,
-            "AUTH_PARTICIPATE_SCOPE",
-            "AUTH_IAM_PARTICIPANTS",
-        ),
-    ];
-    let scopes = roles
-        .iter()
-        .zip(defaults.scopes)
-        .map(|((role, variable, _), (_, default))| (*role, get(variable).unwrap_or(default)))
-        .collect();
-    let principals: Vec<(Role, Vec<String>)> = roles
-        .iter()
-        .map(|(role, _, variable)| {
-            let patterns = get(variable).unwrap_or_default();
-            let patterns = patterns.split(',').map(str::trim).filter(|p| !p.is_empty());
-            (*role, patterns.map(str::to_string).collect())
-        })
-        .collect();
-    if mode == AuthMode::Iam && principals.iter().all(|(_, p)| p.is_empty()) {
-        return Err(ConfigError {
-            variable: "AUTH_IAM_OPERATORS",
-            value: String::new(),
-            expected:
-                "with AUTH_MODE=iam, principal ARN patterns for the roles (AUTH_IAM_READERS, \
-                       AUTH_IAM_OPERATORS, AUTH_IAM_PARTICIPANTS)"
-                    .into(),
-        });
-    }
-    Ok(AuthRules {
-        mode,
-        scopes,
-        principals,
-        local_tokens: flag(get, "AUTH_LOCAL_TOKENS", false)?,
-        client_routes: defaults.client_routes,
-    })
 }
 
 /// A number in `range`, or `default` when unset.
-fn number<T>(
+pub fn number<T>(
     get: &impl Fn(&str) -> Option<String>,
     variable: &'static str,
     default: T,
@@ -210,7 +158,7 @@ where
 }
 
 /// `true` or `false`, or `default` when unset.
-fn flag(
+pub fn flag(
     get: &impl Fn(&str) -> Option<String>,
     variable: &'static str,
     default: bool,
@@ -248,40 +196,6 @@ mod tests {
         assert_eq!(config.pulsar_token, PulsarToken::None);
         assert_eq!(config.seed_wait, Duration::from_secs(25));
         assert!(config.drive_waiting_sagas);
-        assert_eq!(
-            config.auth,
-            AuthRules {
-                principals: vec![
-                    (Role::Reader, vec![]),
-                    (Role::Operator, vec![]),
-                    (Role::Participant, vec![]),
-                ],
-                ..AuthRules::default()
-            }
-        );
-    }
-
-    #[test]
-    fn auth_settings_are_read() {
-        let read = config(&[
-            ("AUTH_MODE", "iam"),
-            (
-                "AUTH_IAM_OPERATORS",
-                "arn:aws:iam::1:role/ops, arn:aws:iam::1:role/admin",
-            ),
-            ("AUTH_PARTICIPATE_SCOPE", "billing/events"),
-            ("AUTH_LOCAL_TOKENS", "true"),
-        ])
-        .unwrap();
-        assert_eq!(read.auth.mode, AuthMode::Iam);
-        assert_eq!(read.auth.principals[1].1.len(), 2);
-        assert_eq!(
-            read.auth.scopes[2],
-            (Role::Participant, "billing/events".into())
-        );
-        assert!(read.auth.local_tokens);
-        let error = config(&[("AUTH_MODE", "iam")]).unwrap_err();
-        assert_eq!(error.variable, "AUTH_IAM_OPERATORS");
     }
 
     #[test]
@@ -317,8 +231,6 @@ mod tests {
             ("SEED_WAIT_SECONDS", "1.5"),
             ("DRIVE_WAITING_SAGAS", "no"),
             ("SAGA_FAILPOINTS", "before_cal=0.1"),
-            ("AUTH_MODE", "sigv4"),
-            ("AUTH_LOCAL_TOKENS", "yes"),
         ] {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!((error.variable, error.value.as_str()), (variable, value));

@@ -1,12 +1,13 @@
-//! The saga orchestrator's service layer on AWS Lambda and DynamoDB: the ports with their
-//! adapters, the worker that executes steps, the sweeper, the choreography monitor and the HTTP
-//! API shared by the functions. The pure parts live in `saga-core` and are re-exported here, so
-//! the functions depend on this crate alone.
+//! The saga orchestrator's service layer on AWS Lambda: the ports, the worker that executes
+//! steps, the sweeper, the choreography monitor, the table and the HTTP API shared by the
+//! functions, with in-memory adapters for tests. The adapters to AWS, Pulsar and HTTP
+//! participants live in crates of their own under `adapters/`, so each function links only
+//! those it uses. The pure parts live in `saga-core` and are re-exported here.
 
 pub use saga_core::{choreography, definition, engine, history, outcome, record, trace};
 
 pub mod adapters;
-pub mod api;
+pub mod cold_start;
 pub mod config;
 pub mod definition_files;
 pub mod invocation;
@@ -18,9 +19,9 @@ pub mod ports;
 pub mod sweeper;
 pub mod table;
 pub mod telemetry;
+pub mod time_text;
 pub mod timing;
 pub mod usecases;
 pub mod versions;
-pub mod wiring;
 pub mod worker;
 pub mod xray;

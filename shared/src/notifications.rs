@@ -96,7 +96,7 @@ async fn publish<P: Publisher>(
         "saga_type": record.saga_type,
         "status": record.status,
         "needs_operator": record.status == SagaStatus::Failed,
-        "at": crate::api::rfc3339(now),
+        "at": crate::time_text::rfc3339(now),
         "correlation_id": record.correlation_id,
         "task_id": record.task_id,
         "failure": record.failure,

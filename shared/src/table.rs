@@ -343,15 +343,16 @@ impl<S: SagaStore> SagaTable<S> {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "test-support"))]
 impl<S> SagaTable<S> {
-    /// The store under the table, for tests to arrange and inspect.
-    pub(crate) fn store(&self) -> &S {
+    /// The store under the table, for tests to arrange and inspect (this crate's, and with the
+    /// `test-support` feature other crates').
+    pub fn store(&self) -> &S {
         &self.store
     }
 
     /// The store under the table, for tests to change.
-    pub(crate) fn store_mut(&mut self) -> &mut S {
+    pub fn store_mut(&mut self) -> &mut S {
         &mut self.store
     }
 }

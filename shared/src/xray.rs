@@ -10,12 +10,15 @@
 
 use crate::outcome::{FailureClass, Outcome};
 use crate::trace::{TRACEPARENT, TraceContext, XRAY_HEADER};
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+pub use aws_smithy_runtime_api::client::interceptors::context::Input;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef, Input,
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use serde::Serialize;
 use std::cell::Cell;
@@ -419,12 +422,18 @@ pub fn traced<'a>(
 #[derive(Clone, Copy, Debug)]
 pub struct SdkCalls {
     daemon: fn() -> Option<&'static Daemon>,
+    /// The table an operation's input names, for a service with tables (the DynamoDB adapter
+    /// reads its own inputs; this crate knows no SDK's types).
+    table_of: fn(&Input) -> Option<String>,
 }
 
 impl Default for SdkCalls {
-    /// Subsegments sent to the process's daemon.
+    /// Subsegments sent to the process's daemon, naming no table.
     fn default() -> Self {
-        Self { daemon }
+        Self {
+            daemon,
+            table_of: |_| None,
+        }
     }
 }
 
@@ -434,6 +443,16 @@ struct SdkCall(Open);
 
 impl Storable for SdkCall {
     type Storer = StoreReplace<Self>;
+}
+
+impl SdkCalls {
+    /// Subsegments that name the table each operation's input names, as `table_of` reads it.
+    pub fn naming_tables(table_of: fn(&Input) -> Option<String>) -> Self {
+        Self {
+            table_of,
+            ..Self::default()
+        }
+    }
 }
 
 impl Intercept for SdkCalls {
@@ -456,7 +475,7 @@ impl Intercept for SdkCalls {
         if let Some(mut open) = Open::begin_sent_to(self.daemon, service, "aws") {
             open.subsegment.aws = Some(AwsCall {
                 operation: metadata.name().to_string(),
-                table_name: table_name(context.input()),
+                table_name: (self.table_of)(context.input()),
                 request_id: None,
             });
             cfg.interceptor_state().store_put(SdkCall(open));
@@ -481,31 +500,6 @@ impl Intercept for SdkCalls {
         }
         open.end(Flags::of_status(response.map(|r| r.status().as_u16())));
         Ok(())
-    }
-}
-
-/// The table a DynamoDB operation's input names (the only one, for a batch).
-fn table_name(input: &Input) -> Option<String> {
-    use aws_sdk_dynamodb::operation::{
-        batch_get_item::BatchGetItemInput, get_item::GetItemInput, put_item::PutItemInput,
-        query::QueryInput, update_item::UpdateItemInput,
-    };
-    macro_rules! single_table {
-        ($($input:ty),*) => {
-            $(if let Some(input) = input.downcast_ref::<$input>() {
-                return input.table_name.clone();
-            })*
-        };
-    }
-    single_table!(PutItemInput, GetItemInput, UpdateItemInput, QueryInput);
-    let tables = input
-        .downcast_ref::<BatchGetItemInput>()?
-        .request_items
-        .as_ref()?;
-    let mut names = tables.keys();
-    match (names.next(), names.next()) {
-        (Some(name), None) => Some(name.clone()),
-        _ => None,
     }
 }
 

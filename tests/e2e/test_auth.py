@@ -1,4 +1,4 @@
-"""Every route of the route table (shared/routes.json) refuses the roles its access does not
+"""Every route of the route table (api/routes.json) refuses the roles its access does not
 serve, on the local stack as API Gateway and the functions do in AWS: readers are refused on
 every write, participants on every operator route and read, operators on POST /events, and a
 request without credentials on everything but the public routes (health, the dashboard page)."""

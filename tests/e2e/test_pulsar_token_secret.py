@@ -1,7 +1,7 @@
 """The Pulsar token comes from Secrets Manager (as the template deploys it), never from a
 plaintext variable: the e2e stack keeps it in a Secrets Manager emulator, and every function that
 publishes reads it there at cold start (and again after five minutes, or when the broker refuses
-it: `shared/src/adapters/secrets.rs` tests that), then publishes with it."""
+it: `adapters/pulsar/src/secrets.rs` tests that), then publishes with it."""
 
 from helpers import eventually
 from dev.stack import PULSAR_TOKEN

@@ -4,11 +4,11 @@
 //! the functions write them.
 
 use futures_util::{StreamExt, stream};
-use saga::adapters::dynamodb::DynamoStore;
 use saga::definition::Definitions;
 use saga::engine::{self, Begun, Next};
 use saga::record::Lease;
 use saga::table::{SagaTable, TableRules};
+use saga_dynamodb::DynamoStore;
 use serde_json::json;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;

@@ -17,7 +17,7 @@ mod mapping;
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use mapping::Mapping;
-use saga::adapters::dynamodb::DynamoStore;
+use saga_dynamodb::DynamoStore;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};

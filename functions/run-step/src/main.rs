@@ -3,14 +3,16 @@
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use saga::worker::Worker;
+use saga::config::Config;
 use saga::worker::stream;
+use saga_http_calls::ReqwestParticipant;
 use std::sync::Arc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     saga::telemetry::init();
-    let worker = Arc::new(Worker::from_env().await?);
+    let config = Config::from_env()?;
+    let worker = Arc::new(saga_wiring::worker(&config, ReqwestParticipant::new()).await?);
     let worker = &worker;
     run(service_fn(move |event: LambdaEvent<Event>| async move {
         let deadline = event.context.deadline as i64;

@@ -4,16 +4,15 @@
 use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Error, Request, Service, service_fn};
-use saga::api::auth::AuthRules;
-use saga::api::events;
-use saga::monitor::Monitor;
-use saga::wiring::LambdaMonitor;
+use saga_api::auth::AuthRules;
+use saga_api::events;
+use saga_wiring::LambdaMonitor;
 use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     saga::telemetry::init();
-    let monitor = Monitor::from_env().await?;
+    let monitor = saga_wiring::monitor().await?;
     let monitor = &monitor;
     let auth = &AuthRules::from_env()?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

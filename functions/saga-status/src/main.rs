@@ -2,13 +2,17 @@
 //! `GET /health`, the seed's `GET /saga/{saga_id}`, and the dashboard page `GET /ui`.
 
 use lambda_http::{Error, Request, RequestExt, run, service_fn};
-use saga::api::auth::AuthRules;
-use saga::api::status::{self, StatusDeps};
+use saga::config::Config;
+use saga_api::auth::AuthRules;
+use saga_api::status::{self, StatusDeps};
+use saga_dynamodb::DynamoStore;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     saga::telemetry::init();
-    let deps = StatusDeps::from_env().await?;
+    let config = Config::from_env()?;
+    let store = DynamoStore::connect(&saga_dynamodb::aws().await, &config.table_name);
+    let deps = StatusDeps::new(store, &config);
     let deps = &deps;
     let auth = &AuthRules::from_env()?;
     run(service_fn(move |request: Request| async move {

@@ -1,14 +1,14 @@
 //! start-saga: `POST /sagas/{type}` and the seed's `POST /saga`.
 
 use lambda_http::{Error, Request, RequestExt, run, service_fn};
-use saga::api::auth::AuthRules;
-use saga::api::start;
-use saga::usecases::start::StartDeps;
+use saga_api::auth::AuthRules;
+use saga_api::start;
+use saga_http_calls::ReqwestParticipant;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     saga::telemetry::init();
-    let deps = StartDeps::from_env().await?;
+    let deps = saga_wiring::start_deps(ReqwestParticipant::new()).await?;
     let deps = &deps;
     let auth = &AuthRules::from_env()?;
     run(service_fn(move |request: Request| async move {

@@ -2,12 +2,12 @@
 //! runnable write went unclaimed.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use saga::sweeper::{SweepReport, Sweeper};
+use saga::sweeper::SweepReport;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     saga::telemetry::init();
-    let sweeper = Sweeper::from_env().await?;
+    let sweeper = saga_wiring::sweeper().await?;
     let sweeper = &sweeper;
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

@@ -784,7 +784,7 @@ async fn a_finished_image_saga_fits_in_one_write_unit() {
     assert_eq!(stored.status, SagaStatus::Completed);
     let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
         serde_dynamo::to_item(&stored).unwrap();
-    let size = crate::adapters::dynamodb::item_size(&item);
+    let size = saga_dynamodb::item_size(&item);
     // One write unit is 1 KB of item: a byte more and every write of the saga costs two.
     assert!(size <= 1024, "{size} bytes: over one write unit");
 }

@@ -1,0 +1,210 @@
+//! The saga-events function's two doors to the monitor: `POST /events` over HTTP, and the batches
+//! a Pulsar-to-Lambda sink sends.
+//!
+//! Sink contract: the invocation payload is a JSON array of records (a single record is accepted
+//! too), each `{"value": <event>, "messageId": "...", "topic": "...", "key": "...",
+//! "properties": {...}, "eventTime": ...}`. `value` is the event as a JSON object or as JSON text.
+//! An event without its own `message_id` takes the record's `messageId`. The invocation fails
+//! (and the sink retries the batch) only when the table or the broker fails in a way that may
+//! pass; malformed or unknown events, and those of a saga whose record the table refuses, are
+//! reported in the response and logged, never retried.
+
+use super::routes::{Function, dispatch};
+use super::{Problem, body_bytes, json_response, segments};
+use lambda_http::{Body, Request, Response};
+use saga::monitor::{IngestReport, Monitor, Rejected};
+use saga::ports::{Clock, Publisher, SagaStore};
+use serde_json::Value;
+
+/// Most events in one batch.
+pub const MAX_BATCH_EVENTS: usize = 500;
+
+/// Routes a request of the events function: `POST /events` only.
+pub async fn handle_http<S: SagaStore, P: Publisher, C: Clock>(
+    monitor: &Monitor<S, P, C>,
+    request: Request,
+) -> Response<Body> {
+    route(monitor, &request)
+        .await
+        .unwrap_or_else(Problem::into_response)
+}
+
+async fn route<S: SagaStore, P: Publisher, C: Clock>(
+    monitor: &Monitor<S, P, C>,
+    request: &Request,
+) -> Result<Response<Body>, Problem> {
+    let segments = segments(request);
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let (method, path) = (request.method().as_str(), request.uri().path());
+    if dispatch(Function::SagaEvents, method, path, &segments)?.is_none() {
+        return Err(Problem::not_found(format!(
+            "no route {path}; events are posted to /events"
+        )));
+    }
+    let events = http_batch(request.body())?;
+    let report = monitor.ingest(events).await.map_err(|e| {
+        // The table's or the broker's own message goes to the log, not to the caller.
+        tracing::error!(error = %e, "event batch failed");
+        Problem::unavailable(
+            "the saga table or the broker failed; the batch was not fully applied, send it again",
+        )
+    })?;
+    Ok(json_response(200, &report))
+}
+
+/// The events of a `POST /events` body: a JSON array of events, or `{"events": [...]}`.
+fn http_batch(body: &Body) -> Result<Vec<Value>, Problem> {
+    let bytes = body_bytes(body)?;
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        Problem::bad_request(format!(
+            "the body is not valid JSON ({e}); send an array of events"
+        ))
+    })?;
+    let events = match value {
+        Value::Array(events) => events,
+        Value::Object(mut object) => match object.remove("events") {
+            Some(Value::Array(events)) => events,
+            _ => {
+                return Err(Problem::bad_request(
+                    "send an array of events, or an object whose \"events\" is that array",
+                ));
+            }
+        },
+        _ => {
+            return Err(Problem::bad_request(
+                "send an array of events, or an object whose \"events\" is that array",
+            ));
+        }
+    };
+    check_size(&events).map_err(Problem::bad_request)?;
+    Ok(events)
+}
+
+fn check_size(events: &[Value]) -> Result<(), String> {
+    if events.is_empty() {
+        return Err("the batch is empty; send at least one event".into());
+    }
+    if events.len() > MAX_BATCH_EVENTS {
+        return Err(format!(
+            "the batch has {} events; the limit is {MAX_BATCH_EVENTS}",
+            events.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The events of a sink invocation (see the module docs for the contract): an array of records
+/// or one record. Anything else is one record the monitor will reject, so a malformed batch is
+/// reported, never failed (a failed batch is retried by the sink forever, blocking its topic).
+pub fn sink_batch(payload: Value) -> Vec<Value> {
+    match payload {
+        Value::Array(records) => records.into_iter().map(sink_event).collect(),
+        record => vec![sink_event(record)],
+    }
+}
+
+/// One sink record's event; what cannot be unwrapped is passed on for the monitor to reject.
+fn sink_event(record: Value) -> Value {
+    let Value::Object(mut record) = record else {
+        return record;
+    };
+    let message_id = record.remove("messageId");
+    let mut event = match record.remove("value") {
+        Some(Value::String(text)) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        Some(value) => value,
+        None => Value::Object(record),
+    };
+    if let (Value::Object(event), Some(id)) = (&mut event, message_id) {
+        event.entry("message_id").or_insert(id);
+    }
+    event
+}
+
+/// Handles a sink invocation: the report, record by record (records past
+/// [`MAX_BATCH_EVENTS`] are reported rejected, not applied), or an error, only when the table or
+/// the broker failed, that makes the sink retry the batch.
+pub async fn handle_sink<S: SagaStore, P: Publisher, C: Clock>(
+    monitor: &Monitor<S, P, C>,
+    payload: Value,
+) -> Result<IngestReport, String> {
+    let mut events = sink_batch(payload);
+    let over = events.split_off(events.len().min(MAX_BATCH_EVENTS));
+    let mut report = if events.is_empty() {
+        IngestReport::default()
+    } else {
+        monitor.ingest(events).await.map_err(|e| e.to_string())?
+    };
+    for (offset, event) in over.iter().enumerate() {
+        report.received += 1;
+        report.rejected.push(Rejected {
+            index: MAX_BATCH_EVENTS + offset,
+            message_id: event["message_id"].as_str().map(str::to_string),
+            reason: format!(
+                "past the batch limit of {MAX_BATCH_EVENTS} events; configure the sink for \
+                 smaller batches"
+            ),
+        });
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MAX_BODY_BYTES;
+    use serde_json::json;
+
+    #[test]
+    fn sink_records_are_unwrapped() {
+        let events = sink_batch(json!([
+            { "value": "{\"event_type\":\"RetrievalStarted\",\"correlation_id\":\"c\"}", "messageId": "1:2:0" },
+            { "value": { "message_id": "own", "event_type": "X" }, "messageId": "1:3:0" },
+            { "messageId": "1:4:0", "event_type": "Y" },
+            "junk"
+        ]));
+        assert_eq!(events[0]["message_id"], "1:2:0");
+        assert_eq!(events[0]["event_type"], "RetrievalStarted");
+        assert_eq!(events[1]["message_id"], "own", "the event's own id wins");
+        assert_eq!(events[2]["event_type"], "Y");
+        assert_eq!(events[3], "junk");
+        assert_eq!(sink_batch(json!(3)), vec![json!(3)], "reported, not failed");
+        assert!(sink_batch(json!([])).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_malformed_or_oversized_sink_batch_is_reported_record_by_record() {
+        use saga::adapters::memory::{ManualClock, MemoryStore, ScriptedParticipant};
+        use saga::outcome::Outcome;
+        use saga::table::SagaTable;
+        let monitor = Monitor {
+            definitions: saga_core::choreography::fixtures::definitions(),
+            table: SagaTable::<MemoryStore>::default(),
+            publisher: ScriptedParticipant::new(|_, _| Outcome::Succeeded(json!({}))),
+            clock: ManualClock::at(1_000),
+        };
+        let report = handle_sink(&monitor, json!("not a batch")).await.unwrap();
+        assert_eq!((report.received, report.rejected.len()), (1, 1));
+        let records: Vec<Value> = (0..MAX_BATCH_EVENTS + 2)
+            .map(|n| json!({"messageId": format!("m{n}"), "value": {"event_type": "RetrievalStarted",
+                                                                    "correlation_id": format!("c{n}")}}))
+            .collect();
+        let report = handle_sink(&monitor, Value::Array(records)).await.unwrap();
+        assert_eq!(report.received, MAX_BATCH_EVENTS + 2);
+        assert_eq!(report.logged, MAX_BATCH_EVENTS);
+        let late: Vec<usize> = report.rejected.iter().map(|r| r.index).collect();
+        assert_eq!(late, [MAX_BATCH_EVENTS, MAX_BATCH_EVENTS + 1]);
+        assert_eq!(report.rejected[0].message_id.as_deref(), Some("m500"));
+    }
+
+    #[test]
+    fn http_bodies_are_checked() {
+        let ok = http_batch(&Body::Text(r#"{"events":[{"a":1}]}"#.into())).unwrap();
+        assert_eq!(ok.len(), 1);
+        let problem = http_batch(&Body::Text("{".into())).unwrap_err();
+        assert_eq!(problem.status, 400);
+        let problem = http_batch(&Body::Text(r#"{"event":[]}"#.into())).unwrap_err();
+        assert!(problem.detail.contains("\"events\""));
+        let big = format!("[\"{}\"]", "x".repeat(MAX_BODY_BYTES));
+        assert_eq!(http_batch(&Body::Text(big)).unwrap_err().status, 413);
+    }
+}
