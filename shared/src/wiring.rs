@@ -2,6 +2,7 @@
 
 use crate::adapters::eventbridge::{EventBus, WithEventBus};
 use crate::adapters::secrets::SecretError;
+use crate::adapters::tls;
 use crate::adapters::{dynamodb::DynamoStore, http::ReqwestParticipant, pulsar::PulsarPublisher};
 use crate::api::auth::AuthRules;
 use crate::api::status::StatusDeps;
@@ -47,7 +48,10 @@ pub type LambdaPublisher = Arc<WithEventBus<PulsarPublisher>>;
 /// The AWS configuration (region, credentials, endpoints), loaded once per cold start and
 /// shared by every client the function builds: DynamoDB, EventBridge, Secrets Manager.
 pub async fn aws() -> SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(tls::aws_https_client())
+        .load()
+        .await
 }
 
 fn table(aws: &SdkConfig, config: &Config) -> SagaTable<DynamoStore> {

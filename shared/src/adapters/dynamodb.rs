@@ -423,6 +423,7 @@ mod tests {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("eu-west-1"))
             .endpoint_url("http://127.0.0.1:8000")
+            .http_client(crate::adapters::tls::aws_https_client())
             .build();
         let store = DynamoStore::connect(&aws, "sagas");
         let config = store.client().config();

@@ -13,6 +13,7 @@ pub struct ReqwestParticipant {
 impl ReqwestParticipant {
     /// Builds the client once per process.
     pub fn new() -> Self {
+        super::tls::install_crypto_provider();
         // No redirects: a 3xx must not resend the saga's input and headers to another host.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -6,3 +6,4 @@ pub mod http;
 pub mod memory;
 pub mod pulsar;
 pub mod secrets;
+pub mod tls;
