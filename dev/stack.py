@@ -27,6 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import infra
@@ -500,7 +501,9 @@ class Stack:
                            Targets=[{"Id": "queue", "Arn": arn}])
 
     def warm_up(self):
-        """Starts each function once so the first saga does not pay for process start."""
+        """Starts each function once so the first saga does not pay for process start. The
+        six go at once: the watch server starts each function's instances with `cargo run`,
+        and one function's wait for cargo need not hold up the next."""
         say("warming up the functions")
         deadline = time.time() + 180
         checks = [
@@ -511,17 +514,21 @@ class Stack:
             ("POST", f"{self.api_url}/2015-03-31/functions/sweeper/invocations", {}, 200),
             ("POST", f"{self.api_url}/events", {"events": []}, 400),
         ]
-        for method, url, body, expected in checks:
+
+        def warm(check):
+            method, url, body, expected = check
             while True:
                 try:
                     status, _ = http(method, url, body, timeout=60)
                 except (urllib.error.URLError, ConnectionError, TimeoutError):
                     status = None
                 if status == expected:
-                    break
+                    return
                 if time.time() > deadline:
                     raise RuntimeError(f"{method} {url} answered {status}, expected {expected}")
                 time.sleep(0.3)
+        with ThreadPoolExecutor(len(checks)) as pool:
+            list(pool.map(warm, checks))
 
 
 def print_ready(stack):

@@ -1,6 +1,7 @@
 //! The saga table in DynamoDB: one item per saga, written with conditional puts.
 
 mod size;
+pub mod tls;
 mod traced;
 
 pub use size::item_size;
@@ -365,7 +366,10 @@ fn receipt(capacity: Option<&ConsumedCapacity>, bytes: usize) -> WriteReceipt {
 /// The AWS configuration (region, credentials, endpoints), loaded once per cold start and
 /// shared by every client the function builds: DynamoDB, EventBridge, Secrets Manager.
 pub async fn aws() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(tls::aws_https_client())
+        .load()
+        .await
 }
 
 /// The saga table in DynamoDB, with the write rules of `config`.
@@ -384,6 +388,7 @@ mod tests {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("eu-west-1"))
             .endpoint_url("http://127.0.0.1:8000")
+            .http_client(tls::aws_https_client())
             .build();
         let store = DynamoStore::connect(&aws, "sagas");
         let config = store.client().config();

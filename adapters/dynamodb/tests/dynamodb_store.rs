@@ -76,6 +76,7 @@ async fn dynamodb_local() -> Local {
         .endpoint_url(format!("http://127.0.0.1:{port}"))
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "test"))
+        .http_client(saga_dynamodb::tls::aws_https_client())
         .build();
     let client = Client::from_conf(config);
     client

@@ -13,6 +13,8 @@ pub struct ReqwestParticipant {
 impl ReqwestParticipant {
     /// Builds the client once per process.
     pub fn new() -> Self {
+        // reqwest takes the process's rustls provider: ring, as for the SDK and Pulsar.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         // No redirects: a 3xx must not resend the saga's input and headers to another host.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

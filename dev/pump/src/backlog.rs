@@ -29,7 +29,7 @@ pub async fn seed(count: usize, table_name: &str) -> Result<(), Error> {
             .unwrap_or(TableRules::default().sweep_shards),
         ..TableRules::default()
     };
-    let aws = aws_config::load_from_env().await;
+    let aws = saga_dynamodb::aws().await;
     let table = SagaTable::new(DynamoStore::connect(&aws, table_name), rules);
     let now = chrono::Utc::now().timestamp_millis();
     let mut written = 0;

@@ -73,7 +73,7 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 async fn pump() -> Result<(), Error> {
-    let config = aws_config::load_from_env().await;
+    let config = saga_dynamodb::aws().await;
     let store = DynamoStore::connect(&config, &env_or("SAGA_TABLE", "sagas"));
     let mut streams_config = aws_sdk_dynamodbstreams::config::Builder::from(&config);
     if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
@@ -112,6 +112,7 @@ async fn pump() -> Result<(), Error> {
     // An invocation whose function process died never answers through the watch server; give
     // up on it as Lambda reports a crashed invocation, and let the lane retry the batch.
     let invoke_timeout = Duration::from_millis(env_or("INVOKE_TIMEOUT_MS", "60000").parse()?);
+    saga_dynamodb::tls::install_crypto_provider();
     let http = reqwest::Client::builder().timeout(invoke_timeout).build()?;
     let invoke_base = env_or("INVOKE_URL", "http://127.0.0.1:9000");
     let sweep_every = Duration::from_millis(env_or("SWEEP_INTERVAL_MS", "1000").parse()?);

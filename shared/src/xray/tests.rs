@@ -231,6 +231,7 @@ async fn an_sdk_operation_is_a_subsegment_of_the_invocation() {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("id", "secret", None, None, "test"))
         .endpoint_url(one_answer())
+        .http_client(saga_dynamodb::tls::aws_https_client())
         .interceptor(SdkCalls {
             daemon: test_daemon,
             table_of: |input| {
