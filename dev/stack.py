@@ -284,7 +284,13 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if fresh:
             shutil.rmtree(self.run_dir / "dynamodb-data", ignore_errors=True)
-            shutil.rmtree(self.run_dir / f"pulsar-{self.pulsar_port}", ignore_errors=True)
+            # pulsar-lite keeps its data beside --db-path: `<path>.rocksdb` and
+            # `<path>.metadata.json`; a fresh start removes them all.
+            for data in self.run_dir.glob(f"pulsar-{self.pulsar_port}*"):
+                if data.is_dir():
+                    shutil.rmtree(data, ignore_errors=True)
+                else:
+                    data.unlink(missing_ok=True)
         ports = [self.api_port, self.dynamodb_port, self.participants_port]
         if self.secrets_port:
             ports.append(self.secrets_port)

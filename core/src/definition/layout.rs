@@ -3,7 +3,7 @@
 //! placed in the stage it runs in. Stages run one after another; the branches of a group run
 //! side by side; a for-each step runs its action once per element of an array.
 
-use super::StepDefinition;
+use super::{SagaDefinition, StepDefinition};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -121,6 +121,79 @@ pub fn flatten(entries: Vec<StepEntry>) -> (Vec<StepDefinition>, Vec<Stage>) {
         }
     }
     (steps, stages)
+}
+
+impl SagaDefinition {
+    /// Flattens the layout as written into `steps` and `stages`.
+    pub fn index(&mut self) {
+        let (steps, stages) = flatten(std::mem::take(&mut self.layout));
+        self.steps = steps;
+        self.stages = stages;
+    }
+
+    /// The stage a step runs in, by index into `stages`.
+    pub fn stage_of(&self, step: usize) -> usize {
+        self.stages
+            .iter()
+            .position(|stage| stage.steps().contains(&step))
+            .expect("every step is in a stage")
+    }
+
+    /// Where a step is written in the file, as a field path (`steps[2]`, or
+    /// `steps[2].parallel.branches[1][0]` inside a group).
+    pub fn step_field(&self, step: usize) -> String {
+        let at = self.stage_of(step);
+        match &self.stages[at] {
+            Stage::Step(_) => format!("steps[{at}]"),
+            Stage::Parallel { branches, .. } => {
+                let (b, i) = branches
+                    .iter()
+                    .enumerate()
+                    .find_map(|(b, steps)| Some((b, steps.iter().position(|&s| s == step)?)))
+                    .expect("the step is in its stage");
+                format!("steps[{at}].parallel.branches[{b}][{i}]")
+            }
+        }
+    }
+
+    /// The topic of its sagas' lifecycle notifications, if it names one.
+    pub fn notify_topic(&self) -> Option<&str> {
+        self.notifications.as_ref().map(|n| n.topic.as_str())
+    }
+
+    /// Checks a start's input against what the definition reads from it before anything
+    /// runs: each for-each over an array of the input needs that array, within `max_items`.
+    /// The error names the field.
+    pub fn check_input(&self, input: &Value) -> Result<(), String> {
+        for step in &self.steps {
+            let Some(each) = &step.for_each else {
+                continue;
+            };
+            let Some(field) = each.pointer().and_then(|p| p.strip_prefix("/input")) else {
+                continue;
+            };
+            let shown = if field.is_empty() { "the input" } else { field };
+            match input.pointer(field) {
+                Some(Value::Array(items)) if items.len() <= each.max_items as usize => {}
+                None | Some(Value::Null) if each.optional() => {}
+                Some(Value::Array(items)) => {
+                    return Err(format!(
+                        "{shown}: {} elements, over the {} that step {} takes (max_items)",
+                        items.len(),
+                        each.max_items,
+                        step.name
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "{shown}: must be an array (step {} runs once per element)",
+                        step.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One stage per step: the layout of a definition without groups.

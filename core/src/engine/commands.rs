@@ -1,7 +1,8 @@
 //! Operator commands on a saga: cancel (stop going forward and compensate) and redrive (resume
 //! a FAILED saga where it gave up).
 
-use super::outcomes::{abandon_waiting_calls, forward_calls_begun};
+use super::compensation::abandon_waiting_calls;
+use super::outcomes::forward_calls_begun;
 use super::start_compensation;
 use crate::definition::SagaDefinition;
 use crate::record::{CallState, Failure, Millis, SagaRecord, SagaStatus, StepStatus};

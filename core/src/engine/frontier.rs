@@ -6,7 +6,7 @@
 //! Once the saga stops going forward (a failure, a cancel, a deadline), no new forward call
 //! starts: calls begun finish first, then compensations run one at a time, newest first.
 
-use super::outcomes::pending_compensation;
+use super::compensation::pending_compensation;
 use super::request::{context, render};
 use super::{Call, Phase, call_state, check_cancel, elements, idempotency_key, unreported};
 use crate::definition::SagaDefinition;

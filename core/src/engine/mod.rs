@@ -199,6 +199,7 @@ fn call_state_mut(
 
 mod checkpoint;
 mod commands;
+mod compensation;
 pub mod driver;
 mod elements;
 mod frontier;

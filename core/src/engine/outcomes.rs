@@ -1,6 +1,7 @@
 //! How a call's outcome changes the record: retries, the step's end, the start of
 //! compensation (newest first), and the saga's end.
 
+use super::compensation::{abandon_waiting_calls, pending_compensation};
 use super::{Begun, Call, Phase, call_name, call_state, call_state_mut, commands, unreported};
 use super::{MAX_OUTPUT_BYTES, Next, elements, next};
 use crate::definition::{SagaDefinition, StepKind};
@@ -318,65 +319,6 @@ pub(super) fn start_compensation(def: &SagaDefinition, record: &mut SagaRecord, 
     }
     record.status = SagaStatus::Compensating;
     compensation_may_end(def, record, now);
-}
-
-/// Fails the forward calls waiting for a retry (not in flight): they will not run again.
-pub(super) fn abandon_waiting_calls(record: &mut SagaRecord, why: &str, now: Millis) {
-    let abandon = |call: &mut CallState| {
-        if call.status == StepStatus::Running && call.retry_at.is_some() {
-            call.status = StepStatus::Failed;
-            call.error = Some(why.to_string());
-            call.ended_at = Some(now);
-            call.retry_at = None;
-        }
-    };
-    for step in &mut record.steps {
-        abandon(&mut step.action);
-        step.items
-            .iter_mut()
-            .for_each(|item| abandon(&mut item.action));
-    }
-}
-
-/// The newest call whose compensation is still to run (one its definition has): by stage,
-/// newest last, then within a stage by when its action ended, then by position.
-pub(super) fn pending_compensation(
-    def: &SagaDefinition,
-    record: &SagaRecord,
-) -> Option<(usize, Option<usize>)> {
-    let pending = |c: &Option<CallState>| {
-        c.as_ref()
-            .is_some_and(|c| matches!(c.status, StepStatus::Pending | StepStatus::Running))
-    };
-    // By (stage, action ended, step, element): the greatest is the newest.
-    type Newest = ((usize, Millis, usize, usize), (usize, Option<usize>));
-    let mut newest: Option<Newest> = None;
-    for (step, state) in record.steps.iter().enumerate() {
-        if def.steps[step].compensation.is_none() {
-            continue;
-        }
-        let stage = def.stage_of(step);
-        let mut consider = |action: &CallState, item: Option<usize>| {
-            let key = (
-                stage,
-                action.ended_at.unwrap_or_default(),
-                step,
-                item.map_or(0, |i| i + 1),
-            );
-            if newest.as_ref().is_none_or(|(best, _)| key > *best) {
-                newest = Some((key, (step, item)));
-            }
-        };
-        if pending(&state.compensation) {
-            consider(&state.action, None);
-        }
-        for (index, item) in state.items.iter().enumerate() {
-            if pending(&item.compensation) {
-                consider(&item.action, Some(index));
-            }
-        }
-    }
-    newest.map(|(_, call)| call)
 }
 
 /// Ends the saga. Compensation that a cancel started ends CANCELLED; compensation of a failure
