@@ -1,5 +1,7 @@
 use super::*;
 use serde_json::{Value, json};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 const SAMPLED: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
