@@ -568,7 +568,9 @@ def measure_fanout(count, build):
             for i in range(count + 3):
                 began = time.perf_counter()
                 response = requests.post(f"{stack.api_url}/sagas/fanout", json=body,
-                                         headers={"Prefer": "wait=25"}, timeout=60)
+                                         headers={"Prefer": "wait=25",
+                                                  "authorization": stack_module.DEV_AUTHORIZATION},
+                                         timeout=60)
                 response.raise_for_status()
                 saga = response.json()
                 if saga["status"] != "COMPLETED":
