@@ -188,16 +188,24 @@ def stuck(body):
 # -- tests: parallel groups and for-each steps --------------------------------------------------
 
 def branch(name):
-    """A branch step of a parallel group: answers its name and what it received."""
-    return lambda body, _action=None: {"branch": name, "received": body}
+    """A branch step of a parallel group: answers its name and what it received (its size, for
+    a body over 4 KB)."""
+    def answer(body, _action=None):
+        size = len(json.dumps(body))
+        return {"branch": name, "received": body if size <= 4096 else {"bytes": size}}
+    return answer
 
 
 def element(body):
-    """One element of a for-each: an element whose item says `"fail": true` is refused (422)."""
+    """One element of a for-each: an element whose item says `"fail": true` is refused (422);
+    one whose item says `"answer_bytes": N` gets N bytes of filler in its answer."""
     item = body.get("item")
     if isinstance(item, dict) and item.get("fail"):
         raise Failure(422, f"element {body.get('index')} refused (its item asks to fail)")
-    return {"index": body.get("index"), "item": item}
+    answer = {"index": body.get("index"), "item": item}
+    if isinstance(item, dict) and item.get("answer_bytes"):
+        answer["blob"] = "b" * int(item["answer_bytes"])
+    return answer
 
 
 # (method, path) -> (step name used by failure injection, handler)

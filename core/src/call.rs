@@ -86,6 +86,10 @@ pub struct ItemState {
         skip_serializing_if = "Option::is_none"
     )]
     pub output: Option<Value>,
+    /// When its output is large: the id of the item that keeps it beside the record (as for a
+    /// step's output); it is then absent from the record's item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_ref: Option<String>,
     /// Its compensation, once the saga needs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compensation: Option<CallState>,

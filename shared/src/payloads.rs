@@ -5,7 +5,7 @@
 
 use crate::history::HistoryEntry;
 use crate::ports::{SagaStore, StoreError, WriteReceipt};
-use crate::record::{SagaRecord, StepState, payload_key};
+use crate::record::{ItemState, SagaRecord, StepState, payload_key};
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -28,15 +28,33 @@ pub async fn store_large<S: SagaStore>(
             record.input_ref = Some(key);
         }
     }
-    for step in &mut record.steps {
-        let (None, Some(output)) = (&step.output_ref, &step.output) else {
-            continue;
+    // Step outputs, and a for-each's element outputs until the step gathers them: where each
+    // large one not kept apart yet is (step, element), and its text.
+    let large_text =
+        |output_ref: &Option<String>, output: &Option<Value>| match (output_ref, output) {
+            (None, Some(output)) => {
+                Some(output.to_string()).filter(|t| t.len() > INLINE_PAYLOAD_BYTES)
+            }
+            _ => None,
         };
-        let text = output.to_string();
-        if text.len() > INLINE_PAYLOAD_BYTES {
-            let key = payload_key(&record.id, &text);
-            written.add(&store.put_text(&key, &text).await?);
-            step.output_ref = Some(key);
+    let mut large = Vec::new();
+    for (s, step) in record.steps.iter().enumerate() {
+        if let Some(text) = large_text(&step.output_ref, &step.output) {
+            large.push((s, None, text));
+        }
+        for (i, item) in step.items.iter().enumerate() {
+            if let Some(text) = large_text(&item.output_ref, &item.output) {
+                large.push((s, Some(i), text));
+            }
+        }
+    }
+    for (s, element, text) in large {
+        let key = payload_key(&record.id, &text);
+        written.add(&store.put_text(&key, &text).await?);
+        let step = &mut record.steps[s];
+        match element {
+            Some(i) => step.items[i].output_ref = Some(key),
+            None => step.output_ref = Some(key),
         }
     }
     Ok(written)
@@ -92,10 +110,26 @@ pub async fn history<S: SagaStore>(
 /// borrowed as it is when it holds none of them, else copied without them.
 pub fn item(record: &SagaRecord) -> Cow<'_, SagaRecord> {
     let input_apart = record.input_ref.is_some() && !record.input.is_null();
-    let output_apart = |step: &StepState| step.output_ref.is_some() && step.output.is_some();
+    let element_apart = |item: &ItemState| item.output_ref.is_some() && item.output.is_some();
+    let output_apart = |step: &StepState| {
+        (step.output_ref.is_some() && step.output.is_some()) || step.items.iter().any(element_apart)
+    };
     if !input_apart && !record.steps.iter().any(output_apart) {
         return Cow::Borrowed(record);
     }
+    let elements = |step: &StepState| -> Vec<ItemState> {
+        let element = |item: &ItemState| ItemState {
+            action: item.action.clone(),
+            output: item
+                .output_ref
+                .is_none()
+                .then(|| item.output.clone())
+                .flatten(),
+            output_ref: item.output_ref.clone(),
+            compensation: item.compensation.clone(),
+        };
+        step.items.iter().map(element).collect()
+    };
     let steps = record
         .steps
         .iter()
@@ -109,7 +143,7 @@ pub fn item(record: &SagaRecord) -> Cow<'_, SagaRecord> {
                 .flatten(),
             output_ref: step.output_ref.clone(),
             compensation: step.compensation.clone(),
-            items: step.items.clone(),
+            items: elements(step),
         })
         .collect();
     let input = match record.input_ref {
@@ -167,6 +201,12 @@ pub fn keys(record: &SagaRecord) -> Vec<String> {
         .input_ref
         .iter()
         .chain(record.steps.iter().filter_map(|s| s.output_ref.as_ref()))
+        .chain(
+            record
+                .steps
+                .iter()
+                .flat_map(|s| s.items.iter().filter_map(|i| i.output_ref.as_ref())),
+        )
         .chain(&record.history_refs)
         .cloned()
         .collect()
@@ -184,6 +224,11 @@ pub async fn load<S: SagaStore>(store: &S, record: &mut SagaRecord) -> Result<()
     for step in &record.steps {
         if let (Some(key), None) = (&step.output_ref, &step.output) {
             wanted.push(key.clone());
+        }
+        for item in &step.items {
+            if let (Some(key), None) = (&item.output_ref, &item.output) {
+                wanted.push(key.clone());
+            }
         }
     }
     if wanted.is_empty() {
@@ -209,6 +254,11 @@ pub async fn load<S: SagaStore>(store: &S, record: &mut SagaRecord) -> Result<()
     for step in &mut record.steps {
         if let (Some(key), None) = (&step.output_ref, &step.output) {
             step.output = Some(parse(key)?);
+        }
+        for item in &mut step.items {
+            if let (Some(key), None) = (&item.output_ref, &item.output) {
+                item.output = Some(parse(key)?);
+            }
         }
     }
     Ok(())

@@ -511,6 +511,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_for_each_s_large_element_outputs_are_kept_apart_until_gathered() {
+        let table = table();
+        let big = |c: &str| json!({"blob": c.repeat(payloads::INLINE_PAYLOAD_BYTES)});
+        let mut record = SagaRecord::fresh("s-1".into(), "fanout", ["each"], json!({}), 1_000);
+        let element = |output| crate::record::ItemState {
+            action: crate::record::CallState::pending(),
+            output,
+            output_ref: None,
+            compensation: None,
+        };
+        record.steps[0].items = vec![element(Some(big("a"))), element(Some(json!("small")))];
+        table.create(&mut record, 1_000).await.unwrap();
+        let items = &record.steps[0].items;
+        assert!(items[0].output_ref.is_some() && items[1].output_ref.is_none());
+        assert_eq!(
+            items[0].output,
+            Some(big("a")),
+            "the caller's record keeps its payloads"
+        );
+        let stored = table.get_bare("s-1").await.unwrap().unwrap();
+        assert_eq!(stored.steps[0].items[0].output, None);
+        assert_eq!(stored.steps[0].items[1].output, Some(json!("small")));
+        assert!(payloads::keys(&stored).contains(items[0].output_ref.as_ref().unwrap()));
+        let whole = table.get("s-1").await.unwrap().unwrap();
+        assert_eq!(whole.steps[0].items[0].output, Some(big("a")));
+    }
+
+    #[tokio::test]
     async fn equal_payloads_share_one_item_and_both_load_back() {
         let table = table();
         let big = json!({"blob": "x".repeat(payloads::INLINE_PAYLOAD_BYTES)});

@@ -107,3 +107,14 @@ def test_a_for_each_over_an_empty_array_completes_with_an_empty_output(api):
     each = next(s for s in saga["steps"] if s["name"] == "fan_each")
     assert each["output"] == [] and "items" not in each
     assert requests.get(f"{api.url}/sagas/{saga['id']}/history", timeout=10).status_code == 200
+
+
+def test_large_element_outputs_are_kept_beside_the_record(api):
+    # 35 elements answering 10 KB each: with the record's own fields, more than one item's
+    # budget; each output is kept in an item of its own until the step gathers them (the
+    # array, 350 KB, is then kept apart whole, within one item's 358,400 bytes).
+    body = {"order": "o-7", "items": [{"n": i, "answer_bytes": 10_000} for i in range(35)]}
+    saga = api.run_to_end("fanout", body, timeout=90)
+    assert saga["status"] == "COMPLETED", saga.get("failure")
+    each = next(s for s in saga["steps"] if s["name"] == "fan_each")
+    assert len(each["output"]) == 35 and len(each["output"][34]["blob"]) == 10_000

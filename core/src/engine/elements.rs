@@ -45,6 +45,7 @@ pub(super) fn set_out(def: &SagaDefinition, record: &mut SagaRecord, step: usize
         .map(|_| ItemState {
             action: CallState::pending(),
             output: None,
+            output_ref: None,
             compensation: None,
         })
         .collect();
@@ -83,7 +84,10 @@ pub(super) fn settle(record: &mut SagaRecord, step: usize, now: Millis) -> bool 
     let outputs = state
         .items
         .iter_mut()
-        .map(|item| item.output.take().unwrap_or(Value::Null))
+        .map(|item| {
+            item.output_ref = None;
+            item.output.take().unwrap_or(Value::Null)
+        })
         .collect();
     state.output = Some(Value::Array(outputs));
     state.output_ref = None;

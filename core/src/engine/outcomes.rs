@@ -131,7 +131,10 @@ fn action_succeeded(
 ) {
     let step = &mut record.steps[call.step];
     match call.item {
-        Some(index) => step.items[index].output = Some(output),
+        Some(index) => {
+            step.items[index].output = Some(output);
+            step.items[index].output_ref = None;
+        }
         None => {
             step.output = Some(output);
             step.output_ref = None;
