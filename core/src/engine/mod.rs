@@ -212,4 +212,6 @@ mod outcomes;
 pub(crate) mod properties;
 mod request;
 #[cfg(test)]
+mod sequential;
+#[cfg(test)]
 mod tests;
