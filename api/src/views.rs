@@ -30,6 +30,9 @@ pub struct SagaView {
     idempotency_key: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     cancel_requested: bool,
+    /// When a parked saga (a retry or a wait step due later) is woken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wake_at: Option<String>,
     /// When a RUNNING choreographed saga was marked stalled (no event for its stall timeout).
     #[serde(skip_serializing_if = "Option::is_none")]
     stalled_at: Option<String>,
@@ -93,6 +96,9 @@ struct StepView {
     /// A for-each step's elements, once it started.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     items: Vec<ItemView>,
+    /// A wait step's end, while it waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wait_until: Option<String>,
 }
 
 /// One element of a for-each step in [`StepView`].
@@ -188,6 +194,7 @@ impl From<&SagaRecord> for SagaView {
             task_id: record.task_id.clone(),
             idempotency_key: record.idempotency_key.clone(),
             cancel_requested: record.cancel_requested,
+            wake_at: record.wake_at.map(rfc3339),
             failure: record.failure.clone(),
             summary: SummaryView::from(record),
             steps: record
@@ -206,6 +213,7 @@ impl From<&SagaRecord> for SagaView {
                         .as_ref()
                         .map(|c| CallView::new(c, key(&s.name, Phase::Compensation))),
                     items: items(s),
+                    wait_until: s.wait_until.map(rfc3339),
                 })
                 .collect(),
             events: record

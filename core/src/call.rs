@@ -48,6 +48,12 @@ pub(crate) fn is_zero(n: &u32) -> bool {
 }
 
 impl CallState {
+    /// Whether a step's action lets the saga go past it: completed, or skipped (its
+    /// condition was false).
+    pub fn is_done_forward(&self) -> bool {
+        matches!(self.status, StepStatus::Completed | StepStatus::Skipped)
+    }
+
     /// Whether the call may have taken effect at the participant: some attempt's outcome was
     /// unknown (records written before the sticky flag existed say so by their last failure).
     pub fn outcome_unknown(&self) -> bool {

@@ -20,8 +20,11 @@ pub enum EntryKind {
     Attempt,
     /// The saga's status changed.
     Status,
-    /// An operator command (cancel, redrive).
+    /// An operator command (cancel, redrive, pause, resume).
     Command,
+    /// A step that ran no call: `skipped` (its condition was false), `waiting` (a wait
+    /// began), `waited` (it ended).
+    Step,
 }
 
 /// One entry of a saga's history.
@@ -135,6 +138,15 @@ pub fn attempt_ended(
     }
 }
 
+/// Notes what a step did without a call (`outcome`: `skipped`, `waiting`, `waited`).
+pub fn step_note(history: &mut Vec<HistoryEntry>, step: &str, outcome: &str, now: Millis) {
+    history.push(HistoryEntry {
+        step: Some(step.to_string()),
+        outcome: Some(outcome.to_string()),
+        ..HistoryEntry::new(now, EntryKind::Step)
+    });
+}
+
 /// Notes an operator command.
 pub fn note_command(history: &mut Vec<HistoryEntry>, command: &str, now: Millis) {
     history.push(HistoryEntry {
@@ -156,7 +168,8 @@ fn shorten(error: &str) -> String {
 
 /// The stored form of a list of entries: JSON text, compact, since it rides on every write.
 ///
-/// Each entry is an array: `[at, "s", status]`, `[at, "c", command]`, or an attempt `[at, "a"
+/// Each entry is an array: `[at, "s", status]`, `[at, "c", command]`, `[at, "n", step,
+/// outcome]` for a step without a call, or an attempt `[at, "a"
 /// (action) or "u" (compensation), step, attempt, took_ms, outcome, error]` with trailing
 /// empty fields left out and the outcome left out when it is `succeeded`. The first entry's
 /// `at` is epoch milliseconds, each later one is milliseconds after the first. Half the bytes
@@ -172,6 +185,7 @@ pub fn encode(entries: &[HistoryEntry]) -> String {
             match e.kind {
                 EntryKind::Status => fields.extend([json!("s"), json!(e.status)]),
                 EntryKind::Command => fields.extend([json!("c"), json!(e.command)]),
+                EntryKind::Step => fields.extend([json!("n"), json!(e.step), json!(e.outcome)]),
                 EntryKind::Attempt => {
                     let phase = if e.phase.as_deref() == Some("compensation") {
                         "u"
@@ -227,6 +241,11 @@ pub fn decode(text: &str) -> Result<Vec<HistoryEntry>, String> {
                 Some("c") => HistoryEntry {
                     command: text(2),
                     ..HistoryEntry::new(at, EntryKind::Command)
+                },
+                Some("n") => HistoryEntry {
+                    step: text(2),
+                    outcome: text(3),
+                    ..HistoryEntry::new(at, EntryKind::Step)
                 },
                 Some(phase @ ("a" | "u")) => {
                     let took_ms = field(4).as_i64();

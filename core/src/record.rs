@@ -35,6 +35,9 @@ pub struct StepState {
     /// A for-each step's elements, once it started; the step's `action` then sums them up.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<ItemState>,
+    /// A wait step's end, while it waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_until: Option<Millis>,
 }
 
 impl StepState {
@@ -93,6 +96,7 @@ impl StepState {
             output_ref: None,
             compensation: None,
             items: Vec::new(),
+            wait_until: None,
         }
     }
 }

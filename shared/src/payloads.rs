@@ -144,6 +144,7 @@ pub fn item(record: &SagaRecord) -> Cow<'_, SagaRecord> {
             output_ref: step.output_ref.clone(),
             compensation: step.compensation.clone(),
             items: elements(step),
+            wait_until: step.wait_until,
         })
         .collect();
     let input = match record.input_ref {

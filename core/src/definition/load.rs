@@ -359,7 +359,9 @@ fn parse_orchestrated(
     for i in 0..definition.steps.len() {
         let at = definition.step_field(i);
         let step = &mut definition.steps[i];
-        resolve_call(file, &format!("{at}.action"), &mut step.action, env)?;
+        if let Some(action) = &mut step.action {
+            resolve_call(file, &format!("{at}.action"), action, env)?;
+        }
         if let Some(compensation) = &mut step.compensation {
             resolve_call(file, &format!("{at}.compensation"), compensation, env)?;
         }

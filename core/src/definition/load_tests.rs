@@ -81,7 +81,7 @@ fn env_placeholders_are_resolved() {
     let defs =
         load(r#"{"type":"t","steps":[{"name":"a","action":{"http":{"url":"${env:URL}"}}}]}"#)
             .unwrap();
-    let CallSpec::Http(http) = &defs.get("t").unwrap().steps[0].action else {
+    let Some(CallSpec::Http(http)) = &defs.get("t").unwrap().steps[0].action else {
         panic!("not http")
     };
     assert_eq!(http.url, "http://127.0.0.1:1/x");

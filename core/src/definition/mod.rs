@@ -4,6 +4,7 @@ pub mod choreography;
 pub mod client_api;
 mod env;
 mod error;
+mod flow;
 pub mod layout;
 mod load;
 pub mod template;
@@ -14,6 +15,7 @@ pub const MAX_STEPS: usize = 16;
 
 pub use env::{COMPENSATION_TIMEOUT_ENV, STALL_TIMEOUT_ENV};
 pub use error::LoadError;
+pub use flow::{Condition, MAX_WAIT_MS, Wait};
 pub use layout::{ForEach, MAX_ITEMS, Stage, StepEntry};
 pub use load::{AnyDefinition, Definitions, version_key};
 
@@ -154,8 +156,15 @@ pub struct StepDefinition {
     /// Compensatable, pivot or retriable.
     #[serde(default)]
     pub kind: StepKind,
-    /// The forward call.
-    pub action: CallSpec,
+    /// The forward call; absent only on a wait step.
+    #[serde(default)]
+    pub action: Option<CallSpec>,
+    /// A timer instead of an action: the step holds the saga, then completes.
+    #[serde(default)]
+    pub wait: Option<Wait>,
+    /// Run the step only when this holds; otherwise it is SKIPPED.
+    #[serde(default)]
+    pub when: Option<Condition>,
     /// The call that undoes the action, if any.
     #[serde(default)]
     pub compensation: Option<CallSpec>,

@@ -104,7 +104,11 @@ pub(super) fn validate(file: &str, def: &SagaDefinition) -> Result<(), LoadError
                 let field = def.step_field(i);
                 let at = |f: &str| format!("{field}.{f}");
                 validate_name(file, &at("name"), &step.name, &mut seen)?;
-                validate_kind(file, &at("kind"), step, pivot_seen)?;
+                super::flow::check(step, &visible)
+                    .map_err(|(f, message)| error(file, at(&f), message))?;
+                if step.wait.is_none() {
+                    validate_kind(file, &at("kind"), step, pivot_seen)?;
+                }
                 if step.kind != StepKind::Compensatable && step.compensation.is_some() {
                     return Err(error(
                         file,
@@ -132,7 +136,9 @@ pub(super) fn validate(file: &str, def: &SagaDefinition) -> Result<(), LoadError
                     earlier: &visible,
                     element,
                 };
-                validate_call(file, &at("action"), &step.action, &scope)?;
+                if let Some(action) = &step.action {
+                    validate_call(file, &at("action"), action, &scope)?;
+                }
                 visible.push(&step.name);
                 if let Some(compensation) = &step.compensation {
                     let scope = Scope {
@@ -229,7 +235,7 @@ fn validate_for_each(
 }
 
 /// Whether `pointer` is `/steps/<name>/output...` for a name in `earlier`.
-fn refers_to_output(pointer: &str, earlier: &[&str]) -> bool {
+pub(super) fn refers_to_output(pointer: &str, earlier: &[&str]) -> bool {
     let mut parts = pointer.split('/').skip(1);
     parts.next() == Some("steps")
         && earlier.contains(&parts.next().unwrap_or_default())

@@ -79,7 +79,7 @@ pub fn apply_stop(def: &SagaDefinition, record: &mut SagaRecord, now: Millis) {
         let step = record
             .steps
             .iter()
-            .find(|s| s.action.status != StepStatus::Completed)
+            .find(|s| !s.action.is_done_forward())
             .map(|s| s.name.clone())
             .unwrap_or_default();
         (

@@ -4,7 +4,8 @@
 use crate::definition::SagaDefinition;
 use crate::record::{CallState, Millis, SagaRecord, StepStatus};
 
-/// Fails the forward calls waiting for a retry (not in flight): they will not run again.
+/// Fails the forward calls waiting for a retry (not in flight), and the wait steps waiting:
+/// they will not run again.
 pub(super) fn abandon_waiting_calls(record: &mut SagaRecord, why: &str, now: Millis) {
     let abandon = |call: &mut CallState| {
         if call.status == StepStatus::Running && call.retry_at.is_some() {
@@ -15,6 +16,9 @@ pub(super) fn abandon_waiting_calls(record: &mut SagaRecord, why: &str, now: Mil
         }
     };
     for step in &mut record.steps {
+        if step.wait_until.take().is_some() {
+            step.action.retry_at = Some(now);
+        }
         abandon(&mut step.action);
         step.items
             .iter_mut()

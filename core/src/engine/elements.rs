@@ -1,8 +1,7 @@
 //! For-each steps: the array a step runs over, setting out its elements, and summing them up
 //! into the step once every element has ended.
 
-use super::frontier::front_steps;
-use super::outcomes::{fail_step, finish, forward_complete};
+use super::outcomes::fail_step;
 use super::request::context;
 use crate::definition::SagaDefinition;
 use crate::record::{CallState, ItemState, Millis, SagaRecord, SagaStatus, StepStatus};
@@ -97,34 +96,27 @@ pub(super) fn settle(record: &mut SagaRecord, step: usize, now: Millis) -> bool 
     true
 }
 
-/// Starts what needs no call at the front of the saga: a for-each step whose array is empty
-/// completes at once with `[]`; one whose array cannot be used fails, as a request that cannot
-/// be built, naming why. Called before deciding what runs next.
-pub fn advance(def: &SagaDefinition, record: &mut SagaRecord, now: Millis) {
-    while matches!(record.status, SagaStatus::Pending | SagaStatus::Running) {
-        let unstarted = front_steps(def, record).into_iter().find(|&step| {
-            def.steps[step].for_each.is_some()
-                && record.steps[step].items.is_empty()
-                && record.steps[step].action.status == StepStatus::Pending
-        });
-        let Some(step) = unstarted else {
-            return;
-        };
-        match array_len(def, record, step) {
-            Ok(0) => {
-                let state = &mut record.steps[step].action;
-                state.started_at = Some(now);
-                record.status = SagaStatus::Running;
-                settle(record, step, now);
-                if forward_complete(record) {
-                    finish(record, SagaStatus::Completed, now);
-                }
-            }
-            Ok(_) => return,
-            Err(error) => {
-                record.status = SagaStatus::Running;
-                fail_step(def, record, step, error, now);
-            }
+/// Starts a for-each step that needs no call: an empty array completes it at once with `[]`;
+/// one that cannot be used fails it, as a request that cannot be built, naming why. Returns
+/// whether it changed the step.
+pub(super) fn start_without_calls(
+    def: &SagaDefinition,
+    record: &mut SagaRecord,
+    step: usize,
+    now: Millis,
+) -> bool {
+    match array_len(def, record, step) {
+        Ok(0) => {
+            record.steps[step].action.started_at = Some(now);
+            record.status = SagaStatus::Running;
+            settle(record, step, now);
+            true
+        }
+        Ok(_) => false,
+        Err(error) => {
+            record.status = SagaStatus::Running;
+            fail_step(def, record, step, error, now);
+            true
         }
     }
 }

@@ -2,7 +2,8 @@
 //! group or a for-each), calls to await, a retry to wait for, or nothing more.
 //!
 //! Going forward, stages run in order; in the first stage not complete, each branch runs its
-//! first step not complete, and a for-each runs up to `max_concurrency` elements at once.
+//! first step not complete (a wait step waits), and a for-each runs up to `max_concurrency`
+//! elements at once.
 //! Once the saga stops going forward (a failure, a cancel, a deadline), no new forward call
 //! starts: calls begun finish first, then compensations run one at a time, newest first.
 
@@ -19,7 +20,7 @@ pub enum Next {
     Run(Vec<Call>),
     /// Calls are in flight: nothing new starts until one of them reports.
     Await,
-    /// A retry is due at this instant.
+    /// A retry or a wait step is due at this instant.
     WaitUntil(Millis),
     /// Nothing more to run: the saga is in a terminal status.
     Done,
@@ -62,7 +63,7 @@ pub fn next(def: &SagaDefinition, record: &SagaRecord, now: Millis, begun: Begun
 /// The steps at the front of the saga going forward: in the first stage not complete, each
 /// branch's first step not complete.
 pub(super) fn front_steps(def: &SagaDefinition, record: &SagaRecord) -> Vec<usize> {
-    let complete = |step: usize| record.steps[step].action.status == StepStatus::Completed;
+    let complete = |step: usize| record.steps[step].action.is_done_forward();
     for stage in &def.stages {
         let branches = match stage {
             crate::definition::Stage::Step(step) => vec![vec![*step]],
@@ -107,6 +108,14 @@ impl Frontier<'_> {
     fn forward(&mut self) {
         let stopping = self.stop_waits();
         for step in front_steps(self.def, self.record) {
+            if self.def.steps[step].wait.is_some() {
+                // Begun by `advance`, which also ends it once due.
+                if let Some(until) = self.record.steps[step].wait_until.filter(|_| !stopping) {
+                    let until = self.retry_wait_ends(until, Phase::Action);
+                    self.wait_until = Some(self.wait_until.map_or(until, |t| t.min(until)));
+                }
+                continue;
+            }
             if self.def.steps[step].for_each.is_none() {
                 let state = &self.record.steps[step].action;
                 self.visit(state, step, None, Phase::Action, !stopping);
@@ -222,8 +231,12 @@ impl Frontier<'_> {
         let def = &self.def.steps[step];
         let spec = match (phase, &def.compensation) {
             (Phase::Compensation, Some(compensation)) => compensation,
-            // Only steps with a compensation are pending one (see `pending_compensation`).
-            _ => &def.action,
+            // Only steps with a compensation are pending one (see `pending_compensation`), and
+            // only steps with an action start one (a wait step never does).
+            _ => def
+                .action
+                .as_ref()
+                .expect("a step that starts a call has an action"),
         };
         self.run.push(Call {
             step,

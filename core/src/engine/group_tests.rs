@@ -6,12 +6,12 @@ use crate::definition::Definitions;
 use crate::outcome::{FailureClass, Outcome};
 use serde_json::{Value, json};
 
-fn load(text: &str) -> Result<SagaDefinition, crate::definition::LoadError> {
+pub(super) fn load(text: &str) -> Result<SagaDefinition, crate::definition::LoadError> {
     let defs = Definitions::from_files([("g.json", text)], |_| None)?;
     Ok((**defs.get("g").expect("loaded")).clone())
 }
 
-fn step(name: &str) -> Value {
+pub(super) fn step(name: &str) -> Value {
     json!({
         "name": name,
         "action": {"http": {"url": format!("http://p/{name}")}},
@@ -48,20 +48,20 @@ fn for_each(tolerated: u32) -> SagaDefinition {
     load(&text.to_string()).unwrap()
 }
 
-const LIMITS: Limits = Limits {
+pub(super) const LIMITS: Limits = Limits {
     lease_margin_ms: 1_000,
     deadline_margin_ms: 100,
     max_inline_wait_ms: 2_000,
 };
 
-const HOLDER: Holder<'static> = Holder {
+pub(super) const HOLDER: Holder<'static> = Holder {
     owner: "me",
     deadline: 10_000_000,
     limits: LIMITS,
 };
 
 /// The calls among effects, in order.
-fn calls(effects: &[Effect]) -> Vec<Call> {
+pub(super) fn calls(effects: &[Effect]) -> Vec<Call> {
     effects
         .iter()
         .filter_map(|e| match e {
@@ -71,7 +71,7 @@ fn calls(effects: &[Effect]) -> Vec<Call> {
         .collect()
 }
 
-fn finished(call: &Call, outcome: Outcome) -> Event {
+pub(super) fn finished(call: &Call, outcome: Outcome) -> Event {
     Event::CallFinished {
         call: call.clone(),
         outcome,
@@ -79,18 +79,18 @@ fn finished(call: &Call, outcome: Outcome) -> Event {
     }
 }
 
-fn ok(output: Value) -> Outcome {
+pub(super) fn ok(output: Value) -> Outcome {
     Outcome::Succeeded(output)
 }
 
-fn refused() -> Outcome {
+pub(super) fn refused() -> Outcome {
     Outcome::Failed {
         class: FailureClass::ClientError,
         error: "422".into(),
     }
 }
 
-fn names(def: &SagaDefinition, calls: &[Call]) -> Vec<String> {
+pub(super) fn names(def: &SagaDefinition, calls: &[Call]) -> Vec<String> {
     calls
         .iter()
         .map(|c| {

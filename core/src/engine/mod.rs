@@ -12,7 +12,7 @@ use serde_json::Value;
 
 pub use checkpoint::{lease_span_ms, may_defer_write};
 pub use commands::{Refused, apply_stop, check_cancel, redrive};
-pub use elements::advance;
+pub use flow::advance;
 pub use frontier::{Begun, Next, next};
 use outcomes::start_compensation;
 pub use outcomes::{fail_lost_attempts, record_outcome};
@@ -202,6 +202,9 @@ mod commands;
 mod compensation;
 pub mod driver;
 mod elements;
+mod flow;
+#[cfg(test)]
+mod flow_tests;
 mod frontier;
 #[cfg(test)]
 mod group_properties;

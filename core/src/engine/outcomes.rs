@@ -221,7 +221,7 @@ pub(super) fn forward_complete(record: &SagaRecord) -> bool {
     record
         .steps
         .iter()
-        .all(|step| step.action.status == StepStatus::Completed)
+        .all(|step| step.action.is_done_forward())
 }
 
 /// Ends a compensating saga COMPENSATED once no forward call is in flight and no

@@ -47,7 +47,9 @@ fn definition(
             StepDefinition {
                 name: format!("s{i}"),
                 kind,
-                action: call(&format!("http://p/{i}")),
+                action: Some(call(&format!("http://p/{i}"))),
+                wait: None,
+                when: None,
                 compensation: (compensated && kind == StepKind::Compensatable)
                     .then(|| call(&format!("http://p/{i}/undo"))),
                 retry: Some(RetryPolicy {
@@ -284,6 +286,7 @@ fn any_record() -> impl Strategy<Value = SagaRecord> {
                     output_ref: None,
                     compensation,
                     items: Vec::new(),
+                    wait_until: None,
                 })
                 .collect();
             record
