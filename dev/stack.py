@@ -199,6 +199,9 @@ class Stack:
             "PARTICIPANTS_URL": self.participants_url,
             # Where devstack's pump and sweeper ticks invoke the functions (the watch server).
             "INVOKE_URL": self.api_url,
+            # devstack's sweeper ticks come every SWEEP_INTERVAL_MS: each sweep wakes the parked
+            # sagas due before the next one on time.
+            "SWEEP_PERIOD_MS": self.extra_env.get("SWEEP_INTERVAL_MS", env.get("SWEEP_INTERVAL_MS", "1000")),
             # The demo participants' fault injection travels in a header (never in AWS).
             "DEMO_FAULTS": "true",
             # The scopes of unsigned local tokens stand in for API Gateway's JWT authorizer.

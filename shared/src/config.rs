@@ -58,6 +58,9 @@ pub struct Config {
     /// run-step's function timeout (`RUN_STEP_TIMEOUT_SECONDS`, default 120, as the template
     /// sets it): no step's attempt may need longer than it less the worker's margins.
     pub run_step_timeout: Duration,
+    /// The time between two sweeps (`SWEEP_PERIOD_MS`, default 60000 for the template's
+    /// `rate(1 minute)`): a sweep wakes the parked sagas due before the next one on time.
+    pub sweep_period_ms: i64,
 }
 
 impl Config {
@@ -123,6 +126,7 @@ impl Config {
             event_bus_name: get("EVENT_BUS_NAME").filter(|name| !name.is_empty()),
             seed_wait: Duration::from_secs(number(&get, "SEED_WAIT_SECONDS", 25, 0..=900)?),
             drive_waiting_sagas: flag(&get, "DRIVE_WAITING_SAGAS", true)?,
+            sweep_period_ms: number(&get, "SWEEP_PERIOD_MS", 60_000, 0..=3_600_000)?,
             definitions_dir: get("SAGA_DEFINITIONS_DIR"),
             run_step_timeout: Duration::from_secs(number(
                 &get,

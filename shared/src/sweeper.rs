@@ -29,6 +29,9 @@ pub struct SweepReport {
     pub due: usize,
     /// Sagas nudged.
     pub nudged: usize,
+    /// Parked sagas due before the next sweep, woken at their due time by this one (counted
+    /// in `nudged` too).
+    pub woken_on_time: usize,
     /// Sagas that changed between the read and the nudge (someone else is driving them).
     pub skipped: usize,
     /// Due sagas whose lease is still live (an invocation is driving them).
@@ -46,6 +49,7 @@ pub struct SweepReport {
 /// What a sweep did with one due saga.
 enum Visited {
     Terminal,
+    WokenOnTime,
     Expired(Expired),
     Live,
     Nudged,
@@ -58,6 +62,10 @@ impl SweepReport {
         self.due += 1;
         match visited {
             Visited::Terminal | Visited::Expired(Expired::No) => {}
+            Visited::WokenOnTime => {
+                self.nudged += 1;
+                self.woken_on_time += 1;
+            }
             Visited::Expired(Expired::RollbackOverdue) => self.expired += 1,
             Visited::Expired(Expired::Stalled) => self.stalled += 1,
             Visited::Live => self.live += 1,
@@ -70,6 +78,7 @@ impl SweepReport {
     fn merge(&mut self, other: SweepReport) {
         self.due += other.due;
         self.nudged += other.nudged;
+        self.woken_on_time += other.woken_on_time;
         self.skipped += other.skipped;
         self.live += other.live;
         self.expired += other.expired;
@@ -88,6 +97,10 @@ pub struct Sweeper<S, C> {
     pub clock: C,
     /// Due sagas read per page of a shard.
     pub batch: i32,
+    /// The time to the next sweep (`SWEEP_PERIOD_MS`): parked sagas due before it are read
+    /// ahead and woken at their due time by this sweep, so a retry or a wait step ends on
+    /// time rather than at the next sweep.
+    pub wake_ahead_ms: i64,
 }
 
 impl<S: SagaStore, C: Clock> Sweeper<S, C> {
@@ -113,6 +126,7 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
             info!(
                 due = report.due,
                 nudged = report.nudged,
+                woken_on_time = report.woken_on_time,
                 skipped = report.skipped,
                 live = report.live,
                 expired = report.expired,
@@ -132,9 +146,20 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
         report: &mut SweepReport,
     ) -> Result<(), StoreError> {
         let mut after = None;
+        let mut timers = Vec::new();
         for _ in 0..MAX_PAGES_PER_SHARD {
-            let page = self.table.due(shard, now, self.batch, after).await?;
-            let mut visits = futures_util::stream::iter(page.records)
+            let page = self
+                .table
+                .due(shard, now + self.wake_ahead_ms, self.batch, after)
+                .await?;
+            let (ahead, due): (Vec<SagaRecord>, Vec<SagaRecord>) = page
+                .records
+                .into_iter()
+                .partition(|record| record.due_at.is_some_and(|at| at > now));
+            // Parked sagas due before the next sweep are woken on time; anything else read
+            // ahead of time waits until it is due.
+            timers.extend(ahead.into_iter().filter(parked));
+            let mut visits = futures_util::stream::iter(due)
                 .map(|record| self.visit(record, now))
                 .buffer_unordered(NUDGES_IN_FLIGHT);
             while let Some(visited) = visits.next().await {
@@ -145,7 +170,24 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
                 None => break,
             }
         }
+        let woken = timers.into_iter().map(|record| self.wake_on_time(record));
+        for visited in futures_util::future::join_all(woken).await {
+            report.count(visited);
+        }
         Ok(())
+    }
+
+    /// Waits until a parked saga is due, then nudges it (unless it changed meanwhile).
+    async fn wake_on_time(&self, record: SagaRecord) -> Visited {
+        let due = record.due_at.unwrap_or_default();
+        let wait = due - self.clock.now();
+        if wait > 0 {
+            self.clock.sleep(wait as u64).await;
+        }
+        match self.visit(record, due).await {
+            Visited::Nudged => Visited::WokenOnTime,
+            other => other,
+        }
     }
 
     /// Acts on one due saga.
@@ -188,7 +230,18 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
         self.table.update(&mut record, now).await?;
         Ok(expired)
     }
+}
 
+/// A saga parked until its `wake_at` (a retry or a wait step), held by no one.
+fn parked(record: &SagaRecord) -> bool {
+    !record.status.is_terminal()
+        && record.wake_at.is_some()
+        && record.lease.is_none()
+        && !record.runnable
+        && !record.choreographed
+}
+
+impl<S: SagaStore, C: Clock> Sweeper<S, C> {
     async fn nudge(&self, mut record: SagaRecord, now: i64) -> Result<(), StoreError> {
         debug!(saga_id = %record.id, lease = ?record.lease, wake_at = ?record.wake_at, "nudging saga");
         crate::engine::driver::hand_on(&mut record);
@@ -219,6 +272,7 @@ mod tests {
             ),
             clock: ManualClock::at(10_000),
             batch: 10,
+            wake_ahead_ms: 2_000,
         }
     }
 
@@ -255,6 +309,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn only_parked_sagas_are_woken_ahead_of_time() {
+        let sweeper = sweeper();
+        // Leased until 11 s, due then: read ahead of time, left alone.
+        let held = stored(&sweeper, leased("other", 11_000, 11_000)).await;
+        let report = sweeper.sweep().await;
+        assert_eq!((report.due, report.nudged), (0, 0));
+        let stored = sweeper.table.get_bare(&held.id).await.unwrap().unwrap();
+        assert_eq!(stored.version, held.version);
+    }
+
+    #[tokio::test]
     async fn an_expired_lease_is_dropped_and_the_saga_made_runnable() {
         let sweeper = sweeper();
         let record = stored(&sweeper, |r| {
@@ -286,17 +351,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_parked_saga_is_woken_when_its_retry_is_due() {
+    async fn a_parked_saga_due_before_the_next_sweep_is_woken_at_its_due_time() {
         let sweeper = sweeper();
         let record = stored(&sweeper, |r| {
             r.runnable = false;
             r.wake_at = Some(15_000);
         })
         .await;
-        sweeper.clock.advance(4_000);
+        // A sweep every 2 s: the one at 12 s leaves it; the one at 13 s wakes it at 15 s.
+        sweeper.clock.advance(2_000);
         assert_eq!(sweeper.sweep().await.due, 0);
         sweeper.clock.advance(1_000);
-        assert_eq!(sweeper.sweep().await.nudged, 1);
+        let report = sweeper.sweep().await;
+        assert_eq!((report.nudged, report.woken_on_time), (1, 1));
+        assert_eq!(sweeper.clock.now(), 15_000);
         assert!(
             sweeper
                 .table

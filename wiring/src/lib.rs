@@ -93,6 +93,7 @@ pub async fn sweeper() -> Result<Sweeper<DynamoStore, SystemClock>, ColdStartErr
         table: announcing_table(&aws, &config, &publisher, &Definitions::default()),
         clock: SystemClock,
         batch: SWEEP_BATCH,
+        wake_ahead_ms: config.sweep_period_ms,
     })
 }
 

@@ -6,8 +6,8 @@
 //! |------------------|----------------------------------------------|---------------------------------|
 //! | `Claimed`        | not runnable, terminal, or leased            | `Stop(Skipped)`                 |
 //! | `Claimed`        | runnable: the next call begun, lease taken   | `Write`, `Call`                 |
-//! | `Claimed`        | a retry due soon: lease held over the wait   | `Write`, `SleepUntil`           |
-//! | `Claimed`        | a retry due later: parked (`wake_at`)        | `Write`, `Stop(Parked)`         |
+//! | `Claimed`        | a retry or wait due soon: lease held over it | `Write`, `SleepUntil`           |
+//! | `Claimed`        | due later: parked (`wake_at`)                | `Write`, `Stop(Parked)`         |
 //! | `CallFinished`   | outcome recorded; the next call fits         | `Write`, `Call` (or only `Call` |
 //! |                  |                                              | where the checkpoint policy     |
 //! |                  |                                              | defers the write)               |
@@ -15,6 +15,8 @@
 //! |                  |                                              | lease dropped, runnable again   |
 //! | `CallFinished`   | terminal                                     | `Write`, `Stop(Finished)`       |
 //! | `TimerFired`     | the retry is due: begun, under the lease     | `Write`, `Call`                 |
+//! | `TimerFired`     | a wait step ended: the next call begun       | `Write`, `Call`                 |
+//! | `TimerFired`     | still due later, past the invocation's end   | `Write`, `Stop(Released)`       |
 //! | `CancelArrived`  | the cancel merged; stopped if it may be      | as after `CallFinished`         |
 //! | ([`unrunnable`]) | FAILED with the reason, lease dropped        | `Write`, `Stop(Finished)`       |
 //!
@@ -39,7 +41,9 @@ pub struct Limits {
     /// Time kept before the invocation's deadline, after a call's timeout, to write its
     /// outcome: a call that could end later is left for the next invocation.
     pub deadline_margin_ms: i64,
-    /// Retries due within this wait are awaited in the invocation; longer ones park the saga.
+    /// Retries and wait steps due within this wait are held in the invocation (for as long as
+    /// it lasts, then by the next one); longer ones park the saga for the sweeper, which wakes
+    /// it this long ahead of time.
     pub max_inline_wait_ms: i64,
 }
 
@@ -138,17 +142,24 @@ pub fn on(
             plan_with_write(def, record, following, now, holder, true)
         }
         Event::TimerFired => {
-            let status_before = record.status;
+            let before = (record.status, record.lease.clone());
             apply_stop(def, record, now);
             advance(def, record, now);
-            match next(def, record, now, Begun::InFlight) {
-                // A retry attempt begins on record, like any attempt: should the invocation die
-                // during it, the next claim counts it as lost and its outcome as unknown.
-                Next::WaitUntil(until) if record.status == status_before => {
-                    vec![Effect::SleepUntil(until)]
+            let following = next(def, record, now, Begun::InFlight);
+            if matches!(following, Next::WaitUntil(_)) && record.status == before.0 {
+                // Still waiting, nothing changed: held on without a write while the lease
+                // already written covers it.
+                let effects = plan(def, record, following, now, holder);
+                if matches!(effects[..], [Effect::SleepUntil(_)]) && record.lease == before.1 {
+                    return effects;
                 }
-                following => plan_with_write(def, record, following, now, holder, true),
+                let mut written = vec![Effect::Write { merge_base: None }];
+                written.extend(effects);
+                return written;
             }
+            // A retry attempt begins on record, like any attempt: should the invocation die
+            // during it, the next claim counts it as lost and its outcome as unknown.
+            plan_with_write(def, record, following, now, holder, true)
         }
         Event::CancelArrived => {
             apply_stop(def, record, now);
@@ -197,10 +208,14 @@ fn claimed(
     record.runnable = false;
     record.wake_at = None;
     // The first calls always run, however close the deadline: releasing before any progress
-    // would only hand the saga around in a loop.
-    let claim = Holder {
-        deadline: Millis::MAX,
-        ..*holder
+    // would only hand the saga around in a loop. A wait is held only as long as the
+    // invocation lasts.
+    let claim = match following {
+        Next::Run(_) => Holder {
+            deadline: Millis::MAX,
+            ..*holder
+        },
+        _ => *holder,
     };
     let mut effects = vec![Effect::Write { merge_base: None }];
     effects.extend(plan(def, record, following, now, &claim));
@@ -307,17 +322,27 @@ fn plan(
             hold(record, until, holder);
             start_all(def, record, Next::Run(fit), now)
         }
-        Next::WaitUntil(until)
-            if until - now <= limits.max_inline_wait_ms
-                && until + def.max_timeout_ms() as i64 + room < holder.deadline =>
-        {
-            hold(record, until + def.max_timeout_ms() as i64, holder);
-            vec![Effect::SleepUntil(until)]
-        }
-        Next::WaitUntil(until) => {
+        Next::WaitUntil(until) if until - now > limits.max_inline_wait_ms => {
             record.lease = None;
             record.wake_at = Some(until);
             vec![Effect::Stop(Stop::Parked(until))]
+        }
+        Next::WaitUntil(until) => {
+            // Held for as long as the invocation allows; what it cannot hold, the next
+            // invocation does (the stream brings the released saga back at once).
+            let end = until.min(holder.deadline - room);
+            if end <= now {
+                record.lease = None;
+                record.runnable = true;
+                return vec![Effect::Stop(Stop::Released)];
+            }
+            let covered = if end == until {
+                until + def.max_timeout_ms() as i64
+            } else {
+                end
+            };
+            hold(record, covered, holder);
+            vec![Effect::SleepUntil(end)]
         }
     }
 }

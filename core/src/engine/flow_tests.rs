@@ -198,3 +198,37 @@ fn waits_and_conditions_are_validated_with_field_paths() {
     unknown["when"] = json!({"pointer": "/input/a", "matches": "x"});
     assert!(refused(unknown).contains("matches"));
 }
+
+#[test]
+fn a_wait_longer_than_the_invocation_is_held_to_its_end_then_handed_on() {
+    let def = around(json!({"name": "cool_off", "wait": {"ms": 1_900}}));
+    let mut record = new_record(&def, "s".into(), json!({}), 0);
+    // The invocation ends at 1_000 (100 ms kept for writing): it holds the wait until 900.
+    let short = Holder {
+        deadline: 1_000,
+        ..HOLDER
+    };
+    let first = calls(&on(&def, &mut record, Event::Claimed, 0, &HOLDER));
+    let effects = on(
+        &def,
+        &mut record,
+        finished(&first[0], ok(json!(1))),
+        1,
+        &short,
+    );
+    assert_eq!(effects[1], Effect::SleepUntil(900));
+    let effects = on(&def, &mut record, Event::TimerFired, 900, &short);
+    assert_eq!(
+        effects,
+        [
+            Effect::Write { merge_base: None },
+            Effect::Stop(Stop::Released)
+        ]
+    );
+    assert!(record.runnable && record.lease.is_none());
+    // The next invocation holds the rest, then runs confirm.
+    let effects = on(&def, &mut record, Event::Claimed, 950, &HOLDER);
+    assert_eq!(effects[1], Effect::SleepUntil(1_901));
+    let effects = on(&def, &mut record, Event::TimerFired, 1_901, &HOLDER);
+    assert_eq!(names(&def, &calls(&effects)), ["confirm"]);
+}

@@ -30,7 +30,8 @@ pub struct WorkerConfig {
     /// Time kept before the deadline, after a call's timeout, to write its outcome: a call
     /// that could end later is left for the next invocation.
     pub deadline_margin_ms: i64,
-    /// Retries due within this wait are awaited in the invocation; longer ones park the saga.
+    /// Retries and wait steps due within this wait are held in the invocation; longer ones
+    /// park the saga for the sweeper to wake on time.
     pub max_inline_wait_ms: i64,
     /// Crash injection for fault tests (off unless `SAGA_FAILPOINTS` is set).
     pub failpoints: Failpoints,

@@ -170,7 +170,7 @@ async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
         [(
             "slow.json",
             r#"{"type": "slow", "steps": [{"name": "a", "action": {"http": {"url": "http://p/a"}},
-                "retry": {"max_attempts": 2, "initial_interval_ms": 60000, "max_interval_ms": 60000, "jitter": false}}]}"#,
+                "retry": {"max_attempts": 2, "initial_interval_ms": 120000, "max_interval_ms": 120000, "jitter": false}}]}"#,
         )],
         |_| None,
     )
@@ -198,30 +198,36 @@ async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
     );
     worker.table.create(&mut record, 1_000).await.unwrap();
 
-    // The retry is due in 60 s, far beyond the inline wait: the saga is parked, not slept on.
+    // The retry is due in 120 s, beyond the inline wait: the saga is parked, not slept on.
     assert_eq!(
         worker.run(record, "inv", FAR).await.unwrap(),
-        RunResult::Parked(61_000)
+        RunResult::Parked(121_000)
     );
     let parked = worker.table.get_bare("s").await.unwrap().unwrap();
     assert!(parked.lease.is_none() && !parked.runnable);
     assert_eq!(
         (parked.wake_at, parked.due_at),
-        (Some(61_000), Some(61_000))
+        (Some(121_000), Some(121_000))
     );
 
-    let sweeper = Sweeper {
-        table: worker.table,
-        clock: ManualClock::at(61_000),
+    // With a sweep a minute: the sweep at 60 s leaves it for the next; the one at 61 s wakes
+    // it at its due time.
+    let sweeper = |at| Sweeper {
+        table: worker.table.clone(),
+        clock: ManualClock::at(at),
         batch: SWEEP_BATCH,
+        wake_ahead_ms: 60_000,
     };
-    assert_eq!(sweeper.sweep().await.nudged, 1);
-    let woken = sweeper.table.get_bare("s").await.unwrap().unwrap();
+    assert_eq!(sweeper(60_000).sweep().await.nudged, 0);
+    let on_time = sweeper(61_000);
+    let report = on_time.sweep().await;
+    assert_eq!((report.nudged, report.woken_on_time), (1, 1));
+    assert_eq!(on_time.clock.now(), 121_000);
+    let woken = worker.table.get_bare("s").await.unwrap().unwrap();
     assert!(woken.runnable);
 
     let worker = Worker {
-        table: sweeper.table,
-        clock: ManualClock::at(61_000),
+        clock: ManualClock::at(121_000),
         ..worker
     };
     assert_eq!(
