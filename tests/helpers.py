@@ -58,6 +58,22 @@ class Api:
         assert not stuck, f"{len(stuck)} sagas not terminal after {timeout}s, e.g. {self.get(stuck[0]).json()}"
         return done
 
+    def command(self, saga_id, command):
+        """POST /sagas/{id}/{command}: cancel, redrive, pause or resume."""
+        return requests.post(f"{self.url}/sagas/{saga_id}/{command}", timeout=30)
+
+    def history(self, saga_id, limit=100):
+        """The whole history, following the cursor page by page."""
+        items, cursor = [], None
+        while True:
+            params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+            page = requests.get(f"{self.url}/sagas/{saga_id}/history", params=params, timeout=10).json()
+            items += page["items"]
+            assert page["count"] == len(page["items"]) <= limit
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return items
+
     def all_calls(self):
         return requests.get(f"{self.participants}/_calls", timeout=30).json()
 

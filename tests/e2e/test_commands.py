@@ -10,7 +10,7 @@ ORDER = {"cliente": "Op", "items": [{"producto_id": 2, "cantidad": 1}]}
 
 
 def post(api, saga_id, command):
-    return requests.post(f"{api.url}/sagas/{saga_id}/{command}", timeout=30)
+    return api.command(saga_id, command)
 
 
 def test_cancel_stops_a_running_saga_and_compensates_it(api):

@@ -9,16 +9,7 @@ from helpers import item_size, stored_record
 
 
 def history(api, saga_id, limit=100):
-    """The whole history, following the cursor page by page."""
-    items, cursor = [], None
-    while True:
-        params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
-        page = requests.get(f"{api.url}/sagas/{saga_id}/history", params=params, timeout=10).json()
-        items += page["items"]
-        assert page["count"] == len(page["items"]) <= limit
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return items
+    return api.history(saga_id, limit)
 
 
 def test_every_attempt_status_change_and_compensation_is_in_the_history(api, stack):
