@@ -1,4 +1,5 @@
-//! `POST /sagas/{id}/cancel` and `POST /sagas/{id}/redrive` (see [`saga::usecases::command`]).
+//! `POST /sagas/{id}/cancel`, `/redrive`, `/pause` and `/resume` (see
+//! [`saga::usecases::command`]).
 
 use super::routes::{Function, Operation, dispatch};
 use super::views::SagaView;
@@ -31,6 +32,8 @@ async fn route<S: SagaStore, C: Clock>(
     let command = match matched.route.operation {
         Operation::CancelSaga => Command::Cancel,
         Operation::RedriveSaga => Command::Redrive,
+        Operation::PauseSaga => Command::Pause,
+        Operation::ResumeSaga => Command::Resume,
         _ => return Err(matched.unhandled()),
     };
     let id = parse_saga_id(matched.param("id"))?;

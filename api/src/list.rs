@@ -31,6 +31,9 @@ struct ListItem {
     /// A RUNNING choreographed saga that had no event for its stall timeout.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stalled: bool,
+    /// Paused by an operator.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    paused: bool,
 }
 
 impl From<&SagaRecord> for ListItem {
@@ -46,6 +49,7 @@ impl From<&SagaRecord> for ListItem {
             task_id: r.task_id.clone(),
             failed_step: r.failure.as_ref().map(|f| f.step.clone()),
             stalled: r.stalled_at.is_some(),
+            paused: r.paused,
         }
     }
 }

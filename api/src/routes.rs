@@ -61,6 +61,10 @@ pub enum Operation {
     CancelSaga,
     /// `POST /sagas/{id}/redrive`.
     RedriveSaga,
+    /// `POST /sagas/{id}/pause`.
+    PauseSaga,
+    /// `POST /sagas/{id}/resume`.
+    ResumeSaga,
     /// `POST /events`.
     PostEvents,
     /// `GET /health`.
@@ -95,6 +99,8 @@ impl Operation {
             Operation::GetSagaHistory => "getSagaHistory",
             Operation::CancelSaga => "cancelSaga",
             Operation::RedriveSaga => "redriveSaga",
+            Operation::PauseSaga => "pauseSaga",
+            Operation::ResumeSaga => "resumeSaga",
             Operation::PostEvents => "postEvents",
             Operation::Health => "health",
             Operation::Dashboard => "dashboard",
@@ -146,7 +152,7 @@ use Operation as Op;
 
 /// The native and seed routes. A path's first route names the function that answers the
 /// path's other methods (with a 405); where templates overlap, the earlier route wins.
-pub static ROUTES: [Route; 18] = [
+pub static ROUTES: [Route; 20] = [
     route("GET", "/sagas/{id}", SagaStatus, Read, Op::GetSaga),
     route("POST", "/sagas/{id}", StartSaga, Operate, Op::StartSaga),
     route("GET", "/sagas", SagaStatus, Read, Op::ListSagas),
@@ -184,6 +190,20 @@ pub static ROUTES: [Route; 18] = [
         SagaCommand,
         Operate,
         Op::RedriveSaga,
+    ),
+    route(
+        "POST",
+        "/sagas/{id}/pause",
+        SagaCommand,
+        Operate,
+        Op::PauseSaga,
+    ),
+    route(
+        "POST",
+        "/sagas/{id}/resume",
+        SagaCommand,
+        Operate,
+        Op::ResumeSaga,
     ),
     route("POST", "/events", SagaEvents, Participate, Op::PostEvents),
     route("GET", "/health", SagaStatus, Public, Op::Health),

@@ -30,6 +30,9 @@ pub struct SagaView {
     idempotency_key: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     cancel_requested: bool,
+    /// Paused by an operator: no new call starts until it is resumed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    paused: bool,
     /// When a parked saga (a retry or a wait step due later) is woken.
     #[serde(skip_serializing_if = "Option::is_none")]
     wake_at: Option<String>,
@@ -194,6 +197,7 @@ impl From<&SagaRecord> for SagaView {
             task_id: record.task_id.clone(),
             idempotency_key: record.idempotency_key.clone(),
             cancel_requested: record.cancel_requested,
+            paused: record.paused,
             wake_at: record.wake_at.map(rfc3339),
             failure: record.failure.clone(),
             summary: SummaryView::from(record),

@@ -198,6 +198,10 @@ pub struct SagaRecord {
     /// Write capacity units consumed by this saga's writes before this one.
     #[serde(default)]
     pub capacity_units: f64,
+    /// Paused by an operator: no new call starts until it is resumed (calls in flight finish
+    /// and are recorded); the sweeper leaves it alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
     /// True for a choreographed saga: its participants' events drive it, never run-step.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub choreographed: bool,
@@ -273,6 +277,7 @@ impl SagaRecord {
             expires_at: None,
             writes: 0,
             capacity_units: 0.0,
+            paused: false,
             choreographed: false,
             events: Vec::new(),
             dropped_events: 0,

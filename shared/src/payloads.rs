@@ -183,6 +183,7 @@ fn without_payloads(record: &SagaRecord, input: Value, steps: Vec<StepState>) ->
         expires_at: record.expires_at,
         writes: record.writes,
         capacity_units: record.capacity_units,
+        paused: record.paused,
         choreographed: record.choreographed,
         events: record.events.clone(),
         dropped_events: record.dropped_events,

@@ -363,7 +363,8 @@ impl<S> SagaTable<S> {
 /// claim), a parked one when it wakes, and a runnable one `stale_after_ms` after this write
 /// (its stream delivery was lost if nobody claimed it by then). Terminal sagas leave the index.
 fn schedule_sweep(record: &mut SagaRecord, now: Millis, rules: TableRules) {
-    if record.status.is_terminal() {
+    // A paused saga nobody holds waits for a resume, not for the sweeper.
+    if record.status.is_terminal() || (record.paused && record.lease.is_none()) {
         record.sweep_shard = None;
         record.due_at = None;
         return;

@@ -6,6 +6,7 @@ compensates what ran."""
 import time
 
 import pytest
+import requests
 
 from helpers import eventually
 
@@ -72,6 +73,38 @@ def test_a_cancel_ends_a_parked_wait_and_compensates_what_ran(api, long_wait):
     assert saga["status"] == "CANCELLED", saga
     assert step(saga, "reserve")["compensation"]["status"] == "COMPLETED"
     assert not [c for c in api.calls(saga_id) if ":confirm:" in c["idempotency_key"]]
+
+
+def test_a_paused_saga_waits_past_its_timer_until_resumed(api, long_wait):
+    saga_id, not_before = start(api, "paused", 4_000)
+    assert eventually(lambda: api.get(saga_id).json().get("wake_at")), api.get(saga_id).json()
+    response = api.command(saga_id, "pause")
+    assert response.status_code == 202 and response.json()["paused"], response.text
+    listed = requests.get(f"{api.url}/sagas", params={"type": "timers"}, timeout=10).json()
+    assert next(s for s in listed["items"] if s["id"] == saga_id).get("paused"), listed
+    time.sleep(max(0, (not_before - now_ms()) / 1000) + 3)
+    paused = api.get(saga_id).json()
+    assert paused["status"] == "RUNNING" and paused["paused"], paused
+    assert not [c for c in api.calls(saga_id) if ":confirm:" in c["idempotency_key"]]
+    assert api.command(saga_id, "pause").status_code == 202, "a repeated pause is accepted"
+    resumed_at = now_ms()
+    assert api.command(saga_id, "resume").status_code == 202
+    saga = api.wait(saga_id, timeout=15)
+    assert saga["status"] == "COMPLETED" and not saga.get("paused"), saga
+    assert confirm_call(api, saga_id)["received_at"] * 1000 - resumed_at < LATE_MS
+    assert api.command(saga_id, "resume").status_code == 409
+    commands = [e["command"] for e in api.history(saga_id) if e["kind"] == "command"]
+    assert commands == ["pause", "resume"], commands
+
+
+def test_a_cancel_works_on_a_paused_saga(api, long_wait):
+    saga_id, _ = start(api, "paused-cancelled", 60_000)
+    assert eventually(lambda: api.get(saga_id).json().get("wake_at"))
+    assert api.command(saga_id, "pause").status_code == 202
+    assert api.command(saga_id, "cancel").status_code == 202
+    saga = api.wait(saga_id, timeout=15)
+    assert saga["status"] == "CANCELLED", saga
+    assert step(saga, "reserve")["compensation"]["status"] == "COMPLETED"
 
 
 def test_a_90_s_wait_parks_the_saga_and_ends_on_time(api, long_wait):

@@ -1,5 +1,5 @@
-//! Operator commands on a saga: cancel (stop going forward and compensate) and redrive (resume
-//! a FAILED saga where it gave up).
+//! Operator commands on a saga: cancel (stop going forward and compensate), redrive (resume a
+//! FAILED saga where it gave up), pause (start no new call) and resume.
 
 use super::compensation::abandon_waiting_calls;
 use super::outcomes::forward_calls_begun;
@@ -27,9 +27,32 @@ pub enum Refused {
     /// Redrive applies to FAILED sagas only.
     #[error("only FAILED sagas can be redriven; this one is {0}")]
     NotFailed(&'static str),
+    /// Resume applies to paused sagas only.
+    #[error("the saga is not paused")]
+    NotPaused,
     /// Nothing gave up that a redrive could retry.
     #[error("nothing to redrive: no compensation or forward step gave up")]
     NothingToRedrive,
+}
+
+/// Pauses an active saga: no new call starts until it is resumed. Returns false when it was
+/// paused already (nothing to write).
+pub fn pause(record: &mut SagaRecord) -> Result<bool, Refused> {
+    if record.status.is_terminal() {
+        return Err(Refused::Finished(record.status.as_str()));
+    }
+    Ok(!std::mem::replace(&mut record.paused, true))
+}
+
+/// Resumes a paused saga where it stopped.
+pub fn resume(record: &mut SagaRecord) -> Result<(), Refused> {
+    if record.status.is_terminal() {
+        return Err(Refused::Finished(record.status.as_str()));
+    }
+    if !std::mem::replace(&mut record.paused, false) {
+        return Err(Refused::NotPaused);
+    }
+    Ok(())
 }
 
 /// Checks that a cancel can still be honoured: the saga is active and no pivot completed.

@@ -17,7 +17,9 @@
 //! | `TimerFired`     | the retry is due: begun, under the lease     | `Write`, `Call`                 |
 //! | `TimerFired`     | a wait step ended: the next call begun       | `Write`, `Call`                 |
 //! | `TimerFired`     | still due later, past the invocation's end   | `Write`, `Stop(Released)`       |
-//! | `CancelArrived`  | the cancel merged; stopped if it may be      | as after `CallFinished`         |
+//! | `CommandArrived` | a cancel, pause or resume merged             | as after `CallFinished`         |
+//! | (any)            | paused, no call in flight: lease dropped,    | `Write`, `Stop(Paused)`         |
+//! |                  | not runnable, out of the sweeper's index     |                                 |
 //! | ([`unrunnable`]) | FAILED with the reason, lease dropped        | `Write`, `Stop(Finished)`       |
 //!
 //! A lease covers a call's timeout plus a margin (under `boundaries`, the calls up to the next
@@ -75,9 +77,9 @@ pub enum Event {
     },
     /// A wait held in the invocation ended.
     TimerFired,
-    /// A write lost to the cancel command; the caller merged the request into the record
-    /// the [`Effect::Write`] gave it.
-    CancelArrived,
+    /// A write lost to an operator command (cancel, pause, resume); the caller merged the
+    /// request into the record the [`Effect::Write`] gave it.
+    CommandArrived,
 }
 
 /// What the worker does next, in order.
@@ -86,7 +88,7 @@ pub enum Effect {
     /// Write the record, conditional on its version, before anything else. When the write
     /// loses to a cancel, merge the cancel into `merge_base` (the record as decided before
     /// this write's plan began a call and took a lease) and feed back
-    /// [`Event::CancelArrived`]; without a base, a lost write ends the run.
+    /// [`Event::CommandArrived`]; without a base, a lost write ends the run.
     Write {
         /// The record before the plan, if a cancel may be merged into it.
         merge_base: Option<Box<SagaRecord>>,
@@ -110,6 +112,8 @@ pub enum Stop {
     Released,
     /// A long retry wait: parked until this instant for the sweeper to wake.
     Parked(Millis),
+    /// Paused by an operator, with no call in flight: it waits for a resume.
+    Paused,
 }
 
 /// Applies `event` to the record and says what to do next.
@@ -135,7 +139,7 @@ pub fn on(
             advance(def, record, now);
             let following = next(def, record, now, Begun::InFlight);
             let done = (&call, succeeded, status_before);
-            if defers_write(def, record, done, &following, now, holder) {
+            if !record.paused && defers_write(def, record, done, &following, now, holder) {
                 // The lease already written covers what starts now.
                 return start_all(def, record, following, now);
             }
@@ -161,7 +165,7 @@ pub fn on(
             // during it, the next claim counts it as lost and its outcome as unknown.
             plan_with_write(def, record, following, now, holder, true)
         }
-        Event::CancelArrived => {
+        Event::CommandArrived => {
             apply_stop(def, record, now);
             advance(def, record, now);
             let following = next(def, record, now, Begun::InFlight);
@@ -295,6 +299,16 @@ fn plan(
 ) -> Vec<Effect> {
     let limits = holder.limits;
     let room = limits.deadline_margin_ms;
+    if record.paused && following != Next::Done {
+        // Calls in flight finish and are recorded first; then nothing more until a resume.
+        if forward_or_compensation_in_flight(record) {
+            return Vec::new();
+        }
+        record.lease = None;
+        record.runnable = false;
+        record.wake_at = None;
+        return vec![Effect::Stop(Stop::Paused)];
+    }
     match following {
         Next::Done => {
             record.lease = None;
@@ -635,7 +649,13 @@ mod tests {
         // The write lost to the cancel command: the caller merges it into the base.
         let mut merged = (**base).clone();
         merged.cancel_requested = true;
-        let effects = on(&def, &mut merged, Event::CancelArrived, 2, &holder(100_000));
+        let effects = on(
+            &def,
+            &mut merged,
+            Event::CommandArrived,
+            2,
+            &holder(100_000),
+        );
         assert!(matches!(effects[0], Effect::Write { merge_base: None }));
         // The image saga's first step has no compensation: nothing to undo, it ends.
         assert_eq!(

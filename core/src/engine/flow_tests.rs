@@ -232,3 +232,73 @@ fn a_wait_longer_than_the_invocation_is_held_to_its_end_then_handed_on() {
     let effects = on(&def, &mut record, Event::TimerFired, 1_901, &HOLDER);
     assert_eq!(names(&def, &calls(&effects)), ["confirm"]);
 }
+
+#[test]
+fn a_pause_lets_the_call_in_flight_finish_then_stops_until_resumed() {
+    let def = around(step("check"));
+    let mut record = new_record(&def, "s".into(), json!({}), 0);
+    let first = calls(&on(&def, &mut record, Event::Claimed, 0, &HOLDER));
+    // Paused while reserve is in flight: its outcome is recorded, nothing new starts.
+    assert_eq!(pause(&mut record), Ok(true));
+    assert_eq!(
+        pause(&mut record),
+        Ok(false),
+        "a repeated pause changes nothing"
+    );
+    let effects = on(
+        &def,
+        &mut record,
+        finished(&first[0], ok(json!(1))),
+        1,
+        &HOLDER,
+    );
+    assert!(
+        matches!(
+            effects[..],
+            [Effect::Write { .. }, Effect::Stop(Stop::Paused)]
+        ),
+        "{effects:?}"
+    );
+    assert_eq!(record.steps[0].action.status, StepStatus::Completed);
+    assert_eq!(record.steps[1].action.attempts, 0);
+    assert!(record.lease.is_none() && !record.runnable && record.wake_at.is_none());
+    // A claim while paused (a stray image) starts nothing either.
+    hand_on(&mut record);
+    let effects = on(&def, &mut record, Event::Claimed, 2, &HOLDER);
+    assert_eq!(effects[1..], [Effect::Stop(Stop::Paused)]);
+    // Resumed: the next step runs.
+    assert_eq!(resume(&mut record), Ok(()));
+    assert_eq!(resume(&mut record), Err(Refused::NotPaused));
+    hand_on(&mut record);
+    let effects = on(&def, &mut record, Event::Claimed, 3, &HOLDER);
+    assert_eq!(names(&def, &calls(&effects)), ["check"]);
+}
+
+#[test]
+fn a_paused_wait_keeps_its_end_and_waits_out_the_rest_after_a_resume() {
+    let def = around(json!({"name": "cool_off", "wait": {"ms": 3_600_000}}));
+    let mut record = new_record(&def, "s".into(), json!({}), 0);
+    past_reserve(&def, &mut record, &HOLDER);
+    assert_eq!(record.wake_at, Some(3_600_001));
+    pause(&mut record).unwrap();
+    hand_on(&mut record);
+    let effects = on(&def, &mut record, Event::TimerFired, 10, &HOLDER);
+    assert_eq!(effects.last(), Some(&Effect::Stop(Stop::Paused)));
+    // Resumed before the wait's end: parked again until that end; after it: the next step.
+    resume(&mut record).unwrap();
+    hand_on(&mut record);
+    let effects = on(&def, &mut record, Event::Claimed, 20, &HOLDER);
+    assert_eq!(effects.last(), Some(&Effect::Stop(Stop::Parked(3_600_001))));
+    hand_on(&mut record);
+    let effects = on(&def, &mut record, Event::Claimed, 3_600_001, &HOLDER);
+    assert_eq!(names(&def, &calls(&effects)), ["confirm"]);
+}
+
+#[test]
+fn a_finished_saga_cannot_be_paused_or_resumed() {
+    let def = around(step("check"));
+    let mut record = new_record(&def, "s".into(), json!({}), 0);
+    record.status = SagaStatus::Completed;
+    assert_eq!(pause(&mut record), Err(Refused::Finished("COMPLETED")));
+    assert_eq!(resume(&mut record), Err(Refused::Finished("COMPLETED")));
+}

@@ -11,7 +11,7 @@ use crate::record::{CallState, Millis, SagaRecord, SagaStatus, StepStatus};
 use serde_json::Value;
 
 pub use checkpoint::{lease_span_ms, may_defer_write};
-pub use commands::{Refused, apply_stop, check_cancel, redrive};
+pub use commands::{Refused, apply_stop, check_cancel, pause, redrive, resume};
 pub use flow::advance;
 pub use frontier::{Begun, Next, next};
 use outcomes::start_compensation;

@@ -1,8 +1,8 @@
-//! Operator commands on one saga: cancel and redrive.
+//! Operator commands on one saga: cancel, redrive, pause and resume.
 //!
-//! Both are a conditional write of the record; run-step acts on them. A cancelled saga that
-//! is not leased becomes runnable at once; one whose call is in flight is taken over when its
-//! lease expires (the invocation holding it stops at its next write, which now fails).
+//! Each is a conditional write of the record; run-step acts on them. A saga that is not leased
+//! becomes runnable at once (a paused one instead leaves the stream and the sweeper alone); the
+//! invocation holding a leased one finds the command at its next write, merges it and goes on.
 
 use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
 use crate::engine::{self, Refused};
@@ -28,6 +28,22 @@ pub enum Command {
     Cancel,
     /// Resume a FAILED saga where it gave up.
     Redrive,
+    /// Start no new call until resumed.
+    Pause,
+    /// Go on from where a pause stopped.
+    Resume,
+}
+
+impl Command {
+    /// Its name in the history and in routes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Cancel => "cancel",
+            Command::Redrive => "redrive",
+            Command::Pause => "pause",
+            Command::Resume => "resume",
+        }
+    }
 }
 
 /// Why a command was not recorded.
@@ -38,7 +54,7 @@ pub enum CommandError {
     NotFound(String),
     /// Choreographed sagas are driven by their participants' events.
     #[error(
-        "this saga is choreographed: its participants' events drive it, so cancel and redrive \
+        "this saga is choreographed: its participants' events drive it, so operator commands \
          do not apply; its compensation commands go out on its command topic"
     )]
     Choreographed,
@@ -85,14 +101,20 @@ pub async fn run<S: SagaStore, C: Clock>(
                 cancel(def.as_deref(), &mut record)?
             }
             Command::Redrive => engine::redrive(&mut record)?,
+            // A repeated pause is recorded already: nothing to write.
+            Command::Pause if !engine::pause(&mut record)? => return Ok(record),
+            Command::Pause => {}
+            Command::Resume => engine::resume(&mut record)?,
         }
         let now = deps.clock.now();
-        let name = match command {
-            Command::Cancel => "cancel",
-            Command::Redrive => "redrive",
-        };
-        crate::history::note_command(&mut record.history, name, now);
-        if !record.is_leased(now) {
+        crate::history::note_command(&mut record.history, command.name(), now);
+        if record.is_leased(now) {
+            // The holder merges the command at its next write.
+        } else if record.paused {
+            // Its retry or wait times stay in its steps for the resume.
+            record.runnable = false;
+            record.wake_at = None;
+        } else {
             crate::engine::driver::hand_on(&mut record);
         }
         // Recomputed: a leased saga is then due when its lease expires.
@@ -117,5 +139,58 @@ fn cancel(def: Option<&SagaDefinition>, record: &mut SagaRecord) -> Result<(), R
         None => {}
     }
     record.cancel_requested = true;
+    // A cancel goes on from a pause: the saga compensates.
+    record.paused = false;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{ManualClock, MemoryStore};
+    use crate::engine::new_record;
+    use crate::table::TableRules;
+    use serde_json::json;
+
+    async fn stored_saga() -> (CommandDeps<MemoryStore, ManualClock>, String) {
+        let definitions = Definitions::from_files(
+            [("image.json", include_str!("../../../definitions/image.json"))],
+            |_| Some("http://p/".into()),
+        )
+        .unwrap();
+        let table = SagaTable::new(MemoryStore::default(), TableRules::default());
+        let def = definitions.get("image").unwrap();
+        let mut record = new_record(def, "s-1".into(), json!({}), 1_000);
+        table.create(&mut record, 1_000).await.unwrap();
+        let deps = CommandDeps {
+            table,
+            clock: ManualClock::at(2_000),
+            definitions,
+        };
+        (deps, "s-1".into())
+    }
+
+    #[tokio::test]
+    async fn a_pause_takes_an_idle_saga_off_the_stream_and_the_sweeper_until_resumed() {
+        let (deps, id) = stored_saga().await;
+        let paused = run(&deps, &id, Command::Pause).await.unwrap();
+        assert!(paused.paused && !paused.runnable);
+        assert_eq!((paused.due_at, paused.sweep_shard), (None, None));
+        let again = run(&deps, &id, Command::Pause).await.unwrap();
+        assert_eq!(again.version, paused.version, "a repeated pause writes nothing");
+        let resumed = run(&deps, &id, Command::Resume).await.unwrap();
+        assert!(!resumed.paused && resumed.runnable && resumed.due_at.is_some());
+        let commands: Vec<_> = resumed.history.iter().filter_map(|e| e.command.clone()).collect();
+        assert_eq!(commands, ["pause", "resume"]);
+        let refused = run(&deps, &id, Command::Resume).await.unwrap_err();
+        assert!(matches!(refused, CommandError::Refused(Refused::NotPaused)));
+    }
+
+    #[tokio::test]
+    async fn a_cancel_goes_on_from_a_pause() {
+        let (deps, id) = stored_saga().await;
+        run(&deps, &id, Command::Pause).await.unwrap();
+        let cancelled = run(&deps, &id, Command::Cancel).await.unwrap();
+        assert!(cancelled.cancel_requested && !cancelled.paused && cancelled.runnable);
+    }
 }

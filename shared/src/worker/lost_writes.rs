@@ -74,12 +74,12 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         Ok(Continue::Stop(RunResult::Finished(SagaStatus::Failed)))
     }
 
-    /// After a lost write: while this invocation's lease holds, the only other writer is the
-    /// cancel command (a first cancel, or a repeated one). If that is what moved the record,
-    /// returns `base` (the record as the driver had it before planning the lost write) with the
-    /// request and the stored version, ready for [`driver::Event::CancelArrived`]: a cancel
-    /// never throws the driving invocation out.
-    pub(super) async fn cancel_arrived(
+    /// After a lost write: while this invocation's lease holds, the only other writers are the
+    /// operator commands (cancel, pause, resume; a first one or a repeated one). If that is
+    /// what moved the record, returns `base` (the record as the driver had it before planning
+    /// the lost write) with the request and the stored version, ready for
+    /// [`driver::Event::CommandArrived`]: a command never throws the driving invocation out.
+    pub(super) async fn command_arrived(
         &self,
         mut record: SagaRecord,
         owner: &str,
@@ -91,10 +91,12 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             .lease
             .as_ref()
             .is_some_and(|lease| lease.owner == owner);
-        if !still_ours || !stored.cancel_requested {
+        let command = stored.cancel_requested || stored.paused != record.paused;
+        if !still_ours || !command {
             return Ok(None);
         }
-        record.cancel_requested = true;
+        record.cancel_requested = stored.cancel_requested;
+        record.paused = stored.paused;
         record.version = stored.version;
         record.writes = stored.writes;
         // The command's history entry is the stored record's own: keep it.

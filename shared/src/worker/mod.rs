@@ -71,6 +71,8 @@ pub enum RunResult {
     Released,
     /// A long retry wait: parked until this instant for the sweeper to wake.
     Parked(Millis),
+    /// Paused by an operator: it waits for a resume.
+    Paused,
 }
 
 impl From<Stop> for RunResult {
@@ -80,6 +82,7 @@ impl From<Stop> for RunResult {
             Stop::Finished(status) => Self::Finished(status),
             Stop::Released => Self::Released,
             Stop::Parked(until) => Self::Parked(until),
+            Stop::Paused => Self::Paused,
         }
     }
 }
@@ -250,7 +253,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                         Continue::Yes => continue,
                         Continue::Stop(lost) => {
                             let merged = match merge_base {
-                                Some(base) => self.cancel_arrived(*base, holder.owner).await?,
+                                Some(base) => self.command_arrived(*base, holder.owner).await?,
                                 None => None,
                             };
                             let Some(merged) = merged else {
@@ -258,7 +261,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                             };
                             info!("cancel requested during the call");
                             *record = merged;
-                            Event::CancelArrived
+                            Event::CommandArrived
                         }
                     }
                 }
