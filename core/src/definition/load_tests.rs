@@ -239,3 +239,26 @@ fn the_backoff_grows_by_its_rate_up_to_the_cap() {
     );
     assert_eq!(jittered.delay_ms(9, 0.999), 999, "capped before the jitter");
 }
+
+#[test]
+fn a_top_level_schema_key_is_read_past_and_kept_out_of_the_version() {
+    let plain = r#"{"type":"t","steps":[{"name":"a","action":{"http":{"url":"${env:URL}"}}}]}"#;
+    let pointed = plain.replacen('{', r#"{"$schema": "./schema/definition.schema.json", "#, 1);
+    let version = |text: &str| load(text).unwrap().get("t").unwrap().version.clone();
+    assert_eq!(version(&pointed), version(plain), "editors' key only");
+    let choreography = PIPELINE.replacen('{', r#"{"$schema": "x", "#, 1);
+    let defs = Definitions::from_files([("p.json", choreography.as_str())], |_| None).unwrap();
+    let current = defs.current("image-pipeline").unwrap();
+    let bundled = Definitions::from_files([("p.json", PIPELINE)], |_| None).unwrap();
+    assert_eq!(
+        current.version(),
+        bundled.current("image-pipeline").unwrap().version()
+    );
+
+    let not_a_string = plain.replacen('{', r#"{"$schema": 5, "#, 1);
+    let e = load(&not_a_string).unwrap_err();
+    assert_eq!(e.field, "$schema", "{e}");
+    let in_a_step = plain.replacen(r#""name""#, r#""$schema":"x","name""#, 1);
+    let e = load(&in_a_step).unwrap_err();
+    assert!(e.message.starts_with("unknown field `$schema`"), "{e}");
+}
