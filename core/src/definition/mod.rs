@@ -10,6 +10,9 @@ mod schema_key;
 pub mod template;
 mod validate;
 
+#[cfg(test)]
+mod corpus_tests;
+
 /// Most steps a saga may have (keeps the record well under DynamoDB's item limit).
 pub const MAX_STEPS: usize = 16;
 
