@@ -4,6 +4,7 @@ use super::SagaDefinition;
 use super::choreography::Choreography;
 use super::env::{override_timeouts, resolve_call, resolve_placeholders};
 use super::error::{LoadError, error};
+use super::schema_key::SkipSchemaKey;
 use super::validate::validate;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -300,13 +301,24 @@ fn parse(
     text: &str,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<AnyDefinition, LoadError> {
+    /// What is read before the rest: the mode, and the `$schema` that editors read (a
+    /// string, else it is refused here, as the definitions skip it).
     #[derive(serde::Deserialize)]
-    struct ModeOnly {
+    struct Head {
         mode: Option<String>,
+        #[serde(rename = "$schema")]
+        _schema: Option<String>,
     }
-    let mode = serde_json::from_str::<ModeOnly>(text)
-        .map_err(|e| error(file, "-", e.to_string()))?
-        .mode;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let head: Head = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "-".into() } else { path };
+        error(file, field, e.into_inner().to_string())
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| error(file, "-", e.to_string()))?;
+    let mode = head.mode;
     let version = super::version_of(text).unwrap_or_default();
     if mode.as_deref() == Some("choreography") {
         let mut choreography = parse_choreography(file, text, env)?;
@@ -324,8 +336,9 @@ fn parse_choreography(
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<Choreography, LoadError> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let mut definition: Choreography = serde_path_to_error::deserialize(&mut deserializer)
-        .map_err(|e| error(file, e.path().to_string(), e.inner().to_string()))?;
+    let mut definition: Choreography =
+        serde_path_to_error::deserialize(SkipSchemaKey(&mut deserializer))
+            .map_err(|e| error(file, e.path().to_string(), e.inner().to_string()))?;
     resolve_placeholders(file, "command_topic", &mut definition.command_topic, env)?;
     if let Some(notifications) = &mut definition.notifications {
         resolve_placeholders(file, "notifications.topic", &mut notifications.topic, env)?;
@@ -346,8 +359,8 @@ fn parse_orchestrated(
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<SagaDefinition, LoadError> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let mut definition: SagaDefinition = serde_path_to_error::deserialize(&mut deserializer)
-        .map_err(|e| {
+    let mut definition: SagaDefinition =
+        serde_path_to_error::deserialize(SkipSchemaKey(&mut deserializer)).map_err(|e| {
             let (field, message) =
                 super::layout::locate(e.path().to_string(), e.inner().to_string());
             error(file, field, message)

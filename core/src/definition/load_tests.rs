@@ -239,3 +239,28 @@ fn the_backoff_grows_by_its_rate_up_to_the_cap() {
     );
     assert_eq!(jittered.delay_ms(9, 0.999), 999, "capped before the jitter");
 }
+
+#[test]
+fn a_top_level_schema_key_is_read_past_and_kept_out_of_the_version() {
+    let plain = r#"{"type":"t","steps":[{"name":"a","action":{"http":{"url":"${env:URL}"}}}]}"#;
+    let pointed = plain.replacen('{', r#"{"$schema": "./schema/definition.schema.json", "#, 1);
+    let version = |text: &str| load(text).unwrap().get("t").unwrap().version.clone();
+    assert_eq!(version(&pointed), version(plain), "editors' key only");
+    let unpointed = PIPELINE.replacen(r#""$schema": "./schema/definition.schema.json","#, "", 1);
+    assert_ne!(unpointed, PIPELINE, "the bundled files name the schema");
+    let pipeline_version = |text: &str| {
+        let defs = Definitions::from_files([("p.json", text)], |_| None).unwrap();
+        defs.current("image-pipeline")
+            .unwrap()
+            .version()
+            .to_string()
+    };
+    assert_eq!(pipeline_version(&unpointed), pipeline_version(PIPELINE));
+
+    let not_a_string = plain.replacen('{', r#"{"$schema": 5, "#, 1);
+    let e = load(&not_a_string).unwrap_err();
+    assert_eq!(e.field, "$schema", "{e}");
+    let in_a_step = plain.replacen(r#""name""#, r#""$schema":"x","name""#, 1);
+    let e = load(&in_a_step).unwrap_err();
+    assert!(e.message.starts_with("unknown field `$schema`"), "{e}");
+}

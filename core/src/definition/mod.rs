@@ -7,8 +7,12 @@ mod error;
 mod flow;
 pub mod layout;
 mod load;
+mod schema_key;
 pub mod template;
 mod validate;
+
+#[cfg(test)]
+mod corpus_tests;
 
 /// Most steps a saga may have (keeps the record well under DynamoDB's item limit).
 pub const MAX_STEPS: usize = 16;
@@ -68,11 +72,16 @@ pub struct SagaDefinition {
 }
 
 /// The version of a definition file: the first 16 hex digits of the SHA-256 of its JSON in
-/// canonical form (keys sorted, no whitespace), so reformatting a file keeps its version and
-/// any change of meaning gives a new one. `None` when the text is not JSON.
+/// canonical form (keys sorted, no whitespace, without the top-level `$schema` that only
+/// editors read), so reformatting a file keeps its version and any change of meaning gives a
+/// new one. `None` when the text is not JSON.
 pub fn version_of(text: &str) -> Option<String> {
     use sha2::Digest;
-    let canonical = serde_json::from_str::<Value>(text).ok()?.to_string();
+    let mut json = serde_json::from_str::<Value>(text).ok()?;
+    if let Some(fields) = json.as_object_mut() {
+        fields.remove(schema_key::SCHEMA_KEY);
+    }
+    let canonical = json.to_string();
     let digest = sha2::Sha256::digest(canonical.as_bytes());
     Some(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
 }
