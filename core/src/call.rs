@@ -40,6 +40,39 @@ pub struct CallState {
     /// later attempts answered. Decides whether a call that failed for good is compensated.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub may_have_taken_effect: bool,
+    /// An awaited action the participant acknowledged: when it did. Its outcome then comes by
+    /// callback or reply (see [`Answer`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<Millis>,
+    /// An awaited action: when its participant was last heard of (the acknowledgement or a
+    /// heartbeat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heard_at: Option<Millis>,
+    /// An awaited action's answer, as it arrived, until run-step applies it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Answer>,
+}
+
+/// A participant's answer to an awaited action.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
+pub struct Answer {
+    /// Whether the action succeeded.
+    pub succeeded: bool,
+    /// Its output, when it succeeded.
+    #[serde(
+        default,
+        with = "json_text::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub output: Option<Value>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// A failure the participant says a new attempt may fix.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retryable: bool,
+    /// When it arrived.
+    pub at: Millis,
 }
 
 /// Whether a count is zero (serde leaves such counts out).
@@ -76,6 +109,9 @@ impl CallState {
             previous_attempts: 0,
             lost_attempts: 0,
             may_have_taken_effect: false,
+            acknowledged_at: None,
+            heard_at: None,
+            answer: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! keeps it that way.
 
 pub mod call;
+pub mod callback;
 pub mod choreography;
 pub mod definition;
 pub mod engine;

@@ -4,7 +4,7 @@ use crate::history::HistoryEntry;
 use crate::json_text;
 use crate::trace::TraceContext;
 
-pub use crate::call::{CallState, ItemState};
+pub use crate::call::{Answer, CallState, ItemState};
 pub use crate::event_log::LoggedEvent;
 pub use crate::status::{Millis, SagaStatus, StepStatus};
 use serde::{Deserialize, Serialize};
@@ -198,6 +198,10 @@ pub struct SagaRecord {
     /// Write capacity units consumed by this saga's writes before this one.
     #[serde(default)]
     pub capacity_units: f64,
+    /// The key that signs the saga's callback tokens (set at start for definitions with a
+    /// step that awaits a callback; never shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_secret: Option<String>,
     /// Paused by an operator: no new call starts until it is resumed (calls in flight finish
     /// and are recorded); the sweeper leaves it alone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -278,6 +282,7 @@ impl SagaRecord {
             writes: 0,
             capacity_units: 0.0,
             paused: false,
+            callback_secret: None,
             choreographed: false,
             events: Vec::new(),
             dropped_events: 0,

@@ -184,6 +184,7 @@ fn without_payloads(record: &SagaRecord, input: Value, steps: Vec<StepState>) ->
         writes: record.writes,
         capacity_units: record.capacity_units,
         paused: record.paused,
+        callback_secret: record.callback_secret.clone(),
         choreographed: record.choreographed,
         events: record.events.clone(),
         dropped_events: record.dropped_events,

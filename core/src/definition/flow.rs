@@ -1,8 +1,9 @@
-//! Steps that shape the flow without a call of their own: a condition (`when`) that skips a
-//! step, and a wait (a timer) that holds the saga for a time or until an instant.
+//! What shapes the flow beside a step's call: a condition (`when`) that skips a step, a wait
+//! (a timer) that holds the saga, and an `await` on an action whose outcome arrives later, by
+//! callback (HTTP) or reply message (Pulsar).
 
 use super::validate::refers_to_output;
-use super::{StepDefinition, StepKind};
+use super::{CallSpec, StepDefinition, StepKind};
 use crate::status::Millis;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -101,6 +102,39 @@ impl Wait {
     }
 }
 
+/// Environment variable with the API's public base URL, from which callback URLs are built.
+pub const CALLBACK_BASE_ENV: &str = "SAGA_API_URL";
+
+/// `"await"` on a step: its action's outcome arrives later. The participant acknowledges the
+/// call (2xx, or the broker's receipt), then answers by `POST /callbacks/{token}` (HTTP) or by
+/// a message on `reply_topic` keyed with the call's idempotency key (Pulsar). No answer within
+/// the timeout is an unknown outcome, retried and compensated by the step's rules.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Await {
+    /// Longest wait for the answer after the acknowledgement, in milliseconds.
+    pub timeout_ms: u64,
+    /// An HTTP participant shows it is still working at least this often
+    /// (`POST /callbacks/{token}/heartbeat`), or the call times out sooner.
+    #[serde(default)]
+    pub heartbeat_ms: Option<u64>,
+    /// A publish action's reply topic (required there, refused on HTTP actions).
+    #[serde(default)]
+    pub reply_topic: Option<String>,
+}
+
+impl Await {
+    /// When an awaited call acknowledged at `acknowledged_at`, last heard of at `heard_at`,
+    /// times out.
+    pub fn deadline(&self, acknowledged_at: Millis, heard_at: Millis) -> Millis {
+        let timeout = acknowledged_at.saturating_add(self.timeout_ms as Millis);
+        match self.heartbeat_ms {
+            Some(every) => timeout.min(heard_at.saturating_add(every as Millis)),
+            None => timeout,
+        }
+    }
+}
+
 /// Checks a step's flow fields: an action or a wait (not both), a wait's bounds and reference,
 /// and a condition's pointer and test. `earlier` names the steps whose outputs exist before it.
 /// Errors name the field under the step and say what is wrong.
@@ -135,6 +169,9 @@ pub(super) fn check(step: &StepDefinition, earlier: &[&str]) -> Result<(), (Stri
             }
         }
     }
+    if let Some(awaited) = &step.await_answer {
+        check_await(step, awaited)?;
+    }
     if let Some(condition) = &step.when {
         if !refers(&condition.pointer) {
             return wrong(
@@ -147,6 +184,42 @@ pub(super) fn check(step: &StepDefinition, earlier: &[&str]) -> Result<(), (Stri
         }
     }
     Ok(())
+}
+
+/// An `await`: on an action (not a for-each), a reply topic exactly for publish actions, and
+/// its times within bounds.
+fn check_await(step: &StepDefinition, awaited: &Await) -> Result<(), (String, String)> {
+    let wrong = |field: &str, message: &str| Err((field.to_string(), message.to_string()));
+    if step.for_each.is_some() {
+        return wrong(
+            "await",
+            "a for-each step cannot await its elements' answers",
+        );
+    }
+    if !(1..=MAX_WAIT_MS).contains(&awaited.timeout_ms) {
+        return wrong("await.timeout_ms", "must be 1 to 31622400000 (366 days)");
+    }
+    if awaited.heartbeat_ms == Some(0) {
+        return wrong("await.heartbeat_ms", "must be 1 or more");
+    }
+    match (&step.action, &awaited.reply_topic) {
+        (Some(CallSpec::Http(_)), Some(_)) => wrong(
+            "await.reply_topic",
+            "an HTTP action's answer comes by callback, not reply",
+        ),
+        (Some(CallSpec::Publish(_)), None) => wrong(
+            "await.reply_topic",
+            "a publish action awaits a reply on this topic",
+        ),
+        (Some(CallSpec::Publish(_)), Some(_)) if awaited.heartbeat_ms.is_some() => wrong(
+            "await.heartbeat_ms",
+            "heartbeats come by callback, to HTTP actions only",
+        ),
+        (Some(CallSpec::Publish(_)), Some(topic)) if topic.trim().is_empty() => {
+            wrong("await.reply_topic", "must not be empty")
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

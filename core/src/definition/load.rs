@@ -380,7 +380,27 @@ fn parse_orchestrated(
         }
     }
     validate(file, &definition)?;
+    if let Some(i) = definition.steps.iter().position(awaits_callback) {
+        let base = env(super::CALLBACK_BASE_ENV).filter(|base| !base.is_empty());
+        let Some(base) = base else {
+            let message = format!(
+                "{} must give the API's public URL: a callback URL is built from it",
+                super::CALLBACK_BASE_ENV
+            );
+            return Err(error(
+                file,
+                format!("{}.await", definition.step_field(i)),
+                message,
+            ));
+        };
+        definition.callback_base = base.trim_end_matches('/').to_string();
+    }
     Ok(definition)
+}
+
+/// Whether a step's action answers by callback (an awaited HTTP action).
+fn awaits_callback(step: &super::StepDefinition) -> bool {
+    step.await_answer.is_some() && matches!(step.action, Some(super::CallSpec::Http(_)))
 }
 
 #[cfg(test)]

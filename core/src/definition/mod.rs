@@ -19,7 +19,7 @@ pub const MAX_STEPS: usize = 16;
 
 pub use env::{COMPENSATION_TIMEOUT_ENV, STALL_TIMEOUT_ENV};
 pub use error::LoadError;
-pub use flow::{Condition, MAX_WAIT_MS, Wait};
+pub use flow::{Await, CALLBACK_BASE_ENV, Condition, MAX_WAIT_MS, Wait};
 pub use layout::{ForEach, MAX_ITEMS, Stage, StepEntry};
 pub use load::{AnyDefinition, Definitions, version_key};
 
@@ -69,6 +69,10 @@ pub struct SagaDefinition {
     /// The definition's version: a hash of its file's content (see [`version_of`]). Set at load.
     #[serde(skip)]
     pub version: String,
+    /// The API's public base URL callback URLs start with ([`CALLBACK_BASE_ENV`]); set at load
+    /// when a step awaits a callback.
+    #[serde(skip)]
+    pub callback_base: String,
 }
 
 /// The version of a definition file: the first 16 hex digits of the SHA-256 of its JSON in
@@ -174,6 +178,9 @@ pub struct StepDefinition {
     /// Run the step only when this holds; otherwise it is SKIPPED.
     #[serde(default)]
     pub when: Option<Condition>,
+    /// The action's outcome arrives later, by callback or reply.
+    #[serde(default, rename = "await")]
+    pub await_answer: Option<Await>,
     /// The call that undoes the action, if any.
     #[serde(default)]
     pub compensation: Option<CallSpec>,

@@ -135,6 +135,8 @@ pub(super) fn validate(file: &str, def: &SagaDefinition) -> Result<(), LoadError
                 let scope = Scope {
                     earlier: &visible,
                     element,
+                    callback: step.await_answer.is_some()
+                        && matches!(step.action, Some(CallSpec::Http(_))),
                 };
                 if let Some(action) = &step.action {
                     validate_call(file, &at("action"), action, &scope)?;
@@ -144,6 +146,7 @@ pub(super) fn validate(file: &str, def: &SagaDefinition) -> Result<(), LoadError
                     let scope = Scope {
                         earlier: &visible,
                         element,
+                        callback: false,
                     };
                     validate_call(file, &at("compensation"), compensation, &scope)?;
                 }
@@ -249,6 +252,8 @@ struct Scope<'a> {
     earlier: &'a [&'a str],
     /// Whether the call runs per element of a for-each (`/item` and `/index` exist).
     element: bool,
+    /// Whether the call is an action awaiting a callback (`/callback/url` and `/token` exist).
+    callback: bool,
 }
 
 fn validate_retry(file: &str, field: &str, policy: &super::RetryPolicy) -> Result<(), LoadError> {
@@ -321,6 +326,7 @@ fn validate_call(
         let ok = match pointer.split('/').nth(1) {
             Some("input") | Some("saga") => true,
             Some("item") | Some("index") => scope.element,
+            Some("callback") => scope.callback,
             Some("steps") => refers_to_output(pointer, scope.earlier),
             _ => false,
         };
@@ -330,7 +336,8 @@ fn validate_call(
                 field,
                 format!(
                     "reference ${{{pointer}}} must start with /input, /saga, or /steps/<earlier \
-                     step>/output (or /item or /index in a for-each step)"
+                     step>/output (or /item or /index in a for-each step, /callback in an \
+                     action that awaits a callback)"
                 ),
             ));
         }

@@ -4,8 +4,8 @@
 use crate::definition::SagaDefinition;
 use crate::record::{CallState, Millis, SagaRecord, StepStatus};
 
-/// Fails the forward calls waiting for a retry (not in flight), and the wait steps waiting:
-/// they will not run again.
+/// Fails the forward calls waiting for a retry (not in flight), the wait steps waiting, and
+/// the actions awaiting an answer (their outcome unknown): they will not run again.
 pub(super) fn abandon_waiting_calls(record: &mut SagaRecord, why: &str, now: Millis) {
     let abandon = |call: &mut CallState| {
         if call.status == StepStatus::Running && call.retry_at.is_some() {
@@ -16,6 +16,7 @@ pub(super) fn abandon_waiting_calls(record: &mut SagaRecord, why: &str, now: Mil
         }
     };
     for step in &mut record.steps {
+        super::answers::abandon(&mut step.action, why, now);
         if step.wait_until.take().is_some() {
             step.action.retry_at = Some(now);
         }

@@ -131,9 +131,13 @@ pub fn on(
             outcome,
             jitter,
         } => {
-            let succeeded = matches!(outcome, Outcome::Succeeded(_));
             let status_before = record.status;
-            super::record_outcome(def, record, &call, outcome, now, jitter);
+            // An awaited action's success is its participant's acknowledgement.
+            let acknowledged = super::answers::acknowledge(def, record, &call, &outcome, now);
+            let succeeded = !acknowledged && matches!(outcome, Outcome::Succeeded(_));
+            if !acknowledged {
+                super::record_outcome(def, record, &call, outcome, now, jitter);
+            }
             // A cancel or deadline takes effect here, at a step boundary, with the outcome known.
             apply_stop(def, record, now);
             advance(def, record, now);

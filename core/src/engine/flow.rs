@@ -1,11 +1,12 @@
 //! What happens at the front of the saga without a call: a step whose condition is false is
-//! skipped, a wait begins and, once due, ends, and a for-each whose array is empty or unusable
-//! completes or fails at once. Run before deciding what runs next.
+//! skipped, a wait begins and, once due, ends, an awaited action's answer (or timeout) is
+//! applied, and a for-each whose array is empty or unusable completes or fails at once. Run
+//! before deciding what runs next.
 
-use super::elements;
 use super::frontier::front_steps;
 use super::outcomes::{fail_step, finish, forward_complete};
 use super::request::context;
+use super::{answers, elements};
 use crate::definition::SagaDefinition;
 use crate::history;
 use crate::record::{Millis, SagaRecord, SagaStatus, StepStatus};
@@ -49,10 +50,14 @@ fn move_on(def: &SagaDefinition, record: &mut SagaRecord, step: usize, now: Mill
                 && state.items.is_empty()
                 && elements::start_without_calls(def, record, step, now)
         }
-        StepStatus::Running if state.wait_until.is_some_and(|until| until <= now) => {
-            record.steps[step].wait_until = None;
-            end(record, step, StepStatus::Completed, "waited", now);
-            true
+        StepStatus::Running => {
+            let waited = state.wait_until.is_some_and(|until| until <= now);
+            if waited {
+                record.steps[step].wait_until = None;
+                end(record, step, StepStatus::Completed, "waited", now);
+                return true;
+            }
+            answers::settle(def, record, step, now)
         }
         _ => false,
     }

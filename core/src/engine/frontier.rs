@@ -7,9 +7,12 @@
 //! Once the saga stops going forward (a failure, a cancel, a deadline), no new forward call
 //! starts: calls begun finish first, then compensations run one at a time, newest first.
 
+use super::answers::{self, CALLBACK_HEADER, REPLY_TO};
 use super::compensation::pending_compensation;
 use super::request::{context, render};
-use super::{Call, Phase, call_state, check_cancel, elements, idempotency_key, unreported};
+use super::{
+    Call, Phase, Request, call_state, check_cancel, elements, idempotency_key, unreported,
+};
 use crate::definition::SagaDefinition;
 use crate::record::{CallState, Millis, SagaRecord, SagaStatus, StepStatus};
 
@@ -201,6 +204,11 @@ impl Frontier<'_> {
         phase: Phase,
         may_start: bool,
     ) {
+        if let Some(due) = answers::deadline(self.def, step, state) {
+            // Acknowledged: awaits its answer or its timeout, with nothing in flight.
+            self.wait_until = Some(self.wait_until.map_or(due, |t| t.min(due)));
+            return;
+        }
         if unreported(state) {
             match self.begun {
                 Begun::InFlight => self.in_flight += 1,
@@ -238,17 +246,65 @@ impl Frontier<'_> {
                 .as_ref()
                 .expect("a step that starts a call has an action"),
         };
+        let mut context = context(self.def, self.record, item.map(|i| (step, i)));
+        let callback = match phase {
+            Phase::Action => answers::callback_of(self.def, self.record, step, attempt),
+            Phase::Compensation => None,
+        };
+        let reply_topic = def
+            .await_answer
+            .as_ref()
+            .and_then(|a| a.reply_topic.clone());
+        let request = match callback {
+            None if phase == Phase::Action && reply_topic.is_some() => render(spec, &context)
+                .map(|request| with_header(request, REPLY_TO, reply_topic.unwrap_or_default())),
+            None => render(spec, &context),
+            Some(Err(missing)) => Err(missing),
+            Some(Ok((url, values))) => {
+                context["callback"] = values;
+                render(spec, &context).map(|request| with_header(request, CALLBACK_HEADER, url))
+            }
+        };
         self.run.push(Call {
             step,
             item,
             phase,
             attempt,
             idempotency_key: idempotency_key(&self.record.id, &def.name, item, phase),
-            request: render(
-                spec,
-                &context(self.def, self.record, item.map(|i| (step, i))),
-            ),
+            request,
             timeout_ms: self.def.timeout_ms(step),
         });
+    }
+}
+
+/// A request with one more header (HTTP) or message property (Pulsar).
+fn with_header(request: Request, name: &str, value: String) -> Request {
+    match request {
+        Request::Http {
+            method,
+            url,
+            mut headers,
+            body,
+        } => {
+            headers.push((name.to_string(), value));
+            Request::Http {
+                method,
+                url,
+                headers,
+                body,
+            }
+        }
+        Request::Publish {
+            topic,
+            payload,
+            mut properties,
+        } => {
+            properties.push((name.to_string(), value));
+            Request::Publish {
+                topic,
+                payload,
+                properties,
+            }
+        }
     }
 }

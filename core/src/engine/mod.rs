@@ -10,6 +10,7 @@ use crate::history;
 use crate::record::{CallState, Millis, SagaRecord, SagaStatus, StepStatus};
 use serde_json::Value;
 
+pub use answers::{CALLBACK_HEADER, NotAwaiting, REPLY_TO, answer, heartbeat, replied_step};
 pub use checkpoint::{lease_span_ms, may_defer_write};
 pub use commands::{Refused, apply_stop, check_cancel, pause, redrive, resume};
 pub use flow::advance;
@@ -160,7 +161,10 @@ pub(crate) fn call_name(record: &SagaRecord, call: &Call) -> String {
 
 /// An attempt was begun and its outcome never recorded.
 fn unreported(state: &CallState) -> bool {
-    state.status == StepStatus::Running && state.retry_at.is_none() && state.attempts > 0
+    state.status == StepStatus::Running
+        && state.retry_at.is_none()
+        && state.attempts > 0
+        && state.acknowledged_at.is_none()
 }
 
 fn call_state(record: &SagaRecord, step: usize, item: Option<usize>, phase: Phase) -> &CallState {
@@ -197,6 +201,9 @@ fn call_state_mut(
     }
 }
 
+mod answers;
+#[cfg(test)]
+mod answers_tests;
 mod checkpoint;
 mod commands;
 mod compensation;

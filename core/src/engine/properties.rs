@@ -50,6 +50,7 @@ fn definition(
                 action: Some(call(&format!("http://p/{i}"))),
                 wait: None,
                 when: None,
+                await_answer: None,
                 compensation: (compensated && kind == StepKind::Compensatable)
                     .then(|| call(&format!("http://p/{i}/undo"))),
                 retry: Some(RetryPolicy {
@@ -79,6 +80,7 @@ fn definition(
         checkpoint: Default::default(),
         client_api: None,
         notifications: None,
+        callback_base: String::new(),
     }
 }
 

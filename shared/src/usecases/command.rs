@@ -154,7 +154,10 @@ mod tests {
 
     async fn stored_saga() -> (CommandDeps<MemoryStore, ManualClock>, String) {
         let definitions = Definitions::from_files(
-            [("image.json", include_str!("../../../definitions/image.json"))],
+            [(
+                "image.json",
+                include_str!("../../../definitions/image.json"),
+            )],
             |_| Some("http://p/".into()),
         )
         .unwrap();
@@ -177,10 +180,17 @@ mod tests {
         assert!(paused.paused && !paused.runnable);
         assert_eq!((paused.due_at, paused.sweep_shard), (None, None));
         let again = run(&deps, &id, Command::Pause).await.unwrap();
-        assert_eq!(again.version, paused.version, "a repeated pause writes nothing");
+        assert_eq!(
+            again.version, paused.version,
+            "a repeated pause writes nothing"
+        );
         let resumed = run(&deps, &id, Command::Resume).await.unwrap();
         assert!(!resumed.paused && resumed.runnable && resumed.due_at.is_some());
-        let commands: Vec<_> = resumed.history.iter().filter_map(|e| e.command.clone()).collect();
+        let commands: Vec<_> = resumed
+            .history
+            .iter()
+            .filter_map(|e| e.command.clone())
+            .collect();
         assert_eq!(commands, ["pause", "resume"]);
         let refused = run(&deps, &id, Command::Resume).await.unwrap_err();
         assert!(matches!(refused, CommandError::Refused(Refused::NotPaused)));
