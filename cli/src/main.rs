@@ -3,6 +3,7 @@
 
 mod client;
 mod commands;
+mod definitions;
 mod error;
 mod output;
 mod problem;
@@ -17,7 +18,7 @@ const GLOBAL: &str = "Global options";
 
 /// What the exit codes mean, at the end of `saga --help`.
 const EXIT_CODES: &str = "Exit codes: 0 ok; 1 failure (an API problem is printed as \
-    `title: detail`); 2 usage error; 3 `start \
+    `title: detail`, an invalid definition with its file and field); 2 usage error; 3 `start \
     --wait`: the saga ended, but not COMPLETED.";
 
 /// The command line: options every subcommand takes, and the subcommand.

@@ -12,6 +12,7 @@ mod history;
 mod list;
 mod redrive;
 mod start;
+mod validate;
 pub(crate) mod view;
 
 /// What every subcommand may use: the output mode and the API's address and credentials.
@@ -99,4 +100,6 @@ commands! {
     Cancel => cancel,
     /// Redrive a FAILED saga: it resumes where it gave up, with a fresh retry budget.
     Redrive => redrive,
+    /// Check definition files with the functions' own loader (default folder: definitions/).
+    Validate => validate,
 }
