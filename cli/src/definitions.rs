@@ -3,7 +3,7 @@
 //! addresses are rarely set where definitions are written).
 
 use crate::error::{CliError, CliResult};
-use saga_core::definition::{COMPENSATION_TIMEOUT_ENV, STALL_TIMEOUT_ENV};
+use saga_core::definition::{COMPENSATION_TIMEOUT_ENV, Definitions, STALL_TIMEOUT_ENV};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -84,6 +84,12 @@ pub fn read(path: &Path) -> CliResult<Vec<(String, String)>> {
         )));
     }
     Ok(files)
+}
+
+/// Loads one file's definition.
+pub fn load_one(file: &str, text: &str, env: &Environment) -> CliResult<Definitions> {
+    Definitions::from_files([(file, text)], env.resolver())
+        .map_err(|e| CliError::new(e.to_string()))
 }
 
 #[cfg(test)]

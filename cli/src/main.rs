@@ -5,6 +5,7 @@ mod client;
 mod commands;
 mod definitions;
 mod error;
+mod graph;
 mod output;
 mod problem;
 mod progress;

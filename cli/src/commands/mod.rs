@@ -8,6 +8,7 @@ use crate::sigv4::Signer;
 
 mod cancel;
 mod get;
+mod graph;
 mod history;
 mod list;
 mod redrive;
@@ -102,4 +103,6 @@ commands! {
     Redrive => redrive,
     /// Check definition files with the functions' own loader (default folder: definitions/).
     Validate => validate,
+    /// Draw a definition's steps as a Mermaid or Graphviz (dot) graph.
+    Graph => graph,
 }
