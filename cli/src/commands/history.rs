@@ -40,8 +40,7 @@ pub async fn run(args: Args, context: &Context) -> CliResult {
     }
     let mut rows = table(&["AT", "KIND", "STEP", "WHAT", "TOOK", "ERROR"]);
     for entry in &entries {
-        let [at, kind, step, what, took, error] = columns(entry);
-        rows.add_row(vec![at, kind, step, what, took, error]);
+        rows.add_row(Vec::from(columns(entry)));
     }
     println!("{rows}");
     Ok(())

@@ -2,6 +2,7 @@
 
 use super::Context;
 use super::view::{ended, print_saga};
+use crate::client::Api;
 use crate::error::{CliError, CliResult, SAGA_NOT_COMPLETED};
 use crate::output::{cell, print_json};
 use crate::progress::Spinner;
@@ -50,7 +51,7 @@ pub async fn run(args: Args, context: &Context) -> CliResult {
         .post(&["sagas", &args.saga_type], Some(&input), &headers)
         .await?;
     let id = cell(&answer.body, "id");
-    if !args.wait {
+    let Some(spinner) = spinner else {
         if context.json {
             print_json(&answer.body);
         } else {
@@ -62,20 +63,14 @@ pub async fn run(args: Args, context: &Context) -> CliResult {
             println!("{id} {}{replayed}", cell(&answer.body, "status"));
         }
         return Ok(());
-    }
-    let spinner = spinner.unwrap_or_else(|| Spinner::start(""));
-    let mut saga = answer.body;
+    };
     // A 200 carries the finished saga; a 202 only its id and status: read it until it ends.
-    if !(answer.status == 200 && ended(&saga) && saga.get("steps").is_some()) {
-        loop {
-            saga = api.get(&["sagas", &id], &[]).await?;
-            if ended(&saga) {
-                break;
-            }
-            spinner.message(format!("saga {id} is {}", cell(&saga, "status")));
-            tokio::time::sleep(POLL).await;
-        }
-    }
+    let finished =
+        answer.status == 200 && ended(&answer.body) && answer.body.get("steps").is_some();
+    let saga = match finished {
+        true => answer.body,
+        false => until_ended(&api, &id, &spinner).await?,
+    };
     drop(spinner);
     if context.json {
         print_json(&saga);
@@ -88,6 +83,18 @@ pub async fn run(args: Args, context: &Context) -> CliResult {
             SAGA_NOT_COMPLETED,
             format!("saga {id} ended {status}"),
         )),
+    }
+}
+
+/// Reads the saga until it has ended, its status on the spinner meanwhile.
+async fn until_ended(api: &Api, id: &str, spinner: &Spinner) -> CliResult<Value> {
+    loop {
+        let saga = api.get(&["sagas", id], &[]).await?;
+        if ended(&saga) {
+            return Ok(saga);
+        }
+        spinner.message(format!("saga {id} is {}", cell(&saga, "status")));
+        tokio::time::sleep(POLL).await;
     }
 }
 
