@@ -157,15 +157,19 @@ impl Api {
     }
 }
 
-/// A transport error with its causes (reqwest's own message alone says little).
+/// A transport error by its causes (reqwest's own message names the URL again and little
+/// more).
 fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
+    let mut causes = Vec::new();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        causes.push(cause.to_string());
         source = cause.source();
     }
+    let mut text = match causes.is_empty() {
+        true => error.to_string(),
+        false => causes.join(": "),
+    };
     if error.is_connect() {
         text.push_str(" (is the API running? set --api-url or SAGA_API_URL)");
     }

@@ -34,6 +34,18 @@ pub fn text(value: Option<&Value>) -> String {
     }
 }
 
+/// Long text cut to `max` characters with an ellipsis, so a table fits a terminal (the full
+/// text is in `--json`).
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+/// Most characters of an error in a table cell.
+pub const ERROR_WIDTH: usize = 60;
+
 /// Milliseconds for people: `850 ms`, `2.3 s`, `4 min 05 s`.
 pub fn duration(ms: Option<i64>) -> String {
     match ms {
@@ -65,5 +77,7 @@ mod tests {
         assert_eq!(duration(Some(2_345)), "2.3 s");
         assert_eq!(duration(Some(245_000)), "4 min 05 s");
         assert_eq!(duration(None), "");
+        assert_eq!(clip("éèêë", 2), "éè…");
+        assert_eq!(clip("abc", 3), "abc");
     }
 }

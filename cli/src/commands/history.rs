@@ -5,7 +5,7 @@ use super::Context;
 use super::view::ended;
 use crate::client::Api;
 use crate::error::CliResult;
-use crate::output::{cell, duration, print_json, table};
+use crate::output::{ERROR_WIDTH, cell, clip, duration, print_json, table};
 use crate::progress::Spinner;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -40,7 +40,9 @@ pub async fn run(args: Args, context: &Context) -> CliResult {
     }
     let mut rows = table(&["AT", "KIND", "STEP", "WHAT", "TOOK", "ERROR"]);
     for entry in &entries {
-        rows.add_row(Vec::from(columns(entry)));
+        let mut row = Vec::from(columns(entry));
+        row[5] = clip(&row[5], ERROR_WIDTH);
+        rows.add_row(row);
     }
     println!("{rows}");
     Ok(())
@@ -62,6 +64,23 @@ async fn follow(api: &Api, args: &Args, json: bool) -> CliResult {
         } else {
             entries.iter().position(in_flight).unwrap_or(entries.len())
         };
+        let status = cell(&saga, "status");
+        let running: Vec<String> = entries[settled..]
+            .iter()
+            .filter(|e| in_flight(e))
+            .map(|e| {
+                let (step, phase) = (cell(e, "step"), cell(e, "phase"));
+                format!("{step} {phase} #{}", cell(e, "attempt"))
+            })
+            .collect();
+        spinner.message(match running.is_empty() {
+            true => format!("saga {} is {status}", args.id),
+            false => format!(
+                "saga {} is {status}: {} running",
+                args.id,
+                running.join(", ")
+            ),
+        });
         for entry in &entries[..settled] {
             let line = if json {
                 entry.to_string()
@@ -75,7 +94,6 @@ async fn follow(api: &Api, args: &Args, json: bool) -> CliResult {
             spinner.println(&line);
         }
         printed += settled;
-        let status = cell(&saga, "status");
         if over {
             drop(spinner);
             if !json {
@@ -83,26 +101,6 @@ async fn follow(api: &Api, args: &Args, json: bool) -> CliResult {
             }
             return Ok(());
         }
-        let running = entries[settled..]
-            .iter()
-            .filter(|e| in_flight(e))
-            .map(|e| {
-                format!(
-                    "{} {} #{}",
-                    cell(e, "step"),
-                    cell(e, "phase"),
-                    cell(e, "attempt")
-                )
-            })
-            .collect::<Vec<_>>();
-        spinner.message(match running.is_empty() {
-            true => format!("saga {} is {status}", args.id),
-            false => format!(
-                "saga {} is {status}: {} running",
-                args.id,
-                running.join(", ")
-            ),
-        });
         tokio::time::sleep(Duration::from_millis(args.interval)).await;
     }
 }

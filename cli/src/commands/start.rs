@@ -46,7 +46,7 @@ pub async fn run(args: Args, context: &Context) -> CliResult {
     }
     let spinner = args
         .wait
-        .then(|| Spinner::start(format!("starting a {} saga", args.saga_type)));
+        .then(|| Spinner::start(format!("starting a saga of type {}", args.saga_type)));
     let answer = api
         .post(&["sagas", &args.saga_type], Some(&input), &headers)
         .await?;

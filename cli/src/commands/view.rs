@@ -1,6 +1,6 @@
 //! A saga as people read it (`get`, `start --wait`): its fields, then a table of its steps.
 
-use crate::output::{cell, duration, table, text};
+use crate::output::{ERROR_WIDTH, cell, clip, duration, table, text};
 use serde_json::Value;
 
 /// The statuses a saga ends in.
@@ -86,7 +86,7 @@ fn step_row(step: &Value) -> Vec<String> {
         cell(step, "attempts"),
         duration(step.get("duration_ms").and_then(Value::as_i64)),
         compensation.map(|c| cell(c, "status")).unwrap_or_default(),
-        error,
+        clip(&error, ERROR_WIDTH),
     ]
 }
 
