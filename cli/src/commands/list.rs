@@ -91,8 +91,10 @@ pub async fn run(args: Args, context: &Context) -> CliResult {
         ]);
         for saga in &items {
             let mut status = cell(saga, "status");
-            if saga["stalled"] == Value::Bool(true) {
-                status.push_str(" (stalled)");
+            for flag in ["stalled", "paused"] {
+                if saga[flag] == Value::Bool(true) {
+                    status.push_str(&format!(" ({flag})"));
+                }
             }
             rows.add_row(vec![
                 cell(saga, "id"),

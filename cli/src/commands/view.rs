@@ -33,6 +33,10 @@ pub fn print_saga(saga: &Value) {
     if saga["cancel_requested"] == Value::Bool(true) {
         fields.push(("cancel", "requested".into()));
     }
+    if saga["paused"] == Value::Bool(true) {
+        fields.push(("paused", "yes".into()));
+    }
+    fields.push(("wakes at", cell(saga, "wake_at")));
     if let Some(failure) = saga.get("failure").filter(|f| !f.is_null()) {
         fields.push((
             "failure",

@@ -1,4 +1,5 @@
-//! A [`Graph`] in Graphviz's dot language: the steps top to bottom, each compensation on the
+//! A [`Graph`] in Graphviz's dot language (wait steps as `invhouse`, steps with a condition
+//! dotted): the steps top to bottom, each compensation on the
 //! rank of the step it undoes, and the compensations' order as dashed edges running upwards.
 
 use super::{EdgeStyle, Graph, Node, NodeKind};
@@ -17,7 +18,16 @@ pub fn render(graph: &Graph) -> String {
             NodeKind::Compensation => "style=\"rounded,dashed\", color=\"#7b3fc4\"",
             NodeKind::Step if node.step_kind == Some("pivot") => "shape=hexagon, style=bold",
             NodeKind::Step if node.for_each.is_some() => "peripheries=2",
+            NodeKind::Step if node.wait.is_some() => "shape=invhouse",
             NodeKind::Step => "",
+        };
+        let conditional = node.when.is_some() && !attributes.contains("style");
+        let attributes = match conditional {
+            true => format!(
+                "{attributes}{}style=\"rounded,dotted\"",
+                if attributes.is_empty() { "" } else { ", " }
+            ),
+            false => attributes.to_string(),
         };
         let separator = if attributes.is_empty() { "" } else { ", " };
         out.push_str(&format!(

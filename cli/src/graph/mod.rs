@@ -7,7 +7,9 @@ pub mod dot;
 pub mod mermaid;
 
 use saga_core::definition::choreography::Choreography;
-use saga_core::definition::{AnyDefinition, CallSpec, SagaDefinition, Stage, StepKind};
+use saga_core::definition::{
+    AnyDefinition, CallSpec, Condition, SagaDefinition, Stage, StepKind, Wait,
+};
 use serde::Serialize;
 
 /// The graph of one definition.
@@ -42,6 +44,12 @@ pub struct Node {
     /// A for-each step: the array it runs over.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub for_each: Option<String>,
+    /// A wait step: how long, or until when (`30 s`, `until ${/input/not_before}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait: Option<String>,
+    /// A step with a condition: when it runs (`/input/vip = true`); otherwise it is skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
     /// More lines for people: the call (`http POST`, `publish`), the for-each's bounds, the
     /// events a choreographed step listens to.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -208,6 +216,8 @@ impl Graph {
             label: label.to_string(),
             step_kind: None,
             for_each: None,
+            wait: None,
+            when: None,
             details: Vec::new(),
         });
     }
@@ -226,6 +236,12 @@ impl Graph {
             StepKind::Retriable => "retriable",
         });
         node.details.extend(step.action.as_ref().map(call_text));
+        node.wait = step.wait.as_ref().map(wait_text);
+        node.when = step.when.as_ref().map(condition_text);
+        node.details
+            .extend(node.wait.iter().map(|w| format!("wait {w}")));
+        node.details
+            .extend(node.when.iter().map(|w| format!("when {w}")));
         if step.kind != StepKind::Compensatable {
             node.details
                 .push(node.step_kind.unwrap_or_default().to_string());
@@ -292,6 +308,28 @@ impl Node {
         std::iter::once(name)
             .chain(self.details.iter().cloned())
             .collect()
+    }
+}
+
+/// A wait for people: `1.5 s` or `until ${/input/not_before}`.
+fn wait_text(wait: &Wait) -> String {
+    match (wait.ms, &wait.until) {
+        (Some(ms), _) => crate::output::duration(Some(ms as i64)),
+        (None, Some(until)) => format!("until {until}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// A condition for people: `/input/vip = true`, `/input/coupon exists`, `/input/tier in
+/// ["gold","silver"]`.
+fn condition_text(condition: &Condition) -> String {
+    let pointer = &condition.pointer;
+    match (&condition.equals, condition.exists, &condition.one_of) {
+        (Some(value), _, _) => format!("{pointer} = {value}"),
+        (None, Some(true), _) => format!("{pointer} exists"),
+        (None, Some(false), _) => format!("{pointer} is missing"),
+        (None, None, Some(values)) => format!("{pointer} in {}", serde_json::json!(values)),
+        (None, None, None) => pointer.clone(),
     }
 }
 

@@ -167,3 +167,39 @@ fn labels_are_escaped() {
         assert!(dot::render(&g).contains("digraph \"q\\\"t\""));
     }
 }
+
+#[test]
+fn waits_and_conditions_are_marked() {
+    let text = r#"{"type": "timed", "steps": [
+      {"name": "hold", "wait": {"ms": 1500}},
+      {"name": "later", "wait": {"until": "${/input/not_before}"}},
+      {"name": "gift", "when": {"pointer": "/input/vip", "equals": true},
+       "action": {"publish": {"topic": "gifts"}}},
+      {"name": "coupon", "when": {"pointer": "/input/coupon", "exists": true},
+       "action": {"publish": {"topic": "coupons"}}}]}"#;
+    let g = graph(text);
+    assert_eq!(node(&g, "s0").wait.as_deref(), Some("1.5 s"));
+    assert_eq!(node(&g, "s1").details, ["wait until ${/input/not_before}"]);
+    assert_eq!(node(&g, "s2").when.as_deref(), Some("/input/vip = true"));
+    assert_eq!(
+        node(&g, "s3").details,
+        ["publish", "when /input/coupon exists"]
+    );
+    let mermaid = mermaid::render(&g);
+    assert!(
+        mermaid.contains("    s0>\"hold<br/>wait 1.5 s\"]\n"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("    class s2,s3 conditional\n"),
+        "{mermaid}"
+    );
+    let dot = dot::render(&g);
+    assert!(
+        dot.contains(
+            "    s1 [label=\"later\\nwait until ${/input/not_before}\", shape=invhouse];\n"
+        ),
+        "{dot}"
+    );
+    assert!(dot.contains("    s2 [label=\"gift\\npublish\\nwhen /input/vip = true\", style=\"rounded,dotted\"];\n"), "{dot}");
+}
