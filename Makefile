@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .tools/venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 
-.PHONY: run test setup setup-browser unit e2e faults fuzz lint bench profile release sizes
+.PHONY: run test setup setup-browser cli unit e2e faults fuzz lint bench profile release sizes
 
 ## Install what running needs into .tools/ (Java 17 if missing or older, cargo-lambda,
 ## pulsar-lite, DynamoDB Local, protoc).
@@ -17,6 +17,11 @@ setup-browser:
 ## Start the whole local stack and serve the API until Ctrl-C.
 run: setup
 	@$(VENV)/python -m dev.stack run
+
+## The `saga` command line (cli/) into target/debug/saga. Built as part of the workspace (no -p),
+## so it shares the compiled dependencies of `make run`'s build; `make run` builds it too.
+cli:
+	cargo build --bin saga
 
 ## The whole suite: formatting, lints, unit tests, end-to-end and fault tests on the local stack.
 test: setup setup-browser lint unit e2e fuzz faults
