@@ -4,7 +4,9 @@
 - order saga (seed 003): a café under /cafeteria (products, inventory reservations, orders);
 - campaign saga (seed 004): the campaign, influencer, brand and tracking services under /campaign;
 - /bulk answers as many bytes as asked (large payloads, in the tests), /bulk/undo undoes it, and
-  /stuck is always down (503).
+  /stuck is always down (503);
+- /later acknowledges an awaited action at once and answers later by callback (see
+  `answer_later`); GET /_callbacks lists the callbacks it sent.
 
 Every participant honours the Idempotency-Key header: a repeated call with the same key gets the
 first answer again without acting twice. A compensation finds what its action did through the
@@ -34,6 +36,7 @@ GET /_calls lists every call received (participant, idempotency key, attempt, bo
 status, trace headers); DELETE /_calls forgets them. Tests use these to see what the orchestrator sent.
 """
 
+import functools
 import json
 import os
 import random
@@ -41,10 +44,16 @@ import socket
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .ports import ports_for
+from .tokens import PARTICIPATE_SCOPE, dev_token
+
+# The callbacks' credentials: a participant's, as the local stack reads unsigned tokens.
+PARTICIPANT_TOKEN = dev_token(PARTICIPATE_SCOPE)
 
 FAILURE_RATE = float(os.environ.get("PARTICIPANT_FAILURE_RATE", "0"))
 LATENCY_MS = float(os.environ.get("PARTICIPANT_LATENCY_MS", "0"))
@@ -66,6 +75,8 @@ CAMPAIGN_ERRORS = {
 
 lock = threading.Lock()
 calls = []
+# The callbacks the answer-later participant sent: url, answer, the orchestrator's status.
+callbacks = []
 attempts_by_key = {}
 answers_by_key = {}
 
@@ -208,6 +219,55 @@ def element(body):
     return answer
 
 
+# -- tests: actions that answer later, by callback ------------------------------------------
+
+def answer_later(body, callback=None):
+    """An awaited action's participant: acknowledges at once, then answers by POSTing to the
+    call's Saga-Callback URL after `after_ms` (default 2000): `"answer": "succeeded"` (the
+    default, with `output`), `"failed"` (with `error`, `retryable`), or `"never"`. It sends
+    `heartbeats` heartbeats first, one every `after_ms / (heartbeats + 1)`."""
+    if not callback:
+        raise Failure(400, "no Saga-Callback header: this participant answers by callback")
+    outcome = body.get("answer", "succeeded")
+    if outcome != "never":
+        threading.Thread(target=send_callback, args=(callback, body, outcome), daemon=True).start()
+    return {"accepted": True}
+
+
+answer_later.takes_callback = True
+
+
+def send_callback(callback, body, outcome):
+    beats = int(body.get("heartbeats") or 0)
+    pause = float(body.get("after_ms", 2000)) / 1000 / (beats + 1)
+    for _ in range(beats):
+        time.sleep(pause)
+        post_callback(f"{callback}/heartbeat", None)
+    time.sleep(pause)
+    answer = {"status": outcome}
+    if outcome == "succeeded":
+        answer["output"] = body.get("output", {"answered": True})
+    else:
+        answer.update(error=body.get("error", "refused later"), retryable=bool(body.get("retryable")))
+    status = post_callback(callback, answer)
+    with lock:
+        callbacks.append({"url": callback, "answer": answer, "status": status, "at": time.time()})
+
+
+def post_callback(url, answer):
+    """POSTs to the orchestrator as a participant (the local stack's unsigned token)."""
+    data = json.dumps(answer or {}).encode()
+    request = urllib.request.Request(url, data=data, method="POST", headers={
+        "content-type": "application/json", "authorization": f"Bearer {PARTICIPANT_TOKEN}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
 # (method, path) -> (step name used by failure injection, handler)
 ROUTES = {
     ("POST", "/bulk"): ("bulk", bulk),
@@ -227,6 +287,7 @@ for _name in ("a", "b", "c"):
     ROUTES[("POST", f"/fan/{_name}")] = (f"fan_{_name}", branch(_name))
     ROUTES[("POST", f"/fan/{_name}/undo")] = (f"fan_{_name}:compensation", branch(f"{_name}/undo"))
 ROUTES[("POST", "/fan/each")] = ("fan_each", element)
+ROUTES[("POST", "/later")] = ("later", answer_later)
 ROUTES[("POST", "/fan/each/undo")] = ("fan_each:compensation",
                                       lambda body, action: {"undone": body.get("index")})
 # (service, its action, the saga step it serves: the name failure injection uses)
@@ -289,6 +350,7 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             views = {
                 "/_calls": lambda: list(calls),
+                "/_callbacks": lambda: list(callbacks),
                 "/health": lambda: {"status": "ok"},
                 "/cafeteria/inventario/reservas": lambda: {"reservas": reservations, "stock": stock},
                 "/cafeteria/pedidos": lambda: list(orders.values()),
@@ -339,11 +401,14 @@ class Handler(BaseHTTPRequestHandler):
             if faults.get("apply_then_refuse") == step and attempt > 1:
                 status, payload = 422, {"error": f"{step} refuses this retry (injected)"}
             else:
+                if getattr(handler, "takes_callback", False):
+                    handler = functools.partial(handler, callback=self.headers.get("saga-callback"))
                 status, payload = self.act(step, handler, body, faults, key, attempt, action)
             calls.append({"participant": step, "path": self.path, "idempotency_key": key,
                           "attempt": attempt, "body": body, "status": status, "answer": payload,
                           "compensates": self.headers.get("compensates-idempotency-key"),
                           "traceparent": self.headers.get("traceparent"),
+                          "callback": self.headers.get("saga-callback"),
                           "xray": self.headers.get("x-amzn-trace-id"),
                           "received_at": received_at, "answered_at": time.time()})
         if faults.get("apply_then_refuse") == step and attempt == 1:

@@ -12,7 +12,6 @@ Environment overrides: ANONYMIZER_URL, AI_MODEL_URL, CAFETERIA_URL, CAMPAIGN_URL
 the demo campaign participants.
 """
 
-import base64
 import collections
 import hashlib
 import json
@@ -32,6 +31,7 @@ from pathlib import Path
 
 from . import infra
 from .ports import ports_for
+from .tokens import OPERATE_SCOPE, PARTICIPATE_SCOPE, READ_SCOPE, dev_token  # noqa: F401 (re-exported)
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
@@ -52,17 +52,7 @@ REPLACE_GRACE = 15
 PULSAR_TOKEN = "local-pulsar-token"
 
 
-def dev_token(*scopes):
-    """An unsigned JWT with these scopes. No authorizer runs locally, so the local stack's
-    functions read the scopes of such a token (AUTH_LOCAL_TOKENS) where API Gateway's JWT
-    authorizer would put a verified token's; they refuse what AWS refuses."""
-    def part(value):
-        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'sub': 'local', 'scope': ' '.join(scopes)})}."
-
-
-# The roles' scopes (template.yaml's defaults), and the local clients' token: every role.
-READ_SCOPE, OPERATE_SCOPE, PARTICIPATE_SCOPE = "saga/read", "saga/operate", "saga/participate"
+# The local clients' token: every role.
 DEV_TOKEN = dev_token(READ_SCOPE, OPERATE_SCOPE, PARTICIPATE_SCOPE)
 DEV_AUTHORIZATION = f"Bearer {DEV_TOKEN}"
 
@@ -176,6 +166,8 @@ class Stack:
             # The emulator's secret and bus, once the stack has started it (`secrets`).
             "PulsarTokenSecretArn": self.pulsar_token_arn or "",
             "EventBusName": EVENT_BUS if self.pulsar_token_arn else "",
+            # Callback URLs point at the watch server.
+            "PublicApiUrl": self.api_url,
             # Roles are checked as with ApiAuth=JWT; the scopes come from unsigned local tokens
             # (AUTH_LOCAL_TOKENS below).
             "ApiAuth": "JWT",

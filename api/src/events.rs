@@ -1,5 +1,6 @@
 //! The saga-events function's two doors to the monitor: `POST /events` over HTTP, and the batches
-//! a Pulsar-to-Lambda sink sends.
+//! a Pulsar-to-Lambda sink sends. It also takes participants' callbacks (`callbacks.rs`) and,
+//! in sink batches, their reply messages to awaited publishes.
 //!
 //! Sink contract: the invocation payload is a JSON array of records (a single record is accepted
 //! too), each `{"value": <event>, "messageId": "...", "topic": "...", "key": "...",
@@ -9,11 +10,12 @@
 //! pass; malformed or unknown events, and those of a saga whose record the table refuses, are
 //! reported in the response and logged, never retried.
 
-use super::routes::{Function, dispatch};
+use super::routes::{Function, Operation, dispatch};
 use super::{Problem, body_bytes, json_response, segments};
 use lambda_http::{Body, Request, Response};
 use saga::monitor::{IngestReport, Monitor, Rejected};
 use saga::ports::{Clock, Publisher, SagaStore};
+use saga::usecases::answers::{self, AnswerDeps, AnswerError};
 use serde_json::Value;
 
 /// Most events in one batch.
@@ -36,10 +38,17 @@ async fn route<S: SagaStore, P: Publisher, C: Clock>(
     let segments = segments(request);
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let (method, path) = (request.method().as_str(), request.uri().path());
-    if dispatch(Function::SagaEvents, method, path, &segments)?.is_none() {
+    let Some(matched) = dispatch(Function::SagaEvents, method, path, &segments)? else {
         return Err(Problem::not_found(format!(
             "no route {path}; events are posted to /events"
         )));
+    };
+    match matched.route.operation {
+        Operation::PostEvents => {}
+        Operation::AnswerCallback | Operation::CallbackHeartbeat => {
+            return super::callbacks::handle(monitor, &matched, request).await;
+        }
+        _ => return Err(matched.unhandled()),
     }
     let events = http_batch(request.body())?;
     let report = monitor.ingest(events).await.map_err(|e| {
@@ -127,6 +136,7 @@ pub async fn handle_sink<S: SagaStore, P: Publisher, C: Clock>(
     monitor: &Monitor<S, P, C>,
     payload: Value,
 ) -> Result<IngestReport, String> {
+    let (replies, payload) = split_replies(payload);
     let mut events = sink_batch(payload);
     let over = events.split_off(events.len().min(MAX_BATCH_EVENTS));
     let mut report = if events.is_empty() {
@@ -134,6 +144,7 @@ pub async fn handle_sink<S: SagaStore, P: Publisher, C: Clock>(
     } else {
         monitor.ingest(events).await.map_err(|e| e.to_string())?
     };
+    take_replies(monitor, replies, &mut report).await?;
     for (offset, event) in over.iter().enumerate() {
         report.received += 1;
         report.rejected.push(Rejected {
@@ -146,6 +157,82 @@ pub async fn handle_sink<S: SagaStore, P: Publisher, C: Clock>(
         });
     }
     Ok(report)
+}
+
+/// A sink record that is a reply to an awaited publish: keyed with the call's idempotency key
+/// (`{saga id}:{step}:action`), its value an answer (`status`, not `event_type`).
+struct Reply {
+    index: usize,
+    key: String,
+    value: Vec<u8>,
+}
+
+/// Takes the replies out of a sink batch, leaving the choreographies' events.
+fn split_replies(payload: Value) -> (Vec<Reply>, Value) {
+    let Value::Array(records) = payload else {
+        return (Vec::new(), payload);
+    };
+    let mut replies = Vec::new();
+    let mut events = Vec::new();
+    for (index, record) in records.into_iter().enumerate() {
+        match reply_of(&record) {
+            Some((key, value)) => replies.push(Reply { index, key, value }),
+            None => events.push(record),
+        }
+    }
+    (replies, Value::Array(events))
+}
+
+fn reply_of(record: &Value) -> Option<(String, Vec<u8>)> {
+    let key = record.get("key")?.as_str()?;
+    if !key.ends_with(":action") {
+        return None;
+    }
+    let value = match record.get("value")? {
+        Value::String(text) => serde_json::from_str::<Value>(text).ok()?,
+        value => value.clone(),
+    };
+    let answer = value.get("status").is_some() && value.get("event_type").is_none();
+    answer.then(|| (key.to_string(), value.to_string().into_bytes()))
+}
+
+/// Applies the replies of a sink batch; one that cannot be taken is reported, never retried
+/// (only a failing table fails the batch).
+async fn take_replies<S: SagaStore, P: Publisher, C: Clock>(
+    monitor: &Monitor<S, P, C>,
+    replies: Vec<Reply>,
+    report: &mut IngestReport,
+) -> Result<(), String> {
+    let deps = AnswerDeps {
+        table: &monitor.table,
+        clock: &monitor.clock,
+        definitions: &monitor.definitions,
+    };
+    for reply in replies {
+        report.received += 1;
+        let taken = match super::callbacks::parse_answer(&reply.value) {
+            Ok(answer) => answers::by_reply(&deps, &reply.key, answer)
+                .await
+                .map_err(|e| match e {
+                    AnswerError::Store(e) => Err(e.to_string()),
+                    other => Ok(other.to_string()),
+                }),
+            Err(problem) => Err(Ok(problem.detail)),
+        };
+        match taken {
+            Ok(()) => report.replies += 1,
+            Err(Err(failed)) => return Err(failed),
+            Err(Ok(reason)) => {
+                tracing::warn!(key = %reply.key, %reason, "a reply was not taken");
+                report.rejected.push(Rejected {
+                    index: reply.index,
+                    message_id: None,
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

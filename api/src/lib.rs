@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod callbacks;
 pub mod command;
 pub mod events;
 pub mod history;

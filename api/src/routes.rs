@@ -67,6 +67,10 @@ pub enum Operation {
     ResumeSaga,
     /// `POST /events`.
     PostEvents,
+    /// `POST /callbacks/{token}`.
+    AnswerCallback,
+    /// `POST /callbacks/{token}/heartbeat`.
+    CallbackHeartbeat,
     /// `GET /health`.
     Health,
     /// `GET /ui`.
@@ -102,6 +106,8 @@ impl Operation {
             Operation::PauseSaga => "pauseSaga",
             Operation::ResumeSaga => "resumeSaga",
             Operation::PostEvents => "postEvents",
+            Operation::AnswerCallback => "answerCallback",
+            Operation::CallbackHeartbeat => "callbackHeartbeat",
             Operation::Health => "health",
             Operation::Dashboard => "dashboard",
             Operation::SeedStartSaga => "seedStartSaga",
@@ -152,7 +158,7 @@ use Operation as Op;
 
 /// The native and seed routes. A path's first route names the function that answers the
 /// path's other methods (with a 405); where templates overlap, the earlier route wins.
-pub static ROUTES: [Route; 20] = [
+pub static ROUTES: [Route; 22] = [
     route("GET", "/sagas/{id}", SagaStatus, Read, Op::GetSaga),
     route("POST", "/sagas/{id}", StartSaga, Operate, Op::StartSaga),
     route("GET", "/sagas", SagaStatus, Read, Op::ListSagas),
@@ -206,6 +212,20 @@ pub static ROUTES: [Route; 20] = [
         Op::ResumeSaga,
     ),
     route("POST", "/events", SagaEvents, Participate, Op::PostEvents),
+    route(
+        "POST",
+        "/callbacks/{token}",
+        SagaEvents,
+        Participate,
+        Op::AnswerCallback,
+    ),
+    route(
+        "POST",
+        "/callbacks/{token}/heartbeat",
+        SagaEvents,
+        Participate,
+        Op::CallbackHeartbeat,
+    ),
     route("GET", "/health", SagaStatus, Public, Op::Health),
     route("GET", "/ui", SagaStatus, Public, Op::Dashboard),
     // Seed 001.

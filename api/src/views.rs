@@ -132,6 +132,13 @@ struct CallView {
     error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_at: Option<String>,
+    /// An awaited action its participant acknowledged: it waits for the answer (until the
+    /// saga's `wake_at`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acknowledged_at: Option<String>,
+    /// An awaited action's participant was last heard of (acknowledgement or heartbeat).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heard_at: Option<String>,
     #[serde(skip_serializing_if = "is_zero")]
     previous_attempts: u32,
     idempotency_key: String,
@@ -158,6 +165,8 @@ impl CallView {
             duration_ms: state.started_at.zip(state.ended_at).map(|(s, e)| e - s),
             error: state.error.clone(),
             retry_at: state.retry_at.map(rfc3339),
+            acknowledged_at: state.acknowledged_at.map(rfc3339),
+            heard_at: state.heard_at.map(rfc3339),
             previous_attempts: state.previous_attempts,
             idempotency_key,
         }

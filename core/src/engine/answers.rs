@@ -2,7 +2,7 @@
 //! reply message (Pulsar), or the wait times out. Until then the call is neither in flight nor
 //! lost: it is never sent again while it awaits, and the saga holds no lease.
 
-use super::{Call, Phase, call_name, idempotency_key, record_outcome};
+use super::{Call, Phase, call_name, idempotency_key, record_outcome, unreported};
 use crate::callback::Callback;
 use crate::definition::{CallSpec, SagaDefinition, template::MissingReference};
 use crate::history;
@@ -64,10 +64,10 @@ pub(super) fn acknowledge(
         None,
         now,
     );
+    // An answer that came before the acknowledgement was recorded is kept.
     let state = &mut record.steps[call.step].action;
     state.acknowledged_at = Some(now);
     state.heard_at = Some(now);
-    state.answer = None;
     true
 }
 
@@ -126,7 +126,7 @@ pub fn answer(
     (step, attempt): (usize, u32),
     answer: Answer,
 ) -> Result<(), NotAwaiting> {
-    let state = awaiting_mut(def, record, step, attempt)?;
+    let state = awaiting_mut(def, record, step, attempt, true)?;
     state.answer = Some(answer);
     Ok(())
 }
@@ -138,7 +138,7 @@ pub fn heartbeat(
     (step, attempt): (usize, u32),
     now: Millis,
 ) -> Result<Millis, NotAwaiting> {
-    let state = awaiting_mut(def, record, step, attempt)?;
+    let state = awaiting_mut(def, record, step, attempt, false)?;
     state.heard_at = Some(now);
     deadline(def, step, state).ok_or(NotAwaiting::NotNow)
 }
@@ -157,18 +157,22 @@ pub fn replied_step(def: &SagaDefinition, saga_id: &str, key: &str) -> Option<us
     })
 }
 
+/// The state of the attempt that awaits an answer; with `in_flight`, also one whose call is
+/// still in flight (a participant may answer before its acknowledgement is recorded).
 fn awaiting_mut<'a>(
     def: &SagaDefinition,
     record: &'a mut SagaRecord,
     step: usize,
     attempt: u32,
+    in_flight: bool,
 ) -> Result<&'a mut CallState, NotAwaiting> {
     if step >= def.steps.len() || !awaits(def, step) || step >= record.steps.len() {
         return Err(NotAwaiting::NoSuchStep);
     }
     let going = matches!(record.status, SagaStatus::Pending | SagaStatus::Running);
     let state = &mut record.steps[step].action;
-    let awaiting = state.acknowledged_at.is_some() && state.answer.is_none();
+    let begun = state.acknowledged_at.is_some() || (in_flight && unreported(state));
+    let awaiting = begun && state.answer.is_none();
     if !going || !awaiting || state.attempts != attempt {
         return Err(NotAwaiting::NotNow);
     }

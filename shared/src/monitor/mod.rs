@@ -74,6 +74,13 @@ pub struct IngestReport {
     pub commands: usize,
     /// Ids of the sagas the batch touched.
     pub sagas: Vec<String>,
+    /// Replies to awaited publishes taken (sink batches only).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub replies: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Why a batch could not be processed, for now; the caller retries it whole (duplicates are

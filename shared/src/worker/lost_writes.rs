@@ -75,7 +75,8 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
     }
 
     /// After a lost write: while this invocation's lease holds, the only other writers are the
-    /// operator commands (cancel, pause, resume; a first one or a repeated one). If that is
+    /// operator commands (cancel, pause, resume; a first one or a repeated one) and the
+    /// participants' answers to awaited actions. If that is
     /// what moved the record, returns `base` (the record as the driver had it before planning
     /// the lost write) with the request and the stored version, ready for
     /// [`driver::Event::CommandArrived`]: a command never throws the driving invocation out.
@@ -91,9 +92,18 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
             .lease
             .as_ref()
             .is_some_and(|lease| lease.owner == owner);
-        let command = stored.cancel_requested || stored.paused != record.paused;
+        let answered = answers_arrived(&record, &stored);
+        let command = stored.cancel_requested || stored.paused != record.paused || answered;
         if !still_ours || !command {
             return Ok(None);
+        }
+        if answered {
+            for (state, arrived) in record.steps.iter_mut().zip(&stored.steps) {
+                if state.action.answer.is_none() {
+                    state.action.answer = arrived.action.answer.clone();
+                }
+                state.action.heard_at = state.action.heard_at.max(arrived.action.heard_at);
+            }
         }
         record.cancel_requested = stored.cancel_requested;
         record.paused = stored.paused;
@@ -107,4 +117,17 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         }
         Ok(Some(record))
     }
+}
+
+/// Whether a participant's answer or heartbeat reached the stored record after `record` was
+/// read (written by the answering routes while this invocation held the saga).
+fn answers_arrived(record: &SagaRecord, stored: &SagaRecord) -> bool {
+    record
+        .steps
+        .iter()
+        .zip(&stored.steps)
+        .any(|(ours, theirs)| {
+            (ours.action.answer.is_none() && theirs.action.answer.is_some())
+                || theirs.action.heard_at > ours.action.heard_at
+        })
 }

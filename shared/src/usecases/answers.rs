@@ -1,0 +1,142 @@
+//! Participants' answers to awaited actions: a callback (`POST /callbacks/{token}`), a
+//! heartbeat, or a reply message keyed with the call's idempotency key.
+//!
+//! Each is a conditional write of the record, as an operator command is: the answer is kept
+//! on the call, and a saga nobody holds is made runnable so run-step applies it at once; an
+//! invocation that holds the saga finds it at its next write and merges it.
+
+use crate::callback::Callback;
+use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
+use crate::engine::{self, NotAwaiting};
+use crate::ports::{Clock, SagaStore, StoreError};
+use crate::record::{Answer, Millis, SagaRecord};
+use crate::table::SagaTable;
+use crate::versions::{self, VersionError};
+
+/// What the answering routes need (the events function's, borrowed).
+pub struct AnswerDeps<'a, S, C> {
+    /// The saga table.
+    pub table: &'a SagaTable<S>,
+    /// Time source.
+    pub clock: &'a C,
+    /// Deployed definitions (each saga's, under the version it runs).
+    pub definitions: &'a Definitions,
+}
+
+/// What arrived for an awaited action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arrival {
+    /// Its outcome.
+    Answer(Answer),
+    /// The participant is still working on it.
+    Heartbeat,
+}
+
+/// Why an answer was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// The token or key names no saga, or its signature is not the saga's.
+    #[error("no awaited call has this token or key")]
+    Unknown,
+    /// The call does not await an answer now.
+    #[error(transparent)]
+    NotAwaiting(#[from] NotAwaiting),
+    /// The record changed under every attempt.
+    #[error("the saga kept changing; send the answer again")]
+    KeptChanging,
+    /// The table failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Takes a callback or heartbeat for the call its token names.
+pub async fn by_callback<S: SagaStore, C: Clock>(
+    deps: &AnswerDeps<'_, S, C>,
+    token: &str,
+    arrival: Arrival,
+) -> Result<(), AnswerError> {
+    let callback = Callback::parse(token).ok_or(AnswerError::Unknown)?;
+    let signed = |record: &SagaRecord| {
+        let secret = record.callback_secret.as_deref().unwrap_or_default();
+        !secret.is_empty() && callback.signed_by(token, secret)
+    };
+    let at = (callback.step, callback.attempt);
+    apply(deps, &callback.saga_id, signed, |_, _| Some(at), arrival).await
+}
+
+/// Takes a reply message for the call its key (`{saga id}:{step}:action`) names.
+pub async fn by_reply<S: SagaStore, C: Clock>(
+    deps: &AnswerDeps<'_, S, C>,
+    key: &str,
+    answer: Answer,
+) -> Result<(), AnswerError> {
+    let saga_id = key.split(':').next().unwrap_or_default();
+    if uuid::Uuid::parse_str(saga_id).is_err() {
+        return Err(AnswerError::Unknown);
+    }
+    let step = |def: &SagaDefinition, record: &SagaRecord| {
+        let step = engine::replied_step(def, saga_id, key)?;
+        Some((step, record.steps.get(step)?.action.attempts))
+    };
+    apply(deps, saga_id, |_| true, step, Arrival::Answer(answer)).await
+}
+
+async fn apply<S: SagaStore, C: Clock>(
+    deps: &AnswerDeps<'_, S, C>,
+    saga_id: &str,
+    signed: impl Fn(&SagaRecord) -> bool,
+    named: impl Fn(&SagaDefinition, &SagaRecord) -> Option<(usize, u32)>,
+    arrival: Arrival,
+) -> Result<(), AnswerError> {
+    for _ in 0..5 {
+        let Some(mut record) = deps.table.get_bare(saga_id).await? else {
+            return Err(AnswerError::Unknown);
+        };
+        if record.choreographed || !signed(&record) {
+            return Err(AnswerError::Unknown);
+        }
+        let def = match versions::definition_of(deps.table, deps.definitions, &record).await {
+            Ok(AnyDefinition::Orchestrated(def)) => def,
+            Ok(AnyDefinition::Choreographed(_)) | Err(VersionError::Unrunnable(_)) => {
+                return Err(AnswerError::Unknown);
+            }
+            Err(VersionError::Store(e)) => return Err(e.into()),
+        };
+        let at = named(&def, &record).ok_or(AnswerError::Unknown)?;
+        let now = deps.clock.now();
+        let wake_at = match &arrival {
+            Arrival::Answer(answer) => {
+                let answer = Answer {
+                    at: now,
+                    ..answer.clone()
+                };
+                engine::answer(&def, &mut record, at, answer)?;
+                now
+            }
+            Arrival::Heartbeat => engine::heartbeat(&def, &mut record, at, now)?,
+        };
+        wake(&mut record, wake_at, now);
+        match deps.table.update(&mut record, now).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AnswerError::KeptChanging)
+}
+
+/// A saga nobody holds: runnable at once for an answer, or parked until the new deadline for
+/// a heartbeat. One held by an invocation merges the answer at its next write. A paused saga
+/// stays paused; the answer waits for its resume.
+fn wake(record: &mut SagaRecord, wake_at: Millis, now: Millis) {
+    if record.is_leased(now) || record.paused {
+        return;
+    }
+    if wake_at <= now {
+        engine::driver::hand_on(record);
+    } else if record.wake_at.is_some() {
+        record.wake_at = Some(wake_at);
+    }
+    // Recomputed from the lease and wake-up.
+    record.due_at = None;
+}
