@@ -1,10 +1,11 @@
 """The local stand-in for a Pulsar-to-Lambda sink: consumes the choreographed sagas' event
-topics on pulsar-lite and invokes saga-events through `cargo lambda watch` with the sink's batch
-format (see api/src/events.rs). `make run` and the tests start it.
+topics, and the reply topics of awaited publishes, on pulsar-lite and invokes saga-events through
+`cargo lambda watch` with the sink's batch format (see api/src/events.rs). `make run` and the
+tests start it.
 
 usage: python -m dev.bridge PULSAR_URL INVOKE_URL
 
-Topics come from the `event_topics` of every definition with `"mode": "choreography"`. A batch
+Topics come from the definitions (dev/topics.py `sink_topics`), as the sink's are. A batch
 is up to 100 messages or what arrived within 20 ms of the first. A batch is acknowledged only
 after saga-events accepted it; a failed invocation is retried with backoff, as the sink does,
 so nothing is lost while the function or the table is down.
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import pulsar
 
+from .topics import sink_topics
+
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 100
 LINGER_MS = 20
@@ -26,15 +29,6 @@ LINGER_MS = 20
 
 def log(message):
     print(f"{time.strftime('%H:%M:%S')} bridge: {message}", flush=True)
-
-
-def event_topics():
-    topics = []
-    for path in sorted((ROOT / "definitions").glob("*.json")):
-        definition = json.loads(path.read_text())
-        if definition.get("mode") == "choreography":
-            topics += [t for t in definition["event_topics"] if t not in topics]
-    return topics
 
 
 def sink_record(message):
@@ -72,7 +66,7 @@ def main():
         return 2
     pulsar_url, invoke_base = sys.argv[1], sys.argv[2].rstrip("/")
     url = f"{invoke_base}/2015-03-31/functions/saga-events/invocations"
-    topics = event_topics()
+    topics = sink_topics(ROOT / "definitions")
     client = pulsar.Client(pulsar_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))
     consumer = client.subscribe(topics, "saga-events-sink",
                                 initial_position=pulsar.InitialPosition.Earliest)

@@ -363,8 +363,10 @@ class Stack:
         say("starting the stream pump with template.yaml's event source mapping")
         self.spawn("pump", [devstack_binary(), "pump"],
                    env={**self.function_env(), "PUMP_MAPPING": json.dumps(infra.stream_mapping(self.template))})
-        say("starting the Pulsar sink bridge (choreographed sagas' events -> saga-events)")
+        say("starting the Pulsar sink bridge (choreographed sagas' events and replies -> saga-events)")
         self.spawn("bridge", [sys.executable, "-m", "dev.bridge", self.pulsar_url, self.api_url])
+        say("starting the demo Tokenizer (replies to the publishes that await one)")
+        self.spawn("tokenizer", [sys.executable, "-m", "dev.tokenizer", self.pulsar_url])
         self.warm_up()
         self.stopping.clear()
         self.watchdog = threading.Thread(target=self.replace_dead_functions, daemon=True)

@@ -20,6 +20,38 @@ IMAGE_TOPICS = [
 LIFECYCLE_TOPIC = "persistent://public/default/saga-lifecycle"
 
 
+def sink_topics(folder):
+    """The topics the Pulsar sink feeds to saga-events, from the definitions in `folder`: every
+    choreography's `event_topics`, then every awaited publish's `await.reply_topic`."""
+    topics = []
+
+    def add(topic):
+        if topic not in topics:
+            topics.append(topic)
+
+    definitions = [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
+    for definition in definitions:
+        if definition.get("mode") == "choreography":
+            for topic in definition["event_topics"]:
+                add(topic)
+    for definition in definitions:
+        for step in steps_of(definition.get("steps", [])):
+            reply = (step.get("await") or {}).get("reply_topic")
+            if reply:
+                add(reply)
+    return topics
+
+
+def steps_of(entries):
+    """Every step of a definition's `steps`, the branches of its parallel groups included."""
+    for entry in entries:
+        if "parallel" in entry:
+            for branch in entry["parallel"]["branches"]:
+                yield from branch
+        else:
+            yield entry
+
+
 class TopicRecorder:
     """Subscribes to topics from their earliest message and keeps every message received, once:
     a broker may deliver a message again (Pulsar delivers at least once; pulsar-lite now and then

@@ -1,33 +1,27 @@
 """The Pulsar AWS Lambda sink's configuration (deploy/pulsar-sink/) names the stack output it
-invokes and listens on every choreography definition's event topics; create.sh renders it from
+invokes and listens on every choreography definition's event topics and every awaited publish's
+reply topic; create.sh renders it from
 the deployed stack and hands it to pulsar-admin (both CLIs stand in here as recording stubs,
 since this machine reaches neither AWS nor a Pulsar cluster)."""
 
-import json
 import os
 import subprocess
 from pathlib import Path
 
 import yaml
 
+from dev.topics import sink_topics
 from test_routes import template
 
 ROOT = Path(__file__).resolve().parent.parent
 SINK = ROOT / "deploy" / "pulsar-sink"
 
 
-def event_topics():
-    topics = []
-    for path in sorted((ROOT / "definitions").glob("*.json")):
-        definition = json.loads(path.read_text())
-        if definition.get("mode") == "choreography":
-            topics += definition["event_topics"]
-    return topics
-
-
-def test_the_sink_listens_on_the_definitions_event_topics_and_invokes_the_stack_output():
+def test_the_sink_listens_on_the_event_and_reply_topics_and_invokes_the_stack_output():
     config = yaml.safe_load((SINK / "saga-events-sink.yaml").read_text())
-    assert event_topics() and config["inputs"] == event_topics()
+    topics = sink_topics(ROOT / "definitions")
+    assert "persistent://public/default/tokenizer_result" in topics
+    assert config["inputs"] == topics
     assert config["configs"]["lambdaFunctionName"] == "${SagaEventsFunctionName}"
     outputs = template()["Outputs"]
     assert outputs["SagaEventsFunctionName"]["Value"] == {"!Ref": "SagaEventsFunction"}
@@ -57,4 +51,4 @@ def test_create_renders_the_config_from_the_stack_and_calls_pulsar_admin(tmp_pat
     rendered = yaml.safe_load(Path(f"{calls}.yaml").read_text())
     assert rendered["configs"]["lambdaFunctionName"] == "my-stack-SagaEventsFunction-AbC123"
     assert rendered["configs"]["awsRegion"] == "eu-west-1"
-    assert rendered["inputs"] == event_topics()
+    assert rendered["inputs"] == sink_topics(ROOT / "definitions")

@@ -1,0 +1,56 @@
+"""A publish that awaits a reply, on the local stack: the image-tokenized saga (seed 001 with a
+Tokenizer that replies, definitions/image-tokenized.json) publishes to the Tokenizer with a
+reply-to property, and the demo Tokenizer (dev/tokenizer.py) replies on the result topic with
+the call's key; the bridge brings replies to saga-events as the Pulsar sink does in AWS."""
+
+from helpers import eventually
+
+TOKENIZER_EVENT = "persistent://public/default/tokenizer_event"
+TOKENIZER_COMPENSATION = "persistent://public/default/tokenizer_compensation"
+RESULT = "persistent://public/default/tokenizer_result"
+
+
+def step(saga, name):
+    return next(s for s in saga["steps"] if s["name"] == name)
+
+
+def test_the_tokenizers_reply_completes_the_step_and_its_tokens_reach_the_ai_model(api, topics):
+    body = {"image_id": "img-reply", "data": "tres palabras aqui"}
+    saga = api.run_to_end("image-tokenized", body, timeout=30)
+    assert saga["status"] == "COMPLETED", saga
+    tokens = step(saga, "tokenize")["output"]
+    assert tokens["image_id"] == "img-reply" and tokens["tokens"] > 0, tokens
+    published = eventually(lambda: topics.for_saga(saga["id"], TOKENIZER_EVENT))
+    assert published[0]["key"] == f"{saga['id']}:tokenize:action"
+    assert published[0]["properties"]["reply-to"] == RESULT
+    model = next(c for c in api.calls(saga["id"]) if c["participant"] == "process")
+    assert model["body"]["tokens"] == tokens["tokens"]
+    outcomes = [e.get("outcome") for e in api.history(saga["id"])
+                if e["kind"] == "attempt" and e["step"] == "tokenize"]
+    assert outcomes == ["acknowledged", "succeeded"], outcomes
+
+
+def test_a_refusing_reply_fails_the_step_and_nothing_is_undone(api, topics):
+    saga = api.run_to_end("image-tokenized", {"image_id": "img-refused", "data": "x",
+                                              "tokenize_fails": True}, timeout=30)
+    assert saga["status"] == "COMPENSATED", saga
+    assert saga["failure"]["step"] == "tokenize"
+    assert "refuses" in saga["failure"]["error"]
+    assert topics.for_saga(saga["id"], TOKENIZER_COMPENSATION) == []
+
+
+def test_no_reply_in_time_is_an_unknown_outcome_and_the_tokenizer_is_compensated(api, topics):
+    saga = api.run_to_end("image-tokenized", {"image_id": "img-silent", "data": "x",
+                                              "tokenize_silent": True}, timeout=40)
+    assert saga["status"] == "COMPENSATED", saga
+    assert "no answer" in step(saga, "tokenize")["error"]
+    compensation = eventually(lambda: topics.for_saga(saga["id"], TOKENIZER_COMPENSATION))
+    assert compensation[0]["key"] == f"{saga['id']}:tokenize:compensation"
+
+
+def test_a_failure_after_the_reply_publishes_the_tokenizer_compensation(api, topics):
+    saga = api.run_to_end("image-tokenized", {"image_id": "img-late-fail", "data": "x",
+                                              "fail_at": "process", "fail_mode": "final"}, timeout=30)
+    assert saga["status"] == "COMPENSATED", saga
+    assert step(saga, "tokenize")["status"] == "COMPLETED"
+    assert eventually(lambda: topics.for_saga(saga["id"], TOKENIZER_COMPENSATION))
