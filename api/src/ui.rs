@@ -11,7 +11,7 @@ const PAGE: &str = include_str!("ui.html");
 /// inline script or style runs, whatever a saga's data holds), and requests to its own origin.
 /// A test recomputes the digests from the page: change the page, then update them.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; \
-     script-src 'sha256-TB2TXqDebQkbyDQfNEnsWJrr35fNFYm954d7RFR3s+k='; \
+     script-src 'sha256-Ypsye1iifSfKRSajUcYJAQKbLhIfbhXsaKTcpS0p/OM='; \
      style-src 'sha256-Ro9xt+uNgyXixjhCM0s9qriyyUWYkvwdl84PDClnjNE='; img-src 'self' data:; \
      connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 

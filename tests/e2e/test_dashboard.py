@@ -285,6 +285,31 @@ def test_redrive_appears_on_a_failed_saga_and_refusals_show_the_problem_detail(b
     assert "only FAILED sagas can be redriven; this one is COMPENSATED" in error.text
 
 
+def test_a_parked_saga_shows_what_it_waits_for_and_can_be_paused_and_resumed(browser, api):
+    not_before = int(time.time() * 1000) + 60_000
+    saga_id, _ = start(api, "timers", {"order": "ui", "not_before": not_before})
+    open_saga_page(browser, api, saga_id)
+    parked = wait(browser, lambda d: [f for f in d.find_elements(By.CSS_SELECTOR, "#facts dd")
+                                      if "the wait step cool_off" in f.text], timeout=20,
+                  message="no parked-until fact")
+    assert parked
+    assert "waits until" in call_row(browser, "cool_off", "action").text
+    assert not browser.find_element(By.ID, "resume").is_displayed()
+    browser.find_element(By.ID, "pause").click()
+    wait(browser, EC.alert_is_present()).accept()
+    wait(browser, lambda d: d.find_element(By.ID, "announce").text == "Pause recorded.")
+    assert api.get(saga_id).json()["paused"] is True
+    resume = wait(browser, EC.element_to_be_clickable((By.ID, "resume")))
+    assert browser.find_element(By.ID, "pause-note").is_displayed()
+    assert not browser.find_element(By.ID, "pause").is_displayed()
+    resume.click()
+    wait(browser, EC.alert_is_present()).accept()
+    wait(browser, lambda d: d.find_element(By.ID, "announce").text == "Resume recorded.")
+    assert not api.get(saga_id).json().get("paused")
+    api.command(saga_id, "cancel")
+    assert api.wait(saga_id, timeout=15)["status"] == "CANCELLED"
+
+
 def test_a_phone_sized_screen_reflows_without_horizontal_scrolling(browser, api):
     saga_id, correlation = start(api, "image", {"image_id": "img_ui_phone", "data": "x", "fail_at": "process"})
     api.wait(saga_id)
