@@ -33,6 +33,14 @@ pub(super) fn awaits(def: &SagaDefinition, step: usize) -> bool {
     def.steps[step].await_answer.is_some()
 }
 
+/// Whether an acknowledged call awaits its answer.
+pub(super) fn awaiting(record: &SagaRecord) -> bool {
+    record
+        .steps
+        .iter()
+        .any(|step| step.action.acknowledged_at.is_some())
+}
+
 /// When an acknowledged call times out, if it awaits an answer.
 pub(super) fn deadline(def: &SagaDefinition, step: usize, state: &CallState) -> Option<Millis> {
     let awaited = def.steps[step].await_answer.as_ref()?;

@@ -273,3 +273,15 @@ fn awaits_are_validated_with_field_paths() {
             .contains("/callback")
     );
 }
+
+#[test]
+fn a_saga_awaiting_an_answer_is_parked_even_when_its_timeout_is_near() {
+    let mut def = paying(1);
+    def.steps[1].await_answer.as_mut().unwrap().timeout_ms = 500;
+    let mut record = started(&def);
+    let pay = pay_call(&def, &mut record);
+    let effects = on(&def, &mut record, finished(&pay, ok(json!({}))), 2, &HOLDER);
+    // Not held in the invocation (an answer must find nobody holding the saga).
+    assert_eq!(effects[1], Effect::Stop(Stop::Parked(502)));
+    assert!(record.lease.is_none());
+}

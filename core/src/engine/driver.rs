@@ -340,7 +340,11 @@ fn plan(
             hold(record, until, holder);
             start_all(def, record, Next::Run(fit), now)
         }
-        Next::WaitUntil(until) if until - now > limits.max_inline_wait_ms => {
+        // A saga awaiting an answer is never held: the answer must find nobody holding it, so
+        // the route that takes it makes the saga runnable at once.
+        Next::WaitUntil(until)
+            if until - now > limits.max_inline_wait_ms || super::answers::awaiting(record) =>
+        {
             record.lease = None;
             record.wake_at = Some(until);
             vec![Effect::Stop(Stop::Parked(until))]

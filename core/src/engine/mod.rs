@@ -225,3 +225,5 @@ mod request;
 mod sequential;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wait_properties;
