@@ -205,6 +205,24 @@ def test_redrive_resumes_a_failed_saga(saga, api):
     assert fails(saga("redrive", failed["id"], "--json")).startswith("saga: Conflict: ")
 
 
+def test_pause_and_resume_a_waiting_saga(saga, api):
+    not_before = int(time.time() * 1000) + 60_000
+    started = ok_json(saga("start", "timers", "--input",
+                           json.dumps({"order": "cli", "not_before": not_before}), "--json"))
+    deadline = time.time() + 20
+    while not ok_json(saga("get", started["id"], "--json")).get("wake_at"):
+        assert time.time() < deadline, "the saga never parked"
+        time.sleep(0.1)
+    assert ok(saga("pause", started["id"])).startswith(f"pause requested: saga {started['id']} is RUNNING")
+    assert ok_json(saga("get", started["id"], "--json"))["paused"] is True
+    assert "paused" in ok(saga("get", started["id"]))
+    resumed = ok_json(saga("resume", started["id"], "--json"))
+    assert not resumed.get("paused")
+    assert fails(saga("resume", started["id"])).startswith("saga: Conflict: ")
+    api.command(started["id"], "cancel")
+    assert wait_status(saga, started["id"], {"CANCELLED"})["status"] == "CANCELLED"
+
+
 def test_credentials_and_addresses_are_checked(saga):
     unauthorized = fails(saga("list", unset=("SAGA_API_TOKEN",)))
     assert unauthorized.startswith("saga: Unauthorized: "), unauthorized
@@ -226,7 +244,8 @@ def test_validate_accepts_the_bundled_and_test_definitions(saga):
         assert {f["type"] for f in report["files"]} == types
         assert all(not f.get("error") and len(f["version"]) == 16 for f in report["files"])
     # The default folder is definitions/; a single file works too.
-    assert ok(saga("validate")).count("ok     definitions/") == 4
+    bundled = len(list((ROOT / "definitions").glob("*.json")))
+    assert ok(saga("validate")).count("ok     definitions/") == bundled
     assert "image (orchestration, 3 steps" in ok(saga("validate", "definitions/image.json"))
 
 

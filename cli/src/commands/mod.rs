@@ -11,7 +11,9 @@ mod get;
 mod graph;
 mod history;
 mod list;
+mod pause;
 mod redrive;
+mod resume;
 mod start;
 mod validate;
 pub(crate) mod view;
@@ -101,6 +103,10 @@ commands! {
     Cancel => cancel,
     /// Redrive a FAILED saga: it resumes where it gave up, with a fresh retry budget.
     Redrive => redrive,
+    /// Pause a saga: no new call starts (calls in flight finish) until it is resumed.
+    Pause => pause,
+    /// Resume a paused saga where it stopped.
+    Resume => resume,
     /// Check definition files with the functions' own loader (default folder: definitions/).
     Validate => validate,
     /// Draw a definition's steps as a Mermaid or Graphviz (dot) graph.
