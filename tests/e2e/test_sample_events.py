@@ -47,6 +47,13 @@ def test_the_samples_start_read_and_command_one_saga(stack, api):
     response = invoke(stack, "saga-command", "saga-command-redrive.json")
     assert response["statusCode"] == 409, response
     assert json.loads(response["body"])["detail"] == "only FAILED sagas can be redriven; this one is COMPLETED"
+    for sample in ("saga-command-pause.json", "saga-command-resume.json"):
+        response = invoke(stack, "saga-command", sample)
+        assert response["statusCode"] == 409, response
+        assert json.loads(response["body"])["detail"] == "the saga already ended COMPLETED"
+    # A callback whose token that saga never issued (its signature is not the saga's) names nothing.
+    response = invoke(stack, "saga-events", "saga-events-callback.json")
+    assert response["statusCode"] == 404, response
 
 
 def test_the_seed_samples_start_and_read_one_saga_in_the_seed_shape(stack):
@@ -71,6 +78,14 @@ def test_the_campaign_sample_notifies_each_influencer_with_its_own_call(stack, a
     assert [i["index"] for i in influencer["items"]] == [0, 1, 2]
 
 
+def test_the_tokenized_sample_awaits_the_tokenizers_reply(stack, api):
+    response = invoke(stack, "start-saga", "start-saga-tokenized.json")
+    assert response["statusCode"] == 202, response
+    saga = api.wait(json.loads(response["body"])["id"], timeout=30)
+    assert saga["status"] == "COMPLETED", saga
+    assert saga["steps"][1]["output"]["image_id"] == "img_tokenized"
+
+
 def test_run_step_sample_is_accepted(stack):
     # The sample's saga is not in the table, so run-step's conditional claim loses and it
     # reports no failed records: nothing is run for a record the table does not hold.
@@ -80,8 +95,8 @@ def test_run_step_sample_is_accepted(stack):
 
 def test_sweeper_sample_runs_a_sweep(stack):
     report = invoke(stack, "sweeper", "sweeper.json")
-    assert set(report) == {"due", "nudged", "skipped", "live", "expired", "stalled", "errors",
-                           "failed_shards"}
+    assert set(report) == {"due", "nudged", "woken_on_time", "skipped", "live", "expired",
+                           "stalled", "errors", "failed_shards"}
     assert report["failed_shards"] == [] and report["errors"] == 0
 
 
