@@ -1,7 +1,8 @@
 """Every route of the route table (api/routes.json) refuses the roles its access does not
 serve, on the local stack as API Gateway and the functions do in AWS: readers are refused on
-every write, participants on every operator route and read, operators on POST /events, and a
-request without credentials on everything but the public routes (health, the dashboard page)."""
+every write, participants on every operator route and read, and a
+request without credentials on everything but the public routes (health, the dashboard page);
+participants' routes (events, callbacks) refuse operators."""
 
 import re
 import uuid
@@ -14,6 +15,8 @@ from test_routes import TABLE
 
 ROUTES = sorted((r["method"], r["path"], r["access"]) for r in TABLE["routes"])
 WRITES = [(m, p) for m, p, access in ROUTES if access in ("operate", "participate")]
+OPERATES = [(m, p) for m, p, access in ROUTES if access == "operate"]
+PARTICIPATES = [(m, p) for m, p, access in ROUTES if access == "participate"]
 READS = [(m, p) for m, p, access in ROUTES if access == "read"]
 PUBLIC = [(m, p) for m, p, access in ROUTES if access == "public"]
 
@@ -49,7 +52,7 @@ def test_a_reader_is_refused_on_every_write(api, method, path):
     assert "saga/read" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("method,path", [r for r in WRITES if r != ("POST", "/events")])
+@pytest.mark.parametrize("method,path", OPERATES)
 def test_a_participant_is_refused_on_every_operator_route(api, method, path):
     assert_refused(call(api, method, path, PARTICIPATE_SCOPE), 403)
 
@@ -68,8 +71,13 @@ def test_a_request_without_credentials_is_refused(api, method, path):
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-def test_events_take_participants_only(api):
-    assert_refused(call(api, "POST", "/events", OPERATE_SCOPE), 403)
+@pytest.mark.parametrize("method,path", PARTICIPATES)
+def test_an_operator_is_refused_on_every_participant_route(api, method, path):
+    assert {p for _, p in PARTICIPATES} == {"/events", "/callbacks/{token}", "/callbacks/{token}/heartbeat"}
+    assert_refused(call(api, method, path, OPERATE_SCOPE), 403)
+
+
+def test_events_take_participants(api):
     event = {"message_id": f"m-{uuid.uuid4()}", "event_type": "ImageReadyForAnonymization",
              "correlation_id": f"auth-{uuid.uuid4()}", "task_id": "t-1"}
     response = requests.post(f"{api.url}/events", json=[event], timeout=30,
