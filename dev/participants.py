@@ -242,7 +242,9 @@ def send_callback(callback, body, outcome):
     pause = float(body.get("after_ms", 2000)) / 1000 / (beats + 1)
     for _ in range(beats):
         time.sleep(pause)
-        post_callback(f"{callback}/heartbeat", None)
+        status = post_callback(f"{callback}/heartbeat", None)
+        with lock:
+            callbacks.append({"url": f"{callback}/heartbeat", "answer": None, "status": status, "at": time.time()})
     time.sleep(pause)
     answer = {"status": outcome}
     if outcome == "succeeded":

@@ -1,8 +1,9 @@
 """Actions that await an answer by callback, on the local stack
 (tests/e2e/definitions/callbacks.json): the demo participant at /later acknowledges at once and
 POSTs its answer to the call's Saga-Callback URL later. Answered after 2 s, the saga goes on at
-once; a second or forged callback is refused and changes nothing; no answer within the await's
-4 s is an unknown outcome, compensated; a refusal answered later fails the step."""
+once; heartbeats keep a slower one alive; a second or forged callback is refused and changes
+nothing; silence past the heartbeat window (2.5 s) is an unknown outcome, compensated; a
+refusal answered later fails the step."""
 
 import time
 
@@ -52,6 +53,17 @@ def test_an_answer_by_callback_after_2_s_completes_the_step_with_its_output(api)
     assert len([c for c in api.calls(saga_id) if c["participant"] == "later"]) == 1
 
 
+def test_heartbeats_keep_a_slow_answer_alive_past_the_heartbeat_window(api):
+    saga_id = start(api, "cb-6", after_ms=4_500, heartbeats=2, output={"paid": 7})
+    saga = api.wait(saga_id, timeout=20)
+    assert saga["status"] == "COMPLETED", saga
+    pay = step(saga, "pay")
+    assert pay["output"] == {"paid": 7}
+    sent = [c for c in callbacks(api) if c["url"].startswith(f"{api.url}/callbacks/{saga_id}.")]
+    assert [(c["url"].endswith("/heartbeat"), c["status"]) for c in sent] == [
+        (True, 202), (True, 202), (False, 202)], sent
+
+
 def test_a_second_late_or_forged_callback_is_refused_and_changes_nothing(api):
     saga_id = start(api, "cb-2", after_ms=500)
     saga = api.wait(saga_id, timeout=15)
@@ -77,7 +89,7 @@ def test_no_answer_in_time_is_an_unknown_outcome_and_is_compensated(api):
     assert pay["status"] == "FAILED" and "no answer" in pay["error"], pay
     assert pay["compensation"]["status"] == "COMPLETED", "its outcome is unknown: undone"
     assert step(saga, "reserve")["compensation"]["status"] == "COMPLETED"
-    assert time.time() - started >= 4
+    assert time.time() - started >= 2.5
     late = requests.post(pay_call(api, saga_id)["callback"], json={"status": "succeeded"}, timeout=10)
     assert late.status_code == 409, late.text
 
