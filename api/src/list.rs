@@ -147,7 +147,11 @@ pub async fn respond<S: SagaStore>(
     scope: &Scope,
 ) -> Result<lambda_http::Response<lambda_http::Body>, Problem> {
     let page = list(table, request, scope).await?;
-    let items: Vec<ListItem> = page.sagas.iter().map(ListItem::from).collect();
+    let items: Vec<ListItem> = page
+        .sagas
+        .iter()
+        .map(|saga| ListItem::from(&saga.record))
+        .collect();
     let next_cursor = page.next.as_ref().map(encode_cursor);
     Ok(json_response(
         200,

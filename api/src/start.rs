@@ -226,6 +226,7 @@ mod tests {
     use saga::outcome::Outcome;
     use saga::ports::{ListQuery, StoreError, WriteReceipt};
     use saga::record::Millis;
+    use saga::stored::Stored;
     use saga::table::SagaTable;
     use saga::worker::Worker;
 
@@ -327,7 +328,12 @@ mod tests {
     async fn a_wait_for_a_saga_parked_past_it_answers_at_once() {
         let deps = deps(false);
         let def = deps.worker.definitions.get("image").unwrap();
-        let mut record = saga::engine::new_record(def, "s-1".into(), json!({}), 1_000);
+        let mut record = Stored::from(saga::engine::new_record(
+            def,
+            "s-1".into(),
+            json!({}),
+            1_000,
+        ));
         record.wake_at = Some(1_000 + 60_000);
         deps.worker.table.create(&mut record, 1_000).await.unwrap();
         let started = saga::usecases::start::Started {
@@ -417,18 +423,25 @@ mod tests {
     struct RetriedCreate(MemoryStore);
 
     impl SagaStore for RetriedCreate {
-        async fn create(&self, record: &SagaRecord) -> Result<WriteReceipt, StoreError> {
-            self.0.create(record).await?;
+        async fn create(
+            &self,
+            record: &SagaRecord,
+            capacity_units: f64,
+        ) -> Result<WriteReceipt, StoreError> {
+            self.0.create(record, capacity_units).await?;
             Err(StoreError::Conflict)
         }
         async fn replace(
             &self,
             record: &SagaRecord,
+            capacity_units: f64,
             expected_version: u64,
         ) -> Result<WriteReceipt, StoreError> {
-            self.0.replace(record, expected_version).await
+            self.0
+                .replace(record, capacity_units, expected_version)
+                .await
         }
-        async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
+        async fn get(&self, id: &str) -> Result<Option<Stored>, StoreError> {
             self.0.get(id).await
         }
         async fn put_text(&self, id: &str, text: &str) -> Result<WriteReceipt, StoreError> {
@@ -446,7 +459,7 @@ mod tests {
         async fn list(&self, query: &ListQuery) -> Result<Vec<(Millis, String)>, StoreError> {
             self.0.list(query).await
         }
-        async fn get_many(&self, ids: &[String]) -> Result<Vec<SagaRecord>, StoreError> {
+        async fn get_many(&self, ids: &[String]) -> Result<Vec<Stored>, StoreError> {
             self.0.get_many(ids).await
         }
         async fn due(

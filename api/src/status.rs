@@ -165,7 +165,7 @@ async fn route<S: SagaStore>(
                 Ok(_) => table.get(id).await?,
                 Err(_) => None,
             };
-            Ok(seed::status_response(found.as_ref()))
+            Ok(seed::status_response(found.as_deref()))
         }
         _ => Err(matched.unhandled()),
     }
@@ -193,7 +193,7 @@ async fn client_read<S: SagaStore>(
     };
     Ok(json_response(
         answer.status,
-        &api.render(answer, record.as_ref(), now),
+        &api.render(answer, record.as_deref(), now),
     ))
 }
 

@@ -3,6 +3,7 @@
 use super::rfc3339;
 use saga::engine::{self, Phase};
 use saga::record::{CallState, SagaRecord, StepStatus};
+use saga::stored::Stored;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -173,8 +174,9 @@ impl CallView {
     }
 }
 
-impl From<&SagaRecord> for SagaView {
-    fn from(record: &SagaRecord) -> Self {
+impl From<&Stored> for SagaView {
+    fn from(stored: &Stored) -> Self {
+        let record = &stored.record;
         let key = |step: &str, phase| engine::idempotency_key(&record.id, step, None, phase);
         let items = |s: &saga::record::StepState| -> Vec<ItemView> {
             let key =
@@ -245,7 +247,7 @@ impl From<&SagaRecord> for SagaView {
                 .collect(),
             dynamodb: CostView {
                 writes: record.writes,
-                write_capacity_units: record.capacity_units,
+                write_capacity_units: stored.capacity_units,
             },
         }
     }

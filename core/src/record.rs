@@ -195,9 +195,6 @@ pub struct SagaRecord {
     /// DynamoDB writes made for this saga, this one included.
     #[serde(default)]
     pub writes: u32,
-    /// Write capacity units consumed by this saga's writes before this one.
-    #[serde(default)]
-    pub capacity_units: f64,
     /// The key that signs the saga's callback tokens (set at start for definitions with a
     /// step that awaits a callback; never shown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -280,7 +277,6 @@ impl SagaRecord {
             due_at: None,
             expires_at: None,
             writes: 0,
-            capacity_units: 0.0,
             paused: false,
             callback_secret: None,
             choreographed: false,

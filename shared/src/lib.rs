@@ -16,6 +16,7 @@ pub mod monitor;
 pub mod notifications;
 pub mod payloads;
 pub mod ports;
+pub mod stored;
 pub mod sweeper;
 pub mod table;
 pub mod telemetry;

@@ -182,7 +182,6 @@ fn without_payloads(record: &SagaRecord, input: Value, steps: Vec<StepState>) ->
         due_at: record.due_at,
         expires_at: record.expires_at,
         writes: record.writes,
-        capacity_units: record.capacity_units,
         paused: record.paused,
         callback_secret: record.callback_secret.clone(),
         choreographed: record.choreographed,

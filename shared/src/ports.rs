@@ -3,6 +3,7 @@
 
 use crate::outcome::Outcome;
 use crate::record::{Millis, SagaRecord};
+use crate::stored::Stored;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
@@ -77,19 +78,23 @@ pub struct ListQuery {
 
 /// Where saga records live.
 pub trait SagaStore: Send + Sync {
-    /// Writes a new record; `Conflict` if one with this id exists.
+    /// Writes a new record, with the capacity its saga consumed before (see [`Stored`]) beside
+    /// it; `Conflict` if one with this id exists.
     fn create(
         &self,
         record: &SagaRecord,
+        capacity_units: f64,
     ) -> impl Future<Output = Result<WriteReceipt, StoreError>> + Send;
-    /// Replaces a record whose stored version is `expected_version`; `Conflict` otherwise.
+    /// Replaces a record whose stored version is `expected_version`, with the capacity its saga
+    /// consumed before this write beside it; `Conflict` otherwise.
     fn replace(
         &self,
         record: &SagaRecord,
+        capacity_units: f64,
         expected_version: u64,
     ) -> impl Future<Output = Result<WriteReceipt, StoreError>> + Send;
     /// Reads a record by id.
-    fn get(&self, id: &str) -> impl Future<Output = Result<Option<SagaRecord>, StoreError>> + Send;
+    fn get(&self, id: &str) -> impl Future<Output = Result<Option<Stored>, StoreError>> + Send;
     /// `(created_at, id)` of a partition's sagas in the time range, newest first.
     fn list(
         &self,
@@ -99,7 +104,7 @@ pub trait SagaStore: Send + Sync {
     fn get_many(
         &self,
         ids: &[String],
-    ) -> impl Future<Output = Result<Vec<SagaRecord>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Stored>, StoreError>> + Send;
     /// Writes an item that keeps a text beside the sagas under `id` (a definition version, a
     /// large input or output), replacing any text of that id.
     fn put_text(
@@ -142,7 +147,7 @@ pub struct DueKey {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DuePage {
     /// The sagas, oldest due first.
-    pub records: Vec<SagaRecord>,
+    pub records: Vec<Stored>,
     /// Where the next page starts, if there may be one.
     pub next: Option<DueKey>,
 }

@@ -8,6 +8,7 @@
 use crate::choreography::Expired;
 use crate::ports::{Clock, SagaStore, StoreError};
 use crate::record::{Millis, SagaRecord};
+use crate::stored::Stored;
 use crate::table::SagaTable;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -152,13 +153,13 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
                 .table
                 .due(shard, now + self.wake_ahead_ms, self.batch, after)
                 .await?;
-            let (ahead, due): (Vec<SagaRecord>, Vec<SagaRecord>) = page
+            let (ahead, due): (Vec<Stored>, Vec<Stored>) = page
                 .records
                 .into_iter()
                 .partition(|record| record.due_at.is_some_and(|at| at > now));
             // Parked sagas due before the next sweep are woken on time; anything else read
             // ahead of time waits until it is due.
-            timers.extend(ahead.into_iter().filter(parked));
+            timers.extend(ahead.into_iter().filter(|saga| parked(saga)));
             let mut visits = futures_util::stream::iter(due)
                 .map(|record| self.visit(record, now))
                 .buffer_unordered(NUDGES_IN_FLIGHT);
@@ -178,7 +179,7 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
     }
 
     /// Waits until a parked saga is due, then nudges it (unless it changed meanwhile).
-    async fn wake_on_time(&self, record: SagaRecord) -> Visited {
+    async fn wake_on_time(&self, record: Stored) -> Visited {
         let due = record.due_at.unwrap_or_default();
         let wait = due - self.clock.now();
         if wait > 0 {
@@ -191,7 +192,7 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
     }
 
     /// Acts on one due saga.
-    async fn visit(&self, record: SagaRecord, now: Millis) -> Visited {
+    async fn visit(&self, record: Stored, now: Millis) -> Visited {
         if record.status.is_terminal() {
             return Visited::Terminal;
         }
@@ -215,7 +216,7 @@ impl<S: SagaStore, C: Clock> Sweeper<S, C> {
 
     /// Fails a choreographed saga whose rollback events are overdue, or marks one stalled (its
     /// events drive it, so there is nothing to nudge).
-    async fn expire(&self, mut record: SagaRecord, now: Millis) -> Result<Expired, StoreError> {
+    async fn expire(&self, mut record: Stored, now: Millis) -> Result<Expired, StoreError> {
         let expired = crate::choreography::expire(&mut record, now);
         match expired {
             Expired::No => return Ok(expired),
@@ -242,7 +243,7 @@ fn parked(record: &SagaRecord) -> bool {
 }
 
 impl<S: SagaStore, C: Clock> Sweeper<S, C> {
-    async fn nudge(&self, mut record: SagaRecord, now: i64) -> Result<(), StoreError> {
+    async fn nudge(&self, mut record: Stored, now: i64) -> Result<(), StoreError> {
         debug!(saga_id = %record.id, lease = ?record.lease, wake_at = ?record.wake_at, "nudging saga");
         crate::engine::driver::hand_on(&mut record);
         self.table.update(&mut record, now).await.map(|_| ())
@@ -279,18 +280,18 @@ mod tests {
     async fn stored(
         sweeper: &Sweeper<MemoryStore, ManualClock>,
         edit: impl FnOnce(&mut SagaRecord),
-    ) -> SagaRecord {
+    ) -> Stored {
         let defs = Definitions::from_files(
             [("image.json", include_str!("../../definitions/image.json"))],
             |_| Some("http://p/".into()),
         )
         .unwrap();
-        let mut record = new_record(
+        let mut record = Stored::from(new_record(
             defs.get("image").unwrap(),
             uuid::Uuid::new_v4().to_string(),
             json!({}),
             10_000,
-        );
+        ));
         edit(&mut record);
         sweeper.table.create(&mut record, 10_000).await.unwrap();
         record
@@ -455,7 +456,7 @@ mod tests {
         sweeper
             .table
             .store()
-            .replace(&record, expected)
+            .replace(&record, record.capacity_units, expected)
             .await
             .unwrap();
 
@@ -467,7 +468,7 @@ mod tests {
         let failed = sweeper.table.get_bare(&record.id).await.unwrap().unwrap();
         assert_eq!(failed.status, crate::record::SagaStatus::Failed);
         assert!(!failed.runnable, "run-step never sees choreographed sagas");
-        assert!(failed.failure.unwrap().error.contains("tokenize"));
+        assert!(failed.failure.as_ref().unwrap().error.contains("tokenize"));
         assert_eq!((failed.due_at, failed.sweep_shard), (None, None));
         assert_eq!(
             failed.expires_at, None,

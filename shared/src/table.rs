@@ -1,12 +1,14 @@
 //! Where a saga record is written. Every writer (start, the worker, commands, the choreography
 //! monitor, the sweeper) goes through [`SagaTable`], which applies a write's bookkeeping (version,
 //! write count, update time, the sweeper's and the listing's index keys, the retention TTL)
-//! and makes the conditional write. The shard constants and the TTL rule live here too.
+//! and makes the conditional write, and keeps the capacity the saga's writes consumed beside
+//! the record ([`Stored`]). The shard constants and the TTL rule live here too.
 
 use crate::history::HistoryEntry;
 use crate::payloads;
 use crate::ports::{DueKey, DuePage, ListQuery, SagaStore, StoreError, WriteReceipt};
 use crate::record::{Millis, SagaRecord, SagaStatus};
+use crate::stored::Stored;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 
@@ -120,12 +122,13 @@ impl<S: SagaStore> SagaTable<S> {
     }
 
     /// Writes a new record (version 1, its first write); `Conflict` if its id exists. The
-    /// write's capacity is added to the record's count, for its next write to store.
+    /// write's capacity is added to the saga's count, for its next write to store.
     pub async fn create(
         &self,
-        record: &mut SagaRecord,
+        stored: &mut Stored,
         now: Millis,
     ) -> Result<WriteReceipt, StoreError> {
+        let record = &mut stored.record;
         record.version = 1;
         record.writes = 1;
         record.updated_at = now;
@@ -141,29 +144,29 @@ impl<S: SagaStore> SagaTable<S> {
         // A choreographed saga's first batch may already end it.
         let ended = record.status.is_terminal().then(|| record.status.as_str());
         let notify = [Some("STARTED"), ended];
-        let receipt = self.put(record, None).await?;
+        let receipt = self.put(stored, None).await?;
         let receipt = WriteReceipt { notify, ..receipt };
-        self.after_write(record, &receipt, now).await;
+        self.after_write(&stored.record, &receipt, now).await;
         Ok(receipt)
     }
 
     /// Reads a record with its payloads, those kept apart included.
-    pub async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
-        let Some(mut record) = self.store.get(id).await? else {
+    pub async fn get(&self, id: &str) -> Result<Option<Stored>, StoreError> {
+        let Some(mut stored) = self.store.get(id).await? else {
             return Ok(None);
         };
-        self.load_payloads(&mut record).await?;
-        Ok(Some(record))
+        self.load_payloads(&mut stored.record).await?;
+        Ok(Some(stored))
     }
 
     /// Reads a record as stored: payloads kept apart stay out (`null`) until
     /// [`Self::load_payloads`] brings them.
-    pub async fn get_bare(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
+    pub async fn get_bare(&self, id: &str) -> Result<Option<Stored>, StoreError> {
         self.store.get(id).await
     }
 
     /// Reads several records as stored (missing ones are left out).
-    pub async fn get_many(&self, ids: &[String]) -> Result<Vec<SagaRecord>, StoreError> {
+    pub async fn get_many(&self, ids: &[String]) -> Result<Vec<Stored>, StoreError> {
         self.store.get_many(ids).await
     }
 
@@ -211,12 +214,13 @@ impl<S: SagaStore> SagaTable<S> {
 
     /// Replaces the stored record with this one, conditional on the stored version being the
     /// one this record was read or last written at; `Conflict` otherwise. Bumps the version and
-    /// adds the write's capacity to the record's count, for its next write to store.
+    /// adds the write's capacity to the saga's count, for its next write to store.
     pub async fn update(
         &self,
-        record: &mut SagaRecord,
+        stored: &mut Stored,
         now: Millis,
     ) -> Result<WriteReceipt, StoreError> {
+        let record = &mut stored.record;
         let expected = record.version;
         record.version += 1;
         record.writes += 1;
@@ -225,12 +229,13 @@ impl<S: SagaStore> SagaTable<S> {
         let changed = record.note_status(now);
         let ended = changed && record.status.is_terminal();
         let notify = [ended.then(|| record.status.as_str()), None];
-        let written = match self.put(record, Some(expected)).await {
-            Err(StoreError::Conflict) if self.landed_anyway(record).await? => {
+        let written = match self.put(stored, Some(expected)).await {
+            Err(StoreError::Conflict) if self.landed_anyway(&stored.record).await? => {
                 Ok(WriteReceipt::default())
             }
             other => other,
         };
+        let record = &mut stored.record;
         match written {
             Ok(receipt) => {
                 self.expire_payloads(record).await;
@@ -253,7 +258,7 @@ impl<S: SagaStore> SagaTable<S> {
     /// status and cancel request: another writer's differs in one of them (each stamps its own
     /// time and lease; the cancel command, the one writer beside a lease holder, its request).
     async fn landed_anyway(&self, record: &SagaRecord) -> Result<bool, StoreError> {
-        let Some(stored) = self.store.get(&record.id).await? else {
+        let Some(Stored { record: stored, .. }) = self.store.get(&record.id).await? else {
             return Ok(false);
         };
         let stamp = |r: &SagaRecord| {
@@ -275,31 +280,34 @@ impl<S: SagaStore> SagaTable<S> {
     /// Moves large payloads and older history to items of their own (the record keeps their
     /// ids), then writes the record's item without them: a create, or a replace conditional on
     /// the `expected` stored version. The receipt counts the capacity of every item written,
-    /// which is added to the record's count for its next write to store.
+    /// which is added to the saga's count for its next write to store.
     async fn put(
         &self,
-        record: &mut SagaRecord,
+        stored: &mut Stored,
         expected: Option<u64>,
     ) -> Result<WriteReceipt, StoreError> {
         let started = std::time::Instant::now();
+        let record = &mut stored.record;
         let mut receipt = payloads::store_large(&self.store, record).await?;
         receipt.add(&payloads::spill_history(&self.store, record).await?);
-        receipt.add(&self.put_item(record, expected).await?);
-        record.capacity_units += receipt.capacity_units;
+        receipt.add(&self.put_item(stored, expected).await?);
+        stored.capacity_units += receipt.capacity_units;
         crate::timing::write(started.elapsed(), receipt.bytes, receipt.capacity_units);
         Ok(receipt)
     }
 
-    /// Writes the record's item, built from the record without changing it.
+    /// Writes the record's item, built from the record without changing it, with the saga's
+    /// count beside it.
     async fn put_item(
         &self,
-        record: &SagaRecord,
+        stored: &Stored,
         expected: Option<u64>,
     ) -> Result<WriteReceipt, StoreError> {
-        let item = payloads::item(record);
+        let item = payloads::item(&stored.record);
+        let capacity_units = stored.capacity_units;
         match expected {
-            None => self.store.create(&item).await,
-            Some(version) => self.store.replace(&item, version).await,
+            None => self.store.create(&item, capacity_units).await,
+            Some(version) => self.store.replace(&item, capacity_units, version).await,
         }
     }
 
@@ -397,13 +405,18 @@ mod tests {
         SagaRecord::fresh("s-1".into(), "image", ["a", "b"], json!({}), 1_000)
     }
 
+    /// A saga not written yet, as the table takes it.
+    fn new(record: SagaRecord) -> Stored {
+        Stored::from(record)
+    }
+
     #[tokio::test]
     async fn a_create_is_the_first_version_with_its_index_keys() {
         let table = table();
-        let mut record = SagaRecord {
+        let mut record = new(SagaRecord {
             runnable: true,
             ..saga()
-        };
+        });
         table.create(&mut record, 2_000).await.unwrap();
         assert_eq!(
             (record.version, record.writes, record.updated_at),
@@ -417,19 +430,19 @@ mod tests {
             "unclaimed after the stale time"
         );
         // Stored as written: without its own capacity, only known once it was written.
-        let stored = SagaRecord {
+        let stored = Stored {
             capacity_units: 0.0,
             ..record.clone()
         };
         assert_eq!(table.store.get("s-1").await.unwrap(), Some(stored));
-        let again = table.create(&mut saga(), 2_000).await;
+        let again = table.create(&mut new(saga()), 2_000).await;
         assert!(matches!(again, Err(StoreError::Conflict)));
     }
 
     #[tokio::test]
     async fn an_update_is_conditional_on_the_version_it_read() {
         let table = table();
-        let mut record = saga();
+        let mut record = new(saga());
         table.create(&mut record, 1_000).await.unwrap();
         let mut stale = record.clone();
         record.lease = Some(Lease {
@@ -452,7 +465,7 @@ mod tests {
     #[tokio::test]
     async fn an_update_whose_answer_was_lost_is_recognised_as_its_own() {
         let table = table();
-        let mut record = saga();
+        let mut record = new(saga());
         table.create(&mut record, 1_000).await.unwrap();
         record.lease = Some(Lease {
             owner: "me".into(),
@@ -478,7 +491,7 @@ mod tests {
     #[tokio::test]
     async fn each_write_stores_the_capacity_of_the_writes_before_it() {
         let table = table();
-        let mut record = saga();
+        let mut record = new(saga());
         table.create(&mut record, 1_000).await.unwrap();
         assert_eq!(
             record.capacity_units, 1.0,
@@ -494,7 +507,13 @@ mod tests {
     async fn a_write_stores_large_payloads_apart_and_leaves_the_record_whole() {
         let table = table();
         let big = |c: &str| json!({"blob": c.repeat(payloads::INLINE_PAYLOAD_BYTES)});
-        let mut record = SagaRecord::fresh("s-1".into(), "image", ["a"], big("i"), 1_000);
+        let mut record = new(SagaRecord::fresh(
+            "s-1".into(),
+            "image",
+            ["a"],
+            big("i"),
+            1_000,
+        ));
         assert!(matches!(payloads::item(&record), Cow::Borrowed(_)));
         table.create(&mut record, 1_000).await.unwrap();
         record.steps[0].output = Some(big("o"));
@@ -506,7 +525,7 @@ mod tests {
         assert!(stored.input.is_null() && stored.steps[0].output.is_none());
         let whole = table.get("s-1").await.unwrap().unwrap();
         assert_eq!(
-            (whole.input, whole.steps[0].output.clone()),
+            (whole.input.clone(), whole.steps[0].output.clone()),
             (big("i"), Some(big("o")))
         );
     }
@@ -515,7 +534,13 @@ mod tests {
     async fn a_for_each_s_large_element_outputs_are_kept_apart_until_gathered() {
         let table = table();
         let big = |c: &str| json!({"blob": c.repeat(payloads::INLINE_PAYLOAD_BYTES)});
-        let mut record = SagaRecord::fresh("s-1".into(), "fanout", ["each"], json!({}), 1_000);
+        let mut record = new(SagaRecord::fresh(
+            "s-1".into(),
+            "fanout",
+            ["each"],
+            json!({}),
+            1_000,
+        ));
         let element = |output| crate::record::ItemState {
             action: crate::record::CallState::pending(),
             output,
@@ -543,14 +568,20 @@ mod tests {
     async fn equal_payloads_share_one_item_and_both_load_back() {
         let table = table();
         let big = json!({"blob": "x".repeat(payloads::INLINE_PAYLOAD_BYTES)});
-        let mut record = SagaRecord::fresh("s-1".into(), "image", ["a"], big.clone(), 1_000);
+        let mut record = new(SagaRecord::fresh(
+            "s-1".into(),
+            "image",
+            ["a"],
+            big.clone(),
+            1_000,
+        ));
         record.steps[0].output = Some(big.clone());
         table.create(&mut record, 1_000).await.unwrap();
         assert_eq!(Some(&record.input_ref), Some(&record.steps[0].output_ref));
         assert_eq!(table.store.texts().len(), 1);
         let whole = table.get("s-1").await.unwrap().unwrap();
         assert_eq!(
-            (whole.input, whole.steps[0].output.clone()),
+            (whole.input.clone(), whole.steps[0].output.clone()),
             (big.clone(), Some(big))
         );
     }
@@ -558,17 +589,17 @@ mod tests {
     #[tokio::test]
     async fn an_ended_saga_leaves_the_sweep_index_and_gets_its_ttl_unless_it_failed() {
         let table = table();
-        let mut record = saga();
+        let mut record = new(saga());
         table.create(&mut record, 1_000).await.unwrap();
         record.status = SagaStatus::Compensated;
         table.update(&mut record, 86_400_000).await.unwrap();
         assert_eq!((record.sweep_shard, record.due_at), (None, None));
         assert_eq!(record.expires_at, Some(86_400 + 30 * 86_400));
         // A FAILED saga waits for an operator: never deleted by the TTL.
-        let mut failed = SagaRecord {
+        let mut failed = new(SagaRecord {
             id: "s-2".into(),
             ..saga()
-        };
+        });
         table.create(&mut failed, 1_000).await.unwrap();
         failed.status = SagaStatus::Failed;
         table.update(&mut failed, 86_400_000).await.unwrap();
@@ -584,11 +615,11 @@ mod tests {
     #[tokio::test]
     async fn a_choreographed_saga_is_swept_only_at_its_own_deadline() {
         let table = table();
-        let mut record = SagaRecord {
+        let mut record = new(SagaRecord {
             choreographed: true,
             status: SagaStatus::Running,
             ..saga()
-        };
+        });
         table.create(&mut record, 1_000).await.unwrap();
         assert_eq!((record.sweep_shard, record.due_at), (None, None));
         record.status = SagaStatus::Compensating;
@@ -601,7 +632,7 @@ mod tests {
     #[tokio::test]
     async fn status_changes_are_noted_once_and_older_history_moves_to_an_item_of_its_own() {
         let table = table();
-        let mut record = saga();
+        let mut record = new(saga());
         table.create(&mut record, 1_000).await.unwrap();
         table.update(&mut record, 1_001).await.unwrap();
         record.status = SagaStatus::Running;
@@ -622,7 +653,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_says_which_lifecycle_notifications_it_calls_for() {
         let table = table();
-        let mut record = saga();
+        let mut record = new(saga());
         let created = table.create(&mut record, 1_000).await.unwrap();
         assert_eq!(created.notify, [Some("STARTED"), None]);
         record.status = SagaStatus::Running;

@@ -17,6 +17,7 @@ use saga::ports::{
     WriteReceipt,
 };
 use saga::record::{Millis, SagaRecord};
+use saga::stored::{self, Stored};
 use saga::table::SagaTable;
 use size::{MAX_KEY_BYTES, check_size, put_error};
 use std::collections::HashMap;
@@ -79,10 +80,11 @@ impl DynamoStore {
     async fn put(
         &self,
         record: &SagaRecord,
+        capacity_units: f64,
         condition: &str,
         expected_version: Option<u64>,
     ) -> Result<WriteReceipt, StoreError> {
-        let item = serde_dynamo::to_item(record)
+        let item = stored::to_item(record, capacity_units)
             .map_err(|e| StoreError::Rejected(format!("record does not map to an item: {e}")))?;
         let bytes = check_size(&item, "saga record")?;
         let mut request = self
@@ -204,17 +206,28 @@ impl SagaStore for DynamoStore {
         Ok(())
     }
 
-    async fn create(&self, record: &SagaRecord) -> Result<WriteReceipt, StoreError> {
-        self.put(record, "attribute_not_exists(id)", None).await
+    async fn create(
+        &self,
+        record: &SagaRecord,
+        capacity_units: f64,
+    ) -> Result<WriteReceipt, StoreError> {
+        self.put(record, capacity_units, "attribute_not_exists(id)", None)
+            .await
     }
 
     async fn replace(
         &self,
         record: &SagaRecord,
+        capacity_units: f64,
         expected_version: u64,
     ) -> Result<WriteReceipt, StoreError> {
-        self.put(record, "version = :v", Some(expected_version))
-            .await
+        self.put(
+            record,
+            capacity_units,
+            "version = :v",
+            Some(expected_version),
+        )
+        .await
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Vec<(Millis, String)>, StoreError> {
@@ -258,12 +271,12 @@ impl SagaStore for DynamoStore {
             .collect())
     }
 
-    async fn get_many(&self, ids: &[String]) -> Result<Vec<SagaRecord>, StoreError> {
+    async fn get_many(&self, ids: &[String]) -> Result<Vec<Stored>, StoreError> {
         self.batch_get(ids)
             .await?
             .into_iter()
             .map(|item| {
-                serde_dynamo::from_item(item)
+                Stored::from_item(item)
                     .map_err(|e| StoreError::Unavailable(format!("unreadable saga record: {e}")))
             })
             .collect()
@@ -327,7 +340,7 @@ impl SagaStore for DynamoStore {
         Ok(DuePage { records, next })
     }
 
-    async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
+    async fn get(&self, id: &str) -> Result<Option<Stored>, StoreError> {
         if id.len() > MAX_KEY_BYTES {
             // No item can have this key; DynamoDB would refuse the request as invalid.
             return Ok(None);
@@ -346,7 +359,7 @@ impl SagaStore for DynamoStore {
         output
             .item
             .map(|item| {
-                serde_dynamo::from_item(item).map_err(|e| {
+                Stored::from_item(item).map_err(|e| {
                     StoreError::Unavailable(format!("unreadable saga record {id}: {e}"))
                 })
             })

@@ -117,8 +117,11 @@ fn record(id: &str, n: usize) -> SagaRecord {
     )
 }
 
+/// The capacity the records below have consumed, kept in their items beside them.
+const CAPACITY_UNITS: f64 = 1.5;
+
 fn size(record: &SagaRecord) -> usize {
-    item_size(&serde_dynamo::to_item(record).unwrap())
+    item_size(&saga::stored::to_item(record, CAPACITY_UNITS).unwrap())
 }
 
 #[tokio::test]
@@ -131,15 +134,16 @@ async fn the_item_budget_holds_on_dynamodb_and_a_request_it_refuses_is_a_rejecti
     let fits = record("fits", ITEM_BUDGET_BYTES - base);
     assert_eq!(size(&fits), ITEM_BUDGET_BYTES);
     store
-        .create(&fits)
+        .create(&fits, CAPACITY_UNITS)
         .await
         .expect("an item at the budget is written");
     let read = store.get("fits").await.unwrap().expect("and read back");
-    assert_eq!(read.input, fits.input);
+    assert_eq!(read.record, fits);
+    assert_eq!(read.capacity_units, CAPACITY_UNITS);
 
     // Over it: refused before it is sent, with the size and the budget named.
     let over = record("over", ITEM_BUDGET_BYTES - base + 1);
-    match store.create(&over).await {
+    match store.create(&over, CAPACITY_UNITS).await {
         Err(StoreError::Rejected(reason)) => {
             assert!(reason.contains(&ITEM_BUDGET_BYTES.to_string()), "{reason}")
         }

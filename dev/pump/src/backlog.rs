@@ -7,6 +7,7 @@ use futures_util::{StreamExt, stream};
 use saga::definition::Definitions;
 use saga::engine::{self, Begun, Next};
 use saga::record::Lease;
+use saga::stored::Stored;
 use saga::table::{SagaTable, TableRules};
 use saga_dynamodb::DynamoStore;
 use serde_json::json;
@@ -51,7 +52,9 @@ pub async fn seed(count: usize, table_name: &str) -> Result<(), Error> {
                     owner: "an invocation that died".into(),
                     expires_at: now - 1_000,
                 });
-                table.create(&mut record, now - 60_000).await?;
+                table
+                    .create(&mut Stored::from(record), now - 60_000)
+                    .await?;
                 Ok(())
             }
         })

@@ -6,6 +6,7 @@ use crate::ports::{
     Publisher, SagaStore, StoreError, WriteReceipt,
 };
 use crate::record::{Millis, SagaRecord};
+use crate::stored::Stored;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,8 +15,8 @@ use std::sync::{Arc, Mutex};
 /// same item budget as the DynamoDB adapter. Clones share it.
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
-    records: Arc<Mutex<HashMap<String, SagaRecord>>>,
-    writes: Arc<Mutex<Vec<SagaRecord>>>,
+    records: Arc<Mutex<HashMap<String, Stored>>>,
+    writes: Arc<Mutex<Vec<Stored>>>,
     texts: Arc<Mutex<HashMap<String, String>>>,
     expiring_texts: Arc<Mutex<HashMap<String, i64>>>,
     /// Records whose JSON is longer than this are refused, as the DynamoDB adapter refuses
@@ -92,15 +93,30 @@ impl MemoryStore {
         self.records_read.load(Ordering::SeqCst)
     }
 
-    /// Every record written, in order.
-    pub fn writes(&self) -> Vec<SagaRecord> {
+    /// Every record written, in order, with the capacity stored beside it.
+    pub fn writes(&self) -> Vec<Stored> {
         self.writes.lock().unwrap().clone()
+    }
+
+    /// Stores a written record with the capacity beside it, and notes the write.
+    fn keep(
+        &self,
+        records: &mut HashMap<String, Stored>,
+        record: &SagaRecord,
+        capacity_units: f64,
+    ) {
+        let stored = Stored {
+            record: record.clone(),
+            capacity_units,
+        };
+        records.insert(record.id.clone(), stored.clone());
+        self.writes.lock().unwrap().push(stored);
     }
 
     /// Changes a stored record as another writer would: its version moves on.
     pub fn edit(&self, id: &str, change: impl FnOnce(&mut SagaRecord)) {
         let mut records = self.records.lock().unwrap();
-        let record = records.get_mut(id).expect("edit a stored record");
+        let record = &mut records.get_mut(id).expect("edit a stored record").record;
         change(record);
         record.version += 1;
         record.writes += 1;
@@ -134,14 +150,17 @@ impl SagaStore for MemoryStore {
         Ok(())
     }
 
-    async fn create(&self, record: &SagaRecord) -> Result<WriteReceipt, StoreError> {
+    async fn create(
+        &self,
+        record: &SagaRecord,
+        capacity_units: f64,
+    ) -> Result<WriteReceipt, StoreError> {
         self.check_size(record)?;
         let mut records = self.records.lock().unwrap();
         if records.contains_key(&record.id) {
             return Err(StoreError::Conflict);
         }
-        records.insert(record.id.clone(), record.clone());
-        self.writes.lock().unwrap().push(record.clone());
+        self.keep(&mut records, record, capacity_units);
         Ok(WriteReceipt {
             capacity_units: 1.0,
             ..WriteReceipt::default()
@@ -151,6 +170,7 @@ impl SagaStore for MemoryStore {
     async fn replace(
         &self,
         record: &SagaRecord,
+        capacity_units: f64,
         expected_version: u64,
     ) -> Result<WriteReceipt, StoreError> {
         self.check_size(record)?;
@@ -159,8 +179,7 @@ impl SagaStore for MemoryStore {
             Some(stored) if stored.version == expected_version => {}
             _ => return Err(StoreError::Conflict),
         }
-        records.insert(record.id.clone(), record.clone());
-        self.writes.lock().unwrap().push(record.clone());
+        self.keep(&mut records, record, capacity_units);
         if self.lose_next_answer.swap(false, Ordering::SeqCst) {
             return Err(StoreError::Conflict);
         }
@@ -170,7 +189,7 @@ impl SagaStore for MemoryStore {
         })
     }
 
-    async fn get(&self, id: &str) -> Result<Option<SagaRecord>, StoreError> {
+    async fn get(&self, id: &str) -> Result<Option<Stored>, StoreError> {
         self.records_read.fetch_add(1, Ordering::SeqCst);
         Ok(self.records.lock().unwrap().get(id).cloned())
     }
@@ -194,7 +213,7 @@ impl SagaStore for MemoryStore {
         Ok(keys)
     }
 
-    async fn get_many(&self, ids: &[String]) -> Result<Vec<SagaRecord>, StoreError> {
+    async fn get_many(&self, ids: &[String]) -> Result<Vec<Stored>, StoreError> {
         self.records_read.fetch_add(ids.len(), Ordering::SeqCst);
         let records = self.records.lock().unwrap();
         Ok(ids
@@ -216,11 +235,11 @@ impl SagaStore for MemoryStore {
             )));
         }
         let records = self.records.lock().unwrap();
-        let key = |r: &SagaRecord| DueKey {
+        let key = |r: &Stored| DueKey {
             due_at: r.due_at.unwrap_or_default(),
             id: r.id.clone(),
         };
-        let mut due: Vec<SagaRecord> = records
+        let mut due: Vec<Stored> = records
             .values()
             .filter(|r| r.sweep_shard == Some(shard) && r.due_at.is_some_and(|d| d <= now))
             .filter(|r| after.as_ref().is_none_or(|a| key(r) > *a))

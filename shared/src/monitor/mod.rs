@@ -14,6 +14,7 @@ use crate::outcome::Outcome;
 
 use crate::ports::{Clock, Message, Publisher, SagaStore, StoreError};
 use crate::record::SagaRecord;
+use crate::stored::Stored;
 use crate::table::SagaTable;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
@@ -249,9 +250,11 @@ impl<S: SagaStore, P: Publisher, C: Clock> Monitor<S, P, C> {
                 }
             };
             let def = pinned.as_deref().unwrap_or(def);
-            let mut record = stored.unwrap_or_else(|| SagaRecord {
-                trace: Some(crate::invocation::saga_trace(None, now)),
-                ..new_record(def, correlation_id, now)
+            let mut record = stored.unwrap_or_else(|| {
+                Stored::from(SagaRecord {
+                    trace: Some(crate::invocation::saga_trace(None, now)),
+                    ..new_record(def, correlation_id, now)
+                })
             });
             let applied = apply(def, &mut record, events, now);
             if applied.logged == 0 && applied.dropped == 0 {

@@ -8,6 +8,7 @@ use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
 use crate::engine::{self, Refused};
 use crate::ports::{Clock, SagaStore, StoreError};
 use crate::record::SagaRecord;
+use crate::stored::Stored;
 use crate::table::SagaTable;
 use crate::versions::{self, VersionError};
 
@@ -75,7 +76,7 @@ pub async fn run<S: SagaStore, C: Clock>(
     deps: &CommandDeps<S, C>,
     id: &str,
     command: Command,
-) -> Result<SagaRecord, CommandError> {
+) -> Result<Stored, CommandError> {
     for _ in 0..5 {
         let mut record = deps
             .table
@@ -163,7 +164,7 @@ mod tests {
         .unwrap();
         let table = SagaTable::new(MemoryStore::default(), TableRules::default());
         let def = definitions.get("image").unwrap();
-        let mut record = new_record(def, "s-1".into(), json!({}), 1_000);
+        let mut record = Stored::from(new_record(def, "s-1".into(), json!({}), 1_000));
         table.create(&mut record, 1_000).await.unwrap();
         let deps = CommandDeps {
             table,

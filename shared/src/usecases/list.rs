@@ -11,7 +11,8 @@
 //! maybe fewer sagas than asked or none, with the cursor of the last key it read.
 
 use crate::ports::{ListPartition, ListQuery, SagaStore, StoreError};
-use crate::record::{Millis, SagaRecord, SagaStatus};
+use crate::record::{Millis, SagaStatus};
+use crate::stored::Stored;
 use crate::table::SagaTable;
 
 /// Default and largest page sizes.
@@ -52,7 +53,7 @@ pub struct ListRequest {
 #[derive(Debug, PartialEq)]
 pub struct Page {
     /// The sagas, newest first.
-    pub sagas: Vec<SagaRecord>,
+    pub sagas: Vec<Stored>,
     /// The last key of the page (created_at, id) when more may follow.
     pub next: Option<(Millis, String)>,
 }
@@ -88,7 +89,7 @@ pub async fn list<S: SagaStore>(
             })
             .collect()
     };
-    let keep = |r: &SagaRecord| {
+    let keep = |r: &Stored| {
         request.status.is_none_or(|s| r.status == s)
             && request.stalled.is_none_or(|s| r.stalled_at.is_some() == s)
             && request.saga_type.as_ref().is_none_or(|t| &r.saga_type == t)
@@ -97,7 +98,7 @@ pub async fn list<S: SagaStore>(
                 .as_ref()
                 .is_none_or(|t| r.task_id.as_ref() == Some(t))
     };
-    let mut page: Vec<SagaRecord> = Vec::new();
+    let mut page: Vec<Stored> = Vec::new();
     let mut after = request.after.clone();
     let mut more = true;
     let (mut queries, mut reads) = (0, 0);
@@ -159,6 +160,7 @@ pub async fn list<S: SagaStore>(
 mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
+    use crate::record::SagaRecord;
     use crate::table::TableRules;
     use serde_json::json;
 
@@ -169,7 +171,8 @@ mod tests {
             for i in 0..count {
                 let at = (n * count + i) as Millis;
                 let id = uuid::Uuid::from_u128((n * count + i) as u128).to_string();
-                let mut record = SagaRecord::fresh(id, saga_type, ["a"], json!({}), at);
+                let mut record =
+                    Stored::from(SagaRecord::fresh(id, saga_type, ["a"], json!({}), at));
                 table.create(&mut record, at).await.unwrap();
             }
         }

@@ -13,6 +13,7 @@
 use crate::engine::{self, Call};
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
 use crate::record::{Millis, SagaRecord};
+use crate::stored::Stored;
 use crate::trace::TraceContext;
 use crate::worker::Worker;
 use serde_json::Value;
@@ -37,7 +38,7 @@ pub struct StartDeps<S, H, P, C> {
 /// A start request's saga.
 pub struct Started {
     /// The saga as created (or as the earlier request with the same key left it).
-    pub record: SagaRecord,
+    pub record: Stored,
     /// What this request runs first, when it created the saga claimed.
     pub claimed: Option<Vec<Call>>,
     /// Whether an earlier request with the same idempotency key created it.
@@ -136,7 +137,7 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
     }
     .to_string();
     let now = worker.clock.now();
-    let mut record = engine::new_record(def, id, start.input, now);
+    let mut record = Stored::from(engine::new_record(def, id, start.input, now));
     record.correlation_id = start.correlation_id;
     record.task_id = start.task_id;
     record.idempotency_key = start.idempotency_key;
@@ -165,8 +166,8 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
             })?;
             // Identical to ours: this request's own create, which the SDK sent again after a
             // first attempt that succeeded but whose answer was lost. The saga is this one's.
-            if existing != record {
-                return replayed_or_refused(record, existing);
+            if existing.record != record.record {
+                return replayed_or_refused(record.record, existing);
             }
         }
         Err(e) => return Err(e.into()),
@@ -181,7 +182,7 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
 
 /// Another request created this saga: with the same idempotency key and input it is a replay,
 /// with another input a conflict; without a key, an id collision.
-fn replayed_or_refused(record: SagaRecord, existing: SagaRecord) -> Result<Started, StartError> {
+fn replayed_or_refused(record: SagaRecord, existing: Stored) -> Result<Started, StartError> {
     let Some(key) = record.idempotency_key else {
         return Err(StartError::Retry("saga id collision"));
     };
@@ -191,7 +192,7 @@ fn replayed_or_refused(record: SagaRecord, existing: SagaRecord) -> Result<Start
     if !same {
         return Err(StartError::KeyReused {
             key,
-            saga_id: existing.id,
+            saga_id: existing.record.id,
         });
     }
     Ok(Started {
@@ -213,7 +214,7 @@ pub async fn wait_for_end<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clo
     deps: &StartDeps<S, H, P, C>,
     started: Started,
     wait: Duration,
-) -> Result<SagaRecord, StoreError> {
+) -> Result<Stored, StoreError> {
     let worker = &deps.worker;
     let deadline = worker.clock.now() + wait.as_millis() as Millis;
     let mut record = started.record;

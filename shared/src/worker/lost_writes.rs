@@ -7,13 +7,14 @@ use crate::engine::driver::{self, Effect};
 use crate::history::EntryKind;
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
 use crate::record::{Failure, Millis, SagaRecord, SagaStatus, StepStatus};
+use crate::stored::Stored;
 use tracing::warn;
 
 impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C> {
     /// The saga cannot run at all (see [`driver::unrunnable`]): written FAILED with the reason.
     pub(super) async fn fail_to_run(
         &self,
-        record: &mut SagaRecord,
+        record: &mut Stored,
         reason: String,
         now: Millis,
     ) -> Result<RunResult, StoreError> {
@@ -37,7 +38,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
     /// an error that says why, instead of being retried forever.
     pub(super) async fn fail_unstorable(
         &self,
-        record: &mut SagaRecord,
+        record: &mut Stored,
         reason: &str,
         now: Millis,
     ) -> Result<Continue, StoreError> {
@@ -85,7 +86,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
         mut record: SagaRecord,
         owner: &str,
     ) -> Result<Option<SagaRecord>, StoreError> {
-        let Some(stored) = self.table.get_bare(&record.id).await? else {
+        let Some(Stored { record: stored, .. }) = self.table.get_bare(&record.id).await? else {
             return Ok(None);
         };
         let still_ours = stored

@@ -11,6 +11,7 @@ use crate::engine::{Call, Phase};
 use crate::outcome::Outcome;
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore, StoreError};
 use crate::record::{Millis, SagaRecord, SagaStatus, StepStatus};
+use crate::stored::Stored;
 use crate::table::SagaTable;
 use crate::versions;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -112,7 +113,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
     /// Drives a saga from a stream image until it ends, parks, or `deadline` draws near.
     pub async fn run(
         &self,
-        image: SagaRecord,
+        image: Stored,
         owner: &str,
         deadline: Millis,
     ) -> Result<RunResult, StoreError> {
@@ -124,7 +125,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
 
     async fn run_inner(
         &self,
-        image: SagaRecord,
+        image: Stored,
         owner: &str,
         deadline: Millis,
     ) -> Result<RunResult, StoreError> {
@@ -197,7 +198,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
     /// ends, parks, or `deadline` draws near. `record` is left as last written.
     pub async fn drive_new(
         &self,
-        record: &mut SagaRecord,
+        record: &mut Stored,
         first: Vec<Call>,
         owner: &str,
         deadline: Millis,
@@ -220,7 +221,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
     async fn execute_effects(
         &self,
         def: &SagaDefinition,
-        record: &mut SagaRecord,
+        record: &mut Stored,
         effects: Vec<Effect>,
         holder: &Holder<'_>,
     ) -> Result<RunResult, StoreError> {
@@ -260,13 +261,13 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
                                 return Ok(lost);
                             };
                             info!("cancel requested during the call");
-                            *record = merged;
+                            record.record = merged;
                             Event::CommandArrived
                         }
                     }
                 }
                 Effect::Call(call) => {
-                    let seen = snapshot.get_or_insert_with(|| Arc::new(record.clone()));
+                    let seen = snapshot.get_or_insert_with(|| Arc::new(record.record.clone()));
                     in_flight.push(self.call(def, Arc::clone(seen), call));
                     continue;
                 }
@@ -341,7 +342,7 @@ impl<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock> Worker<S, H, P, C
     }
 
     /// Conditional write of the record; bumps version and write count.
-    async fn write(&self, record: &mut SagaRecord, now: Millis) -> Result<Continue, StoreError> {
+    async fn write(&self, record: &mut Stored, now: Millis) -> Result<Continue, StoreError> {
         let expected = record.version;
         match self.table.update(record, now).await {
             Ok(_) => {

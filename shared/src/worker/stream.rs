@@ -1,7 +1,8 @@
 //! The DynamoDB stream event of run-step: decode the images, run each saga, report failures.
 
 use crate::ports::{Clock, HttpParticipant, Publisher, SagaStore};
-use crate::record::{Millis, SagaRecord};
+use crate::record::Millis;
+use crate::stored::Stored;
 use crate::worker::Worker;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -47,13 +48,13 @@ where
     } else {
         now + FALLBACK_BUDGET_MS
     };
-    let mut newest: HashMap<String, (SagaRecord, String)> = HashMap::new();
+    let mut newest: HashMap<String, (Stored, String)> = HashMap::new();
     for record in event.records {
         if record.change.new_image.is_empty() {
             continue;
         }
         let sequence = record.change.sequence_number.clone().unwrap_or_default();
-        match serde_dynamo::from_item::<_, SagaRecord>(record.change.new_image) {
+        match Stored::from_item(record.change.new_image) {
             Ok(image) => {
                 let keep = newest
                     .get(&image.id)
@@ -133,6 +134,11 @@ mod tests {
         serde_json::from_str(include_str!("../../../events/run-step.json")).unwrap()
     }
 
+    /// Stores a stream image's saga as its item holds it.
+    async fn keep(store: &MemoryStore, image: &Stored) {
+        store.create(image, image.capacity_units).await.unwrap();
+    }
+
     #[test]
     fn a_batch_runs_as_many_sagas_at_once_as_memory_holds() {
         assert_eq!(batch_concurrency(256, 1024 * 1024), 32);
@@ -174,9 +180,8 @@ mod tests {
             config: WorkerConfig::default(),
         });
         for record in &event.records {
-            let image: SagaRecord =
-                serde_dynamo::from_item(record.change.new_image.clone()).unwrap();
-            worker.table.store().create(&image).await.unwrap();
+            let image = Stored::from_item(record.change.new_image.clone()).unwrap();
+            keep(worker.table.store(), &image).await;
         }
         let response = handle(worker.clone(), event, "test", 0).await;
         assert!(
@@ -204,8 +209,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_run_step_sample_drives_its_saga_to_completion() {
-        let image: SagaRecord =
-            serde_dynamo::from_item(sample().records[0].change.new_image.clone()).unwrap();
+        let image = Stored::from_item(sample().records[0].change.new_image.clone()).unwrap();
         assert_eq!(image.saga_type, "image");
         assert!(image.runnable);
         let participant = Arc::new(ScriptedParticipant::new(|_, _| {
@@ -227,7 +231,7 @@ mod tests {
             definitions,
             config: WorkerConfig::default(),
         });
-        worker.table.store().create(&image).await.unwrap();
+        keep(worker.table.store(), &image).await;
         let response = handle(worker.clone(), sample(), "test", 0).await;
         assert!(response.batch_item_failures.is_empty());
         let stored = worker.table.get_bare(&image.id).await.unwrap().unwrap();

@@ -42,9 +42,14 @@ fn image_without_notifications() -> String {
     image.to_string()
 }
 
-async fn started(worker: &TestWorker) -> SagaRecord {
+async fn started(worker: &TestWorker) -> Stored {
     let def = worker.definitions.get("image").unwrap();
-    let mut record = new_record(def, "saga-1".into(), json!({"image_id": "i"}), 1_000);
+    let mut record = Stored::from(new_record(
+        def,
+        "saga-1".into(),
+        json!({"image_id": "i"}),
+        1_000,
+    ));
     worker.table.create(&mut record, 1_000).await.unwrap();
     record
 }
@@ -190,12 +195,12 @@ async fn a_long_backoff_parks_the_saga_and_the_sweeper_wakes_it() {
         definitions,
         config: WorkerConfig::default(),
     };
-    let mut record = new_record(
+    let mut record = Stored::from(new_record(
         worker.definitions.get("slow").unwrap(),
         "s".into(),
         json!({}),
         1_000,
-    );
+    ));
     worker.table.create(&mut record, 1_000).await.unwrap();
 
     // The retry is due in 120 s, beyond the inline wait: the saga is parked, not slept on.
@@ -329,7 +334,7 @@ async fn a_record_the_store_refuses_ends_the_saga_failed_instead_of_looping() {
     );
     let stored = worker.table.get_bare("saga-1").await.unwrap().unwrap();
     assert_eq!(stored.status, SagaStatus::Failed);
-    let failure = stored.failure.unwrap();
+    let failure = stored.failure.clone().unwrap();
     assert!(
         failure.error.contains("refused the saga record") && failure.error.contains("5000"),
         "{}",
@@ -373,7 +378,7 @@ async fn a_cancel_during_the_compensation_of_a_failure_leaves_it_compensated() {
     assert_eq!(result, RunResult::Finished(SagaStatus::Compensated));
     let last = worker.table.get_bare("saga-1").await.unwrap().unwrap();
     assert!(last.cancel_requested, "the cancel is recorded");
-    assert_eq!(last.failure.unwrap().step, "process");
+    assert_eq!(last.record.failure.unwrap().step, "process");
     assert_eq!(participant.received().len(), 4);
 }
 
@@ -459,7 +464,7 @@ async fn a_saga_whose_definition_version_is_kept_nowhere_fails_with_the_reason()
         )]
     );
     let failed = new.table.get_bare("saga-1").await.unwrap().unwrap();
-    let error = failed.failure.unwrap().error;
+    let error = failed.record.failure.unwrap().error;
     assert!(error.contains("neither deployed nor kept"), "{error}");
 }
 
@@ -477,7 +482,7 @@ async fn a_record_whose_steps_are_not_its_definitions_fails_instead_of_running()
     assert_eq!(result, RunResult::Finished(SagaStatus::Failed));
     assert!(participant.targets().is_empty());
     let failed = worker.table.get_bare("saga-1").await.unwrap().unwrap();
-    let error = failed.failure.unwrap().error;
+    let error = failed.record.failure.unwrap().error;
     assert!(error.contains("not those of its definition"), "{error}");
 }
 
@@ -510,7 +515,7 @@ async fn large_payloads_are_kept_whole_beside_the_record_and_references_read_the
     let (worker, participant) = bulky_worker(move |target, _| Outcome::Succeeded(answer(target)));
     let def = worker.definitions.get("bulky").unwrap();
     let input = json!({ "order": "i".repeat(50 * 1024) });
-    let mut record = new_record(def, "saga-1".into(), input.clone(), 1_000);
+    let mut record = Stored::from(new_record(def, "saga-1".into(), input.clone(), 1_000));
     worker.table.create(&mut record, 1_000).await.unwrap();
     let result = worker.run(record, "inv", FAR).await.unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Completed));
@@ -551,7 +556,7 @@ async fn an_output_over_the_hard_limit_fails_its_step_naming_the_limit() {
         _ => Outcome::Succeeded(json!({})),
     });
     let def = worker.definitions.get("bulky").unwrap();
-    let mut record = new_record(def, "saga-1".into(), json!({}), 1_000);
+    let mut record = Stored::from(new_record(def, "saga-1".into(), json!({}), 1_000));
     worker.table.create(&mut record, 1_000).await.unwrap();
     let result = worker.run(record, "inv", FAR).await.unwrap();
     assert_eq!(result, RunResult::Finished(SagaStatus::Compensated));
@@ -575,7 +580,7 @@ async fn a_finished_saga_is_announced_once_by_the_invocation_whose_write_ended_i
     assert_eq!(image.notify_topic, None);
     let stored = worker.table.get_bare("saga-1").await.unwrap().unwrap();
     assert!(
-        !serde_json::to_string(&stored)
+        !serde_json::to_string(&stored.record)
             .unwrap()
             .contains("notify_topic")
     );
@@ -643,7 +648,12 @@ async fn under_boundaries_a_happy_saga_is_written_at_its_claim_and_its_end_only(
 
     // Started by a request that waits: created already claimed, then written once at its end.
     let def = worker.definitions.get("image").unwrap();
-    let mut record = new_record(def, "saga-2".into(), json!({"image_id": "j"}), 1_000);
+    let mut record = Stored::from(new_record(
+        def,
+        "saga-2".into(),
+        json!({"image_id": "j"}),
+        1_000,
+    ));
     let next = worker.claim_new(&mut record, "inv-2").unwrap();
     worker.table.create(&mut record, 1_000).await.unwrap();
     let result = worker.drive_new(&mut record, next, "inv-2", FAR).await;
@@ -703,7 +713,7 @@ async fn under_boundaries_a_crash_mid_run_reruns_the_unrecorded_calls_with_the_s
 }
 
 /// Runs the saga in a task whose invocation crashes; returns the record as stored after it.
-async fn crash(worker: &Arc<TestWorker>, image: SagaRecord) -> SagaRecord {
+async fn crash(worker: &Arc<TestWorker>, image: Stored) -> Stored {
     let crashing = worker.clone();
     let died = tokio::spawn(async move { crashing.run(image, "inv", FAR).await }).await;
     assert!(died.is_err(), "the invocation died");
@@ -711,7 +721,7 @@ async fn crash(worker: &Arc<TestWorker>, image: SagaRecord) -> SagaRecord {
 }
 
 /// The stored record once its lease expired and the sweeper nudged it.
-fn handed_on(worker: &TestWorker, mut stored: SagaRecord) -> SagaRecord {
+fn handed_on(worker: &TestWorker, mut stored: Stored) -> Stored {
     let expires_at = stored.lease.as_ref().unwrap().expires_at;
     worker.clock.advance(expires_at - worker.clock.now() + 1);
     stored.runnable = true;
@@ -763,12 +773,12 @@ async fn a_finished_image_saga_fits_in_one_write_unit() {
     });
     worker.definitions = image_definitions(include_str!("../../../definitions/image.json"));
     let def = worker.definitions.get("image").unwrap();
-    let mut record = new_record(
+    let mut record = Stored::from(new_record(
         def,
         uuid::Uuid::new_v4().to_string(),
         json!({"image_id": "img_123", "data": "datos de prueba"}),
         1_796_015_919_038,
-    );
+    ));
     record.trace = Some(crate::trace::TraceContext::pick(
         Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         None,
@@ -789,7 +799,7 @@ async fn a_finished_image_saga_fits_in_one_write_unit() {
     let stored = worker.table.get_bare(&record.id).await.unwrap().unwrap();
     assert_eq!(stored.status, SagaStatus::Completed);
     let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
-        serde_dynamo::to_item(&stored).unwrap();
+        crate::stored::to_item(&stored.record, stored.capacity_units).unwrap();
     let size = saga_dynamodb::item_size(&item);
     // One write unit is 1 KB of item: a byte more and every write of the saga costs two.
     assert!(size <= 1024, "{size} bytes: over one write unit");
@@ -807,7 +817,7 @@ async fn a_saga_whose_payload_item_is_gone_ends_failed_saying_so() {
     assert_eq!(result, RunResult::Finished(SagaStatus::Failed));
     let stored = worker.table.get_bare("saga-1").await.unwrap().unwrap();
     assert_eq!(stored.status, SagaStatus::Failed);
-    let error = stored.failure.unwrap().error;
+    let error = stored.record.failure.unwrap().error;
     assert!(
         error.contains("saga-1#input") && error.contains("missing"),
         "{error}"
