@@ -11,6 +11,7 @@ mod get;
 mod graph;
 mod history;
 mod list;
+mod preview;
 mod redrive;
 mod start;
 mod validate;
@@ -105,4 +106,6 @@ commands! {
     Validate => validate,
     /// Draw a definition's steps as a Mermaid or Graphviz (dot) graph.
     Graph => graph,
+    /// Preview what a failure at one step would run and compensate, without calling anything.
+    Preview => preview,
 }
