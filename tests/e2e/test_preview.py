@@ -1,9 +1,15 @@
-"""The compensation preview (POST /definitions/{type}/preview, `saga preview`) on the local
-stack. The preview runs the engine on a simulated saga: the same calls, in the same order, with
-the same keys as a real saga that fails at the same step."""
+"""The compensation preview (POST /definitions/{type}/preview, `saga preview`) and replay of a
+definition change (`saga export`, `saga replay`) on the local stack. The preview runs the
+engine on a simulated saga: the same calls, in the same order, with the same keys as a real saga
+that fails at the same step. Replay checks changed definitions written to tmp_path against
+sagas recorded here: a renamed step, a removed compensation and a changed kind are
+incompatible, a step appended is not."""
 
 import json
+import time
+from datetime import datetime, timezone
 
+import pytest
 import requests
 
 from test_cli import fails, ok, ok_json, saga  # noqa: F401 (the fixture)
@@ -70,3 +76,83 @@ def test_the_cli_previews_a_type_through_the_api_and_a_file_here(saga, api):  # 
     assert undone == [("fan_each", 0), ("fan_b", None), ("fan_c", None), ("fan_a", None)], undone
     assert "no step nope" in fails(saga("preview", "image", "--fail-at", "nope"))
     assert fails(saga("preview", "image"), code=2)
+
+
+@pytest.fixture
+def recorded(api):
+    """Image sagas recorded now: one COMPLETED, one COMPENSATED at process; and since when."""
+    since = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    time.sleep(1)
+    completed = api.run_to_end("image", IMAGE)
+    compensated = api.run_to_end("image", {**IMAGE, "fail_at": "process"})
+    assert (completed["status"], compensated["status"]) == ("COMPLETED", "COMPENSATED")
+    return since, completed["id"], compensated["id"]
+
+
+def changed(tmp_path, change):
+    definition = json.loads((ROOT / "definitions" / "image.json").read_text())
+    change(definition["steps"])
+    path = tmp_path / "image.json"
+    path.write_text(json.dumps(definition))
+    return str(path)
+
+
+def replay(saga, path, since, *more):  # noqa: F811
+    result = saga("replay", "--definition", path, "--since", since, "--format", "json", *more)
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_replay_of_changed_definitions_against_recorded_sagas(saga, recorded, tmp_path):  # noqa: F811
+    since, completed, compensated = recorded
+
+    def renamed(steps):
+        steps[1]["name"] = "tokenise"
+    code, report = replay(saga, changed(tmp_path, renamed), since)
+    assert code == 1 and report["incompatible"] >= 2, report
+    found = {s["id"]: s["incompatibilities"] for s in report["sagas"]}
+    assert found[completed][0]["step"] == "tokenize"
+    assert "renamed or removed" in found[completed][0]["reason"]
+
+    def uncompensated(steps):
+        del steps[1]["compensation"]
+    code, report = replay(saga, changed(tmp_path, uncompensated), since)
+    assert code == 1, report
+    found = {s["id"]: s["incompatibilities"] for s in report["sagas"]}
+    assert found[compensated] == [{"step": "tokenize",
+                                   "reason": "compensation removed from a step that completed"}]
+    assert report["without_version"] == 0, "the stack runs definitions/image.json"
+
+    def appended(steps):
+        steps.append({"name": "archive", "action": {"http": {"url": "http://127.0.0.1:1/archive"}}})
+    code, report = replay(saga, changed(tmp_path, appended), since)
+    assert (code, report["incompatible"]) == (0, 0), report
+    assert report["checked"] >= 2 and report["compatible"] == report["checked"]
+
+    def pivot(steps):
+        steps[1]["kind"] = "pivot"
+        del steps[1]["compensation"]
+        steps[2]["kind"] = "retriable"
+    code, report = replay(saga, changed(tmp_path, pivot), since)
+    assert code == 1, report
+    reasons = [i["reason"] for s in report["sagas"] if s["id"] == completed for i in s["incompatibilities"]]
+    assert "kind changed from compensatable to pivot" in reasons, reasons
+
+
+def test_export_then_replay_from_the_file_with_a_summary(saga, recorded, tmp_path):  # noqa: F811
+    since, completed, compensated = recorded
+    exported = ok(saga("export", "--type", "image", "--since", since))
+    lines = [json.loads(line) for line in exported.splitlines()]
+    ids = {line["saga"]["id"] for line in lines}
+    assert {completed, compensated} <= ids
+    line = next(line for line in lines if line["saga"]["id"] == compensated)
+    assert any(e["kind"] == "attempt" and e["phase"] == "compensation" for e in line["history"])
+    (tmp_path / "sagas.jsonl").write_text(exported)
+
+    def renamed(steps):
+        steps[2]["name"] = "analyse"
+    path = changed(tmp_path, renamed)
+    result = saga("replay", "--definition", path, "--from-file", str(tmp_path / "sagas.jsonl"))
+    message = fails(result)
+    assert "incompatible with image" in message
+    assert f"checked {len(ids)}, compatible 0, incompatible {len(ids)}" in result.stdout
+    assert completed in result.stdout and "process" in result.stdout

@@ -7,12 +7,14 @@ use crate::output::{cell, print_json};
 use crate::sigv4::Signer;
 
 mod cancel;
+mod export;
 mod get;
 mod graph;
 mod history;
 mod list;
 mod preview;
 mod redrive;
+mod replay;
 mod start;
 mod validate;
 pub(crate) mod view;
@@ -108,4 +110,9 @@ commands! {
     Graph => graph,
     /// Preview what a failure at one step would run and compensate, without calling anything.
     Preview => preview,
+    /// Write the recorded sagas and their histories, one JSON object a line.
+    Export => export,
+    /// Check a changed definition against the recorded sagas of its type; exit code 1 when
+    /// any is incompatible.
+    Replay => replay,
 }
