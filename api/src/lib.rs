@@ -8,6 +8,7 @@ pub mod command;
 pub mod events;
 pub mod history;
 pub mod list;
+pub mod preview;
 pub mod problem;
 pub mod routes;
 pub mod seed;

@@ -71,6 +71,8 @@ pub enum Operation {
     AnswerCallback,
     /// `POST /callbacks/{token}/heartbeat`.
     CallbackHeartbeat,
+    /// `POST /definitions/{type}/preview`.
+    PreviewDefinition,
     /// `GET /health`.
     Health,
     /// `GET /ui`.
@@ -108,6 +110,7 @@ impl Operation {
             Operation::PostEvents => "postEvents",
             Operation::AnswerCallback => "answerCallback",
             Operation::CallbackHeartbeat => "callbackHeartbeat",
+            Operation::PreviewDefinition => "previewDefinition",
             Operation::Health => "health",
             Operation::Dashboard => "dashboard",
             Operation::SeedStartSaga => "seedStartSaga",
@@ -158,7 +161,7 @@ use Operation as Op;
 
 /// The native and seed routes. A path's first route names the function that answers the
 /// path's other methods (with a 405); where templates overlap, the earlier route wins.
-pub static ROUTES: [Route; 22] = [
+pub static ROUTES: [Route; 23] = [
     route("GET", "/sagas/{id}", SagaStatus, Read, Op::GetSaga),
     route("POST", "/sagas/{id}", StartSaga, Operate, Op::StartSaga),
     route("GET", "/sagas", SagaStatus, Read, Op::ListSagas),
@@ -225,6 +228,13 @@ pub static ROUTES: [Route; 22] = [
         SagaEvents,
         Participate,
         Op::CallbackHeartbeat,
+    ),
+    route(
+        "POST",
+        "/definitions/{type}/preview",
+        SagaStatus,
+        Read,
+        Op::PreviewDefinition,
     ),
     route("GET", "/health", SagaStatus, Public, Op::Health),
     route("GET", "/ui", SagaStatus, Public, Op::Dashboard),

@@ -159,6 +159,7 @@ async fn route<S: SagaStore>(
             let page = super::history::page(&record, entries, &query())?;
             Ok(json_response(200, &page))
         }
+        Operation::PreviewDefinition => super::preview::handle(matched.param("type"), request),
         Operation::SeedGetSaga => {
             let id = matched.param("saga_id");
             let found = match uuid::Uuid::parse_str(id) {

@@ -111,7 +111,7 @@ fn in_flight(entry: &Value) -> bool {
 }
 
 /// Every entry from position `from` on, page by page.
-async fn read_from(api: &Api, id: &str, from: usize) -> CliResult<Vec<Value>> {
+pub(super) async fn read_from(api: &Api, id: &str, from: usize) -> CliResult<Vec<Value>> {
     let mut entries = Vec::new();
     let mut cursor = from.to_string();
     loop {

@@ -7,12 +7,15 @@ use crate::output::{cell, print_json};
 use crate::sigv4::Signer;
 
 mod cancel;
+mod export;
 mod get;
 mod graph;
 mod history;
 mod list;
 mod pause;
+mod preview;
 mod redrive;
+mod replay;
 mod resume;
 mod start;
 mod validate;
@@ -111,4 +114,11 @@ commands! {
     Validate => validate,
     /// Draw a definition's steps as a Mermaid or Graphviz (dot) graph.
     Graph => graph,
+    /// Preview what a failure at one step would run and compensate, without calling anything.
+    Preview => preview,
+    /// Write the recorded sagas and their histories, one JSON object a line.
+    Export => export,
+    /// Check a changed definition against the recorded sagas of its type; exit code 1 when
+    /// any is incompatible.
+    Replay => replay,
 }

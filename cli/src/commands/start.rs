@@ -99,7 +99,7 @@ async fn until_ended(api: &Api, id: &str, spinner: &Spinner) -> CliResult<Value>
 }
 
 /// The input argument as a JSON object: inline, `@file` or `@-` (stdin).
-fn read_input(argument: &str) -> CliResult<Value> {
+pub(super) fn read_input(argument: &str) -> CliResult<Value> {
     let (text, source) = match argument.strip_prefix('@') {
         Some("-") => {
             let mut text = String::new();

@@ -2,6 +2,7 @@
 
 pub mod choreography;
 pub mod client_api;
+pub mod compatibility;
 mod env;
 mod error;
 mod flow;
@@ -11,6 +12,8 @@ mod schema_key;
 pub mod template;
 mod validate;
 
+#[cfg(test)]
+mod compatibility_tests;
 #[cfg(test)]
 mod corpus_tests;
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug)]
-enum StageShape {
+pub(super) enum StageShape {
     Step(bool),
     Parallel(Vec<Vec<bool>>),
     ForEach {
@@ -44,7 +44,7 @@ fn step(name: String, undo: bool, attempts: u32) -> Value {
     step
 }
 
-fn definition(stages: &[StageShape], attempts: u32) -> (SagaDefinition, Value) {
+pub(super) fn definition(stages: &[StageShape], attempts: u32) -> (SagaDefinition, Value) {
     let mut n = 0;
     let mut name = || {
         n += 1;
@@ -84,7 +84,7 @@ fn definition(stages: &[StageShape], attempts: u32) -> (SagaDefinition, Value) {
     ((**defs.get("g").unwrap()).clone(), input)
 }
 
-fn stage_shape() -> impl Strategy<Value = StageShape> {
+pub(super) fn stage_shape() -> impl Strategy<Value = StageShape> {
     prop_oneof![
         any::<bool>().prop_map(StageShape::Step),
         proptest::collection::vec(proptest::collection::vec(any::<bool>(), 1..3), 2..4)

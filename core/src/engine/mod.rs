@@ -218,6 +218,10 @@ mod group_properties;
 #[cfg(test)]
 mod group_tests;
 mod outcomes;
+pub mod preview;
+mod preview_reasons;
+#[cfg(test)]
+mod preview_tests;
 #[cfg(test)]
 pub(crate) mod properties;
 mod request;
