@@ -49,6 +49,8 @@ def test_an_answer_by_callback_after_2_s_completes_the_step_with_its_output(api)
     outcomes = [e.get("outcome") for e in api.history(saga_id)
                 if e["kind"] == "attempt" and e["step"] == "pay"]
     assert outcomes == ["acknowledged", "succeeded"], outcomes
+    # Create, claim, reserve, the acknowledgement (parked), the answer, the claim applying it.
+    assert saga["dynamodb"]["writes"] == 7
     # The participant called once: the saga was never sent the call again while it waited.
     assert len([c for c in api.calls(saga_id) if c["participant"] == "later"]) == 1
 

@@ -28,6 +28,8 @@ def test_the_tokenizers_reply_completes_the_step_and_its_tokens_reach_the_ai_mod
     outcomes = [e.get("outcome") for e in api.history(saga["id"])
                 if e["kind"] == "attempt" and e["step"] == "tokenize"]
     assert outcomes == ["acknowledged", "succeeded"], outcomes
+    # The image saga's 5 writes, and 2 for the reply: its own write and the claim applying it.
+    assert saga["dynamodb"]["writes"] == 7
 
 
 def test_a_refusing_reply_fails_the_step_and_nothing_is_undone(api, topics):

@@ -52,6 +52,9 @@ def test_a_5_s_wait_ends_on_time_and_a_false_condition_skips_its_step(api, long_
     assert not_before <= confirmed <= not_before + LATE_MS, confirmed - not_before
     notes = [(e["step"], e["outcome"]) for e in api.history(saga_id) if e["kind"] == "step"]
     assert notes == [("cool_off", "waiting"), ("cool_off", "waited"), ("vip_gift", "skipped")]
+    # Without the wait 4 writes (a skipped step and an ended wait write nothing of their own);
+    # parked, 2 more: the sweeper's wake-up and the claim that follows.
+    assert saga["dynamodb"]["writes"] == 6
 
 
 def test_a_true_condition_runs_its_step(api, long_wait):
