@@ -30,8 +30,8 @@ pub fn handle(saga_type: &str, request: &Request) -> Result<Response<Body>, Prob
 }
 
 /// The preview of `body` (`{"input", "fail_at", "outcome", "outputs"}`) for `saga_type`:
-/// 404 for an unknown type, 400 for a body that is not such an object, 422 for a step the
-/// definition does not have or an input it cannot take.
+/// 404 for an unknown type or a step the definition does not have, 400 for a body that is not
+/// such an object, 422 for an input it cannot take or a choreographed type.
 pub fn respond(
     definitions: &Definitions,
     saga_type: &str,
@@ -54,9 +54,9 @@ pub fn respond(
         ))
     })?;
     let preview = preview(def, &scenario, now).map_err(|error| match error {
-        PreviewError::UnknownStep(_) | PreviewError::Input(_) => {
-            Problem::new(422, error.to_string())
-        }
+        // The step is what the request names and the definition lacks, as a type it lacks.
+        PreviewError::UnknownStep(_) => Problem::not_found(error.to_string()),
+        PreviewError::Input(_) => Problem::new(422, error.to_string()),
         PreviewError::NoEnd(_) => Problem::new(500, error.to_string()),
     })?;
     Ok(json_response(200, &preview))
@@ -122,7 +122,7 @@ mod tests {
     fn unknown_types_steps_and_malformed_bodies_are_problems() {
         assert_eq!(answer("nope", json!({"fail_at": "x"})).0, 404);
         let (status, problem) = answer("image", json!({"fail_at": "nope"}));
-        assert_eq!(status, 422);
+        assert_eq!(status, 404);
         assert!(problem["detail"].as_str().unwrap().contains("no step nope"));
         assert_eq!(answer("image", json!({"input": {}})).0, 400, "no fail_at");
         let outcome = json!({"fail_at": "process", "outcome": "maybe"});

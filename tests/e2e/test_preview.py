@@ -55,7 +55,7 @@ def test_a_refusal_is_tried_once_and_not_undone(api):
 def test_unknown_types_and_steps_are_problems(api):
     assert preview(api, "nope", {"fail_at": "x"}).status_code == 404
     response = preview(api, "image", {"fail_at": "nope"})
-    assert response.status_code == 422
+    assert response.status_code == 404
     assert "no step nope" in response.json()["detail"]
     assert preview(api, "image", {"input": IMAGE}).status_code == 400
 
