@@ -251,19 +251,23 @@ impl Frontier<'_> {
             Phase::Action => answers::callback_of(self.def, self.record, step, attempt),
             Phase::Compensation => None,
         };
-        let reply_topic = def
-            .await_answer
-            .as_ref()
-            .and_then(|a| a.reply_topic.clone());
-        let request = match callback {
-            None if phase == Phase::Action && reply_topic.is_some() => render(spec, &context)
-                .map(|request| with_header(request, REPLY_TO, reply_topic.unwrap_or_default())),
-            None => render(spec, &context),
-            Some(Err(missing)) => Err(missing),
-            Some(Ok((url, values))) => {
+        let reply_topic = match phase {
+            Phase::Action => def
+                .await_answer
+                .as_ref()
+                .and_then(|a| a.reply_topic.clone()),
+            Phase::Compensation => None,
+        };
+        let request = match (callback, reply_topic) {
+            (Some(Err(missing)), _) => Err(missing),
+            (Some(Ok((url, values))), _) => {
                 context["callback"] = values;
                 render(spec, &context).map(|request| with_header(request, CALLBACK_HEADER, url))
             }
+            (None, Some(topic)) => {
+                render(spec, &context).map(|request| with_header(request, REPLY_TO, topic))
+            }
+            (None, None) => render(spec, &context),
         };
         self.run.push(Call {
             step,

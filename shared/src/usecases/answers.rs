@@ -5,6 +5,7 @@
 //! on the call, and a saga nobody holds is made runnable so run-step applies it at once; an
 //! invocation that holds the saga finds it at its next write and merges it.
 
+use super::change::{ChangeError, change_record};
 use crate::callback::Callback;
 use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
 use crate::engine::{self, NotAwaiting};
@@ -88,41 +89,43 @@ async fn apply<S: SagaStore, C: Clock>(
     named: impl Fn(&SagaDefinition, &SagaRecord) -> Option<(usize, u32)>,
     arrival: Arrival,
 ) -> Result<(), AnswerError> {
-    for _ in 0..5 {
-        let Some(mut record) = deps.table.get_bare(saga_id).await? else {
-            return Err(AnswerError::Unknown);
-        };
-        if record.choreographed || !signed(&record) {
+    change_record(deps.table, deps.clock, saga_id, async |record, now| {
+        if record.choreographed || !signed(record) {
             return Err(AnswerError::Unknown);
         }
-        let def = match versions::definition_of(deps.table, deps.definitions, &record).await {
+        let def = match versions::definition_of(deps.table, deps.definitions, record).await {
             Ok(AnyDefinition::Orchestrated(def)) => def,
             Ok(AnyDefinition::Choreographed(_)) | Err(VersionError::Unrunnable(_)) => {
                 return Err(AnswerError::Unknown);
             }
             Err(VersionError::Store(e)) => return Err(e.into()),
         };
-        let at = named(&def, &record).ok_or(AnswerError::Unknown)?;
-        let now = deps.clock.now();
+        let at = named(&def, record).ok_or(AnswerError::Unknown)?;
         let wake_at = match &arrival {
             Arrival::Answer(answer) => {
                 let answer = Answer {
                     at: now,
                     ..answer.clone()
                 };
-                engine::answer(&def, &mut record, at, answer)?;
+                engine::answer(&def, record, at, answer)?;
                 now
             }
-            Arrival::Heartbeat => engine::heartbeat(&def, &mut record, at, now)?,
+            Arrival::Heartbeat => engine::heartbeat(&def, record, at, now)?,
         };
-        wake(&mut record, wake_at, now);
-        match deps.table.update(&mut record, now).await {
-            Ok(_) => return Ok(()),
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        wake(record, wake_at, now);
+        Ok(true)
+    })
+    .await?;
+    Ok(())
+}
+
+impl ChangeError for AnswerError {
+    fn missing(_: &str) -> Self {
+        AnswerError::Unknown
     }
-    Err(AnswerError::KeptChanging)
+    fn kept_changing() -> Self {
+        AnswerError::KeptChanging
+    }
 }
 
 /// A saga nobody holds: runnable at once for an answer, or parked until the new deadline for

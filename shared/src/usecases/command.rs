@@ -4,6 +4,7 @@
 //! becomes runnable at once (a paused one instead leaves the stream and the sweeper alone); the
 //! invocation holding a leased one finds the command at its next write, merges it and goes on.
 
+use super::change::{ChangeError, change_record};
 use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
 use crate::engine::{self, Refused};
 use crate::ports::{Clock, SagaStore, StoreError};
@@ -77,37 +78,31 @@ pub async fn run<S: SagaStore, C: Clock>(
     id: &str,
     command: Command,
 ) -> Result<Stored, CommandError> {
-    for _ in 0..5 {
-        let mut record = deps
-            .table
-            .get_bare(id)
-            .await?
-            .ok_or_else(|| CommandError::NotFound(id.to_string()))?;
+    change_record(&deps.table, &deps.clock, id, async |record, now| {
         if record.choreographed {
             return Err(CommandError::Choreographed);
         }
         match command {
             // A repeated cancel is recorded already: nothing to write.
             Command::Cancel if record.cancel_requested && !record.status.is_terminal() => {
-                return Ok(record);
+                return Ok(false);
             }
             Command::Cancel => {
-                let def = match versions::definition_of(&deps.table, &deps.definitions, &record)
+                let def = match versions::definition_of(&deps.table, &deps.definitions, record)
                     .await
                 {
                     Ok(AnyDefinition::Orchestrated(def)) => Some(def),
                     Ok(AnyDefinition::Choreographed(_)) | Err(VersionError::Unrunnable(_)) => None,
                     Err(VersionError::Store(e)) => return Err(e.into()),
                 };
-                cancel(def.as_deref(), &mut record)?
+                cancel(def.as_deref(), record)?
             }
-            Command::Redrive => engine::redrive(&mut record)?,
+            Command::Redrive => engine::redrive(record)?,
             // A repeated pause is recorded already: nothing to write.
-            Command::Pause if !engine::pause(&mut record)? => return Ok(record),
+            Command::Pause if !engine::pause(record)? => return Ok(false),
             Command::Pause => {}
-            Command::Resume => engine::resume(&mut record)?,
+            Command::Resume => engine::resume(record)?,
         }
-        let now = deps.clock.now();
         crate::history::note_command(&mut record.history, command.name(), now);
         if record.is_leased(now) {
             // The holder merges the command at its next write.
@@ -116,17 +111,22 @@ pub async fn run<S: SagaStore, C: Clock>(
             record.runnable = false;
             record.wake_at = None;
         } else {
-            crate::engine::driver::hand_on(&mut record);
+            crate::engine::driver::hand_on(record);
         }
         // Recomputed: a leased saga is then due when its lease expires.
         record.due_at = None;
-        match deps.table.update(&mut record, now).await {
-            Ok(_) => return Ok(record),
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        Ok(true)
+    })
+    .await
+}
+
+impl ChangeError for CommandError {
+    fn missing(id: &str) -> Self {
+        CommandError::NotFound(id.to_string())
     }
-    Err(CommandError::KeptChanging)
+    fn kept_changing() -> Self {
+        CommandError::KeptChanging
+    }
 }
 
 /// Records a cancel under the saga's own definition version (`None` when it cannot be had:

@@ -4,6 +4,7 @@
 //! requests to them and their errors to problem responses.
 
 pub mod answers;
+mod change;
 pub mod command;
 pub mod list;
 pub mod start;
