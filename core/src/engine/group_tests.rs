@@ -172,6 +172,45 @@ fn a_group_starts_its_branches_together_and_hands_its_outputs_on() {
 }
 
 #[test]
+fn a_branch_whose_last_step_is_skipped_hands_on_null_for_it() {
+    let mut confirm = step("confirm");
+    confirm["action"]["http"]["body"] = json!("${/steps/fan/output}");
+    let mut ship = step("ship");
+    ship["when"] = json!({"pointer": "/input/express", "exists": true});
+    let text = json!({
+        "type": "g",
+        "steps": [
+            {"name": "fan", "parallel": {"branches": [[step("pay"), ship], [step("notify")]]}},
+            confirm,
+        ],
+    });
+    let def = load(&text.to_string()).unwrap();
+    let mut record = new_record(&def, "s".into(), json!({}), 0);
+    let branches = calls(&on(&def, &mut record, Event::Claimed, 0, &HOLDER));
+    assert_eq!(names(&def, &branches), ["pay", "notify"]);
+    on(
+        &def,
+        &mut record,
+        finished(&branches[1], ok(json!("n"))),
+        1,
+        &HOLDER,
+    );
+    let effects = on(
+        &def,
+        &mut record,
+        finished(&branches[0], ok(json!("p"))),
+        2,
+        &HOLDER,
+    );
+    let confirm = calls(&effects);
+    assert_eq!(names(&def, &confirm), ["confirm"], "ship is skipped");
+    let Ok(Request::Http { body, .. }) = &confirm[0].request else {
+        panic!("{confirm:?}")
+    };
+    assert_eq!(body, &json!({"ship": null, "notify": "n"}));
+}
+
+#[test]
 fn a_branch_that_fails_stops_new_calls_and_compensation_waits_for_calls_in_flight() {
     let def = parallel();
     let mut record = new_record(&def, "s".into(), json!({}), 0);

@@ -3,11 +3,12 @@
 use super::Request;
 use crate::definition::{CallSpec, SagaDefinition, Stage, template};
 use crate::record::SagaRecord;
+use crate::status::StepStatus;
 use serde_json::{Map, Value, json};
 
 /// The template context: input, saga identity, the outputs of completed steps, and of each
 /// parallel group whose branches all completed (an object of its branches' last outputs, by
-/// step name). For an element of a for-each step, also `item` and `index`, and the step's
+/// step name; `null` for a branch whose last step was skipped). For an element of a for-each step, also `item` and `index`, and the step's
 /// output is that element's own.
 pub(super) fn context(
     def: &SagaDefinition,
@@ -26,7 +27,13 @@ pub(super) fn context(
                 .filter_map(|branch| branch.last())
                 .map(|&last| {
                     let state = &record.steps[last];
-                    Some((state.name.clone(), state.output.clone()?))
+                    let output = match state.action.status {
+                        // A branch whose last step was skipped by its condition ended without
+                        // an output of its own: null, as a tolerated failure's element is.
+                        StepStatus::Skipped => Value::Null,
+                        _ => state.output.clone()?,
+                    };
+                    Some((state.name.clone(), output))
                 })
                 .collect();
             if let Some(outputs) = last_outputs {
