@@ -5,14 +5,13 @@
 //! on the call, and a saga nobody holds is made runnable so run-step applies it at once; an
 //! invocation that holds the saga finds it at its next write and merges it.
 
-use super::change::{ChangeError, change_record};
+use super::change::{Change, ChangeError, change_record};
 use crate::callback::Callback;
-use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
+use crate::definition::{Definitions, SagaDefinition};
 use crate::engine::{self, NotAwaiting};
 use crate::ports::{Clock, SagaStore, StoreError};
 use crate::record::{Answer, Millis, SagaRecord};
 use crate::table::SagaTable;
-use crate::versions::{self, VersionError};
 
 /// What the answering routes need (the events function's, borrowed).
 pub struct AnswerDeps<'a, S, C> {
@@ -89,33 +88,27 @@ async fn apply<S: SagaStore, C: Clock>(
     named: impl Fn(&SagaDefinition, &SagaRecord) -> Option<(usize, u32)>,
     arrival: Arrival,
 ) -> Result<(), AnswerError> {
-    change_record(deps.table, deps.clock, saga_id, async |record, now| {
+    let change = |(def, record, now): Change<'_>| {
         if record.choreographed || !signed(record) {
             return Err(AnswerError::Unknown);
         }
-        let def = match versions::definition_of(deps.table, deps.definitions, record).await {
-            Ok(AnyDefinition::Orchestrated(def)) => def,
-            Ok(AnyDefinition::Choreographed(_)) | Err(VersionError::Unrunnable(_)) => {
-                return Err(AnswerError::Unknown);
-            }
-            Err(VersionError::Store(e)) => return Err(e.into()),
-        };
-        let at = named(&def, record).ok_or(AnswerError::Unknown)?;
+        let def = def.ok_or(AnswerError::Unknown)?;
+        let at = named(def, record).ok_or(AnswerError::Unknown)?;
         let wake_at = match &arrival {
             Arrival::Answer(answer) => {
                 let answer = Answer {
                     at: now,
                     ..answer.clone()
                 };
-                engine::answer(&def, record, at, answer)?;
+                engine::answer(def, record, at, answer)?;
                 now
             }
-            Arrival::Heartbeat => engine::heartbeat(&def, record, at, now)?,
+            Arrival::Heartbeat => engine::heartbeat(def, record, at, now)?,
         };
         wake(record, wake_at, now);
         Ok(true)
-    })
-    .await?;
+    };
+    change_record(deps.table, deps.definitions, deps.clock, saga_id, change).await?;
     Ok(())
 }
 

@@ -4,14 +4,13 @@
 //! becomes runnable at once (a paused one instead leaves the stream and the sweeper alone); the
 //! invocation holding a leased one finds the command at its next write, merges it and goes on.
 
-use super::change::{ChangeError, change_record};
-use crate::definition::{AnyDefinition, Definitions, SagaDefinition};
+use super::change::{Change, ChangeError, change_record};
+use crate::definition::{Definitions, SagaDefinition};
 use crate::engine::{self, Refused};
 use crate::ports::{Clock, SagaStore, StoreError};
 use crate::record::SagaRecord;
 use crate::stored::Stored;
 use crate::table::SagaTable;
-use crate::versions::{self, VersionError};
 
 /// What the command function needs.
 pub struct CommandDeps<S, C> {
@@ -78,7 +77,7 @@ pub async fn run<S: SagaStore, C: Clock>(
     id: &str,
     command: Command,
 ) -> Result<Stored, CommandError> {
-    change_record(&deps.table, &deps.clock, id, async |record, now| {
+    let change = |(def, record, now): Change<'_>| {
         if record.choreographed {
             return Err(CommandError::Choreographed);
         }
@@ -87,16 +86,7 @@ pub async fn run<S: SagaStore, C: Clock>(
             Command::Cancel if record.cancel_requested && !record.status.is_terminal() => {
                 return Ok(false);
             }
-            Command::Cancel => {
-                let def = match versions::definition_of(&deps.table, &deps.definitions, record)
-                    .await
-                {
-                    Ok(AnyDefinition::Orchestrated(def)) => Some(def),
-                    Ok(AnyDefinition::Choreographed(_)) | Err(VersionError::Unrunnable(_)) => None,
-                    Err(VersionError::Store(e)) => return Err(e.into()),
-                };
-                cancel(def.as_deref(), record)?
-            }
+            Command::Cancel => cancel(def, record)?,
             Command::Redrive => engine::redrive(record)?,
             // A repeated pause is recorded already: nothing to write.
             Command::Pause if !engine::pause(record)? => return Ok(false),
@@ -116,8 +106,8 @@ pub async fn run<S: SagaStore, C: Clock>(
         // Recomputed: a leased saga is then due when its lease expires.
         record.due_at = None;
         Ok(true)
-    })
-    .await
+    };
+    change_record(&deps.table, &deps.definitions, &deps.clock, id, change).await
 }
 
 impl ChangeError for CommandError {
