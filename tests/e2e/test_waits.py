@@ -57,6 +57,17 @@ def test_a_5_s_wait_ends_on_time_and_a_false_condition_skips_its_step(api, long_
     assert saga["dynamodb"]["writes"] == 6
 
 
+def test_a_1_s_wait_is_held_in_the_invocation_and_costs_one_write(api, long_wait):
+    saga_id, not_before = start(api, "held", 1_000)
+    saga = api.wait(saga_id, timeout=20)
+    assert saga["status"] == "COMPLETED", saga
+    confirmed = confirm_call(api, saga_id)["received_at"] * 1000
+    # Held, not parked: no sweep tick stands between the end of the wait and the next call.
+    assert not_before <= confirmed <= not_before + 500, confirmed - not_before
+    # Without the wait 4 writes; held, 1 more: the wait's start, on record before it is held.
+    assert saga["dynamodb"]["writes"] == 5
+
+
 def test_a_true_condition_runs_its_step(api, long_wait):
     saga_id, _ = start(api, "vip", 0, vip=True)
     saga = api.wait(saga_id, timeout=20)
