@@ -1,7 +1,7 @@
 """The demo Tokenizer of seed 001 that replies: consumes the Tokenizer's topic on pulsar-lite
 and, for each message that names a reply topic (the `reply-to` property of a publish that
 awaits a reply), publishes the outcome there with the message's key (the call's idempotency
-key). The image-tokenized saga awaits it; the image saga's messages name no reply topic and
+key) and its `reply-token` property. The image-tokenized saga awaits it; the image saga's messages name no reply topic and
 are left alone. `make run` and the tests start it.
 
 usage: python -m dev.tokenizer PULSAR_URL
@@ -52,7 +52,11 @@ def main():
                 payload = {}
             if topic and isinstance(payload, dict) and not payload.get("tokenize_silent"):
                 producer = producers.get(topic) or producers.setdefault(topic, client.create_producer(topic))
-                producer.send(json.dumps(reply_to(payload)).encode(), partition_key=message.partition_key())
+                # The reply carries back the call's key and its reply token: without the token
+                # the orchestrator does not take it.
+                token = message.properties().get("reply-token", "")
+                producer.send(json.dumps(reply_to(payload)).encode(), partition_key=message.partition_key(),
+                              properties={"reply-token": token})
                 log(f"replied to {message.partition_key()} on {topic}")
             consumer.acknowledge(message)
     except KeyboardInterrupt:

@@ -13,6 +13,7 @@
 use super::routes::{Function, Operation, dispatch};
 use super::{Problem, body_bytes, json_response, segments};
 use lambda_http::{Body, Request, Response};
+use saga::engine::REPLY_TOKEN;
 use saga::monitor::{IngestReport, Monitor, Rejected};
 use saga::ports::{Clock, Publisher, SagaStore};
 use saga::usecases::answers::{self, AnswerDeps, AnswerError};
@@ -160,10 +161,12 @@ pub async fn handle_sink<S: SagaStore, P: Publisher, C: Clock>(
 }
 
 /// A sink record that is a reply to an awaited publish: keyed with the call's idempotency key
-/// (`{saga id}:{step}:action`), its value an answer (`status`, not `event_type`).
+/// (`{saga id}:{step}:action`), its value an answer (`status`, not `event_type`), its
+/// `reply-token` property the token the call carried.
 struct Reply {
     index: usize,
     key: String,
+    token: String,
     value: Vec<u8>,
 }
 
@@ -175,15 +178,15 @@ fn split_replies(payload: Value) -> (Vec<Reply>, Value) {
     let mut replies = Vec::new();
     let mut events = Vec::new();
     for (index, record) in records.into_iter().enumerate() {
-        match reply_of(&record) {
-            Some((key, value)) => replies.push(Reply { index, key, value }),
+        match reply_of(&record, index) {
+            Some(reply) => replies.push(reply),
             None => events.push(record),
         }
     }
     (replies, Value::Array(events))
 }
 
-fn reply_of(record: &Value) -> Option<(String, Vec<u8>)> {
+fn reply_of(record: &Value, index: usize) -> Option<Reply> {
     let key = record.get("key")?.as_str()?;
     if !key.ends_with(":action") {
         return None;
@@ -193,7 +196,16 @@ fn reply_of(record: &Value) -> Option<(String, Vec<u8>)> {
         value => value.clone(),
     };
     let answer = value.get("status").is_some() && value.get("event_type").is_none();
-    answer.then(|| (key.to_string(), value.to_string().into_bytes()))
+    let token = record
+        .pointer(&format!("/properties/{REPLY_TOKEN}"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    answer.then(|| Reply {
+        index,
+        key: key.to_string(),
+        token: token.to_string(),
+        value: value.to_string().into_bytes(),
+    })
 }
 
 /// Applies the replies of a sink batch; one that cannot be taken is reported, never retried
@@ -211,7 +223,7 @@ async fn take_replies<S: SagaStore, P: Publisher, C: Clock>(
     for reply in replies {
         report.received += 1;
         let taken = match super::callbacks::parse_answer(&reply.value) {
-            Ok(answer) => answers::by_reply(&deps, &reply.key, answer)
+            Ok(answer) => answers::by_reply(&deps, &reply.key, &reply.token, answer)
                 .await
                 .map_err(|e| match e {
                     AnswerError::Store(e) => Err(e.to_string()),

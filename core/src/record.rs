@@ -195,8 +195,8 @@ pub struct SagaRecord {
     /// DynamoDB writes made for this saga, this one included.
     #[serde(default)]
     pub writes: u32,
-    /// The key that signs the saga's callback tokens (set at start for definitions with a
-    /// step that awaits a callback; never shown).
+    /// The key that signs the tokens its answers bring back, callbacks' and replies' (set at
+    /// start for definitions with a step that awaits an answer; never shown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_secret: Option<String>,
     /// Paused by an operator: no new call starts until it is resumed (calls in flight finish

@@ -1,7 +1,12 @@
 """A publish that awaits a reply, on the local stack: the image-tokenized saga (seed 001 with a
 Tokenizer that replies, definitions/image-tokenized.json) publishes to the Tokenizer with a
 reply-to property, and the demo Tokenizer (dev/tokenizer.py) replies on the result topic with
-the call's key; the bridge brings replies to saga-events as the Pulsar sink does in AWS."""
+the call's key and the publish's reply token; the bridge brings replies to saga-events as the
+Pulsar sink does in AWS. A reply without that token, or with another, is not taken."""
+
+import json
+
+import requests
 
 from helpers import eventually
 
@@ -56,3 +61,36 @@ def test_a_failure_after_the_reply_publishes_the_tokenizer_compensation(api, top
     assert saga["status"] == "COMPENSATED", saga
     assert step(saga, "tokenize")["status"] == "COMPLETED"
     assert eventually(lambda: topics.for_saga(saga["id"], TOKENIZER_COMPENSATION))
+
+
+def sink_batch(stack, records):
+    """Hands records to saga-events as the Pulsar sink does (a Lambda invocation)."""
+    url = f"{stack.api_url}/2015-03-31/functions/saga-events/invocations"
+    response = requests.post(url, json=records, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_reply_is_taken_only_with_the_token_the_publish_carried(stack, api, topics):
+    saga_id = api.start("image-tokenized", {"image_id": "img-forged", "data": "x",
+                                            "tokenize_silent": True}).json()["id"]
+    published = eventually(lambda: topics.for_saga(saga_id, TOKENIZER_EVENT))
+    token = published[0]["properties"]["reply-token"]
+    assert token.startswith(f"{saga_id}.1.1."), token
+    key = f"{saga_id}:tokenize:action"
+    answer = {"status": "succeeded", "output": {"tokens": 3, "image_id": "img-forged"}}
+
+    def reply(properties):
+        return {"key": key, "value": json.dumps(answer), "topic": RESULT, "properties": properties}
+    forged = token[:-4] + ("0000" if not token.endswith("0000") else "1111")
+    other_saga = token.replace(saga_id, "00000000-0000-4000-8000-000000000000")
+    report = sink_batch(stack, [reply({}), reply({"reply-token": forged}),
+                                reply({"reply-token": other_saga})])
+    assert [r["index"] for r in report["rejected"]] == [0, 1, 2], report
+    assert step(api.get(saga_id).json(), "tokenize")["status"] == "RUNNING"
+
+    report = sink_batch(stack, [reply({"reply-token": token})])
+    assert report["rejected"] == [], report
+    saga = api.wait(saga_id, timeout=20)
+    assert saga["status"] == "COMPLETED", saga
+    assert step(saga, "tokenize")["output"]["tokens"] == 3

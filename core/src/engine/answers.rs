@@ -17,6 +17,10 @@ pub const CALLBACK_HEADER: &str = "Saga-Callback";
 /// idempotency key, which the reply carries back).
 pub const REPLY_TO: &str = "reply-to";
 
+/// The property an awaited publish carries its reply token in, and its reply carries back:
+/// the attempt's callback token, so a reply is taken only from whoever received the call.
+pub const REPLY_TOKEN: &str = "reply-token";
+
 /// Why an answer or heartbeat was not taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotAwaiting {
@@ -199,19 +203,30 @@ pub(super) fn callback_of(
     if !awaited || !matches!(def.steps[step].action, Some(CallSpec::Http(_))) {
         return None;
     }
+    Some(token_of(record, step, attempt).map(|token| {
+        let url = format!("{}/callbacks/{token}", def.callback_base);
+        (url.clone(), json!({ "url": url, "token": token }))
+    }))
+}
+
+/// The token an attempt's answer must bring back (in a callback's URL, or a reply's
+/// `reply-token` property).
+pub(super) fn token_of(
+    record: &SagaRecord,
+    step: usize,
+    attempt: u32,
+) -> Result<String, MissingReference> {
     let Some(secret) = &record.callback_secret else {
-        return Some(Err(MissingReference(
+        return Err(MissingReference(
             "/callback (this saga was started without a callback secret)".into(),
-        )));
+        ));
     };
     let callback = Callback {
         saga_id: record.id.clone(),
         step,
         attempt,
     };
-    let token = callback.token(secret);
-    let url = format!("{}/callbacks/{token}", def.callback_base);
-    Some(Ok((url.clone(), json!({ "url": url, "token": token }))))
+    Ok(callback.token(secret))
 }
 
 fn outcome_of(answer: &Answer) -> Outcome {

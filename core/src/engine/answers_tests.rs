@@ -205,7 +205,7 @@ fn a_refusal_answered_later_fails_the_step_and_a_cancel_abandons_the_wait() {
 }
 
 #[test]
-fn a_publish_that_awaits_a_reply_carries_its_topic_and_is_answered_by_key() {
+fn a_publish_that_awaits_a_reply_carries_its_topic_and_token_and_is_answered_by_key() {
     let text = json!({"type": "g", "steps": [step("reserve"), {
         "name": "tokenize",
         "action": {"publish": {"topic": "t-in", "payload": {}}},
@@ -226,9 +226,38 @@ fn a_publish_that_awaits_a_reply_carries_its_topic_and_is_answered_by_key() {
         panic!()
     };
     assert!(properties.contains(&(REPLY_TO.to_string(), "t-out".to_string())));
+    let (_, token) = properties
+        .iter()
+        .find(|(name, _)| name == REPLY_TOKEN)
+        .expect("a reply token");
+    let named = Callback::parse(token).expect("shaped as a token");
+    assert_eq!((named.saga_id.as_str(), named.step), ("s", 1));
+    assert_eq!(named.attempt, publish.attempt);
+    let secret = record.callback_secret.as_deref().unwrap();
+    assert!(named.signed_by(token, secret));
     assert_eq!(replied_step(&def, "s", &publish.idempotency_key), Some(1));
     assert_eq!(replied_step(&def, "s", "s:reserve:action"), None);
     assert_eq!(replied_step(&def, "other", &publish.idempotency_key), None);
+}
+
+#[test]
+fn a_saga_started_without_a_secret_publishes_its_reply_topic_without_a_token() {
+    let text = json!({"type": "g", "steps": [{
+        "name": "tokenize",
+        "action": {"publish": {"topic": "t-in", "payload": {}}},
+        "await": {"reply_topic": "t-out", "timeout_ms": 5_000},
+    }]});
+    let def = load(&text.to_string()).unwrap();
+    let mut record = new_record(&def, "s".into(), json!({}), 0);
+    let publish = calls(&on(&def, &mut record, Event::Claimed, 0, &HOLDER)).remove(0);
+    let Ok(Request::Publish { properties, .. }) = &publish.request else {
+        panic!("{publish:?}")
+    };
+    let names: Vec<_> = properties.iter().map(|(name, _)| name.as_str()).collect();
+    assert!(
+        names.contains(&REPLY_TO) && !names.contains(&REPLY_TOKEN),
+        "{names:?}"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! Once the saga stops going forward (a failure, a cancel, a deadline), no new forward call
 //! starts: calls begun finish first, then compensations run one at a time, newest first.
 
-use super::answers::{self, CALLBACK_HEADER, REPLY_TO};
+use super::answers::{self, CALLBACK_HEADER, REPLY_TO, REPLY_TOKEN};
 use super::compensation::pending_compensation;
 use super::request::{context, render};
 use super::{
@@ -264,9 +264,15 @@ impl Frontier<'_> {
                 context["callback"] = values;
                 render(spec, &context).map(|request| with_header(request, CALLBACK_HEADER, url))
             }
-            (None, Some(topic)) => {
-                render(spec, &context).map(|request| with_header(request, REPLY_TO, topic))
-            }
+            (None, Some(topic)) => render(spec, &context).map(|request| {
+                let request = with_header(request, REPLY_TO, topic);
+                // A saga started before replies were signed has no secret: its reply is
+                // taken by key alone, as it was then.
+                match answers::token_of(self.record, step, attempt) {
+                    Ok(token) => with_header(request, REPLY_TOKEN, token),
+                    Err(_) => request,
+                }
+            }),
             (None, None) => render(spec, &context),
         };
         self.run.push(Call {

@@ -10,7 +10,9 @@ use crate::history;
 use crate::record::{CallState, Millis, SagaRecord, SagaStatus, StepStatus};
 use serde_json::Value;
 
-pub use answers::{CALLBACK_HEADER, NotAwaiting, REPLY_TO, answer, heartbeat, replied_step};
+pub use answers::{
+    CALLBACK_HEADER, NotAwaiting, REPLY_TO, REPLY_TOKEN, answer, heartbeat, replied_step,
+};
 pub use checkpoint::{lease_span_ms, may_defer_write};
 pub use commands::{Refused, apply_stop, check_cancel, pause, redrive, resume};
 pub use flow::advance;

@@ -56,29 +56,46 @@ pub async fn by_callback<S: SagaStore, C: Clock>(
     arrival: Arrival,
 ) -> Result<(), AnswerError> {
     let callback = Callback::parse(token).ok_or(AnswerError::Unknown)?;
-    let signed = |record: &SagaRecord| {
-        let secret = record.callback_secret.as_deref().unwrap_or_default();
-        !secret.is_empty() && callback.signed_by(token, secret)
-    };
     let at = (callback.step, callback.attempt);
+    let signed = signed_check(&callback, token);
     apply(deps, &callback.saga_id, signed, |_, _| Some(at), arrival).await
 }
 
-/// Takes a reply message for the call its key (`{saga id}:{step}:action`) names.
+/// Takes a reply message for the call its key (`{saga id}:{step}:action`) names, if it
+/// carries back the token of that call's attempt (its `reply-token` property). A saga started
+/// before replies were signed has no secret: its reply is taken by key alone.
 pub async fn by_reply<S: SagaStore, C: Clock>(
     deps: &AnswerDeps<'_, S, C>,
     key: &str,
+    token: &str,
     answer: Answer,
 ) -> Result<(), AnswerError> {
     let saga_id = key.split(':').next().unwrap_or_default();
     if uuid::Uuid::parse_str(saga_id).is_err() {
         return Err(AnswerError::Unknown);
     }
+    let callback = Callback::parse(token).filter(|c| c.saga_id == saga_id);
+    let signed = |record: &SagaRecord| match (&callback, &record.callback_secret) {
+        (Some(callback), Some(secret)) => callback.signed_by(token, secret),
+        (_, None) => token.is_empty(),
+        (None, Some(_)) => false,
+    };
     let step = |def: &SagaDefinition, record: &SagaRecord| {
         let step = engine::replied_step(def, saga_id, key)?;
-        Some((step, record.steps.get(step)?.action.attempts))
+        match &callback {
+            Some(callback) => (callback.step == step).then_some((step, callback.attempt)),
+            None => Some((step, record.steps.get(step)?.action.attempts)),
+        }
     };
-    apply(deps, saga_id, |_| true, step, Arrival::Answer(answer)).await
+    apply(deps, saga_id, signed, step, Arrival::Answer(answer)).await
+}
+
+/// Whether `token` is signed with the secret of the saga a record holds.
+fn signed_check<'a>(callback: &'a Callback, token: &'a str) -> impl Fn(&SagaRecord) -> bool + 'a {
+    move |record: &SagaRecord| {
+        let secret = record.callback_secret.as_deref().unwrap_or_default();
+        !secret.is_empty() && callback.signed_by(token, secret)
+    }
 }
 
 async fn apply<S: SagaStore, C: Clock>(

@@ -141,8 +141,9 @@ pub async fn create<S: SagaStore, H: HttpParticipant, P: Publisher, C: Clock>(
     record.correlation_id = start.correlation_id;
     record.task_id = start.task_id;
     record.idempotency_key = start.idempotency_key;
-    if !def.callback_base.is_empty() {
-        // Signs the tokens of its callbacks (122 random bits; never shown).
+    if def.steps.iter().any(|step| step.await_answer.is_some()) {
+        // Signs the tokens its answers bring back, callbacks and replies (122 random bits;
+        // never shown).
         record.callback_secret = Some(uuid::Uuid::new_v4().simple().to_string());
     }
     let invocation_trace = crate::invocation::xray_trace();
