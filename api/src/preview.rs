@@ -9,11 +9,12 @@ use saga::engine::preview::{PreviewError, Scenario, preview};
 use saga::record::Millis;
 use std::sync::OnceLock;
 
-/// The deployed definitions, loaded by the first preview: saga-status needs them for nothing
-/// else, so its other routes never pay for loading them.
+/// The deployed definitions, loaded by the first route that needs them (a preview, the
+/// definition routes), so saga-status's other routes never pay for loading them.
 static DEPLOYED: OnceLock<Result<Definitions, String>> = OnceLock::new();
 
-fn deployed() -> Result<&'static Definitions, Problem> {
+/// The deployed definitions (a 500 naming the error when they do not load).
+pub(crate) fn deployed() -> Result<&'static Definitions, Problem> {
     let loaded = DEPLOYED.get_or_init(|| {
         let config = saga::config::Config::from_env().map_err(|e| e.to_string())?;
         saga::cold_start::definitions(&config).map_err(|e| e.to_string())

@@ -7,3 +7,4 @@ pub mod answers;
 pub mod command;
 pub mod list;
 pub mod start;
+pub mod stats;
