@@ -135,7 +135,7 @@ pub async fn overview<S: SagaStore>(
     ))
 }
 
-/// A window such as `15m`, `6h` or `7d`, in milliseconds: one minute to 30 days.
+/// A window such as `15m`, `6h` or `7d`, in milliseconds: one minute to 30 days (43200m, 720h).
 fn window_ms(window: &str) -> Result<Millis, Problem> {
     let refuse = || {
         Problem::bad_request(format!(
@@ -149,7 +149,12 @@ fn window_ms(window: &str) -> Result<Millis, Problem> {
         Some('d') => 86_400_000,
         _ => return Err(refuse()),
     };
-    let count: Millis = window[..window.len() - 1].parse().map_err(|_| refuse())?;
+    // Digits only, without a leading zero: what openapi.yaml's pattern allows.
+    let digits = &window[..window.len() - 1];
+    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(refuse());
+    }
+    let count: Millis = digits.parse().map_err(|_| refuse())?;
     let ms = count.checked_mul(unit).ok_or_else(refuse)?;
     if (60_000..=MAX_WINDOW_MS).contains(&ms) {
         Ok(ms)

@@ -169,12 +169,19 @@ async fn the_overview_counts_the_window_s_sagas_and_states_its_bound() {
     assert_eq!(stats["compensation_rate"], 0.5);
     assert_eq!(stats["latency_ms"]["p50"], 100);
     assert_eq!(stats["buckets"].as_array().unwrap().len(), 12);
+    for good in ["1m", "43200m", "720h", "30d"] {
+        let q = query(&[("window", good)]);
+        let (status, _) = body(overview(&table, &scope(), &defs, "image", &q, now).await);
+        assert_eq!(status, 200, "{good}");
+    }
     let (_, day) = body(overview(&table, &scope(), &defs, "image", &query(&[]), now).await);
     assert_eq!(
         (day["window"].as_str(), day["sagas"].as_u64()),
         (Some("24h"), Some(3))
     );
-    for bad in ["0m", "31d", "2w", "h", "-1h"] {
+    for bad in [
+        "0m", "31d", "721h", "43201m", "2w", "h", "-1h", "+1h", "01h",
+    ] {
         let q = query(&[("window", bad)]);
         let (status, _) = body(overview(&table, &scope(), &defs, "image", &q, now).await);
         assert_eq!(status, 400, "{bad}");

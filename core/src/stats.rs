@@ -27,7 +27,8 @@ pub struct Overview {
     pub compensated: usize,
     /// `compensated / ended`; `None` when none ended.
     pub compensation_rate: Option<f64>,
-    /// The steps sagas failed at, most frequent first (ties by name).
+    /// The steps sagas failed at, most frequent first (ties by name); a failure that names no
+    /// step (a cancel) is not counted.
     pub failing_steps: Vec<StepCount>,
 }
 
@@ -95,7 +96,8 @@ pub fn overview<'a>(
         *by_status.entry(status).or_default() += 1;
         let at = (((record.created_at - from) / span) as usize).min(BUCKETS - 1);
         *buckets[at].by_status.entry(status).or_default() += 1;
-        if let Some(failure) = &record.failure {
+        // A cancelled saga's failure names no step.
+        if let Some(failure) = record.failure.as_ref().filter(|f| !f.step.is_empty()) {
             *failing.entry(failure.step.clone()).or_default() += 1;
         }
         if let (true, Some(end)) = (record.status.is_terminal(), record.ended_at) {

@@ -77,6 +77,7 @@ fn an_empty_window_has_no_latency_or_rate_and_failing_steps_rank_by_count() {
         failed_at(saga(1, SagaStatus::Failed, Some(5)), "z"),
         failed_at(saga(2, SagaStatus::Compensated, Some(5)), "a"),
         failed_at(saga(3, SagaStatus::Compensated, Some(5)), "z"),
+        failed_at(saga(4, SagaStatus::Cancelled, Some(5)), ""),
     ];
     let steps: Vec<(String, usize)> = overview(&records, 0, 10)
         .failing_steps
