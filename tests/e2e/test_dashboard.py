@@ -368,6 +368,9 @@ def test_the_definition_graph_shows_where_a_saga_went_and_what_it_cost(browser, 
     assert kinds == {"start", "end", "step", "compensation"}
     assert browser.find_elements(By.CSS_SELECTOR, "#graph path.edge.undo")
     assert browser.find_elements(By.CSS_SELECTOR, "#graph path.edge.compensation")
+    # The timeline's bars sit where their calls ran (the policy lets no style attribute through).
+    bar = browser.find_element(By.CSS_SELECTOR, '#timeline li[data-step="CrearPedido"][data-phase="action"] .bar')
+    assert browser.execute_script("return arguments[0].style.left", bar) not in ("", "0%")
     # The cost beside the writes count, from the saga's write units and the price model.
     cost = browser.find_element(By.ID, "cost").text
     expected = saga["dynamodb"]["estimated_cost_usd"]
