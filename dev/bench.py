@@ -67,18 +67,9 @@ TERMINAL = {"COMPLETED", "COMPENSATED", "FAILED", "CANCELLED"}
 CORES = os.cpu_count() or 1
 FUNCTIONS = ("start-saga", "saga-status", "saga-command", "run-step", "sweeper", "saga-events")
 
-# Prices used by the cost model (US East, on-demand, as published by AWS in 2025-2026).
-PRICES = {
-    "lambda_request": 0.20 / 1e6,  # per request
-    "lambda_gb_second_arm64": 0.0000133334,  # per GB-second, arm64
-    "api_request": 1.00 / 1e6,  # HTTP API, per request (first 300 million a month)
-    "dynamodb_write_unit": 0.625 / 1e6,  # on-demand, per write request unit
-    "dynamodb_read_unit": 0.125 / 1e6,  # on-demand, per read request unit (a consistent read, 4 KB)
-    "logs_ingested_gb": 0.50,  # CloudWatch Logs, per GB ingested
-    "sfn_standard_transition": 25.0 / 1e6,  # Step Functions Standard, per state transition
-    "sfn_express_request": 1.00 / 1e6,  # Step Functions Express, per execution
-    "sfn_express_gb_second": 0.00001667,  # Express duration, per GB-second (64 MB minimum)
-}
+# Prices used by the cost model (US East, on-demand, as published by AWS in 2025-2026), per
+# unit, stated once for the benchmark and the functions (a saga's estimated cost): core/prices.json.
+PRICES = json.loads((ROOT / "core" / "prices.json").read_text())
 # Lambda's own lines per invocation in JSON log format (platform.start and platform.report):
 # an estimate from their shape, since the local watch server prints none.
 PLATFORM_LOG_BYTES = 500

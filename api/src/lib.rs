@@ -5,6 +5,7 @@ pub mod access;
 pub mod auth;
 pub mod callbacks;
 pub mod command;
+pub mod definitions;
 pub mod events;
 pub mod history;
 pub mod list;

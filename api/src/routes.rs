@@ -73,6 +73,12 @@ pub enum Operation {
     CallbackHeartbeat,
     /// `POST /definitions/{type}/preview`.
     PreviewDefinition,
+    /// `GET /definitions`.
+    ListDefinitions,
+    /// `GET /definitions/{type}`.
+    GetDefinition,
+    /// `GET /definitions/{type}/stats`.
+    GetDefinitionStats,
     /// `GET /health`.
     Health,
     /// `GET /ui`.
@@ -111,6 +117,9 @@ impl Operation {
             Operation::AnswerCallback => "answerCallback",
             Operation::CallbackHeartbeat => "callbackHeartbeat",
             Operation::PreviewDefinition => "previewDefinition",
+            Operation::ListDefinitions => "listDefinitions",
+            Operation::GetDefinition => "getDefinition",
+            Operation::GetDefinitionStats => "getDefinitionStats",
             Operation::Health => "health",
             Operation::Dashboard => "dashboard",
             Operation::SeedStartSaga => "seedStartSaga",
@@ -161,7 +170,7 @@ use Operation as Op;
 
 /// The native and seed routes. A path's first route names the function that answers the
 /// path's other methods (with a 405); where templates overlap, the earlier route wins.
-pub static ROUTES: [Route; 23] = [
+pub static ROUTES: [Route; 26] = [
     route("GET", "/sagas/{id}", SagaStatus, Read, Op::GetSaga),
     route("POST", "/sagas/{id}", StartSaga, Operate, Op::StartSaga),
     route("GET", "/sagas", SagaStatus, Read, Op::ListSagas),
@@ -235,6 +244,21 @@ pub static ROUTES: [Route; 23] = [
         SagaStatus,
         Read,
         Op::PreviewDefinition,
+    ),
+    route("GET", "/definitions", SagaStatus, Read, Op::ListDefinitions),
+    route(
+        "GET",
+        "/definitions/{type}",
+        SagaStatus,
+        Read,
+        Op::GetDefinition,
+    ),
+    route(
+        "GET",
+        "/definitions/{type}/stats",
+        SagaStatus,
+        Read,
+        Op::GetDefinitionStats,
     ),
     route("GET", "/health", SagaStatus, Public, Op::Health),
     route("GET", "/ui", SagaStatus, Public, Op::Dashboard),

@@ -1,9 +1,11 @@
 //! The saga-status function's routes: `GET /sagas/{id}` and the seed's `GET /saga/{saga_id}`
-//! (one saga), the listings (see [`super::list`]), `GET /health`, and the dashboard page.
+//! (one saga), the listings (see [`super::list`]), the definitions (see [`super::definitions`]),
+//! `GET /health`, and the dashboard page.
 
+use super::preview::deployed;
 use super::routes::{Function, Operation, dispatch};
 use super::views::SagaView;
-use super::{Problem, json_response, list, parse_saga_id, seed, segments, ui};
+use super::{Problem, definitions, json_response, list, parse_saga_id, seed, segments, ui};
 use lambda_http::{Body, Request, RequestExt, Response};
 use saga::definition::client_api::{ClientApi, ClientRoute};
 use saga::ports::SagaStore;
@@ -160,6 +162,15 @@ async fn route<S: SagaStore>(
             Ok(json_response(200, &page))
         }
         Operation::PreviewDefinition => super::preview::handle(matched.param("type"), request),
+        Operation::ListDefinitions => Ok(definitions::list(deployed()?)),
+        Operation::GetDefinition => {
+            definitions::one(table, deployed()?, matched.param("type"), &query()).await
+        }
+        Operation::GetDefinitionStats => {
+            let now = chrono::Utc::now().timestamp_millis();
+            let (definitions, saga_type) = (deployed()?, matched.param("type"));
+            definitions::overview(table, &deps.listing, definitions, saga_type, &query(), now).await
+        }
         Operation::SeedGetSaga => {
             let id = matched.param("saga_id");
             let found = match uuid::Uuid::parse_str(id) {

@@ -154,6 +154,8 @@ fn is_zero(n: &u32) -> bool {
 struct CostView {
     writes: u32,
     write_capacity_units: f64,
+    /// The write units at the price model's DynamoDB write price ([`saga::cost`]).
+    estimated_cost_usd: f64,
 }
 
 impl CallView {
@@ -248,6 +250,7 @@ impl From<&Stored> for SagaView {
             dynamodb: CostView {
                 writes: record.writes,
                 write_capacity_units: stored.capacity_units,
+                estimated_cost_usd: saga::cost::write_cost_usd(stored.capacity_units),
             },
         }
     }

@@ -48,12 +48,8 @@ pub const ERROR_WIDTH: usize = 60;
 
 /// Milliseconds for people: `850 ms`, `2.3 s`, `4 min 05 s`.
 pub fn duration(ms: Option<i64>) -> String {
-    match ms {
-        None => String::new(),
-        Some(ms) if ms < 1_000 => format!("{ms} ms"),
-        Some(ms) if ms < 60_000 => format!("{:.1} s", ms as f64 / 1000.0),
-        Some(ms) => format!("{} min {:02} s", ms / 60_000, (ms % 60_000) / 1000),
-    }
+    ms.map(saga_core::definition::graph::duration_text)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 pub mod call;
 pub mod callback;
 pub mod choreography;
+pub mod cost;
 pub mod definition;
 pub mod engine;
 pub mod event_log;
@@ -13,5 +14,6 @@ pub mod history;
 mod json_text;
 pub mod outcome;
 pub mod record;
+pub mod stats;
 pub mod status;
 pub mod trace;

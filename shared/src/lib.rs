@@ -4,7 +4,9 @@
 //! participants live in crates of their own under `adapters/`, so each function links only
 //! those it uses. The pure parts live in `saga-core` and are re-exported here.
 
-pub use saga_core::{callback, choreography, definition, engine, history, outcome, record, trace};
+pub use saga_core::{
+    callback, choreography, cost, definition, engine, history, outcome, record, stats, trace,
+};
 
 pub mod adapters;
 pub mod cold_start;

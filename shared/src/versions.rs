@@ -71,6 +71,17 @@ pub async fn definition_of<S: SagaStore>(
             VersionError::Unrunnable(format!("saga type {saga_type} is not deployed"))
         });
     };
+    version_of(table, definitions, saga_type, version).await
+}
+
+/// Version `version` of `saga_type`'s definition: the deployed one, one kept in memory, or one
+/// read back from the table (then kept in memory).
+pub async fn version_of<S: SagaStore>(
+    table: &SagaTable<S>,
+    definitions: &Definitions,
+    saga_type: &str,
+    version: &str,
+) -> Result<AnyDefinition, VersionError> {
     if let Some(found) = definitions.version(saga_type, version) {
         return Ok(found);
     }

@@ -1,6 +1,7 @@
 """The dashboard (GET /ui) in headless Chromium on the shared end-to-end stack: the list with
 its filters and counts, a compensated saga's timeline, the commands only where they apply
-(with their confirmation), and a phone-sized screen.
+(with their confirmation), a phone-sized screen, and the definition section: the step graph
+with a saga drawn on it, its cost, the operator queue's redrive, and the overview.
 
 Needs Debian's chromium and chromium-driver (`make setup-browser` installs them) and selenium.
 """
@@ -29,7 +30,9 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-u
          "--disable-background-networking", "--window-size=1280,900"]
 # The README's screenshot is refreshed on request (UPDATE_SCREENSHOT=1); otherwise it goes to the
 # stacks' run folder.
-SCREENSHOT = (ROOT / "docs" if os.environ.get("UPDATE_SCREENSHOT") == "1" else RUN_ROOT) / "dashboard.png"
+SHOTS = ROOT / "docs" if os.environ.get("UPDATE_SCREENSHOT") == "1" else RUN_ROOT
+SCREENSHOT = SHOTS / "dashboard.png"
+DEFINITION_SCREENSHOT = SHOTS / "dashboard-definition.png"
 # Every call of the order saga answers slowly, so the saga stays RUNNING for about 10 s.
 SLOW_ORDER = {"cliente": "UI", "items": [{"producto_id": 2, "cantidad": 1}],
               "delay_ms": {"ValidarProductos": 2500, "ReservarInventario": 2500,
@@ -324,7 +327,7 @@ def test_a_phone_sized_screen_reflows_without_horizontal_scrolling(browser, api)
             const width = document.documentElement.clientWidth;
             const out = [];
             if (document.documentElement.scrollWidth > width) out.push('page ' + document.documentElement.scrollWidth);
-            for (const sel of ['#filters', '#list', '#counts', 'nav.pages', '#facts', '#timeline']) {
+            for (const sel of ['#filters', '#list', '#counts', 'nav.pages', '#facts', '#timeline', '#queue']) {
               const node = document.querySelector(sel);
               const box = node.getBoundingClientRect();
               if (box.right > width + 0.5 || node.scrollWidth > node.clientWidth + 1) out.push(sel + ' ' + box.right);
@@ -337,3 +340,120 @@ def test_a_phone_sized_screen_reflows_without_horizontal_scrolling(browser, api)
         assert label == '"Status"'
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def graph_node(driver, kind, label):
+    return driver.find_element(By.CSS_SELECTOR, f'#graph g.node[data-kind="{kind}"][data-label="{label}"]')
+
+
+def test_the_definition_graph_shows_where_a_saga_went_and_what_it_cost(browser, api):
+    saga_id, _ = start(api, "order", {"cliente": "UI", "items": [{"producto_id": 1, "cantidad": 1}],
+                                      "fail_at": "CrearPedido"})
+    saga = api.wait(saga_id)
+    assert saga["status"] == "COMPENSATED"
+    open_saga_page(browser, api, saga_id)
+    wait(browser, lambda d: d.find_element(By.ID, "graph").get_attribute("data-saga") == saga_id,
+         message="the saga is not drawn on the graph")
+    version = saga["definition_version"]
+    assert browser.find_element(By.ID, "graph").get_attribute("data-version") == version
+    assert version in browser.find_element(By.ID, "d-version").text
+    assert Select(browser.find_element(By.ID, "d-type")).first_selected_option.text == "order"
+    state = lambda kind, label: graph_node(browser, kind, label).get_attribute("data-state")  # noqa: E731
+    assert state("step", "ValidarProductos") == "COMPLETED"
+    assert state("step", "ReservarInventario") == "COMPLETED"
+    assert state("step", "CrearPedido") == "FAILED"
+    assert state("step", "ConfirmarPedido") is None, "never started"
+    assert state("compensation", "ReservarInventario") == "COMPLETED"
+    kinds = {n.get_attribute("data-kind") for n in browser.find_elements(By.CSS_SELECTOR, "#graph g.node")}
+    assert kinds == {"start", "end", "step", "compensation"}
+    assert browser.find_elements(By.CSS_SELECTOR, "#graph path.edge.undo")
+    assert browser.find_elements(By.CSS_SELECTOR, "#graph path.edge.compensation")
+    # The timeline's bars sit where their calls ran (the policy lets no style attribute through).
+    bar = browser.find_element(By.CSS_SELECTOR, '#timeline li[data-step="CrearPedido"][data-phase="action"] .bar')
+    assert browser.execute_script("return arguments[0].style.left", bar) not in ("", "0%")
+    # The cost beside the writes count, from the saga's write units and the price model.
+    cost = browser.find_element(By.ID, "cost").text
+    expected = saga["dynamodb"]["estimated_cost_usd"]
+    assert cost.startswith("$") and abs(float(cost[1:]) - expected) < 1e-8, (cost, expected)
+    save_definition_screenshot(browser)
+
+
+def save_definition_screenshot(driver):
+    """The definition section with the saga on its graph, and the overview, for docs/api.md."""
+    wait(driver, lambda d: d.find_element(By.ID, "overview").get_attribute("data-sagas"), message="no overview")
+    section = driver.find_element(By.ID, "definition")
+    driver.set_window_size(1280, min(section.size["height"] + 300, 2000))
+    try:
+        driver.execute_script("arguments[0].scrollIntoView()", section)
+        DEFINITION_SCREENSHOT.parent.mkdir(exist_ok=True)
+        section.screenshot(str(DEFINITION_SCREENSHOT))
+    finally:
+        driver.set_window_size(1280, 900)
+    assert DEFINITION_SCREENSHOT.stat().st_size < 400_000
+
+
+def test_a_running_saga_is_marked_where_it_is_and_a_group_forks_on_the_graph(browser, api):
+    saga_id, _ = start(api, "order", SLOW_ORDER)
+    open_saga_page(browser, api, saga_id)
+    current = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#graph g.node.current"),
+                   message="no current step")
+    assert current[0].get_attribute("data-kind") == "step"
+    Select(browser.find_element(By.ID, "d-type")).select_by_value("campaign")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#graph g.node[data-kind="fork"]'),
+         message="the campaign's group is not drawn")
+    assert not browser.find_elements(By.CSS_SELECTOR, "#graph g.node[data-state]")
+    api.wait(saga_id)
+
+
+def test_the_operator_queue_lists_a_failed_saga_and_redrives_it(browser, api):
+    saga_id, _ = start(api, "order", {"cliente": "UI", "items": [{"producto_id": 2, "cantidad": 1}],
+                                      "fail_at": "CrearPedido",
+                                      "fail_times": {"ReservarInventario:compensation": 3}})
+    assert api.wait(saga_id)["status"] == "FAILED"
+    load(browser, f"{api.url}/ui")
+    row = wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, f'#queue tr[data-id="{saga_id}"]')),
+               message="the failed saga is not in the queue")
+    assert "ReservarInventario" in row.text, "the failure names the compensation that gave up"
+    row.find_element(By.CSS_SELECTOR, "button.redrive").click()
+    wait(browser, EC.alert_is_present()).accept()
+    wait(browser, lambda d: d.find_element(By.ID, "announce").text == "Redrive recorded.")
+    assert api.wait(saga_id)["status"] == "COMPENSATED"
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, f'#queue tr[data-id="{saga_id}"]'),
+         message="the redriven saga stays in the queue")
+
+
+def test_the_overview_shows_the_sagas_started_and_the_type_filter_offers_the_deployed_types(browser, api):
+    stats = lambda: requests.get(f"{api.url}/definitions/order/stats", params={"window": "1h"}, timeout=30).json()  # noqa: E731
+    before = stats()
+    ids = [start(api, "order", body)[0] for body in (
+        {"cliente": "UI", "items": [{"producto_id": 1, "cantidad": 1}]},
+        {"cliente": "UI", "items": [{"producto_id": 1, "cantidad": 1}], "fail_at": "ConfirmarPedido"})]
+    assert [api.wait(i)["status"] for i in ids] == ["COMPLETED", "COMPENSATED"]
+    after = stats()
+    assert after["sagas"] == before["sagas"] + 2
+
+    load(browser, f"{api.url}/ui")
+    wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, '#d-type option[value="order"]')),
+         message="the deployed types are not offered")
+    Select(browser.find_element(By.ID, "d-type")).select_by_value("order")
+    Select(browser.find_element(By.ID, "d-window")).select_by_value("1h")
+    wait(browser, lambda d: d.find_element(By.ID, "overview").get_attribute("data-sagas") == str(after["sagas"])
+         and "order: sagas created in the last 1h" in d.find_element(By.ID, "ov-window").text,
+         message="the overview does not show the sagas started")
+    assert browser.find_element(By.ID, "ov-sagas").text.startswith(f"{after['sagas']} (")
+    rate = f"{after['compensation_rate'] * 100:.1f}% ({after['compensated']} of {after['ended']})"
+    assert browser.find_element(By.ID, "ov-rate").text == rate
+    assert browser.find_element(By.ID, "ov-failing").text.startswith(after["failing_steps"][0]["step"])
+    assert " / " in browser.find_element(By.ID, "ov-latency").text
+    drawn = sum(int(b.get_attribute("data-count")) for b in browser.find_elements(By.CSS_SELECTOR, "#ov-chart rect.bar"))
+    assert drawn == after["sagas"]
+    assert "read" in browser.find_element(By.ID, "ov-window").text
+
+    types = [o.get_attribute("value") for o in Select(browser.find_element(By.ID, "f-type")).options]
+    deployed = [d["type"] for d in requests.get(f"{api.url}/definitions", timeout=30).json()["items"]]
+    assert types == ["", *deployed]
+    Select(browser.find_element(By.ID, "f-type")).select_by_value("order")
+    browser.find_element(By.CSS_SELECTOR, '#filters button[type="submit"]').click()
+    wait(browser, lambda d: d.find_element(By.ID, "announce").text.startswith("Filters applied"))
+    shown = {r.find_elements(By.CSS_SELECTOR, "td")[2].text for r in browser.find_elements(By.CSS_SELECTOR, "#list tbody tr[data-id]")}
+    assert shown == {"order"}

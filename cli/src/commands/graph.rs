@@ -1,6 +1,6 @@
 //! `saga graph TYPE|FILE [--format mermaid|dot]`: a definition's steps as a graph.
 //!
-//! The API serves no definition route yet, so a TYPE is read from the definitions folder
+//! A TYPE is read from the definitions folder
 //! (`--definitions`, default `definitions/`): `TYPE.json`, else the file declaring that type.
 
 use super::Context;

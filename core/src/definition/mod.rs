@@ -6,6 +6,7 @@ pub mod compatibility;
 mod env;
 mod error;
 mod flow;
+pub mod graph;
 pub mod layout;
 mod load;
 mod schema_key;
@@ -16,6 +17,8 @@ mod validate;
 mod compatibility_tests;
 #[cfg(test)]
 mod corpus_tests;
+#[cfg(test)]
+mod graph_tests;
 
 /// Most steps a saga may have (keeps the record well under DynamoDB's item limit).
 pub const MAX_STEPS: usize = 16;

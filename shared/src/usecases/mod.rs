@@ -8,3 +8,4 @@ mod change;
 pub mod command;
 pub mod list;
 pub mod start;
+pub mod stats;
