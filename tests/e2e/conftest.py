@@ -5,11 +5,12 @@ some tests beside another stack); its logs then go to e2e-<api port>/ instead of
 """
 
 import shutil
+import time
 
 import pytest
 
 from dev.ports import SLOTS, ports_for
-from helpers import IMAGE_TOPICS, ROOT, RUN_ROOT, Api, Stack, TopicRecorder, XrayDaemon
+from helpers import IMAGE_TOPICS, ROOT, RUN_ROOT, Api, Stack, TopicRecorder, XrayDaemon, eventually
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +54,22 @@ def topics(stack):
 @pytest.fixture(scope="session")
 def api(stack):
     return Api(stack)
+
+
+# The long wait of tests/e2e/test_waits.py: long enough that the saga is parked and the sweeper
+# wakes it.
+LONG_WAIT_MS = 90_000
+
+
+@pytest.fixture(scope="session", autouse=True)
+def long_wait(api):
+    """A saga whose wait step lasts 90 s, started as the session starts so that the rest of the
+    suite runs meanwhile rather than a test sitting out the wait (test_waits.py checks that it
+    was parked and ended on time). Returns its id, the instant it waits for, and the record as
+    first seen parked."""
+    not_before = int(time.time() * 1000) + LONG_WAIT_MS
+    response = api.start("timers", {"order": "long", "not_before": not_before, "vip": False})
+    assert response.status_code == 202, response.text
+    saga_id = response.json()["id"]
+    parked = eventually(lambda: (lambda s: s if s.get("wake_at") else None)(api.get(saga_id).json()))
+    return saga_id, not_before, parked

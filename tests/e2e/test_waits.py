@@ -1,11 +1,10 @@
 """Wait steps and conditions on the local stack (tests/e2e/definitions/timers.json): a wait of
 5 s and one of 90 s each end on time (the 90 s one parked, then woken by the sweeper at its due
-time), a step whose condition is false is skipped, and a cancel ends a parked wait and
-compensates what ran."""
+time; it starts with the session, in conftest.py), a step whose condition is false is skipped,
+and a cancel ends a parked wait and compensates what ran."""
 
 import time
 
-import pytest
 import requests
 
 from helpers import eventually
@@ -32,12 +31,6 @@ def step(saga, name):
 
 def confirm_call(api, saga_id):
     return next(c for c in api.calls(saga_id) if c["idempotency_key"].endswith(":confirm:action"))
-
-
-@pytest.fixture(scope="module")
-def long_wait(api):
-    """A saga waiting 90 s, started before the module's other tests so they run meanwhile."""
-    return start(api, "long", 90_000)
 
 
 def test_a_5_s_wait_ends_on_time_and_a_false_condition_skips_its_step(api, long_wait):
@@ -122,9 +115,10 @@ def test_a_cancel_works_on_a_paused_saga(api, long_wait):
 
 
 def test_a_90_s_wait_parks_the_saga_and_ends_on_time(api, long_wait):
-    saga_id, not_before = long_wait
-    waiting = api.get(saga_id).json()
-    assert waiting["status"] == "RUNNING" and waiting.get("wake_at"), waiting
+    # Started as the session started (conftest.py), so the suite ran while it waited.
+    saga_id, not_before, parked = long_wait
+    assert parked["status"] == "RUNNING" and parked.get("wake_at"), parked
+    assert "wait_until" in step(parked, "cool_off"), parked
     saga = api.wait(saga_id, timeout=max(5, (not_before - now_ms()) / 1000 + 20))
     assert saga["status"] == "COMPLETED", saga
     confirmed = confirm_call(api, saga_id)["received_at"] * 1000
