@@ -340,3 +340,15 @@ def test_graph_json_and_files(saga, tmp_path):
     (tmp_path / "bad.json").write_text('{"type": "x", "steps": []}')
     assert fails(saga("graph", str(tmp_path / "bad.json"))).startswith(f"saga: {tmp_path / 'bad.json'}: steps: ")
     assert "invalid value 'svg'" in fails(saga("graph", "image", "--format", "svg"), 2)
+
+
+def test_graph_of_a_deployed_type_and_of_the_version_a_saga_runs_under(saga):
+    deployed = ok_json(saga("graph", "image", "--deployed", "--json"))
+    assert deployed == ok_json(saga("graph", "image", "--json")), "the API draws what the file says"
+    started = ok_json(saga("start", "image", "--input", '{"image_id": "img-graph", "data": "x"}', "--json"))
+    version = ok_json(saga("get", started["id"], "--json"))["definition_version"]
+    assert ok_json(saga("graph", "image", "--deployed", "--version", version, "--json")) == deployed
+    text = ok(saga("graph", "image", "--deployed"))
+    assert "flowchart TD" in text and 'anonymize' in text, text
+    assert "no-such-type" in fails(saga("graph", "no-such-type", "--deployed"))
+    assert "--deployed" in fails(saga("graph", "image", "--version", version), 2)

@@ -1,7 +1,10 @@
-//! `saga graph TYPE|FILE [--format mermaid|dot]`: a definition's steps as a graph.
+//! `saga graph TYPE|FILE [--format mermaid|dot] [--deployed [--version V]]`: a definition's
+//! steps as a graph.
 //!
 //! A TYPE is read from the definitions folder
 //! (`--definitions`, default `definitions/`): `TYPE.json`, else the file declaring that type.
+//! With `--deployed`, the graph is the API's (`GET /definitions/{type}`): the deployed
+//! version, or with `--version` one that recorded sagas run under.
 
 use super::Context;
 use crate::definitions::{Environment, load_one, read};
@@ -23,6 +26,12 @@ pub struct Args {
     /// The folder a TYPE is looked up in.
     #[arg(long, value_name = "DIR", default_value = "definitions")]
     definitions: PathBuf,
+    /// Draw the TYPE the API has deployed rather than a local file.
+    #[arg(long, conflicts_with = "definitions")]
+    deployed: bool,
+    /// With --deployed: the definition version (a saga's `definition_version`).
+    #[arg(long, value_name = "V", requires = "deployed")]
+    version: Option<String>,
 }
 
 /// A graph language.
@@ -36,14 +45,11 @@ pub enum Format {
 
 /// Loads the definition and prints its graph.
 pub async fn run(args: Args, context: &Context) -> CliResult {
-    let (file, text) = source(&args.target, &args.definitions)?;
-    let definitions = load_one(&file, &text, &Environment::new(false))?;
-    let definition = definitions
-        .types()
-        .first()
-        .and_then(|t| definitions.current(t))
-        .ok_or_else(|| CliError::new(format!("{file}: no definition")))?;
-    let graph = Graph::of(&definition);
+    let graph = if args.deployed {
+        deployed(&args, context).await?
+    } else {
+        local(&args)?
+    };
     if context.json {
         print_json(&serde_json::to_value(&graph)?);
     } else {
@@ -53,6 +59,32 @@ pub async fn run(args: Args, context: &Context) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// The graph of a local file, or of a type in the definitions folder.
+fn local(args: &Args) -> CliResult<Graph> {
+    let (file, text) = source(&args.target, &args.definitions)?;
+    let definitions = load_one(&file, &text, &Environment::new(false))?;
+    let definition = definitions
+        .types()
+        .first()
+        .and_then(|t| definitions.current(t))
+        .ok_or_else(|| CliError::new(format!("{file}: no definition")))?;
+    Ok(Graph::of(&definition))
+}
+
+/// The graph the API draws of a deployed type (or of one of its kept versions).
+async fn deployed(args: &Args, context: &Context) -> CliResult<Graph> {
+    let query: Vec<_> = args
+        .version
+        .iter()
+        .map(|v| ("version", v.clone()))
+        .collect();
+    let mut answer = context
+        .api()?
+        .get(&["definitions", &args.target], &query)
+        .await?;
+    Ok(serde_json::from_value(answer["graph"].take())?)
 }
 
 /// The file the target names: a file path as is, else a type in the folder.

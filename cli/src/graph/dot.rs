@@ -16,7 +16,9 @@ pub fn render(graph: &Graph) -> String {
             NodeKind::Start | NodeKind::End => "shape=oval",
             NodeKind::Fork | NodeKind::Join => "shape=circle",
             NodeKind::Compensation => "style=\"rounded,dashed\", color=\"#7b3fc4\"",
-            NodeKind::Step if node.step_kind == Some("pivot") => "shape=hexagon, style=bold",
+            NodeKind::Step if node.step_kind.as_deref() == Some("pivot") => {
+                "shape=hexagon, style=bold"
+            }
             NodeKind::Step if node.for_each.is_some() => "peripheries=2",
             NodeKind::Step if node.wait.is_some() => "shape=invhouse",
             NodeKind::Step => "",

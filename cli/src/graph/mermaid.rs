@@ -16,7 +16,9 @@ pub fn render(graph: &Graph) -> String {
             NodeKind::Start | NodeKind::End => format!("([\"{label}\"])"),
             NodeKind::Fork | NodeKind::Join => format!("((\"{label}\"))"),
             NodeKind::Compensation => format!("[/\"{label}\"/]"),
-            NodeKind::Step if node.step_kind == Some("pivot") => format!("{{{{\"{label}\"}}}}"),
+            NodeKind::Step if node.step_kind.as_deref() == Some("pivot") => {
+                format!("{{{{\"{label}\"}}}}")
+            }
             NodeKind::Step if node.for_each.is_some() => format!("[[\"{label}\"]]"),
             NodeKind::Step if node.wait.is_some() => format!(">\"{label}\"]"),
             NodeKind::Step => format!("[\"{label}\"]"),

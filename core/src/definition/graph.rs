@@ -5,16 +5,16 @@
 
 use super::choreography::Choreography;
 use super::{AnyDefinition, Await, CallSpec, Condition, SagaDefinition, Stage, StepKind, Wait};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The graph of one definition.
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Graph {
     /// The saga type.
     #[serde(rename = "type")]
     pub saga_type: String,
     /// `orchestration` or `choreography`.
-    pub mode: &'static str,
+    pub mode: String,
     /// The nodes, in the order drawn.
     pub nodes: Vec<Node>,
     /// The edges.
@@ -22,7 +22,7 @@ pub struct Graph {
 }
 
 /// A node: the start, the end, a step, a fork or join of a parallel group, or a compensation.
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Node {
     /// Unique in the graph, safe as a Mermaid or dot identifier: `start`, `done` (the end;
     /// Mermaid reserves `end`), `s<i>` and `c<i>` for step `i`'s action and compensation
@@ -35,7 +35,7 @@ pub struct Node {
     pub label: String,
     /// A step's kind: `compensatable`, `pivot` or `retriable`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub step_kind: Option<&'static str>,
+    pub step_kind: Option<String>,
     /// A for-each step: the array it runs over.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub for_each: Option<String>,
@@ -50,12 +50,12 @@ pub struct Node {
     pub awaits: Option<String>,
     /// More lines for people: the call (`http POST`, `publish`), the for-each's bounds, the
     /// events a choreographed step listens to.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
 }
 
 /// What a node stands for.
-#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeKind {
     /// Where the saga begins.
@@ -73,7 +73,7 @@ pub enum NodeKind {
 }
 
 /// An edge.
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Edge {
     /// The node it leaves.
     pub from: String,
@@ -84,7 +84,7 @@ pub struct Edge {
 }
 
 /// What an edge means.
-#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum EdgeStyle {
     /// The saga goes forward.
@@ -199,7 +199,7 @@ impl Graph {
     fn new(saga_type: &str, mode: &'static str) -> Self {
         let mut graph = Self {
             saga_type: saga_type.to_string(),
-            mode,
+            mode: mode.to_string(),
             nodes: Vec::new(),
             edges: Vec::new(),
         };
@@ -229,11 +229,14 @@ impl Graph {
         let step = &definition.steps[i];
         self.node(format!("s{i}"), NodeKind::Step, &step.name);
         let node = self.last();
-        node.step_kind = Some(match step.kind {
-            StepKind::Compensatable => "compensatable",
-            StepKind::Pivot => "pivot",
-            StepKind::Retriable => "retriable",
-        });
+        node.step_kind = Some(
+            match step.kind {
+                StepKind::Compensatable => "compensatable",
+                StepKind::Pivot => "pivot",
+                StepKind::Retriable => "retriable",
+            }
+            .to_string(),
+        );
         node.details.extend(step.action.as_ref().map(call_text));
         node.wait = step.wait.as_ref().map(wait_text);
         node.when = step.when.as_ref().map(condition_text);
@@ -246,7 +249,7 @@ impl Graph {
             .extend(node.when.iter().map(|w| format!("when {w}")));
         if step.kind != StepKind::Compensatable {
             node.details
-                .push(node.step_kind.unwrap_or_default().to_string());
+                .push(node.step_kind.clone().unwrap_or_default());
         }
         if let Some(each) = &step.for_each {
             node.for_each = Some(each.items.clone());
