@@ -140,7 +140,10 @@ fn the_graph_serialises_with_its_kinds_and_styles() {
 #[test]
 fn a_graph_reads_back_as_it_was_written() {
     let defs = Definitions::from_files(
-        [("image.json", include_str!("../../../definitions/image.json"))],
+        [(
+            "image.json",
+            include_str!("../../../definitions/image.json"),
+        )],
         |_| Some("http://p/".into()),
     )
     .unwrap();

@@ -1,11 +1,11 @@
 //! Loading and validating definition files.
 
-use super::SagaDefinition;
 use super::choreography::Choreography;
 use super::env::{override_timeouts, resolve_call, resolve_placeholders};
 use super::error::{LoadError, error};
 use super::schema_key::SkipSchemaKey;
 use super::validate::validate;
+use super::{SagaDefinition, version_key};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -291,11 +291,6 @@ impl Definitions {
     }
 }
 
-/// The id of the item that keeps a version of a saga type's definition beside the sagas.
-pub fn version_key(saga_type: &str, version: &str) -> String {
-    format!("definition#{saga_type}#{version}")
-}
-
 fn parse(
     file: &str,
     text: &str,
@@ -318,9 +313,8 @@ fn parse(
     deserializer
         .end()
         .map_err(|e| error(file, "-", e.to_string()))?;
-    let mode = head.mode;
     let version = super::version_of(text).unwrap_or_default();
-    if mode.as_deref() == Some("choreography") {
+    if head.mode.as_deref() == Some("choreography") {
         let mut choreography = parse_choreography(file, text, env)?;
         choreography.version = version;
         return Ok(AnyDefinition::Choreographed(Arc::new(choreography)));
@@ -380,6 +374,10 @@ fn parse_orchestrated(
         }
     }
     validate(file, &definition)?;
+    // An awaited HTTP action is answered by callback, at a URL built from the API's.
+    let awaits_callback = |step: &super::StepDefinition| {
+        step.await_answer.is_some() && matches!(step.action, Some(super::CallSpec::Http(_)))
+    };
     if let Some(i) = definition.steps.iter().position(awaits_callback) {
         let base = env(super::CALLBACK_BASE_ENV).filter(|base| !base.is_empty());
         let Some(base) = base else {
@@ -396,11 +394,6 @@ fn parse_orchestrated(
         definition.callback_base = base.trim_end_matches('/').to_string();
     }
     Ok(definition)
-}
-
-/// Whether a step's action answers by callback (an awaited HTTP action).
-fn awaits_callback(step: &super::StepDefinition) -> bool {
-    step.await_answer.is_some() && matches!(step.action, Some(super::CallSpec::Http(_)))
 }
 
 #[cfg(test)]

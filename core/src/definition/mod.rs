@@ -27,7 +27,7 @@ pub use env::{COMPENSATION_TIMEOUT_ENV, STALL_TIMEOUT_ENV};
 pub use error::LoadError;
 pub use flow::{Await, CALLBACK_BASE_ENV, Condition, MAX_WAIT_MS, Wait};
 pub use layout::{ForEach, MAX_ITEMS, Stage, StepEntry};
-pub use load::{AnyDefinition, Definitions, version_key};
+pub use load::{AnyDefinition, Definitions};
 
 use crate::outcome::FailureClass;
 use serde::Deserialize;
@@ -79,6 +79,11 @@ pub struct SagaDefinition {
     /// when a step awaits a callback.
     #[serde(skip)]
     pub callback_base: String,
+}
+
+/// The id of the item that keeps a version of a saga type's definition beside the sagas.
+pub fn version_key(saga_type: &str, version: &str) -> String {
+    format!("definition#{saga_type}#{version}")
 }
 
 /// The version of a definition file: the first 16 hex digits of the SHA-256 of its JSON in

@@ -219,6 +219,7 @@ mod frontier;
 mod group_properties;
 #[cfg(test)]
 mod group_tests;
+mod holding;
 mod outcomes;
 pub mod preview;
 mod preview_reasons;
