@@ -2,7 +2,6 @@
 //! (a timer) that holds the saga, and an `await` on an action whose outcome arrives later, by
 //! callback (HTTP) or reply message (Pulsar).
 
-use super::validate::refers_to_output;
 use super::{CallSpec, StepDefinition, StepKind};
 use crate::status::Millis;
 use serde::{Deserialize, Deserializer};
@@ -220,6 +219,14 @@ fn check_await(step: &StepDefinition, awaited: &Await) -> Result<(), (String, St
         }
         _ => Ok(()),
     }
+}
+
+/// Whether `pointer` is `/steps/<name>/output...` for a name in `earlier`.
+pub(super) fn refers_to_output(pointer: &str, earlier: &[&str]) -> bool {
+    let mut parts = pointer.split('/').skip(1);
+    parts.next() == Some("steps")
+        && earlier.contains(&parts.next().unwrap_or_default())
+        && parts.next() == Some("output")
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use super::MAX_STEPS;
 use super::error::{LoadError, error};
+use super::flow::refers_to_output;
 use super::{CallSpec, ForEach, MAX_ITEMS, SagaDefinition, Stage, StepKind, template};
 use std::collections::HashSet;
 
@@ -235,14 +236,6 @@ fn validate_for_each(
         ));
     }
     Ok(())
-}
-
-/// Whether `pointer` is `/steps/<name>/output...` for a name in `earlier`.
-pub(super) fn refers_to_output(pointer: &str, earlier: &[&str]) -> bool {
-    let mut parts = pointer.split('/').skip(1);
-    parts.next() == Some("steps")
-        && earlier.contains(&parts.next().unwrap_or_default())
-        && parts.next() == Some("output")
 }
 
 /// What a call's references may name.

@@ -2,18 +2,10 @@
 //! FAILED saga where it gave up), pause (start no new call) and resume.
 
 use super::compensation::abandon_waiting_calls;
-use super::outcomes::forward_calls_begun;
+use super::outcomes::{CANCELLED_ON_REQUEST, forward_calls_begun};
 use super::start_compensation;
 use crate::definition::SagaDefinition;
 use crate::record::{CallState, Failure, Millis, SagaRecord, SagaStatus, StepStatus};
-
-/// The error a cancel records as the saga's failure (no step failed).
-const CANCELLED_ON_REQUEST: &str = "cancelled on request";
-
-/// Whether the saga's compensation was started by a cancel, not by a failed step.
-pub(super) fn is_cancellation(failure: &Failure) -> bool {
-    failure.step.is_empty() && failure.error == CANCELLED_ON_REQUEST
-}
 
 /// Why a cancel or redrive request cannot be honoured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

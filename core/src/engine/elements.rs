@@ -1,10 +1,9 @@
 //! For-each steps: the array a step runs over, setting out its elements, and summing them up
 //! into the step once every element has ended.
 
-use super::outcomes::fail_step;
 use super::request::context;
 use crate::definition::SagaDefinition;
-use crate::record::{CallState, ItemState, Millis, SagaRecord, SagaStatus, StepStatus};
+use crate::record::{CallState, ItemState, Millis, SagaRecord, StepStatus};
 use serde_json::Value;
 
 /// How many elements a for-each step's array holds, from the saga's context, or why the step
@@ -94,29 +93,4 @@ pub(super) fn settle(record: &mut SagaRecord, step: usize, now: Millis) -> bool 
     state.action.ended_at = Some(now);
     state.action.error = None;
     true
-}
-
-/// Starts a for-each step that needs no call: an empty array completes it at once with `[]`;
-/// one that cannot be used fails it, as a request that cannot be built, naming why. Returns
-/// whether it changed the step.
-pub(super) fn start_without_calls(
-    def: &SagaDefinition,
-    record: &mut SagaRecord,
-    step: usize,
-    now: Millis,
-) -> bool {
-    match array_len(def, record, step) {
-        Ok(0) => {
-            record.steps[step].action.started_at = Some(now);
-            record.status = SagaStatus::Running;
-            settle(record, step, now);
-            true
-        }
-        Ok(_) => false,
-        Err(error) => {
-            record.status = SagaStatus::Running;
-            fail_step(def, record, step, error, now);
-            true
-        }
-    }
 }

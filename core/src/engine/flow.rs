@@ -6,7 +6,7 @@
 use super::frontier::front_steps;
 use super::outcomes::{fail_step, finish, forward_complete};
 use super::request::context;
-use super::{answers, elements};
+use super::{answers, outcomes};
 use crate::definition::SagaDefinition;
 use crate::history;
 use crate::record::{Millis, SagaRecord, SagaStatus, StepStatus};
@@ -48,7 +48,7 @@ fn move_on(def: &SagaDefinition, record: &mut SagaRecord, step: usize, now: Mill
             }
             spec.for_each.is_some()
                 && state.items.is_empty()
-                && elements::start_without_calls(def, record, step, now)
+                && outcomes::start_without_calls(def, record, step, now)
         }
         StepStatus::Running => {
             let waited = state.wait_until.is_some_and(|until| until <= now);

@@ -223,6 +223,7 @@ mod holding;
 mod outcomes;
 pub mod preview;
 mod preview_reasons;
+mod preview_report;
 #[cfg(test)]
 mod preview_tests;
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! compensation (newest first), and the saga's end.
 
 use super::compensation::{abandon_waiting_calls, pending_compensation};
-use super::{Begun, Call, Phase, call_name, call_state, call_state_mut, commands, unreported};
+use super::{Begun, Call, Phase, call_name, call_state, call_state_mut, unreported};
 use super::{MAX_OUTPUT_BYTES, Next, elements, next};
 use crate::definition::{SagaDefinition, StepKind};
 use crate::history;
@@ -192,6 +192,31 @@ fn action_failed(
     fail_step(def, record, call.step, error, now);
 }
 
+/// Starts a for-each step that needs no call: an empty array completes it at once with `[]`;
+/// one that cannot be used fails it, as a request that cannot be built, naming why. Returns
+/// whether it changed the step.
+pub(super) fn start_without_calls(
+    def: &SagaDefinition,
+    record: &mut SagaRecord,
+    step: usize,
+    now: Millis,
+) -> bool {
+    match elements::array_len(def, record, step) {
+        Ok(0) => {
+            record.steps[step].action.started_at = Some(now);
+            record.status = SagaStatus::Running;
+            elements::settle(record, step, now);
+            true
+        }
+        Ok(_) => false,
+        Err(error) => {
+            record.status = SagaStatus::Running;
+            fail_step(def, record, step, error, now);
+            true
+        }
+    }
+}
+
 /// A step failed for good: the saga's failure, then FAILED after the pivot, or compensation.
 pub(super) fn fail_step(
     def: &SagaDefinition,
@@ -324,13 +349,18 @@ pub(super) fn start_compensation(def: &SagaDefinition, record: &mut SagaRecord, 
     compensation_may_end(def, record, now);
 }
 
+/// The error a cancel records as the saga's failure (no step failed).
+pub(super) const CANCELLED_ON_REQUEST: &str = "cancelled on request";
+
+/// Whether the saga's compensation was started by a cancel, not by a failed step.
+fn is_cancellation(failure: &Failure) -> bool {
+    failure.step.is_empty() && failure.error == CANCELLED_ON_REQUEST
+}
+
 /// Ends the saga. Compensation that a cancel started ends CANCELLED; compensation of a failure
 /// ends COMPENSATED even when a cancel arrived meanwhile (the request stays recorded).
 pub(super) fn finish(record: &mut SagaRecord, status: SagaStatus, now: Millis) {
-    let cancelled = record
-        .failure
-        .as_ref()
-        .is_some_and(commands::is_cancellation);
+    let cancelled = record.failure.as_ref().is_some_and(is_cancellation);
     record.status = match status {
         SagaStatus::Compensated if record.cancel_requested && cancelled => SagaStatus::Cancelled,
         other => other,

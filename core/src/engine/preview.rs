@@ -8,130 +8,19 @@
 use super::driver::{Effect, Event, Holder, Limits, Stop, hand_on, on};
 use super::{Call, Phase, Request, answer, idempotency_key, new_record};
 use crate::definition::SagaDefinition;
-use crate::outcome::{FailureClass, Outcome};
-use crate::record::{Answer, Failure, Millis, SagaRecord, SagaStatus};
-use serde::{Deserialize, Serialize};
+use crate::outcome::Outcome;
+use crate::record::{Answer, Millis, SagaRecord};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 pub use super::preview_reasons::{NotCompensated, Reason};
+pub use super::preview_report::{Preview, PreviewCall, PreviewError, Scenario, SimulatedFailure};
 
 /// The saga id a preview's idempotency keys and `${/saga/id}` carry.
 pub const PREVIEW_SAGA_ID: &str = "preview";
 
 /// Most driver events one preview takes (far more than any valid definition needs).
 const MAX_EVENTS: usize = 100_000;
-
-/// How the failing action fails on each attempt.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum SimulatedFailure {
-    /// No answer within the timeout: it may have taken effect (the default).
-    #[default]
-    Unknown,
-    /// A definitive refusal (a 4xx): it did not take effect.
-    Refused,
-}
-
-impl SimulatedFailure {
-    fn outcome(self) -> Outcome {
-        match self {
-            SimulatedFailure::Unknown => Outcome::Failed {
-                class: FailureClass::Timeout,
-                error: "simulated: no answer within the timeout".into(),
-            },
-            SimulatedFailure::Refused => Outcome::Failed {
-                class: FailureClass::ClientError,
-                error: "simulated: refused (4xx)".into(),
-            },
-        }
-    }
-}
-
-/// What to simulate.
-#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Scenario {
-    /// The saga's input: a JSON object (`null`, or none, is an empty one).
-    #[serde(default)]
-    pub input: Value,
-    /// The step whose action fails: `name`, or `name[i]` for one element of a for-each (its
-    /// name alone fails every element).
-    pub fail_at: String,
-    /// How it fails.
-    #[serde(default)]
-    pub outcome: SimulatedFailure,
-    /// What the simulated participants answer, by step name (default `{}`); a for-each
-    /// step's elements each answer its value.
-    #[serde(default)]
-    pub outputs: BTreeMap<String, Value>,
-}
-
-/// One call the saga would make.
-#[derive(Serialize, Clone, Debug, PartialEq)]
-pub struct PreviewCall {
-    /// The step's name.
-    pub step: String,
-    /// The for-each element, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub element: Option<usize>,
-    /// The attempt, from 1.
-    pub attempt: u32,
-    /// The key every attempt of the call carries.
-    pub idempotency_key: String,
-    /// A compensation's action key, sent beside its own.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub compensates: Option<String>,
-    /// The rendered request: `{"http": {...}}` or `{"publish": {...}}`.
-    pub request: Option<Value>,
-    /// Why the request could not be rendered (a reference into an output the preview's
-    /// participants did not give), if it could not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_error: Option<String>,
-    /// What the simulated participant did: `succeeded`, `acknowledged` (an awaited action,
-    /// answered at once), or the failure's class.
-    pub outcome: String,
-}
-
-/// What a failure at one step would do.
-#[derive(Serialize, Clone, Debug, PartialEq)]
-pub struct Preview {
-    /// The saga type.
-    pub saga_type: String,
-    /// The definition's version.
-    pub version: String,
-    /// The step asked to fail.
-    pub fail_at: String,
-    /// How it failed.
-    pub outcome: SimulatedFailure,
-    /// How the saga would end.
-    pub status: SagaStatus,
-    /// The saga's failure, as it would be recorded.
-    pub failure: Option<Failure>,
-    /// The actions in the order they start, every attempt.
-    pub actions: Vec<PreviewCall>,
-    /// The compensations in the order they run: newest first.
-    pub compensations: Vec<PreviewCall>,
-    /// The steps (or elements) not compensated, and why.
-    pub not_compensated: Vec<NotCompensated>,
-    /// Remarks: the step asked to fail never ran, the saga failed elsewhere, requests that
-    /// could not be rendered.
-    pub notes: Vec<String>,
-}
-
-/// Why there is no preview.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PreviewError {
-    /// `fail_at` names no step of the definition (or no element of a for-each).
-    #[error("{0}")]
-    UnknownStep(String),
-    /// The input is not what the definition reads.
-    #[error("input: {0}")]
-    Input(String),
-    /// The simulation did not end (a bug in the engine if it happens).
-    #[error("the simulation did not end: {0}")]
-    NoEnd(String),
-}
 
 const HOLDER: Holder<'static> = Holder {
     owner: "preview",
@@ -193,7 +82,7 @@ pub(super) fn simulate(
         not_compensated: super::preview_reasons::not_compensated(def, &record),
         notes: Vec::new(),
     };
-    preview.notes = super::preview_reasons::notes(def, &preview, target.0);
+    preview.notes = super::preview_report::notes(def, &preview, target.0);
     Ok((preview, record))
 }
 

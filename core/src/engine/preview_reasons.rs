@@ -1,7 +1,6 @@
 //! Why a preview's steps were not compensated, read from the record the simulated saga ended
 //! with (so the reasons are the engine's decisions, not a second opinion of them).
 
-use super::preview::Preview;
 use crate::definition::SagaDefinition;
 use crate::record::{CallState, SagaRecord, SagaStatus, StepStatus};
 use serde::Serialize;
@@ -141,38 +140,4 @@ fn detail(reason: Reason) -> &'static str {
         }
         Reason::NoElements => "its array was empty: no element ran",
     }
-}
-
-/// Remarks on a preview: the step asked to fail never ran, the saga failed at another step,
-/// requests that could not be rendered from the simulated outputs.
-pub(super) fn notes(def: &SagaDefinition, preview: &Preview, target: usize) -> Vec<String> {
-    let mut notes = Vec::new();
-    let name = &def.steps[target].name;
-    if !preview.actions.iter().any(|call| &call.step == name) {
-        notes.push(format!(
-            "step {name} never ran (its condition was false, or the saga failed before it), \
-             so it could not fail"
-        ));
-    }
-    if let Some(failure) = &preview.failure
-        && &failure.step != name
-    {
-        notes.push(format!(
-            "the saga failed at {}, not at {name}: {}",
-            failure.step, failure.error
-        ));
-    }
-    let unrendered = preview
-        .actions
-        .iter()
-        .chain(&preview.compensations)
-        .filter(|call| call.request_error.is_some())
-        .count();
-    if unrendered > 0 {
-        notes.push(format!(
-            "{unrendered} requests could not be rendered: a reference into the input, or into an \
-             output the simulated participants did not give ({{}} unless given)"
-        ));
-    }
-    notes
 }
