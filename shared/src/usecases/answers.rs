@@ -57,7 +57,7 @@ pub async fn by_callback<S: SagaStore, C: Clock>(
 ) -> Result<(), AnswerError> {
     let callback = Callback::parse(token).ok_or(AnswerError::Unknown)?;
     let at = (callback.step, callback.attempt);
-    let signed = signed_check(&callback, token);
+    let signed = |record: &SagaRecord| signed_by_saga(&callback, token, record);
     apply(deps, &callback.saga_id, signed, |_, _| Some(at), arrival).await
 }
 
@@ -75,10 +75,9 @@ pub async fn by_reply<S: SagaStore, C: Clock>(
         return Err(AnswerError::Unknown);
     }
     let callback = Callback::parse(token).filter(|c| c.saga_id == saga_id);
-    let signed = |record: &SagaRecord| match (&callback, &record.callback_secret) {
-        (Some(callback), Some(secret)) => callback.signed_by(token, secret),
-        (_, None) => token.is_empty(),
-        (None, Some(_)) => false,
+    let signed = |record: &SagaRecord| match &callback {
+        Some(callback) => signed_by_saga(callback, token, record),
+        None => record.callback_secret.is_none() && token.is_empty(),
     };
     let step = |def: &SagaDefinition, record: &SagaRecord| {
         let step = engine::replied_step(def, saga_id, key)?;
@@ -90,12 +89,10 @@ pub async fn by_reply<S: SagaStore, C: Clock>(
     apply(deps, saga_id, signed, step, Arrival::Answer(answer)).await
 }
 
-/// Whether `token` is signed with the secret of the saga a record holds.
-fn signed_check<'a>(callback: &'a Callback, token: &'a str) -> impl Fn(&SagaRecord) -> bool + 'a {
-    move |record: &SagaRecord| {
-        let secret = record.callback_secret.as_deref().unwrap_or_default();
-        !secret.is_empty() && callback.signed_by(token, secret)
-    }
+/// Whether `token` is signed with the secret of the saga `record` holds.
+fn signed_by_saga(callback: &Callback, token: &str, record: &SagaRecord) -> bool {
+    let secret = record.callback_secret.as_deref().unwrap_or_default();
+    !secret.is_empty() && callback.signed_by(token, secret)
 }
 
 async fn apply<S: SagaStore, C: Clock>(
