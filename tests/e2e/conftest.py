@@ -4,6 +4,7 @@ E2E_API_PORT, E2E_DYNAMODB_PORT, E2E_PULSAR_PORT, E2E_PARTICIPANTS_PORT and E2E_
 some tests beside another stack); its logs then go to e2e-<api port>/ instead of e2e/ in the stacks' run folder (dev/stack.py RUN_ROOT).
 """
 
+import inspect
 import shutil
 import time
 
@@ -61,12 +62,21 @@ def api(stack):
 LONG_WAIT_MS = 90_000
 
 
+def asks_for(item, fixture):
+    """Whether a collected test names `fixture` among its own arguments."""
+    function = getattr(item, "function", None)
+    return function is not None and fixture in inspect.signature(function).parameters
+
+
 @pytest.fixture(scope="session", autouse=True)
-def long_wait(api):
+def long_wait(request):
     """A saga whose wait step lasts 90 s, started as the session starts so that the rest of the
     suite runs meanwhile rather than a test sitting out the wait (test_waits.py checks that it
-    was parked and ended on time). Returns its id, the instant it waits for, and the record as
-    first seen parked."""
+    was parked and ended on time); nothing when no collected test asks for it. Returns its id,
+    the instant it waits for, and the record as first seen parked."""
+    if not any(asks_for(item, "long_wait") for item in request.session.items):
+        return None
+    api = request.getfixturevalue("api")
     not_before = int(time.time() * 1000) + LONG_WAIT_MS
     response = api.start("timers", {"order": "long", "not_before": not_before, "vip": False})
     assert response.status_code == 202, response.text
