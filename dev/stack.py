@@ -48,6 +48,11 @@ FUNCTIONS = ("start-saga", "saga-status", "saga-command", "run-step", "sweeper",
 # counts it dead. Under hot reload the watch server starts the new one within a second or two
 # of ending the old; with dozens of instances and a busy machine it has taken longer.
 REPLACE_GRACE = 15
+# How long the watchdog waits, outside a reload, before it counts a vanished process dead: a
+# reload's first log line may land just after the first old process ends.
+SETTLE = 2
+# What the watch server logs as it begins a reload (watchexec's stop-then-start).
+RELOAD_LINE = b"outcome resolved outcome=Both(Stop, Start)"
 # The Pulsar token the local Secrets Manager holds (pulsar-lite accepts any token).
 PULSAR_TOKEN = "local-pulsar-token"
 
@@ -421,35 +426,44 @@ class Stack:
 
     def replace_dead_functions(self):
         """Lambda replaces an execution environment whose process died; `cargo lambda watch`
-        does not: once a function process is killed or crashes, the watch server leaves it
-        in its pool and requests to it wait forever ("blocking waitpid returned pid=0"). So,
-        like Lambda, the stack starts afresh: it restarts the watch server (its log goes on).
+        does not: once a function process is killed or crashes, the watch server keeps it in
+        its pool and the requests it had taken wait forever. So, like Lambda, the stack starts
+        afresh: it restarts the watch server (its log goes on).
 
-        Under hot reload the watch server also ends function processes itself, on every
-        source change; but it starts each again right away (watchexec's stop-then-start: a new
-        `cargo run --bin <function>` appears as the old process goes), and it never retires
-        an instance otherwise. So a process that ran its function and is gone (or a zombie)
-        is dead when no new process of the same function took its place within
-        REPLACE_GRACE seconds.
-        A `cargo run` that vanishes before it exec'd the function (a build that failed) is
-        no death: the watch server runs it again at the next change. Without hot reload
-        (--ignore-changes) nothing replaces a process, so one that is gone is dead at once."""
-        grace = REPLACE_GRACE if self.hot_reload else 0
+        A process that ran its function and is gone (or a zombie) is dead, unless the watch
+        server is reloading: under hot reload it ends its function processes itself on every
+        source change and starts each again ("outcome=Both(Stop, Start)" in its log, logged
+        before it stops the old process). Around such a reload a vanished process is dead only
+        when no new process of its function took its place within REPLACE_GRACE seconds.
+        Outside one, new processes are no replacement: the watch server spawns instances on
+        demand while the dead ones stay in its pool. A `cargo run` that vanishes before it
+        exec'd the function (a build that failed) is no death: the watch server runs it again
+        at the next change."""
+        log = open(self.run_dir / "watch.log", "rb")
+        log.seek(0, os.SEEK_END)
+        last_reload = None
         known = {}
         owed = collections.Counter()  # per function: vanished processes not yet replaced
         since = {}  # per function: when the oldest of those vanished
         while not self.stopping.wait(0.5):
             current = self.function_processes()
             now = time.monotonic()
+            if self.hot_reload and RELOAD_LINE in log.read():
+                last_reload = now
+            reloading = last_reload is not None and now - last_reload < REPLACE_GRACE
             for function in {f for f, _ in [*known.values(), *current.values()]}:
                 gone = sum(1 for pid, (f, ran) in known.items() if f == function and ran and pid not in current)
                 new = sum(1 for pid, (f, _) in current.items() if f == function and pid not in known)
-                owed[function] = max(0, owed[function] + gone - new)
+                owed[function] = max(0, owed[function] + gone - (new if reloading else 0))
                 if owed[function] == 0:
                     since.pop(function, None)
                 else:
                     since.setdefault(function, now)
-            dead = sorted(f for f, t in since.items() if now - t >= grace)
+
+            def is_dead(vanished):
+                reloading = last_reload is not None and last_reload >= vanished - REPLACE_GRACE
+                return now - vanished >= (REPLACE_GRACE if reloading else SETTLE)
+            dead = sorted(f for f, t in since.items() if is_dead(t))
             if dead and not self.stopping.is_set():
                 say(f"a {', '.join(dead)} process died and was not replaced; restarting cargo lambda watch")
                 # Counted as it begins: on a busy machine the new watch server may take a while

@@ -435,6 +435,21 @@ def wait_until_serving(api, timeout=60):
         time.sleep(0.5)
 
 
+def wait_until_settled(stack, quiet=5, timeout=120):
+    """Waits until the watch server's function processes have all started their function and
+    stayed the same for `quiet` seconds."""
+    deadline = time.time() + timeout
+    last, since = None, time.time()
+    while True:
+        current = stack.function_processes()
+        if current != last or not all(ran for _, ran in current.values()):
+            last, since = current, time.time()
+        elif time.time() - since >= quiet:
+            return
+        assert time.time() < deadline, f"the reload did not settle: {current}"
+        time.sleep(0.5)
+
+
 def running(stack, function):
     """The pids of `function`'s processes that are running it (built and started)."""
     return {pid for pid, (name, ran) in stack.function_processes().items() if name == function and ran}
@@ -453,7 +468,8 @@ def test_run_step_killed_under_hot_reload_is_replaced(stack_factory):
     assert victims, stack.function_processes()
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
-    # The watchdog gives the watch server REPLACE_GRACE seconds to replace the processes itself.
+    # No reload is going on, so the watchdog counts the processes dead within seconds, even as
+    # the watch server spawns new instances for the waiting requests beside the dead ones.
     deadline = time.time() + REPLACE_GRACE + 30
     while not stack.watch_restarts:
         assert time.time() < deadline, f"no watch restart after the kill: {stack.function_processes()}"
@@ -492,6 +508,10 @@ def test_a_source_change_under_hot_reload_is_no_death(stack_factory):
                         f"{log_count(stack, 'MaxFilesWatch')} inotify limit lines in its log")
         time.sleep(0.2)
     assert stack.watch_restarts == 0, "the watchdog took a hot reload for a dead process"
+    # The watch server reloads its 48 instances one `cargo run` at a time; a request taken by
+    # an instance it is about to stop waits forever, so a user (and this test) waits for the
+    # reload to end before sending more.
+    wait_until_settled(stack)
     wait_until_serving(api)
     bodies = start_sagas(api, 8)
     sagas = api.wait_all(list(bodies), timeout=120)
