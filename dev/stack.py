@@ -53,6 +53,8 @@ REPLACE_GRACE = 15
 SETTLE = 2
 # What the watch server logs as it begins a reload (watchexec's stop-then-start).
 RELOAD_LINE = b"outcome resolved outcome=Both(Stop, Start)"
+# Processes of each function: the watch server's instances under hot reload, else the stack's.
+INSTANCES = 8
 # The Pulsar token the local Secrets Manager holds (pulsar-lite accepts any token).
 PULSAR_TOKEN = "local-pulsar-token"
 
@@ -142,6 +144,8 @@ class Stack:
         self.persistent = persistent
         self.processes = []
         self.watch_process = None
+        # Without hot reload: the function processes the stack started (start_instance).
+        self.instances = []
         self.watchdog = None
         self.stopping = threading.Event()
         # Times the watch server was restarted because one of its function processes died.
@@ -247,7 +251,12 @@ class Stack:
     # -- processes ---------------------------------------------------------------------------
 
     def spawn(self, name, args, env=None, cwd=ROOT, append=False):
-        log = open(self.run_dir / f"{name}.log", "ab" if append else "wb")
+        path = self.run_dir / f"{name}.log"
+        if not append:
+            path.write_bytes(b"")
+        # Always opened to append: the function processes share the watch server's log, and a
+        # writer without O_APPEND would write over the others' lines at its own offset.
+        log = open(path, "ab")
         process = subprocess.Popen(args, cwd=cwd, env=env or self.function_env(), stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         process.name = name
@@ -274,6 +283,7 @@ class Stack:
         for process in reversed(self.processes):
             self.stop_process(process)
         self.processes.clear()
+        self.instances = []
 
     def restart(self):
         """Stops every process and starts the stack again; with `persistent`, data survives."""
@@ -390,22 +400,51 @@ class Stack:
             raise StartError(f"the functions cannot start: {error}")
 
     def start_watch(self, append=False):
-        say(f"starting cargo lambda watch on port {self.api_port}")
+        """Serves the API and the Lambda invoke API with `cargo lambda watch`. Under hot reload
+        the watch server runs the functions itself (`cargo run --bin <function>` per instance,
+        again on every source change). Otherwise it serves only the Lambda APIs and the stack
+        starts the built functions itself, INSTANCES processes of each, as Lambda starts
+        execution environments: no `cargo run` per instance, and a death is seen at once."""
+        mode = "" if self.hot_reload else " (the Lambda APIs; the stack runs the functions)"
+        say(f"starting cargo lambda watch on port {self.api_port}{mode}")
         watch = ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port",
-                 str(self.api_port), "--concurrency", "8"]
-        if not self.hot_reload:
-            watch.append("--ignore-changes")
-        if self.release:
-            watch.append("--release")
+                 str(self.api_port), "--concurrency", str(INSTANCES)]
+        if self.hot_reload:
+            watch += ["--release"] if self.release else []
+        else:
+            watch += ["--ignore-changes", "--only-lambda-apis"]
         self.watch_process = self.spawn("watch", watch, append=append)
         wait_for_port(self.api_port, "cargo lambda watch", timeout=120, process=self.watch_process)
+        if not self.hot_reload:
+            self.instances = [self.start_instance(function) for function in FUNCTIONS
+                              for _ in range(INSTANCES)]
+            # A request no route of CargoLambda.toml takes (a method none lists, as TRACE) goes
+            # to the watch server's default function, `_`. In AWS the path's ANY route takes
+            # it, to a function that answers 405 with Allow; any of ours can, from the shared
+            # route table (api/src/routes.rs).
+            self.instances.append(self.start_instance("saga-status", queue="_"))
+
+    def start_instance(self, function, queue=None):
+        """One process of a built function, polling the watch server's runtime API for the
+        invocations of `queue` (its own name unless given) with the environment the watch
+        server gives the processes it starts."""
+        binary = ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / ("release" if self.release else "debug") / function
+        env = {**self.function_env(), "AWS_LAMBDA_FUNCTION_NAME": function,
+               "AWS_LAMBDA_FUNCTION_VERSION": "1", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "4096",
+               "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{self.api_port}/.rt/{queue or function}"}
+        process = self.spawn("watch", [str(binary)], env=env, append=True)
+        process.name = function
+        return process
 
     def function_processes(self):
-        """The live processes the watch server started for its functions, {pid: (function,
-        ran)}: each is `cargo run --bin <function>` (ran False) until cargo has built the
+        """The live processes of the functions, {pid: (function, ran)}. Without hot reload,
+        the ones the stack started (ran True). Under hot reload, the ones the watch server
+        started: each is `cargo run --bin <function>` (ran False) until cargo has built the
         function and exec'd it (ran True; the process then bears the function's name). A
         zombie is not live: a function process killed under hot reload stays one, the watch
         server failing to reap it ("blocking waitpid returned pid=0")."""
+        if not self.hot_reload:
+            return {p.pid: (p.name, True) for p in self.instances if p.poll() is None}
         listing = subprocess.run(["ps", "-eo", "pid=,ppid=,stat=,comm=,args="], capture_output=True,
                                  text=True).stdout
         processes = {}
@@ -425,7 +464,33 @@ class Stack:
         return {pid for pid, (_, ran) in self.function_processes().items() if ran}
 
     def replace_dead_functions(self):
-        """Lambda replaces an execution environment whose process died; `cargo lambda watch`
+        """Lambda replaces an execution environment whose process died, and the invocation it
+        was running fails. So does the stack: when a function process dies it restarts the
+        watch server and the function processes (the requests they had taken fail at once, and
+        the pump or the client retries them)."""
+        if self.hot_reload:
+            self.replace_dead_reloaded_functions()
+            return
+        while not self.stopping.wait(0.5):
+            dead = sorted({p.name for p in self.instances if p.poll() is not None})
+            if dead:
+                self.restart_watch(dead)
+
+    def restart_watch(self, dead):
+        if self.stopping.is_set():
+            return
+        say(f"a {', '.join(dead)} process died; restarting cargo lambda watch")
+        # Counted as it begins: on a busy machine the new watch server may take a while to
+        # listen, and the API's callers wait for that themselves.
+        self.watch_restarts += 1
+        for process in [self.watch_process, *self.instances]:
+            self.processes.remove(process)
+            self.stop_process(process)
+        self.instances = []
+        self.start_watch(append=True)
+
+    def replace_dead_reloaded_functions(self):
+        """Under hot reload the watch server runs the functions. Lambda replaces an execution environment whose process died; `cargo lambda watch`
         does not: once a function process is killed or crashes, the watch server keeps it in
         its pool and the requests it had taken wait forever. So, like Lambda, the stack starts
         afresh: it restarts the watch server (its log goes on).
@@ -464,14 +529,8 @@ class Stack:
                 reloading = last_reload is not None and last_reload >= vanished - REPLACE_GRACE
                 return now - vanished >= (REPLACE_GRACE if reloading else SETTLE)
             dead = sorted(f for f, t in since.items() if is_dead(t))
-            if dead and not self.stopping.is_set():
-                say(f"a {', '.join(dead)} process died and was not replaced; restarting cargo lambda watch")
-                # Counted as it begins: on a busy machine the new watch server may take a while
-                # to listen, and the API's callers wait for that themselves.
-                self.watch_restarts += 1
-                self.processes.remove(self.watch_process)
-                self.stop_process(self.watch_process)
-                self.start_watch(append=True)
+            if dead:
+                self.restart_watch(dead)
                 current, owed, since = {}, collections.Counter(), {}
             known = current
 
@@ -518,9 +577,9 @@ class Stack:
                            Targets=[{"Id": "queue", "Arn": arn}])
 
     def warm_up(self):
-        """Starts each function once so the first saga does not pay for process start. The
-        six go at once: the watch server starts each function's instances with `cargo run`,
-        and one function's wait for cargo need not hold up the next."""
+        """Calls each function once, so the first saga does not pay for a cold start. The six go
+        at once: under hot reload the watch server starts each function's instances with
+        `cargo run`, and one function's wait for cargo need not hold up the next."""
         say("warming up the functions")
         deadline = time.time() + 180
         checks = [
