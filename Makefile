@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .tools/venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 
-.PHONY: run test setup setup-browser cli unit e2e faults fuzz lint bench profile release sizes
+.PHONY: run test setup setup-browser prepare prepare-test cli unit e2e faults fuzz lint bench profile release sizes
 
 ## Install what running needs into .tools/ (Java 17 if missing or older, cargo-lambda,
 ## pulsar-lite, DynamoDB Local, protoc).
@@ -14,8 +14,24 @@ setup:
 setup-browser:
 	@bash dev/setup.sh browser
 
+## The first build beside the installs: the build waits on the CPU, the installs on the network
+## and the disk. protoc, which the build needs, comes first. Output of both interleaves.
+define build_beside
+	@bash dev/setup.sh protoc
+	@bash -c 'cargo build --workspace --bins & build=$$!; $(1); installed=$$?; \
+	  wait $$build || exit $$?; exit $$installed'
+endef
+
+## What `make run` needs: the tools, and the functions built.
+prepare:
+	$(call build_beside,bash dev/setup.sh)
+
+## What `make test` needs besides: the browser too, installed beside the build as well.
+prepare-test:
+	$(call build_beside,bash dev/setup.sh && bash dev/setup.sh browser)
+
 ## Start the whole local stack and serve the API until Ctrl-C.
-run: setup
+run: prepare
 	@$(VENV)/python -m dev.stack run
 
 ## The `saga` command line (cli/) into target/debug/saga. Built as part of the workspace (no -p),
@@ -24,7 +40,7 @@ cli:
 	cargo build --bin saga
 
 ## The whole suite: formatting, lints, unit tests, end-to-end and fault tests on the local stack.
-test: setup setup-browser lint unit e2e fuzz faults
+test: prepare-test lint unit e2e fuzz faults
 
 ## The template through the real SAM transform (every AllowedValues combination) and cfn-lint;
 ## openapi.yaml through an OpenAPI validator; the route table (api/src/routes.rs) written

