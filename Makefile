@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .tools/venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 
-.PHONY: run test setup setup-browser prepare prepare-test cli unit e2e faults fuzz lint bench profile release sizes
+.PHONY: run test setup setup-browser prepare prepare-test cli unit suites e2e faults fuzz lint bench profile release sizes
 
 ## Install what running needs into .tools/ (Java 17 if missing or older, cargo-lambda,
 ## pulsar-lite, DynamoDB Local, protoc).
@@ -40,7 +40,18 @@ cli:
 	cargo build --bin saga
 
 ## The whole suite: formatting, lints, unit tests, end-to-end and fault tests on the local stack.
-test: prepare-test lint unit e2e fuzz faults
+test: prepare-test lint unit suites
+
+## The suites on the local stack, each on its own stacks and ports: the fault tests (their lines
+## prefixed `[faults]`) beside the end-to-end tests and then the fuzzing, whose stacks mostly
+## wait on each other's answers. Fails if either side fails, after both have ended.
+suites:
+	@set -o pipefail; \
+	{ $(MAKE) --no-print-directory faults 2>&1 | sed -u 's/^/[faults] /'; } & faults=$$!; \
+	$(MAKE) --no-print-directory e2e fuzz; mine=$$?; \
+	wait $$faults; theirs=$$?; \
+	echo "==> e2e and fuzz: exit $$mine; faults: exit $$theirs"; \
+	[ $$mine -eq 0 ] && [ $$theirs -eq 0 ]
 
 ## The template through the real SAM transform (every AllowedValues combination) and cfn-lint;
 ## openapi.yaml through an OpenAPI validator; the route table (api/src/routes.rs) written

@@ -41,6 +41,8 @@ def test_a_failure_is_written_and_the_completed_steps_compensated(api):
     assert undone == ["bulk:compensation"]
     # The create, the claim, the failed attempt (its retry is due within the invocation, but a
     # failure is always written), the retry begun (every attempt is on record before it is
-    # sent), the failure that starts compensation, then the end.
+    # sent), the failure that starts compensation, then the end. The definition turns the
+    # retry's jitter off: a jittered wait drawn near zero leaves the retry due as the failure
+    # comes, and the two are then written at once (5 writes).
     assert saga["dynamodb"]["writes"] == 6, saga["dynamodb"]
     assert requests.get(f"{api.url}/sagas/{saga['id']}/history", timeout=10).status_code == 200
