@@ -83,9 +83,16 @@ FUZZ_SEED ?= 277057340667919264158461282449813893894
 fuzz:
 	$(VENV)/python -m dev.fuzz_api --max-examples 60 --seed "$(FUZZ_SEED)"
 
-## Crashes, duplicate deliveries, races, a stack restart and 1,000 sagas (a few minutes).
+## Crashes, duplicate deliveries, races, a stack restart and 1,000 sagas (a few minutes), in two
+## lanes at once on their own stacks and ports (tests/faults/conftest.py); the second lane's
+## lines are prefixed `[lane b]`. Fails if either lane fails, after both have ended.
 faults:
-	$(VENV)/python -m pytest tests/faults -q -s
+	@set -o pipefail; \
+	{ FAULTS_LANE=b $(VENV)/python -m pytest tests/faults -q -s -p no:cacheprovider 2>&1 | sed -u 's/^/[lane b] /'; } & b=$$!; \
+	FAULTS_LANE=a $(VENV)/python -m pytest tests/faults -q -s; a=$$?; \
+	wait $$b; b=$$?; \
+	echo "==> fault lanes: a exit $$a, b exit $$b"; \
+	[ $$a -eq 0 ] && [ $$b -eq 0 ]
 
 ## Time 800 happy-path image sagas on the local stack (release builds) after a warm-up, for each
 ## way a saga runs (inline: start-saga drives it; stream: run-step does) and each checkpoint

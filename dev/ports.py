@@ -33,6 +33,7 @@ SLOTS = {
     "e2e": Ports(9300, 8300, 6750, 9401, 4610),  # tests/e2e: the shared stack
     "e2e-template": Ports(9760, 8760, 6960, 9861, 4620),  # tests/e2e/test_infrastructure.py
     "faults": Ports(9700, 8700, 6950, 9801, 4630),  # tests/faults
+    "faults-b": Ports(9720, 8720, 6970, 9821, 4635),  # tests/faults: the second lane (make faults)
     "fuzz": Ports(9550, 8550, 6900, 9651, 4640),  # make fuzz (dev/fuzz_api.py)
     "bench": Ports(9500, 8500, 6850, 9601, 4650),  # make bench: each measured run
     "bench-sweeper": Ports(9510, 8510, 6860, 9611, 4660),  # make bench: the sweeper's backlog

@@ -53,8 +53,13 @@ REPLACE_GRACE = 15
 SETTLE = 2
 # What the watch server logs as it begins a reload (watchexec's stop-then-start).
 RELOAD_LINE = b"outcome resolved outcome=Both(Stop, Start)"
-# Processes of each function: the watch server's instances under hot reload, else the stack's.
+# Processes of each function the stack runs (without hot reload).
 INSTANCES = 8
+# Instances of each function the watch server runs under hot reload (`make run`). Each runs its
+# own file watcher with an inotify watch on every folder of the checkout (about 5,300 with
+# .tools and target): 12 instances need about 64k watches, 48 more than the kernel's usual
+# limit, and the instances past it never reload.
+RELOADING_INSTANCES = 2
 # The Pulsar token the local Secrets Manager holds (pulsar-lite accepts any token).
 PULSAR_TOKEN = "local-pulsar-token"
 
@@ -408,7 +413,7 @@ class Stack:
         mode = "" if self.hot_reload else " (the Lambda APIs; the stack runs the functions)"
         say(f"starting cargo lambda watch on port {self.api_port}{mode}")
         watch = ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port",
-                 str(self.api_port), "--concurrency", str(INSTANCES)]
+                 str(self.api_port), "--concurrency", str(RELOADING_INSTANCES if self.hot_reload else INSTANCES)]
         if self.hot_reload:
             watch += ["--release"] if self.release else []
         else:

@@ -5,6 +5,7 @@ never saw one call under two keys."""
 
 import collections
 import json
+import os
 import re
 import shutil
 import threading
@@ -29,7 +30,9 @@ FAST_RECOVERY = {
 
 
 def make_stack(name, persistent=False, hot_reload=False, **env):
-    return Stack("faults", run_dir=RUN_ROOT / "faults" / name, quiet=True, persistent=persistent,
+    # The second lane of `make faults` (tests/faults/conftest.py) runs on ports of its own.
+    slot = "faults-b" if os.environ.get("FAULTS_LANE") == "b" else "faults"
+    return Stack(slot, run_dir=RUN_ROOT / "faults" / name, quiet=True, persistent=persistent,
                  hot_reload=hot_reload, extra_env={**FAST_RECOVERY, **env})
 
 
@@ -508,7 +511,7 @@ def test_a_source_change_under_hot_reload_is_no_death(stack_factory):
                         f"{log_count(stack, 'MaxFilesWatch')} inotify limit lines in its log")
         time.sleep(0.2)
     assert stack.watch_restarts == 0, "the watchdog took a hot reload for a dead process"
-    # The watch server reloads its 48 instances one `cargo run` at a time; a request taken by
+    # The watch server reloads its instances one `cargo run` at a time; a request taken by
     # an instance it is about to stop waits forever, so a user (and this test) waits for the
     # reload to end before sending more.
     wait_until_settled(stack)
