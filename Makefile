@@ -14,21 +14,30 @@ setup:
 setup-browser:
 	@bash dev/setup.sh browser
 
-## The first build beside the installs: the build waits on the CPU, the installs on the network
-## and the disk. protoc, which the build needs, comes first. Output of both interleaves.
-define build_beside
-	@bash dev/setup.sh protoc
-	@bash -c 'cargo build --workspace --bins & build=$$!; $(1); installed=$$?; \
-	  wait $$build || exit $$?; exit $$installed'
+## $(2) in the background, its lines prefixed `[$(1)]`, while $(3) runs; fails if either failed,
+## once both have ended.
+define beside
+	@set -o pipefail; \
+	{ $(2) 2>&1 | sed -u 's/^/[$(1)] /'; } & background=$$!; \
+	$(3); foreground=$$?; \
+	wait $$background; background=$$?; \
+	echo "==> [$(1)] exit $$background, the rest exit $$foreground"; \
+	[ $$foreground -eq 0 ] && [ $$background -eq 0 ]
 endef
+
+## The first build beside the installs: the build waits on the CPU, the installs on the network
+## and the disk. protoc, which the build needs, comes first.
+BUILD := cargo build --workspace --bins
 
 ## What `make run` needs: the tools, and the functions built.
 prepare:
-	$(call build_beside,bash dev/setup.sh)
+	@bash dev/setup.sh protoc
+	$(call beside,build,$(BUILD),bash dev/setup.sh)
 
 ## What `make test` needs besides: the browser too, installed beside the build as well.
 prepare-test:
-	$(call build_beside,bash dev/setup.sh && bash dev/setup.sh browser)
+	@bash dev/setup.sh protoc
+	$(call beside,build,$(BUILD),bash dev/setup.sh && bash dev/setup.sh browser)
 
 ## Start the whole local stack and serve the API until Ctrl-C.
 run: prepare
@@ -46,12 +55,7 @@ test: prepare-test lint unit suites
 ## prefixed `[faults]`) beside the end-to-end tests and then the fuzzing, whose stacks mostly
 ## wait on each other's answers. Fails if either side fails, after both have ended.
 suites:
-	@set -o pipefail; \
-	{ $(MAKE) --no-print-directory faults 2>&1 | sed -u 's/^/[faults] /'; } & faults=$$!; \
-	$(MAKE) --no-print-directory e2e fuzz; mine=$$?; \
-	wait $$faults; theirs=$$?; \
-	echo "==> e2e and fuzz: exit $$mine; faults: exit $$theirs"; \
-	[ $$mine -eq 0 ] && [ $$theirs -eq 0 ]
+	$(call beside,faults,$(MAKE) --no-print-directory faults,$(MAKE) --no-print-directory e2e fuzz)
 
 ## The template through the real SAM transform (every AllowedValues combination) and cfn-lint;
 ## openapi.yaml through an OpenAPI validator; the route table (api/src/routes.rs) written
@@ -87,12 +91,7 @@ fuzz:
 ## lanes at once on their own stacks and ports (tests/faults/conftest.py); the second lane's
 ## lines are prefixed `[lane b]`. Fails if either lane fails, after both have ended.
 faults:
-	@set -o pipefail; \
-	{ FAULTS_LANE=b $(VENV)/python -m pytest tests/faults -q -s -p no:cacheprovider 2>&1 | sed -u 's/^/[lane b] /'; } & b=$$!; \
-	FAULTS_LANE=a $(VENV)/python -m pytest tests/faults -q -s; a=$$?; \
-	wait $$b; b=$$?; \
-	echo "==> fault lanes: a exit $$a, b exit $$b"; \
-	[ $$a -eq 0 ] && [ $$b -eq 0 ]
+	$(call beside,lane b,FAULTS_LANE=b $(VENV)/python -m pytest tests/faults -q -s -p no:cacheprovider,FAULTS_LANE=a $(VENV)/python -m pytest tests/faults -q -s)
 
 ## Time 800 happy-path image sagas on the local stack (release builds) after a warm-up, for each
 ## way a saga runs (inline: start-saga drives it; stream: run-step does) and each checkpoint

@@ -15,6 +15,7 @@ the demo campaign participants.
 import collections
 import hashlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -73,8 +74,13 @@ class StartError(RuntimeError):
     """The stack cannot start for a reason the user can fix (its message says which)."""
 
 
+def built_binary(name, release=False):
+    """The path of a binary cargo built in this checkout's target folder."""
+    return str(ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / ("release" if release else "debug") / name)
+
+
 def devstack_binary():
-    return str(ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "devstack")
+    return built_binary("devstack")
 
 
 def say(message):
@@ -421,23 +427,23 @@ class Stack:
         self.watch_process = self.spawn("watch", watch, append=append)
         wait_for_port(self.api_port, "cargo lambda watch", timeout=120, process=self.watch_process)
         if not self.hot_reload:
-            self.instances = [self.start_instance(function) for function in FUNCTIONS
+            env = self.function_env()
+            self.instances = [self.start_instance(env, function) for function in FUNCTIONS
                               for _ in range(INSTANCES)]
             # A request no route of CargoLambda.toml takes (a method none lists, as TRACE) goes
             # to the watch server's default function, `_`. In AWS the path's ANY route takes
             # it, to a function that answers 405 with Allow; any of ours can, from the shared
             # route table (api/src/routes.rs).
-            self.instances.append(self.start_instance("saga-status", queue="_"))
+            self.instances.append(self.start_instance(env, "saga-status", queue="_"))
 
-    def start_instance(self, function, queue=None):
+    def start_instance(self, env, function, queue=None):
         """One process of a built function, polling the watch server's runtime API for the
-        invocations of `queue` (its own name unless given) with the environment the watch
-        server gives the processes it starts."""
-        binary = ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / ("release" if self.release else "debug") / function
-        env = {**self.function_env(), "AWS_LAMBDA_FUNCTION_NAME": function,
+        invocations of `queue` (its own name unless given), with the functions' environment
+        `env` and what the watch server adds for the processes it starts."""
+        env = {**env, "AWS_LAMBDA_FUNCTION_NAME": function,
                "AWS_LAMBDA_FUNCTION_VERSION": "1", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "4096",
                "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{self.api_port}/.rt/{queue or function}"}
-        process = self.spawn("watch", [str(binary)], env=env, append=True)
+        process = self.spawn("watch", [built_binary(function, self.release)], env=env, append=True)
         process.name = function
         return process
 
@@ -495,10 +501,9 @@ class Stack:
         self.start_watch(append=True)
 
     def replace_dead_reloaded_functions(self):
-        """Under hot reload the watch server runs the functions. Lambda replaces an execution environment whose process died; `cargo lambda watch`
-        does not: once a function process is killed or crashes, the watch server keeps it in
-        its pool and the requests it had taken wait forever. So, like Lambda, the stack starts
-        afresh: it restarts the watch server (its log goes on).
+        """Under hot reload the watch server runs the functions, and once one of their
+        processes is killed or crashes it keeps it in its pool, the requests it had taken
+        waiting forever: the stack restarts the watch server (its log goes on).
 
         A process that ran its function and is gone (or a zombie) is dead, unless the watch
         server is reloading: under hot reload it ends its function processes itself on every
@@ -509,35 +514,34 @@ class Stack:
         demand while the dead ones stay in its pool. A `cargo run` that vanishes before it
         exec'd the function (a build that failed) is no death: the watch server runs it again
         at the next change."""
-        log = open(self.run_dir / "watch.log", "rb")
-        log.seek(0, os.SEEK_END)
-        last_reload = None
-        known = {}
-        owed = collections.Counter()  # per function: vanished processes not yet replaced
-        since = {}  # per function: when the oldest of those vanished
-        while not self.stopping.wait(0.5):
-            current = self.function_processes()
-            now = time.monotonic()
-            if self.hot_reload and RELOAD_LINE in log.read():
-                last_reload = now
-            reloading = last_reload is not None and now - last_reload < REPLACE_GRACE
-            for function in {f for f, _ in [*known.values(), *current.values()]}:
-                gone = sum(1 for pid, (f, ran) in known.items() if f == function and ran and pid not in current)
-                new = sum(1 for pid, (f, _) in current.items() if f == function and pid not in known)
-                owed[function] = max(0, owed[function] + gone - (new if reloading else 0))
-                if owed[function] == 0:
-                    since.pop(function, None)
-                else:
-                    since.setdefault(function, now)
-
-            def is_dead(vanished):
-                reloading = last_reload is not None and last_reload >= vanished - REPLACE_GRACE
-                return now - vanished >= (REPLACE_GRACE if reloading else SETTLE)
-            dead = sorted(f for f, t in since.items() if is_dead(t))
-            if dead:
-                self.restart_watch(dead)
-                current, owed, since = {}, collections.Counter(), {}
-            known = current
+        with open(self.run_dir / "watch.log", "rb") as log:
+            log.seek(0, os.SEEK_END)
+            last_reload = -math.inf
+            known = {}
+            owed = collections.Counter()  # per function: vanished processes not yet replaced
+            since = {}  # per function: when the oldest of those vanished
+            while not self.stopping.wait(0.5):
+                current = self.function_processes()
+                now = time.monotonic()
+                if RELOAD_LINE in log.read():
+                    last_reload = now
+                # New processes replace vanished ones only while a reload is going on.
+                replacing = now - last_reload < REPLACE_GRACE
+                for function in {f for f, _ in [*known.values(), *current.values()]}:
+                    gone = sum(1 for pid, (f, ran) in known.items() if f == function and ran and pid not in current)
+                    new = sum(1 for pid, (f, _) in current.items() if f == function and pid not in known)
+                    owed[function] = max(0, owed[function] + gone - (new if replacing else 0))
+                    if owed[function] == 0:
+                        since.pop(function, None)
+                    else:
+                        since.setdefault(function, now)
+                # A process that vanished near a reload gets REPLACE_GRACE to be replaced.
+                dead = sorted(f for f, vanished in since.items() if now - vanished >= (
+                    REPLACE_GRACE if last_reload >= vanished - REPLACE_GRACE else SETTLE))
+                if dead:
+                    self.restart_watch(dead)
+                    current, owed, since = {}, collections.Counter(), {}
+                known = current
 
     def start_secrets(self):
         """Starts the Secrets Manager emulator and stores the Pulsar token in it."""
