@@ -26,14 +26,17 @@ def main():
     stack.start()
     try:
         result = subprocess.run(
-            [str(VENV_BIN / "schemathesis"), "run", str(ROOT / "openapi.yaml"), "--url", stack.api_url,
+            [str(VENV_BIN / "schemathesis"), "--config-file", str(ROOT / "dev" / "schemathesis.toml"),
+             "run", str(ROOT / "openapi.yaml"), "--url", stack.api_url,
              "--checks", "all", "--header", f"Authorization: {DEV_AUTHORIZATION}",
              "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", str(args.max_examples),
              # One worker: CPython 3.11.7's ast.parse keeps its recursion count per interpreter,
              # so hypothesis describing lambdas in two threads at once can fail with
              # "SystemError: AST constructor recursion depth mismatch" (seen once in CI).
              "--workers", "1", "--request-timeout", "30", "--generation-codec", "utf-8",
-             *(["--seed", args.seed] if args.seed else [])],
+             # A seeded run is the same run on every checkout: no examples stored by earlier
+             # runs (.hypothesis/) replayed into it.
+             *(["--seed", args.seed, "--generation-database", "none"] if args.seed else [])],
             cwd=ROOT, env={**os.environ, "SCHEMATHESIS_HOOKS": "dev.fuzz_hooks",
                            "PYTHONPATH": str(ROOT)})
         return result.returncode
