@@ -3,16 +3,17 @@ SHELL := /bin/bash
 VENV := .tools/venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 
-.PHONY: run test setup setup-browser prepare prepare-test cli unit suites e2e faults fuzz lint bench profile release sizes
+.PHONY: run test setup setup-test prepare prepare-test cli unit suites e2e faults fuzz lint bench profile release sizes
 
 ## Install what running needs into .tools/ (Java 17 if missing or older, cargo-lambda,
-## pulsar-lite, DynamoDB Local, protoc).
+## pulsar-lite, DynamoDB Local, protoc: dev/requirements.txt).
 setup:
 	@bash dev/setup.sh
 
-## Chromium and chromedriver for the dashboard test (apt-get), only for `make test`.
-setup-browser:
-	@bash dev/setup.sh browser
+## And what testing needs besides (pytest, cfn-lint, schemathesis, selenium, moto:
+## dev/requirements-test.txt; Chromium and chromedriver by apt-get), only for `make test`.
+setup-test:
+	@bash dev/setup.sh test
 
 ## $(2) in the background, its lines prefixed `[$(1)]`, while $(3) runs; fails if either failed,
 ## once both have ended.
@@ -26,25 +27,28 @@ define beside
 endef
 
 ## The first build beside the installs: the build waits on the CPU, the installs on the network
-## and the disk. protoc, which the build needs, comes first.
-BUILD := cargo build --workspace --bins
+## and the disk. protoc, which the build needs, comes first. `make run` builds what the stack
+## starts (the functions and devstack, not the `saga` CLI: `make cli`); `make test` everything.
+## The CLI adds no feature to a shared dependency, so building it later rebuilds none of them.
+STACK_BUILD := cargo build --workspace --bins --exclude saga-cli
+TEST_BUILD := cargo build --workspace --bins
 
 ## What `make run` needs: the tools, and the functions built.
 prepare:
 	@bash dev/setup.sh protoc
-	$(call beside,build,$(BUILD),bash dev/setup.sh)
+	$(call beside,build,$(STACK_BUILD),bash dev/setup.sh)
 
-## What `make test` needs besides: the browser too, installed beside the build as well.
+## What `make test` needs: the test tools and the browser too, installed beside the build.
 prepare-test:
 	@bash dev/setup.sh protoc
-	$(call beside,build,$(BUILD),bash dev/setup.sh && bash dev/setup.sh browser)
+	$(call beside,build,$(TEST_BUILD),bash dev/setup.sh test)
 
 ## Start the whole local stack and serve the API until Ctrl-C.
 run: prepare
 	@$(VENV)/python -m dev.stack run
 
-## The `saga` command line (cli/) into target/debug/saga. Built as part of the workspace (no -p),
-## so it shares the compiled dependencies of `make run`'s build; `make run` builds it too.
+## The `saga` command line (cli/) into target/debug/saga. It shares the compiled dependencies of
+## `make run`'s build (about 20 s more on two cores); `make test` builds it too.
 cli:
 	cargo build --bin saga
 

@@ -340,8 +340,9 @@ class Stack:
                            env=self.function_env(), stdout=quiet)
         else:
             say("building the functions and devstack (cargo build)")
-            subprocess.run(["cargo", "build", "--workspace", "--bins"], cwd=ROOT, check=True,
-                           env=self.function_env(), stdout=quiet)
+            # As `make run` builds them: the workspace's binaries but the `saga` CLI (`make cli`).
+            subprocess.run(["cargo", "build", "--workspace", "--bins", "--exclude", "saga-cli"],
+                           cwd=ROOT, check=True, env=self.function_env(), stdout=quiet)
 
         self.check_functions()
 
@@ -651,6 +652,9 @@ ready: API at {api}   (DynamoDB Local :{stack.dynamodb_port}, Pulsar {stack.puls
   # feeds them to saga-events) or by POST /events; a failure sends compensation commands
   curl -s -X POST -H "$AUTH" {api}/events -H 'content-type: application/json' -d '[{{"message_id": "m1", "event_type": "ImageReadyForAnonymization", "correlation_id": "run-1", "task_id": "task-1"}}, {{"message_id": "m2", "event_type": "AnonymizationFailed", "correlation_id": "run-1", "data": {{"error": "unreadable header"}}}}]'
   curl -s -H "$AUTH" {api}/sagas/by-correlation/run-1
+
+  # the saga command line (docs/cli.md): build it with `make cli`, then
+  SAGA_API_URL={api} SAGA_API_TOKEN='{DEV_TOKEN}' target/debug/saga list
 
   # watch the Tokenizer topics: .tools/venv/bin/python -m dev.topics {stack.pulsar_url}
   # watch the compensation commands: .tools/venv/bin/python -m dev.topics {stack.pulsar_url} persistent://public/default/saga-compensation-commands

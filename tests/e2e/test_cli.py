@@ -26,7 +26,7 @@ NO_SAGA = "00000000-0000-0000-0000-000000000000"
 def saga(stack):
     """Runs the binary against the stack, as an operator with every role."""
     binary = ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "saga"
-    assert binary.exists(), f"{binary} was not built (cargo build --workspace --bins builds it)"
+    assert binary.exists(), f"{binary} was not built (`make cli` builds it)"
     env = {name: value for name, value in os.environ.items() if not name.startswith(("SAGA_", "AWS_"))}
     env.update({"SAGA_API_URL": stack.api_url, "SAGA_API_TOKEN": DEV_TOKEN})
 

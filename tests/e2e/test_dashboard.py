@@ -3,7 +3,7 @@ its filters and counts, a compensated saga's timeline, the commands only where t
 (with their confirmation), a phone-sized screen, and the definition section: the step graph
 with a saga drawn on it, its cost, the operator queue's redrive, and the overview.
 
-Needs Debian's chromium and chromium-driver (`make setup-browser` installs them) and selenium.
+Needs Debian's chromium and chromium-driver (`make setup-test` installs them) and selenium.
 """
 
 import os
@@ -42,7 +42,7 @@ SLOW_ORDER = {"cliente": "UI", "items": [{"producto_id": 2, "cantidad": 1}],
 @pytest.fixture(scope="module")
 def browser():
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    assert not missing, f"{missing} missing: run `make setup-browser` (dev/setup.sh browser)"
+    assert not missing, f"{missing} missing: run `make setup-test` (dev/setup.sh test)"
     options = Options()
     options.binary_location = str(CHROMIUM)
     for flag in FLAGS:
