@@ -11,7 +11,7 @@ const PAGE: &str = include_str!("ui.html");
 /// inline script or style runs, whatever a saga's data holds), and requests to its own origin.
 /// A test recomputes the digests from the page: change the page, then update them.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; \
-     script-src 'sha256-zVVdQTHYzJ7b3gDwGIQ7DvTk6uqPt5VHP1DSIyZDYzY='; \
+     script-src 'sha256-GBD2T/XJuuoPOYW/+ENfV8cmx2R0UhoztvXUNjeF+FA='; \
      style-src 'sha256-GaW+cdtQ75n5Ndv5bJM+BfSml3GJ9sa9nZWoyy/IuuI='; img-src 'self' data:; \
      connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 

@@ -9,6 +9,7 @@ Needs Debian's chromium and chromium-driver (`make setup-test` installs them) an
 import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -420,6 +421,47 @@ def test_the_operator_queue_lists_a_failed_saga_and_redrives_it(browser, api):
     assert api.wait(saga_id)["status"] == "COMPENSATED"
     wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, f'#queue tr[data-id="{saga_id}"]'),
          message="the redriven saga stays in the queue")
+
+
+def test_the_operator_queue_shows_older_failures_on_request_and_keeps_them_on_refresh(browser, api):
+    failing = {"cliente": "UI", "items": [{"producto_id": 2, "cantidad": 1}], "fail_at": "CrearPedido",
+               "fail_times": {"ReservarInventario:compensation": 3}}
+    oldest, _ = start(api, "order", failing)
+    time.sleep(0.05)
+    # One page more than the queue's first: the oldest is not on it.
+    with ThreadPoolExecutor(8) as pool:
+        newer = [saga_id for saga_id, _ in pool.map(lambda _: start(api, "order", failing), range(20))]
+    ended = api.wait_all([oldest, *newer], timeout=90)
+    assert {saga["status"] for saga in ended.values()} == {"FAILED"}
+
+    load(browser, f"{api.url}/ui")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'#queue tr[data-id="{newer[-1]}"]'),
+         message="the newest failure is not in the queue")
+    assert not browser.find_elements(By.CSS_SELECTOR, f'#queue tr[data-id="{oldest}"]')
+    more = browser.find_element(By.ID, "queue-more")
+    for _ in range(10):
+        if browser.find_elements(By.CSS_SELECTOR, f'#queue tr[data-id="{oldest}"]'):
+            break
+        assert more.is_displayed(), "no way to see the older failures"
+        shown = len(browser.find_elements(By.CSS_SELECTOR, "#queue tbody tr"))
+        more.click()
+        wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#queue tbody tr")) > shown
+             or d.find_elements(By.CSS_SELECTOR, f'#queue tr[data-id="{oldest}"]'),
+             message="the older failures did not load")
+    assert browser.find_elements(By.CSS_SELECTOR, f'#queue tr[data-id="{oldest}"]'), "the oldest failure never shown"
+    assert browser.find_elements(By.CSS_SELECTOR, f'#queue tr[data-id="{newer[-1]}"]'), "older pages replace newer ones"
+    # The page refreshes every 5 s, reading as many pages as were opened.
+    updated = browser.find_element(By.ID, "updated").text
+    wait(browser, lambda d: d.find_element(By.ID, "updated").text != updated, timeout=20,
+         message="the page did not refresh")
+    assert browser.find_elements(By.CSS_SELECTOR, f'#queue tr[data-id="{oldest}"]'), "a refresh drops the older pages"
+    # Out of the queue again, for the tests after this one.
+    for saga_id in [oldest, *newer]:
+        assert api.command(saga_id, "redrive").status_code == 202
+    deadline = time.time() + 90
+    while any(api.get(saga_id).json()["status"] != "COMPENSATED" for saga_id in [oldest, *newer]):
+        assert time.time() < deadline, "the redriven sagas did not compensate"
+        time.sleep(0.5)
 
 
 def test_the_overview_shows_the_sagas_started_and_the_type_filter_offers_the_deployed_types(browser, api):
