@@ -45,7 +45,9 @@ impl Api {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
             .ok_or_else(|| CliError::new(format!("--api-url {base:?} is not an http(s) URL")))?;
-        // reqwest takes the process's rustls provider: ring, as the functions use.
+        // reqwest takes the process's rustls provider: ring, as the functions use
+        // (deprecated by rustls for want of post-quantum key exchange: docs/operations.md#tls).
+        #[allow(deprecated)]
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             // Longer than the 25 s a waiting start may take.

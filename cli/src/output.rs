@@ -14,7 +14,7 @@ pub fn print_json(value: &Value) {
 /// A table with these column headers.
 pub fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_preset(presets::UTF8_FULL_CONDENSED);
+    table.load_style(presets::UTF8_FULL_CONDENSED);
     table.set_header(headers.iter().copied());
     table
 }

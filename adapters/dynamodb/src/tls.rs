@@ -14,6 +14,10 @@ pub fn aws_https_client() -> SharedHttpClient {
 
 /// Makes ring the process's rustls crypto provider, which reqwest's and Pulsar's TLS
 /// configurations take. Idempotent.
+///
+/// rustls 0.23.48 deprecates its ring provider because ring has no post-quantum key exchange
+/// (aws-lc-rs has X25519MLKEM768); the choice is weighed in docs/operations.md#tls.
+#[allow(deprecated)]
 pub fn install_crypto_provider() {
     // An error only says that a provider is installed already: ring, the only one built in.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -24,6 +28,7 @@ mod tests {
     use rustls::crypto::{CryptoProvider, ring};
 
     #[test]
+    #[allow(deprecated)] // ring's provider: see install_crypto_provider.
     fn ring_becomes_the_process_provider_and_the_sdk_client_builds_over_it() {
         super::install_crypto_provider();
         super::install_crypto_provider();

@@ -13,7 +13,9 @@ pub struct ReqwestParticipant {
 impl ReqwestParticipant {
     /// Builds the client once per process.
     pub fn new() -> Self {
-        // reqwest takes the process's rustls provider: ring, as for the SDK and Pulsar.
+        // reqwest takes the process's rustls provider: ring, as for the SDK and Pulsar
+        // (deprecated by rustls for want of post-quantum key exchange: docs/operations.md#tls).
+        #[allow(deprecated)]
         let _ = rustls::crypto::ring::default_provider().install_default();
         // No redirects: a 3xx must not resend the saga's input and headers to another host.
         let client = reqwest::Client::builder()
