@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from helpers import IMAGE_TOPICS, ROOT, RUN_ROOT, TERMINAL, Api, Stack, TopicRecorder
-from dev.stack import REPLACE_GRACE
+from dev.functions import REPLACE_GRACE
 from dev.topics import LIFECYCLE_TOPIC
 
 # Short leases and a fast sweeper so crashed invocations are resumed within seconds.
