@@ -1,6 +1,7 @@
 //! TLS for the AWS SDK clients the functions build: rustls over ring, a crypto backend of Rust
-//! and assembly that builds without CMake and in a fraction of aws-lc's compile time. (reqwest
-//! and Pulsar take the process's rustls provider: [`install_crypto_provider`].)
+//! and assembly with no C library to build or cross-compile (aws-lc-rs and its post-quantum key
+//! exchange are weighed in docs/operations.md#tls). reqwest and Pulsar take the process's rustls
+//! provider: [`install_crypto_provider`].
 
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
