@@ -27,7 +27,8 @@ def callbacks(api):
 
 
 def pay_call(api, saga_id):
-    return next(c for c in api.calls(saga_id) if c["participant"] == "later")
+    """The call of the awaited step, None until the saga has made it (reserve comes first)."""
+    return next((c for c in api.calls(saga_id) if c["participant"] == "later"), None)
 
 
 def test_an_answer_by_callback_after_2_s_completes_the_step_with_its_output(api):
@@ -107,7 +108,7 @@ def test_a_refusal_answered_later_fails_the_step_without_undoing_it(api):
 
 def test_callbacks_need_a_participant_credential(api):
     saga_id = start(api, "cb-5", answer="never")
-    url = eventually(lambda: (pay_call(api, saga_id) or {}).get("callback") if api.calls(saga_id) else None)
+    url = eventually(lambda: (pay_call(api, saga_id) or {}).get("callback"))
     from dev.stack import dev_token, OPERATE_SCOPE
     operator = {"Authorization": f"Bearer {dev_token(OPERATE_SCOPE)}"}
     assert requests.post(url, json={"status": "succeeded"}, headers=operator, timeout=10).status_code == 403
