@@ -59,13 +59,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
+from .functions import FUNCTIONS
 from .ports import ports_for
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TERMINAL = {"COMPLETED", "COMPENSATED", "FAILED", "CANCELLED"}
 CORES = os.cpu_count() or 1
-FUNCTIONS = ("start-saga", "saga-status", "saga-command", "run-step", "sweeper", "saga-events")
 
 # Prices used by the cost model (US East, on-demand, as published by AWS in 2025-2026), per
 # unit, stated once for the benchmark and the functions (a saga's estimated cost): core/prices.json.

@@ -369,6 +369,7 @@ class Stack(FunctionProcesses):
         events.put_targets(Rule="lifecycle-to-queue", EventBusName=EVENT_BUS,
                            Targets=[{"Id": "queue", "Arn": arn}])
 
+
 def print_ready(stack):
     api = stack.api_url
     post = f"curl -s -X POST {api}/sagas/image -H \"$AUTH\" -H 'content-type: application/json'"
